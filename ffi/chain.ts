@@ -1,0 +1,132 @@
+/**
+ * The gated ucontext chain (DESIGN.md §2): the cloned child runs only libc
+ * code, one call after another, and never returns into V8.
+ *
+ * For every call the chain holds four contexts, each linked to the next
+ * through `uc_link`:
+ *
+ *   read(gate, &byte, 1)          wait until the parent opens the gate
+ *   memcpy(&errno, &zero, 4)      so that errno afterwards is this call's
+ *   fn(a1, …, a6)                 the call itself
+ *   write(status, &errno, 4)      report errno (0 = success) to the parent
+ *
+ * Before the first call, a prologue moves the two pipes to fixed descriptors
+ * (`CHAIN_FDS`), so that steps can name them: close-fds keeps exactly 0-4,
+ * and the next descriptor the child opens is 5.
+ *
+ * The parent opens the gate once per call and reads the status, so it can
+ * log, trace, pause, or kill the child before the next call runs (fail
+ * closed). The status pipe is close-on-exec: end-of-file instead of a status
+ * after the exec call means exec succeeded. If the chain ever runs off its
+ * end, the last context calls `_exit(127)` rather than glibc's default
+ * `exit(0)`, which would run the parent's atexit handlers in the child.
+ *
+ * @module
+ */
+import { CONTEXT_STACK_SIZE, LAYOUT, O_CLOEXEC } from "./constants.ts";
+import { type ChildFunction, childFunction, libc } from "./libc.ts";
+import { address, type NativeArena } from "./memory.ts";
+
+/** An argument of a child call, as data; turned into a 64-bit value by `encode`. */
+export type ChildArg =
+  | number
+  | bigint
+  | null
+  | { readonly string: string }
+  | { readonly strings: readonly string[] }
+  | { readonly bytes: Uint8Array }
+  | { readonly pointerTo: ChildArg }
+  | { readonly libcVariable: "environ" };
+
+/** One libc call the child makes. `show` is how trace and errors print it. */
+export interface ChildCall {
+  readonly fn: ChildFunction;
+  readonly args: readonly ChildArg[];
+  readonly show: string;
+}
+
+/**
+ * Where the child holds its ends of the pipes after the prologue. The parent
+ * keeps its own ends at 5 or above (`openChainPipes`), so the two dup3 calls
+ * never overwrite each other's source.
+ */
+export const CHAIN_FDS = { gate: 3, status: 4, firstFree: 5 } as const;
+
+/** File descriptors (in the parent) of the two pipes between parent and child. */
+export interface ChainPipes {
+  /** The child reads one byte from it before each call. */
+  readonly gateRead: number;
+  /** The child writes 4 bytes of errno to it after each call. */
+  readonly statusWrite: number;
+}
+
+/** A built chain: the first context, to pass to clone as setcontext's argument. */
+export interface Chain {
+  readonly start: Deno.PointerObject;
+  readonly setcontext: Deno.PointerObject;
+}
+
+/** Turns an argument into the 64-bit register value the child receives. */
+export function encode(arena: NativeArena, arg: ChildArg): bigint {
+  if (arg === null) return 0n;
+  if (typeof arg === "number") return BigInt.asUintN(64, BigInt(arg));
+  if (typeof arg === "bigint") return BigInt.asUintN(64, arg);
+  if ("string" in arg) return address(arena.cString(arg.string));
+  if ("strings" in arg) return address(arena.cStringArray(arg.strings));
+  if ("bytes" in arg) return address(arena.bytes(arg.bytes));
+  if ("pointerTo" in arg) return address(arena.u64(encode(arena, arg.pointerTo)));
+  if ("libcVariable" in arg) return address(libc().environ);
+  const never: never = arg;
+  throw new Error(`unknown child argument ${JSON.stringify(never)}`);
+}
+
+/** Builds the chain for `calls` in `arena`; nothing runs until clone. */
+export function buildChain(arena: NativeArena, calls: readonly ChildCall[], pipes: ChainPipes): Chain {
+  const { ucontext } = LAYOUT;
+  const errno = address(libc().__errno_location());
+  const zero = address(arena.alloc(4, true));
+  const scratch = address(arena.alloc(8, true));
+
+  type Context = { fn: ChildFunction; args: bigint[] };
+  const contexts: Context[] = [
+    { fn: "dup3", args: [BigInt(pipes.gateRead), BigInt(CHAIN_FDS.gate), BigInt(O_CLOEXEC)] },
+    { fn: "dup3", args: [BigInt(pipes.statusWrite), BigInt(CHAIN_FDS.status), BigInt(O_CLOEXEC)] },
+  ];
+  for (const call of calls) {
+    if (call.args.length > 6) throw new Error(`${call.fn}: at most 6 arguments fit in registers`);
+    contexts.push(
+      { fn: "read", args: [BigInt(CHAIN_FDS.gate), scratch, 1n] },
+      { fn: "memcpy", args: [errno, zero, 4n] },
+      { fn: call.fn, args: call.args.map((arg) => encode(arena, arg)) },
+      { fn: "write", args: [BigInt(CHAIN_FDS.status), errno, 4n] },
+    );
+  }
+  contexts.push({ fn: "_exit", args: [127n] });
+
+  // Build back to front so each context can link to the one after it.
+  let next: Deno.PointerObject | null = null;
+  for (const context of contexts.toReversed()) {
+    const ucp = arena.alloc(ucontext.size, true);
+    if (libc().getcontext(ucp) !== 0) throw new Error("getcontext failed");
+    const stack = arena.alloc(CONTEXT_STACK_SIZE);
+    const view = arena.view(ucp, ucontext.size);
+    view.setBigUint64(ucontext.uc_stack_ss_sp, address(stack), true);
+    view.setInt32(ucontext.uc_stack_ss_flags, 0, true);
+    view.setBigUint64(ucontext.uc_stack_ss_size, BigInt(CONTEXT_STACK_SIZE), true);
+    view.setBigUint64(ucontext.uc_link, address(next), true);
+    const a = [...context.args, 0n, 0n, 0n, 0n, 0n, 0n];
+    libc().makecontext(
+      ucp,
+      childFunction(context.fn),
+      context.args.length,
+      a[0]!,
+      a[1]!,
+      a[2]!,
+      a[3]!,
+      a[4]!,
+      a[5]!,
+    );
+    next = ucp;
+  }
+  return { start: next!, setcontext: childFunction("setcontext") };
+}

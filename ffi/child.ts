@@ -1,0 +1,139 @@
+/**
+ * The container's first process as the parent sees it: cloned by libc with
+ * namespace flags, driven through the gate and status pipes, waited for.
+ *
+ * @module
+ */
+import { type Chain, CHAIN_FDS } from "./chain.ts";
+import {
+  CLONE_STACK_SIZE,
+  F_DUPFD_CLOEXEC,
+  LAYOUT,
+  O_CLOEXEC,
+  SIG_BLOCK,
+  SIG_SETMASK,
+  SIGNALS,
+  WNOHANG,
+} from "./constants.ts";
+import { check, lastErrno, SyscallError } from "./errno.ts";
+import { libc } from "./libc.ts";
+import type { NativeArena } from "./memory.ts";
+
+/** The parent's and the child's ends of the two chain pipes. */
+export interface ChainPipeFds {
+  readonly gateRead: number;
+  readonly gateWrite: number;
+  readonly statusRead: number;
+  readonly statusWrite: number;
+}
+
+/** A close-on-exec pipe whose ends are both above the chain's fixed fds. */
+function pipeAboveChainFds(): [number, number] {
+  const fds = new Int32Array(2);
+  check(libc().pipe2(fds, O_CLOEXEC), "pipe2(O_CLOEXEC)");
+  return [...fds].map((fd) => {
+    if (fd >= CHAIN_FDS.firstFree) return fd;
+    const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, CHAIN_FDS.firstFree), `fcntl(${fd}, F_DUPFD_CLOEXEC)`);
+    libc().close(fd);
+    return moved;
+  }) as [number, number];
+}
+
+/** Opens the gate and status pipes. */
+export function openChainPipes(): ChainPipeFds {
+  const [gateRead, gateWrite] = pipeAboveChainFds();
+  const [statusRead, statusWrite] = pipeAboveChainFds();
+  return { gateRead, gateWrite, statusRead, statusWrite };
+}
+
+/** Closes the given descriptors, ignoring those already closed. */
+export function closeFds(...fds: number[]): void {
+  for (const fd of fds) libc().close(fd);
+}
+
+/**
+ * clone(2) through libc: the child starts in setcontext(chain.start).
+ *
+ * All signals are blocked around the call so the child starts with every
+ * signal blocked: until it execs it still has the parent's (Deno's) handlers,
+ * which must not run in it. Its reset-signals step unblocks them before exec.
+ * clone and __errno_location must run on the same thread: the chain writes
+ * errno at the address the parent's thread had (DESIGN.md §2).
+ */
+export function cloneChild(arena: NativeArena, chain: Chain, flags: number, show: string): number {
+  const all = new Uint8Array(LAYOUT.sigset.size);
+  const saved = new Uint8Array(LAYOUT.sigset.size);
+  libc().sigfillset(all);
+  libc().pthread_sigmask(SIG_BLOCK, all, saved);
+  const stack = arena.alloc(CLONE_STACK_SIZE);
+  // The stack grows down: pass its top, 16-byte aligned as the ABI requires.
+  const top = Deno.UnsafePointer.offset(stack, CLONE_STACK_SIZE - 16);
+  const pid = libc().clone(chain.setcontext, top, flags | SIGNALS.SIGCHLD, chain.start, null, null, null);
+  const errno = lastErrno();
+  libc().pthread_sigmask(SIG_SETMASK, saved, new Uint8Array(LAYOUT.sigset.size));
+  if (pid === -1) throw new SyscallError(`clone(${show})`, errno);
+  return pid;
+}
+
+/** Lets the child run its next call. */
+export function openGate(gateWrite: number): void {
+  const byte = new Uint8Array([1]);
+  check(Number(libc().write(gateWrite, byte, 1n)), "write(gate)");
+}
+
+/**
+ * The errno the child reported for its last call: 0 for success, or `null`
+ * when the pipe closed instead (the child exec'd, or died).
+ */
+export function readStatus(statusRead: number): number | null {
+  const buffer = new Int32Array(1);
+  const bytes = new Uint8Array(buffer.buffer);
+  let got = 0;
+  while (got < 4) {
+    const n = Number(libc().read(statusRead, bytes.subarray(got), BigInt(4 - got)));
+    if (n === 0) return null;
+    if (n === -1) {
+      if (lastErrno() === 4 /* EINTR */) continue;
+      throw new SyscallError("read(status)", lastErrno());
+    }
+    got += n;
+  }
+  return buffer[0]!;
+}
+
+/** Sends a signal to the child; ignores a child that is already gone. */
+export function signalChild(pid: number, signal: number): void {
+  libc().kill(pid, signal);
+}
+
+/** How the child ended. */
+export type ExitStatus = { readonly exited: number } | { readonly signaled: number };
+
+function decode(status: number): ExitStatus {
+  const signal = status & 0x7f;
+  return signal === 0 ? { exited: (status >> 8) & 0xff } : { signaled: signal };
+}
+
+/** Waits for the child without blocking the event loop. */
+export async function waitChild(arena: NativeArena, pid: number): Promise<ExitStatus> {
+  const cell = arena.alloc(4, true);
+  for (;;) {
+    const result = await libc().waitpid(pid, cell, 0);
+    if (result === pid) return decode(new Deno.UnsafePointerView(cell).getInt32(0));
+    // errno of a call made on another thread cannot be read here: ask again
+    // on this thread, without blocking, to tell EINTR from ECHILD.
+    const status = new Int32Array(1);
+    const again = libc().waitpid_now(pid, new Uint8Array(status.buffer), WNOHANG);
+    if (again === pid) return decode(status[0]!);
+    if (again === -1) throw new SyscallError(`waitpid(${pid})`, lastErrno());
+  }
+}
+
+/** Kills and reaps the child: the fail-closed path after a failed step. */
+export function killChild(pid: number): void {
+  signalChild(pid, SIGNALS.SIGKILL);
+  const status = new Int32Array(1);
+  while (libc().waitpid_now(pid, new Uint8Array(status.buffer), 0) === -1 && lastErrno() === 4) {
+    // EINTR: try again
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * libc through Deno.dlopen: the one symbol table, loaded once.
+ *
+ * Two kinds of symbols live here. Those the parent calls directly (clone,
+ * pipe2, read, waitpid, …) and those only the child calls, from inside the
+ * ucontext chain (mount, pivot_root, execvp, …): the latter are never called
+ * from JavaScript, only looked up by address with `dlsym`, so they are listed
+ * in `CHILD_FUNCTIONS` instead of the table.
+ *
+ * @module
+ */
+
+const symbols = {
+  // void *malloc(size_t size)
+  malloc: { parameters: ["usize"], result: "pointer" },
+  // void *calloc(size_t nmemb, size_t size)
+  calloc: { parameters: ["usize", "usize"], result: "pointer" },
+  // void free(void *ptr)
+  free: { parameters: ["pointer"], result: "void" },
+  // void *dlsym(void *handle, const char *symbol)
+  dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // int *__errno_location(void)
+  __errno_location: { parameters: [], result: "pointer" },
+  // const char *strerrorname_np(int errnum)
+  strerrorname_np: { parameters: ["i32"], result: "pointer" },
+  // const char *strerrordesc_np(int errnum)
+  strerrordesc_np: { parameters: ["i32"], result: "pointer" },
+  // int getcontext(ucontext_t *ucp)
+  getcontext: { parameters: ["pointer"], result: "i32" },
+  // void makecontext(ucontext_t *ucp, void (*func)(), int argc, ...): variadic;
+  // on x86_64 glibc reads each variadic argument as a 64-bit register value.
+  makecontext: {
+    parameters: ["pointer", "pointer", "i32", "u64", "u64", "u64", "u64", "u64", "u64"],
+    result: "void",
+  },
+  // int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...): the
+  // trailing pid_t *parent_tid, void *tls, pid_t *child_tid are passed as null.
+  clone: {
+    parameters: ["pointer", "pointer", "i32", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  // int pipe2(int pipefd[2], int flags)
+  pipe2: { parameters: ["buffer", "i32"], result: "i32" },
+  // int fcntl(int fd, int cmd, ...): variadic; one int argument here
+  fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // ssize_t read(int fd, void *buf, size_t count)
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // ssize_t write(int fd, const void *buf, size_t count)
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int close(int fd)
+  close: { parameters: ["i32"], result: "i32" },
+  // int kill(pid_t pid, int sig)
+  kill: { parameters: ["i32", "i32"], result: "i32" },
+  // pid_t waitpid(pid_t pid, int *wstatus, int options): blocking, so it runs
+  // off the main thread and the event loop keeps forwarding signals.
+  waitpid: { parameters: ["i32", "pointer", "i32"], result: "i32", nonblocking: true },
+  // pid_t waitpid(...) with WNOHANG, from the main thread
+  waitpid_now: { name: "waitpid", parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset)
+  pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // int sigfillset(sigset_t *set)
+  sigfillset: { parameters: ["buffer"], result: "i32" },
+  // int isatty(int fd)
+  isatty: { parameters: ["i32"], result: "i32" },
+  // pid_t tcgetpgrp(int fd)
+  tcgetpgrp: { parameters: ["i32"], result: "i32" },
+  // int tcsetpgrp(int fd, pid_t pgrp)
+  tcsetpgrp: { parameters: ["i32", "i32"], result: "i32" },
+  // pid_t getpgrp(void)
+  getpgrp: { parameters: [], result: "i32" },
+  // int setpgid(pid_t pid, pid_t pgid)
+  setpgid: { parameters: ["i32", "i32"], result: "i32" },
+  // uid_t getuid(void), gid_t getgid(void)
+  getuid: { parameters: [], result: "u32" },
+  getgid: { parameters: [], result: "u32" },
+  // environ (char **): a variable; Deno gives its address
+  environ: { type: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * Functions the child runs inside the ucontext chain, with their C
+ * signatures. They are resolved to addresses with dlsym; none of them is ever
+ * called on the parent's side.
+ */
+export const CHILD_FUNCTIONS = {
+  memcpy: "void *memcpy(void *dest, const void *src, size_t n)",
+  write: "ssize_t write(int fd, const void *buf, size_t count)",
+  read: "ssize_t read(int fd, void *buf, size_t count)",
+  close: "int close(int fd)",
+  _exit: "void _exit(int status)",
+  prctl: "int prctl(int option, unsigned long arg2, …)",
+  setgroups: "int setgroups(size_t size, const gid_t *list)",
+  sethostname: "int sethostname(const char *name, size_t len)",
+  mount: "int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)",
+  mount_setattr:
+    "int mount_setattr(int dirfd, const char *path, unsigned int flags, struct mount_attr *attr, size_t size)",
+  umount2: "int umount2(const char *target, int flags)",
+  mknod: "int mknod(const char *path, mode_t mode, dev_t dev)",
+  mkdir: "int mkdir(const char *path, mode_t mode)",
+  symlink: "int symlink(const char *target, const char *linkpath)",
+  chdir: "int chdir(const char *path)",
+  pivot_root: "int pivot_root(const char *new_root, const char *put_old)",
+  close_range: "int close_range(unsigned int first, unsigned int last, int flags)",
+  dup3: "int dup3(int oldfd, int newfd, int flags)",
+  socket: "int socket(int domain, int type, int protocol)",
+  ioctl: "int ioctl(int fd, unsigned long request, …)",
+  setpgid: "int setpgid(pid_t pid, pid_t pgid)",
+  signal: "sighandler_t signal(int signum, sighandler_t handler)",
+  sigprocmask: "int sigprocmask(int how, const sigset_t *set, sigset_t *oldset)",
+  execvp: "int execvp(const char *file, char *const argv[])",
+  setcontext: "int setcontext(const ucontext_t *ucp)",
+} as const;
+
+export type ChildFunction = keyof typeof CHILD_FUNCTIONS;
+
+let library: Deno.DynamicLibrary<typeof symbols> | undefined;
+
+/** The libc symbols, loaded on first use. */
+export function libc(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
+  library ??= Deno.dlopen("libc.so.6", symbols);
+  return library.symbols;
+}
+
+const addresses = new Map<ChildFunction, Deno.PointerObject>();
+
+/** Address of a libc function the child chain will call. */
+export function childFunction(name: ChildFunction): Deno.PointerObject {
+  let address = addresses.get(name);
+  if (!address) {
+    const found = libc().dlsym(null, new TextEncoder().encode(name + "\0"));
+    if (!found) throw new Error(`libc has no symbol ${name}`);
+    address = found;
+    addresses.set(name, address);
+  }
+  return address;
+}
+
+/** Reads a NUL-terminated C string owned by libc. */
+export function readCString(pointer: Deno.PointerValue): string {
+  return pointer ? Deno.UnsafePointerView.getCString(pointer) : "";
+}

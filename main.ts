@@ -1,0 +1,259 @@
+/**
+ * gcr: a container runtime whose every step is visible.
+ *
+ *   gcr run [options] <image> [command [args…]]
+ *   gcr explain run [options] <image> [command [args…]]
+ *
+ * The command line becomes a plan, the plan a list of steps (data), and the
+ * one runner executes them. Exit status: the command's own; 128+N when it
+ * was killed by signal N; 126/127 when it could not be run or found; 125
+ * when gcr itself failed.
+ *
+ * @module
+ */
+import { assertSupportedPlatform } from "./ffi/constants.ts";
+import { newContainerId } from "./container_id.ts";
+import { planIds } from "./id_maps.ts";
+import { log, runningAs, setQuiet } from "./log.ts";
+import { findRootfs, isPath, prepareMountPoints, removeMountPoints, rootfsDir } from "./rootfs.ts";
+import { type RunMode, runSteps, showParentOp, StepError } from "./runner.ts";
+import { containerSteps } from "./steps/pipeline.ts";
+import type { ContainerPlan } from "./steps/plan.ts";
+import type { Step } from "./steps/step.ts";
+
+const USAGE = `usage: gcr run [options] <image> [command [args…]]
+       gcr explain run [options] <image> [command [args…]]
+
+<image> is a folder under rootfs/ (or --rootfs-dir, or $GCR_ROOT), or a path.
+
+options (before <image>; everything after it is the command):
+  -e, --env KEY=VALUE   set an environment variable (KEY alone: take it from gcr's)
+  -w, --workdir DIR     working directory inside the container (default /)
+      --hostname NAME   hostname (default: the container id)
+      --net none|host   a network namespace with only loopback (default), or the host's
+      --rootfs-dir DIR  folder that holds images (default ./rootfs)
+      --trace           show every step, its libc calls, and what changed
+      --step            pause before each step until Enter
+  -q, --quiet           no log lines`;
+
+/** A problem with the command line: printed with a hint, exit status 125. */
+class UsageError extends Error {
+  override name = "UsageError";
+}
+
+const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+export interface RunArgs {
+  mode: RunMode;
+  quiet: boolean;
+  env: string[];
+  workdir: string;
+  hostname?: string;
+  network: "none" | "host";
+  rootfsDir?: string;
+  image: string;
+  command: string[];
+}
+
+/**
+ * Parses `run`'s arguments. Options end at the image, as with docker run: the
+ * command's own options pass through untouched. Long options take one or two
+ * dashes, as Go's flag package accepts, and `--name=value` or `--name value`.
+ * Hand-written because util.parseArgs cannot stop at the first positional.
+ */
+export function parseRunArgs(args: readonly string[]): RunArgs {
+  const parsed: Omit<RunArgs, "image" | "command"> = {
+    mode: "run",
+    quiet: false,
+    env: [],
+    workdir: "/",
+    network: "none",
+  };
+  let i = 0;
+  const value = (name: string, inline: string | undefined): string => {
+    if (inline !== undefined) return inline;
+    const next = args[++i];
+    if (next === undefined) throw new UsageError(`option ${name} needs a value`);
+    return next;
+  };
+  for (; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      i++;
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") break;
+    const [rawName, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [
+      arg,
+      undefined,
+    ];
+    const name = rawName!.replace(/^--?/, "");
+    switch (name) {
+      case "e":
+      case "env": {
+        const entry = value(rawName!, inline);
+        if (!entry.includes("=")) {
+          const fromHost = Deno.env.get(entry);
+          if (fromHost !== undefined) parsed.env.push(`${entry}=${fromHost}`);
+        } else if (entry.startsWith("=")) {
+          throw new UsageError(`invalid environment entry ${JSON.stringify(entry)}: the name is empty`);
+        } else parsed.env.push(entry);
+        break;
+      }
+      case "w":
+      case "workdir": {
+        const dir = value(rawName!, inline);
+        if (!dir.startsWith("/")) {
+          throw new UsageError(`the working directory must be absolute: ${JSON.stringify(dir)}`);
+        }
+        parsed.workdir = dir;
+        break;
+      }
+      case "hostname": {
+        const host = value(rawName!, inline);
+        if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(host)) {
+          throw new UsageError(`invalid hostname ${JSON.stringify(host)}`);
+        }
+        parsed.hostname = host;
+        break;
+      }
+      case "net":
+      case "network": {
+        const net = value(rawName!, inline);
+        if (net !== "none" && net !== "host") {
+          throw new UsageError(`unsupported network ${JSON.stringify(net)} (supported: none, host)`);
+        }
+        parsed.network = net;
+        break;
+      }
+      case "rootfs-dir":
+        parsed.rootfsDir = value(rawName!, inline);
+        break;
+      case "trace":
+        parsed.mode = "trace";
+        break;
+      case "step":
+        parsed.mode = "step";
+        break;
+      case "q":
+      case "quiet":
+        parsed.quiet = true;
+        break;
+      default:
+        throw new UsageError(`unknown option ${rawName}`);
+    }
+  }
+  const image = args[i];
+  if (image === undefined) throw new UsageError("missing <image>");
+  const command = args.slice(i + 1);
+  return { ...parsed, image, command: command.length ? command : ["sh"] };
+}
+
+/** The container's environment: defaults, TERM from gcr's, then -e entries in order. */
+export function containerEnv(hostname: string, extra: readonly string[]): string[] {
+  const env = new Map<string, string>([
+    ["PATH", DEFAULT_PATH],
+    ["HOSTNAME", hostname],
+    ["HOME", "/root"],
+  ]);
+  const term = Deno.env.get("TERM");
+  if (term) env.set("TERM", term);
+  for (const entry of extra) {
+    const at = entry.indexOf("=");
+    env.set(entry.slice(0, at), entry.slice(at + 1));
+  }
+  return [...env].map(([key, val]) => `${key}=${val}`);
+}
+
+async function planFor(args: RunArgs, resolveRootfs: (image: string) => string): Promise<ContainerPlan> {
+  const id = await newContainerId();
+  const hostname = args.hostname ?? id;
+  return {
+    id,
+    hostname,
+    rootfs: resolveRootfs(args.image),
+    argv: args.command,
+    env: containerEnv(hostname, args.env),
+    workdir: args.workdir,
+    ids: planIds(),
+    network: args.network,
+  };
+}
+
+/** `gcr explain run …`: the steps, without running anything. */
+export function explain(steps: readonly Step[]): string {
+  const lines: string[] = [];
+  steps.forEach((step, index) => {
+    lines.push(`${String(index + 1).padStart(2)}. ${step.name}: ${step.why}`);
+    for (const op of step.parent) lines.push(`      gcr:   ${showParentOp(op)}`);
+    for (const call of step.child) lines.push(`      child: ${call.show}`);
+  });
+  return lines.join("\n");
+}
+
+async function run(argv: readonly string[]): Promise<number> {
+  const args = parseRunArgs(argv);
+  setQuiet(args.quiet);
+  assertSupportedPlatform();
+  const dir = rootfsDir(args.rootfsDir);
+  const plan = await planFor(args, (image) => findRootfs(image, dir));
+  log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
+  const created = prepareMountPoints(plan.rootfs);
+  try {
+    const status = await runSteps(containerSteps(plan), args.mode);
+    return "exited" in status ? status.exited : 128 + status.signaled;
+  } finally {
+    removeMountPoints(created);
+  }
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case "run":
+        return await run(rest);
+      case "explain": {
+        if (rest[0] !== "run") throw new UsageError("explain takes a run command: gcr explain run <image> …");
+        const args = parseRunArgs(rest.slice(1));
+        const dir = rootfsDir(args.rootfsDir);
+        const plan = await planFor(args, (image) => {
+          try {
+            return Deno.realPathSync(isPath(image) ? image : `${dir}/${image}`);
+          } catch {
+            return isPath(image) ? image : `${dir}/${image}`;
+          }
+        });
+        console.log(explain(containerSteps(plan)));
+        return 0;
+      }
+      case "help":
+      case "-h":
+      case "--help":
+        console.log(USAGE);
+        return 0;
+      case undefined:
+        throw new UsageError("missing command");
+      default:
+        throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`gcr: ${error.message}\n${USAGE}`);
+      return 125;
+    }
+    if (error instanceof StepError) {
+      console.error(`gcr: ${error.message}`);
+      return error.exitCode;
+    }
+    if (error instanceof Error && !(error instanceof TypeError || error instanceof RangeError)) {
+      console.error(`gcr: ${error.message}`);
+      return 125;
+    }
+    throw error;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

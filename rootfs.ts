@@ -1,0 +1,93 @@
+/**
+ * Finding a container's root filesystem and checking it is safe to mount
+ * into.
+ *
+ * @module
+ */
+import { join, resolve } from "node:path";
+import { buildBusyboxRootfs } from "./busybox.ts";
+import { say } from "./log.ts";
+
+/** Mount points gcr mounts over; each must be a real directory in the rootfs. */
+export const MOUNT_POINTS = ["proc", "dev", "sys", "tmp"] as const;
+
+/** The folder that holds images: --rootfs-dir, else $GCR_ROOT, else ./rootfs as in the Go original. */
+export function rootfsDir(flag?: string): string {
+  return resolve(flag ?? Deno.env.get("GCR_ROOT") ?? "rootfs");
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `image` is a path to a root filesystem rather than a name under the rootfs folder. */
+export function isPath(image: string): boolean {
+  return image.includes("/") || image === "." || image === "..";
+}
+
+/**
+ * The absolute, symlink-free path of `image`'s root filesystem. A missing
+ * `busybox` is built from the host's static busybox.
+ */
+export function findRootfs(image: string, dir: string): string {
+  if (isPath(image)) {
+    if (!exists(image)) throw new Error(`no rootfs at ${image}`);
+    return Deno.realPathSync(image);
+  }
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(image)) throw new Error(`invalid image name ${JSON.stringify(image)}`);
+  const path = join(dir, image);
+  if (!exists(path) && image === "busybox") {
+    say(`gcr: building ${path} from the host's static busybox`);
+    buildBusyboxRootfs(path);
+  }
+  if (!exists(path)) {
+    let found: string[] = [];
+    try {
+      found = [...Deno.readDirSync(dir)].filter((e) => e.isDirectory && !e.name.startsWith(".")).map((e) => e.name)
+        .sort();
+    } catch { /* no folder */ }
+    throw new Error(`no rootfs ${JSON.stringify(image)} in ${dir}/ (found: ${found.join(", ") || "none"})`);
+  }
+  const real = Deno.realPathSync(path);
+  if (!Deno.statSync(real).isDirectory) throw new Error(`rootfs ${path} is not a directory`);
+  return real;
+}
+
+/**
+ * Refuses a rootfs whose mount points are symlinks: mount(2) follows them,
+ * so a rootfs with `/proc -> /etc` would have proc mounted over the host's
+ * /etc. Creates missing mount points and returns them, so that the caller
+ * removes them afterwards and leaves the folder as it found it.
+ */
+export function prepareMountPoints(rootfs: string): string[] {
+  const created: string[] = [];
+  for (const name of MOUNT_POINTS) {
+    const path = join(rootfs, name);
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = Deno.lstatSync(path);
+    } catch { /* missing */ }
+    if (info?.isSymlink) {
+      throw new Error(`rootfs ${path} is a symlink (to ${Deno.readLinkSync(path)}): refusing to mount over it`);
+    }
+    if (!info) {
+      Deno.mkdirSync(path, { mode: 0o755 });
+      created.push(path);
+    }
+  }
+  return created;
+}
+
+/** Removes the mount points gcr created, if they are still empty. */
+export function removeMountPoints(created: readonly string[]): void {
+  for (const path of created) {
+    try {
+      Deno.removeSync(path);
+    } catch { /* in use by another container, or not empty: leave it */ }
+  }
+}

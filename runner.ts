@@ -1,0 +1,232 @@
+/**
+ * The one runner: executes a list of steps against a cloned child, in one of
+ * three modes. `run` logs the Go original's lines; `trace` also prints every
+ * libc call and what changed in /proc/<pid> after each step; `step` pauses
+ * before each step until Enter. The child is stopped at the first failure.
+ *
+ * @module
+ */
+import { buildChain, type ChildCall } from "./ffi/chain.ts";
+import {
+  cloneChild,
+  closeFds,
+  type ExitStatus,
+  killChild,
+  openChainPipes,
+  openGate,
+  readStatus,
+  signalChild,
+  waitChild,
+} from "./ffi/child.ts";
+import { SIGNALS } from "./ffi/constants.ts";
+import { SyscallError } from "./ffi/errno.ts";
+import { NativeArena } from "./ffi/memory.ts";
+import { foregroundTerminal, handTerminal } from "./ffi/terminal.ts";
+import { log, runningAs, say } from "./log.ts";
+import { changes, type Snapshot, snapshot } from "./observe.ts";
+import { cloneFailureHint } from "./steps/clone_namespaces.ts";
+import type { IdMapping, ParentOp, Step } from "./steps/step.ts";
+
+export type RunMode = "run" | "trace" | "step";
+
+/** A step that failed; `exitCode` is what gcr exits with (125, or 126/127 for exec). */
+export class StepError extends Error {
+  readonly step: string;
+  readonly exitCode: number;
+
+  constructor(step: string, cause: Error, exitCode = 125) {
+    super(`step ${step}: ${cause.message}`, { cause });
+    this.name = "StepError";
+    this.step = step;
+    this.exitCode = exitCode;
+  }
+}
+
+/** Signals gcr passes on to the container's first process. */
+const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const;
+
+/** How a parent op is shown in trace, step mode and explain. */
+export function showParentOp(op: ParentOp): string {
+  switch (op.op) {
+    case "clone":
+      return `clone(setcontext, stack, ${op.show}, chain)`;
+    case "write-proc-file":
+      return `write /proc/<pid>/${op.file}: ${JSON.stringify(op.content.trim())}`;
+    case "run-helper":
+      return op.argv.map((a) => (a === "{pid}" ? "<pid>" : a)).join(" ");
+    case "log-identity":
+      return "log pid, uid and gid of the child as /proc/<pid>/status shows them";
+    case "hand-terminal":
+      return "tcsetpgrp(<tty>, <pid>) when gcr owns the terminal's foreground";
+  }
+}
+
+/** A host id as the container sees it, through the map gcr wrote. */
+function inside(map: readonly IdMapping[], outside: number): number {
+  const m = map.find((m) => outside >= m.outside && outside < m.outside + m.count);
+  return m ? outside - m.outside + m.inside : 65534;
+}
+
+/** The child's pid, uid and gid as observed in /proc/<pid>/status. */
+function observedIdentity(pid: number, uidMap: readonly IdMapping[], gidMap: readonly IdMapping[]): string {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const first = (name: string) => {
+    const values = status.match(new RegExp(`^${name}:\\s*(.*)$`, "m"))?.[1]?.trim().split(/\s+/) ?? [];
+    return values.map(Number);
+  };
+  const nsPid = first("NSpid").at(-1) ?? -1;
+  return runningAs(nsPid, inside(uidMap, first("Uid")[0] ?? -1), inside(gidMap, first("Gid")[0] ?? -1));
+}
+
+async function waitForEnter(step: Step, index: number, total: number): Promise<void> {
+  say(`\n[${index + 1}/${total}] ${step.name}: ${step.why}`);
+  for (const op of step.parent) say(`    gcr:   ${showParentOp(op)}`);
+  for (const call of step.child) say(`    child: ${call.show}`);
+  say("    press Enter to run this step (Ctrl-D to abort)");
+  let tty: Deno.FsFile | undefined;
+  try {
+    tty = Deno.openSync("/dev/tty", { read: true });
+  } catch { /* no terminal: read stdin */ }
+  const input = tty ?? Deno.stdin;
+  const buffer = new Uint8Array(256);
+  try {
+    const n = await input.read(buffer);
+    if (n === null) throw new Error("aborted at the step prompt");
+  } finally {
+    tty?.close();
+  }
+}
+
+function execFailureCode(errno: number): number {
+  // ENOENT, ENOTDIR: no such command (127); EACCES, ENOEXEC, EPERM, EISDIR: cannot run it (126).
+  return errno === 2 || errno === 20 ? 127 : [13, 8, 1, 21].includes(errno) ? 126 : 125;
+}
+
+/**
+ * Runs the steps, then waits for the container to exit while forwarding
+ * signals. Throws StepError when a step fails (the child is killed first).
+ */
+export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<ExitStatus> {
+  const arena = new NativeArena();
+  const pipes = openChainPipes();
+  let pid = 0;
+  let execd = false;
+  let interrupted: number | undefined;
+  let giveTerminalBack: (() => void) | undefined;
+  const onSignal = FORWARDED.map((name) => {
+    const handler = () => {
+      if (execd) signalChild(pid, SIGNALS[name]);
+      else interrupted = SIGNALS[name];
+    };
+    Deno.addSignalListener(name, handler);
+    return () => Deno.removeSignalListener(name, handler);
+  });
+
+  const doParentOp = (op: ParentOp, step: Step) => {
+    switch (op.op) {
+      case "clone": {
+        const chain = buildChain(arena, steps.flatMap((s) => s.child), pipes);
+        try {
+          pid = cloneChild(arena, chain, op.flags, op.show);
+        } catch (error) {
+          const hint = error instanceof SyscallError ? cloneFailureHint(error.errno) : undefined;
+          throw hint ? new Error(`${(error as Error).message}: ${hint}`, { cause: error }) : error;
+        }
+        // The child has its own copies now: the parent's are only in the way
+        // (the status pipe must reach end-of-file when the child execs).
+        closeFds(pipes.gateRead, pipes.statusWrite);
+        arena.free();
+        return;
+      }
+      case "write-proc-file":
+        try {
+          Deno.writeTextFileSync(`/proc/${pid}/${op.file}`, op.content);
+        } catch (error) {
+          const code = (error as { code?: string }).code ?? (error as Error).message;
+          throw new Error(`write /proc/${pid}/${op.file} ${JSON.stringify(op.content.trim())}: ${code}`);
+        }
+        return;
+      case "run-helper": {
+        const [program, ...args] = op.argv.map((a) => (a === "{pid}" ? String(pid) : a));
+        const result = new Deno.Command(program!, { args, stdout: "null", stderr: "piped" }).outputSync();
+        if (!result.success) {
+          const message = new TextDecoder().decode(result.stderr).trim().split("\n")[0];
+          throw new Error(`${program} ${args.join(" ")}: ${message || `exit ${result.code}`}`);
+        }
+        return;
+      }
+      case "log-identity":
+        log(observedIdentity(pid, op.uidMap, op.gidMap));
+        return;
+      case "hand-terminal": {
+        const fd = foregroundTerminal();
+        if (fd !== undefined) giveTerminalBack = handTerminal(fd, pid);
+        return;
+      }
+      default: {
+        const never: never = op;
+        throw new Error(`step ${step.name}: unknown parent op ${JSON.stringify(never)}`);
+      }
+    }
+  };
+
+  const runCall = (call: ChildCall, step: Step) => {
+    const started = performance.now();
+    openGate(pipes.gateWrite);
+    const errno = readStatus(pipes.statusRead);
+    const took = (performance.now() - started).toFixed(2);
+    if (errno === null) {
+      if (call.fn === "execvp") {
+        execd = true;
+        if (mode === "trace") say(`    ${call.show} → exec'd  ${took} ms`);
+        return;
+      }
+      throw new StepError(step.name, new Error(`${call.show}: the container's process died`));
+    }
+    if (errno !== 0) {
+      const error = new SyscallError(call.show, errno);
+      throw new StepError(step.name, error, call.fn === "execvp" ? execFailureCode(errno) : 125);
+    }
+    if (mode === "trace") say(`    ${call.show} = 0  ${took} ms`);
+  };
+
+  try {
+    let before: Snapshot | undefined;
+    for (const [index, step] of steps.entries()) {
+      if (mode === "step") await waitForEnter(step, index, steps.length);
+      if (interrupted) {
+        throw new StepError(step.name, new Error(`interrupted by signal ${interrupted}`), 128 + interrupted);
+      }
+      if (mode === "trace") {
+        say(`[${index + 1}/${steps.length}] ${step.name}: ${step.why}`);
+        before ??= snapshot("self");
+      }
+      try {
+        for (const op of step.parent) {
+          if (mode === "trace" && op.op !== "log-identity") say(`    gcr: ${showParentOp(op)}`);
+          doParentOp(op, step);
+          if (op.op === "clone" && mode === "trace") say(`    → child pid ${pid} (host)`);
+        }
+      } catch (error) {
+        if (error instanceof StepError) throw error;
+        throw new StepError(step.name, error as Error);
+      }
+      for (const call of step.child) runCall(call, step);
+      if (mode === "trace" && !execd) {
+        const after = snapshot(pid);
+        for (const line of changes(before ?? after, after)) say(`    changed: ${line}`);
+        before = after;
+      }
+    }
+    return await waitChild(arena, pid);
+  } catch (error) {
+    if (pid > 0 && !execd) killChild(pid);
+    throw error;
+  } finally {
+    giveTerminalBack?.();
+    onSignal.forEach((remove) => remove());
+    closeFds(pipes.gateWrite, pipes.statusRead);
+    if (pid === 0) closeFds(pipes.gateRead, pipes.statusWrite);
+    arena.free();
+  }
+}

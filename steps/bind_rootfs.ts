@@ -1,0 +1,13 @@
+import { MS } from "../ffi/constants.ts";
+import type { ContainerPlan } from "./plan.ts";
+import { call, flags, NULL, type Step } from "./step.ts";
+
+/** pivot_root(2) needs the new root to be a mount point: bind it onto itself. */
+export function bindRootfs(plan: ContainerPlan): Step {
+  return {
+    name: "bind-rootfs",
+    why: "pivot_root needs the new root to be a mount point; a bind mount onto itself makes it one",
+    parent: [],
+    child: [call("mount", plan.rootfs, plan.rootfs, NULL, flags(MS, "MS_", ["BIND", "REC"]), NULL)],
+  };
+}

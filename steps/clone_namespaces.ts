@@ -1,0 +1,52 @@
+import { CLONE } from "../ffi/constants.ts";
+import type { ContainerPlan } from "./plan.ts";
+import type { Step } from "./step.ts";
+
+/**
+ * Creates the container's first process in new namespaces with one clone(2).
+ * USER comes with the others in the same call, so the kernel makes the user
+ * namespace first and the rest are owned by it: that is what lets an
+ * unprivileged caller have CAP_SYS_ADMIN over the new mount namespace.
+ */
+export function cloneNamespaces(plan: ContainerPlan): Step {
+  const names: (keyof typeof CLONE)[] = ["NEWUSER", "NEWPID", "NEWNS", "NEWUTS", "NEWIPC", "NEWCGROUP"];
+  if (plan.network === "none") names.push("NEWNET");
+  return {
+    name: "clone",
+    why: "new user, PID, mount, UTS, IPC, cgroup (and network) namespaces for the container's first process",
+    parent: [{
+      op: "clone",
+      flags: names.reduce((sum, name) => sum | CLONE[name], 0),
+      show: [...names.map((name) => `CLONE_${name}`), "SIGCHLD"].join("|"),
+    }],
+    child: [],
+  };
+}
+
+function sysctl(name: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(`/proc/sys/${name.replaceAll(".", "/")}`).trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why clone may have failed, naming the sysctl that disables user namespaces. */
+export function cloneFailureHint(errno: number): string | undefined {
+  const ENOSPC = 28, EPERM = 1, EACCES = 13;
+  if (errno === ENOSPC) {
+    return `user namespaces are disabled or used up: sysctl user.max_user_namespaces is ${
+      sysctl("user.max_user_namespaces") ?? "?"
+    }`;
+  }
+  if (errno === EPERM || errno === EACCES) {
+    if (sysctl("kernel.unprivileged_userns_clone") === "0") {
+      return "unprivileged user namespaces are disabled: sysctl kernel.unprivileged_userns_clone is 0";
+    }
+    if (sysctl("kernel.apparmor_restrict_unprivileged_userns") === "1") {
+      return "AppArmor restricts unprivileged user namespaces: sysctl kernel.apparmor_restrict_unprivileged_userns is 1";
+    }
+    return "user namespaces are not permitted here (check sysctl user.max_user_namespaces and any seccomp or LSM policy)";
+  }
+  return undefined;
+}

@@ -1,0 +1,12 @@
+import { PR_SET_PDEATHSIG, SIGNALS } from "../ffi/constants.ts";
+import { call, num, type Step } from "./step.ts";
+
+/** If gcr dies (even by SIGKILL), the kernel kills the container with it. */
+export function dieWithParent(): Step {
+  return {
+    name: "die-with-parent",
+    why: "if gcr dies, even by SIGKILL, the kernel kills the container too (it survives exec)",
+    parent: [],
+    child: [call("prctl", num(PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"), num(SIGNALS.SIGKILL, "SIGKILL"), 0, 0, 0)],
+  };
+}

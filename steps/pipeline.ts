@@ -1,0 +1,61 @@
+/**
+ * The container, step by step, in the order the kernel needs. This list is
+ * what `gcr run` executes, `--trace` and `--step` walk, and `gcr explain`
+ * prints.
+ *
+ * @module
+ */
+import { bindDevices } from "./bind_devices.ts";
+import { bindRootfs } from "./bind_rootfs.ts";
+import { bringUpLoopback } from "./bring_up_loopback.ts";
+import { cloneNamespaces } from "./clone_namespaces.ts";
+import { closeFds } from "./close_fds.ts";
+import { detachOldRoot } from "./detach_old_root.ts";
+import { dieWithParent } from "./die_with_parent.ts";
+import { exec } from "./exec.ts";
+import { linkDev } from "./link_dev.ts";
+import { makeMountsPrivate } from "./make_mounts_private.ts";
+import { mapIds } from "./map_ids.ts";
+import { mountDev } from "./mount_dev.ts";
+import { mountDevpts } from "./mount_devpts.ts";
+import { mountProc } from "./mount_proc.ts";
+import { mountShm } from "./mount_shm.ts";
+import { mountSys } from "./mount_sys.ts";
+import { mountTmp } from "./mount_tmp.ts";
+import { ownProcessGroup } from "./own_process_group.ts";
+import { pivotRoot } from "./pivot_root.ts";
+import type { ContainerPlan } from "./plan.ts";
+import { resetSignals } from "./reset_signals.ts";
+import { setHostname } from "./set_hostname.ts";
+import type { Step } from "./step.ts";
+
+/** The steps that build and start a container from `plan`. */
+export function containerSteps(plan: ContainerPlan): Step[] {
+  return [
+    cloneNamespaces(plan),
+    dieWithParent(),
+    closeFds(),
+    // Everything after this runs as the container's root, so ids come first.
+    mapIds(plan),
+    setHostname(plan),
+    ...(plan.network === "none" ? [bringUpLoopback()] : []),
+    // Propagation must be private before the first mount, or mounts leak out.
+    makeMountsPrivate(),
+    bindRootfs(plan),
+    // These mounts go into the rootfs before the pivot, while the host's /dev
+    // and /proc (needed by bind-devices and mount-proc) are still reachable.
+    mountProc(plan),
+    mountDev(plan),
+    bindDevices(plan),
+    mountDevpts(plan),
+    mountShm(plan),
+    linkDev(plan),
+    mountTmp(plan),
+    mountSys(plan),
+    pivotRoot(plan),
+    detachOldRoot(),
+    ownProcessGroup(),
+    resetSignals(),
+    exec(plan),
+  ];
+}

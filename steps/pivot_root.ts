@@ -1,0 +1,16 @@
+import type { ContainerPlan } from "./plan.ts";
+import { call, type Step } from "./step.ts";
+
+/**
+ * Makes the rootfs the root of the mount namespace. pivot_root(".", ".")
+ * stacks the old root on top of the new one at "/" (pivot_root(2), NOTES),
+ * so no `.put_old` folder is needed and nothing is left in the rootfs.
+ */
+export function pivotRoot(plan: ContainerPlan): Step {
+  return {
+    name: "pivot-root",
+    why: "the rootfs becomes /; unlike chroot, the old root can then be unmounted entirely",
+    parent: [],
+    child: [call("chdir", plan.rootfs), call("pivot_root", ".", ".")],
+  };
+}

@@ -1,0 +1,37 @@
+/**
+ * What a container is to be, decided before anything runs. Steps turn a plan
+ * into data; nothing here touches the system.
+ *
+ * @module
+ */
+import type { IdMapping } from "./step.ts";
+
+/** How the container's user and group ids map to the host's. */
+export interface IdPlan {
+  readonly uid: readonly IdMapping[];
+  readonly gid: readonly IdMapping[];
+  /**
+   * `direct`: gcr writes uid_map/gid_map itself (as root, or the single-id
+   * map an unprivileged user may write). `helper`: the set-uid newuidmap and
+   * newgidmap write ranges from /etc/subuid and /etc/subgid.
+   */
+  readonly via: "direct" | "helper";
+  /** `deny` is required before an unprivileged process may write gid_map. */
+  readonly setgroups: "allow" | "deny";
+}
+
+export interface ContainerPlan {
+  /** 12 hex digits of a SHA-256 over time and random bytes. */
+  readonly id: string;
+  readonly hostname: string;
+  /** Absolute, symlink-free path of the root filesystem folder. */
+  readonly rootfs: string;
+  readonly argv: readonly string[];
+  /** KEY=VALUE entries, in order. */
+  readonly env: readonly string[];
+  /** Working directory inside the container. */
+  readonly workdir: string;
+  readonly ids: IdPlan;
+  /** `none`: a new network namespace with only loopback; `host`: the host's. */
+  readonly network: "none" | "host";
+}

@@ -1,0 +1,92 @@
+/**
+ * What a step is: plain data. A step names itself, says why it exists, lists
+ * what gcr (the parent) does for it and which libc calls the container's
+ * first process makes for it. The runner executes the list; `--trace`,
+ * `--step` and `explain` are passes over the same list.
+ *
+ * @module
+ */
+import type { ChildArg, ChildCall } from "../ffi/chain.ts";
+import type { ChildFunction } from "../ffi/libc.ts";
+
+/** An id mapping line: `inside outside count`, as uid_map takes it. */
+export interface IdMapping {
+  readonly inside: number;
+  readonly outside: number;
+  readonly count: number;
+}
+
+/** What gcr itself does for a step, before the child's calls of that step. */
+export type ParentOp =
+  | { readonly op: "clone"; readonly flags: number; readonly show: string }
+  | {
+    readonly op: "write-proc-file";
+    readonly file: "setgroups" | "uid_map" | "gid_map";
+    readonly content: string;
+  }
+  /** A set-uid helper such as newuidmap; `{pid}` in argv becomes the child's pid. */
+  | { readonly op: "run-helper"; readonly argv: readonly string[] }
+  /** Logs the `running as` line for the child, as observed in /proc. */
+  | { readonly op: "log-identity"; readonly uidMap: readonly IdMapping[]; readonly gidMap: readonly IdMapping[] }
+  /** Makes the child's process group the terminal's foreground group. */
+  | { readonly op: "hand-terminal" };
+
+export interface Step {
+  /** kebab-case name used in logs and errors: `step mount-proc: …`. */
+  readonly name: string;
+  /** One sentence: why the container needs this, and why here in the order. */
+  readonly why: string;
+  readonly parent: readonly ParentOp[];
+  readonly child: readonly ChildCall[];
+}
+
+/** An argument with the text trace and errors show for it. */
+export interface Shown {
+  readonly value: ChildArg;
+  readonly show: string;
+}
+
+/** A C string argument, shown quoted. */
+export function str(text: string): Shown {
+  return { value: { string: text }, show: JSON.stringify(text) };
+}
+
+/** A NULL pointer argument. */
+export const NULL: Shown = { value: null, show: "NULL" };
+
+/** Flags shown symbolically: `flags(MS, "MS_", ["NOSUID", "NODEV"])` → `MS_NOSUID|MS_NODEV`. */
+export function flags<T extends Record<string, number>>(
+  table: T,
+  prefix: string,
+  names: readonly (keyof T & string)[],
+): Shown {
+  const value = names.reduce((sum, name) => sum | table[name]!, 0);
+  return { value, show: names.length ? names.map((name) => prefix + name).join("|") : "0" };
+}
+
+/** A number argument with an optional symbolic name. */
+export function num(value: number | bigint, show?: string): Shown {
+  return { value, show: show ?? String(value) };
+}
+
+/** Any other argument: a value and how to show it. */
+export function shown(value: ChildArg, show: string): Shown {
+  return { value, show };
+}
+
+/** A child call; plain strings, numbers and null are wrapped for you. */
+export function call(fn: ChildFunction, ...args: (Shown | string | number | null)[]): ChildCall {
+  const wrapped = args.map((arg) =>
+    arg === null ? NULL : typeof arg === "string" ? str(arg) : typeof arg === "number" ? num(arg) : arg
+  );
+  return {
+    fn,
+    args: wrapped.map((arg) => arg.value),
+    show: `${fn}(${wrapped.map((arg) => arg.show).join(", ")})`,
+  };
+}
+
+/** Shortens a host path for display: the rootfs prefix becomes `<rootfs>`. */
+export function inRootfs(rootfs: string, path: string): string {
+  return rootfs.replace(/\/+$/, "") + path;
+}
