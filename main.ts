@@ -239,7 +239,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError) {
-      console.error(`gcr: ${error.message}\n${USAGE}`);
+      console.error(`gcr: ${error.message} (see: gcr help)`);
       return 125;
     }
     if (error instanceof StepError) {

@@ -184,7 +184,14 @@ export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<E
       throw new StepError(step.name, new Error(`${call.show}: the container's process died`));
     }
     if (errno !== 0) {
-      const error = new SyscallError(call.show, errno);
+      const hint = call.fn !== "execvp"
+        ? undefined
+        : execFailureCode(errno) === 127
+        ? "command not found in the container's PATH"
+        : execFailureCode(errno) === 126
+        ? "command cannot be executed"
+        : undefined;
+      const error = new SyscallError(call.show, errno, hint);
       throw new StepError(step.name, error, call.fn === "execvp" ? execFailureCode(errno) : 125);
     }
     if (mode === "trace") say(`    ${call.show} = 0  ${took} ms`);

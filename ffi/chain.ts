@@ -14,6 +14,11 @@
  * (`CHAIN_FDS`), so that steps can name them: close-fds keeps exactly 0-4,
  * and the next descriptor the child opens is 5.
  *
+ * setcontext restores each context's `uc_sigmask`, so the masks are set
+ * here as a plain sequence of calls would leave them: every signal blocked
+ * (the child is cloned that way, see cloneChild) until a
+ * `sigprocmask(SIG_SETMASK, set)` call, and `set` from then on.
+ *
  * The parent opens the gate once per call and reads the status, so it can
  * log, trace, pause, or kill the child before the next call runs (fail
  * closed). The status pipe is close-on-exec: end-of-file instead of a status
@@ -23,7 +28,7 @@
  *
  * @module
  */
-import { CONTEXT_STACK_SIZE, LAYOUT, O_CLOEXEC } from "./constants.ts";
+import { CONTEXT_STACK_SIZE, LAYOUT, O_CLOEXEC, SIG_SETMASK } from "./constants.ts";
 import { type ChildFunction, childFunction, libc } from "./libc.ts";
 import { address, type NativeArena } from "./memory.ts";
 
@@ -80,6 +85,16 @@ export function encode(arena: NativeArena, arg: ChildArg): bigint {
   throw new Error(`unknown child argument ${JSON.stringify(never)}`);
 }
 
+/** The signal mask after `call`: changed only by sigprocmask(SIG_SETMASK, set). */
+function maskAfter(call: ChildCall, mask: Uint8Array): Uint8Array {
+  if (call.fn !== "sigprocmask") return mask;
+  const [how, set] = call.args;
+  if (how !== SIG_SETMASK || set === null || typeof set !== "object" || !("bytes" in set)) {
+    throw new Error("the chain supports sigprocmask(SIG_SETMASK, {bytes}) only");
+  }
+  return set.bytes;
+}
+
 /** Builds the chain for `calls` in `arena`; nothing runs until clone. */
 export function buildChain(arena: NativeArena, calls: readonly ChildCall[], pipes: ChainPipes): Chain {
   const { ucontext } = LAYOUT;
@@ -87,21 +102,25 @@ export function buildChain(arena: NativeArena, calls: readonly ChildCall[], pipe
   const zero = address(arena.alloc(4, true));
   const scratch = address(arena.alloc(8, true));
 
-  type Context = { fn: ChildFunction; args: bigint[] };
+  type Context = { fn: ChildFunction; args: bigint[]; mask: Uint8Array };
+  const blockAll = new Uint8Array(LAYOUT.sigset.size);
+  libc().sigfillset(blockAll);
+  let mask: Uint8Array = blockAll;
   const contexts: Context[] = [
-    { fn: "dup3", args: [BigInt(pipes.gateRead), BigInt(CHAIN_FDS.gate), BigInt(O_CLOEXEC)] },
-    { fn: "dup3", args: [BigInt(pipes.statusWrite), BigInt(CHAIN_FDS.status), BigInt(O_CLOEXEC)] },
+    { fn: "dup3", args: [BigInt(pipes.gateRead), BigInt(CHAIN_FDS.gate), BigInt(O_CLOEXEC)], mask },
+    { fn: "dup3", args: [BigInt(pipes.statusWrite), BigInt(CHAIN_FDS.status), BigInt(O_CLOEXEC)], mask },
   ];
   for (const call of calls) {
     if (call.args.length > 6) throw new Error(`${call.fn}: at most 6 arguments fit in registers`);
     contexts.push(
-      { fn: "read", args: [BigInt(CHAIN_FDS.gate), scratch, 1n] },
-      { fn: "memcpy", args: [errno, zero, 4n] },
-      { fn: call.fn, args: call.args.map((arg) => encode(arena, arg)) },
-      { fn: "write", args: [BigInt(CHAIN_FDS.status), errno, 4n] },
+      { fn: "read", args: [BigInt(CHAIN_FDS.gate), scratch, 1n], mask },
+      { fn: "memcpy", args: [errno, zero, 4n], mask },
+      { fn: call.fn, args: call.args.map((arg) => encode(arena, arg)), mask },
     );
+    mask = maskAfter(call, mask);
+    contexts.push({ fn: "write", args: [BigInt(CHAIN_FDS.status), errno, 4n], mask });
   }
-  contexts.push({ fn: "_exit", args: [127n] });
+  contexts.push({ fn: "_exit", args: [127n], mask });
 
   // Build back to front so each context can link to the one after it.
   let next: Deno.PointerObject | null = null;
@@ -114,6 +133,7 @@ export function buildChain(arena: NativeArena, calls: readonly ChildCall[], pipe
     view.setInt32(ucontext.uc_stack_ss_flags, 0, true);
     view.setBigUint64(ucontext.uc_stack_ss_size, BigInt(CONTEXT_STACK_SIZE), true);
     view.setBigUint64(ucontext.uc_link, address(next), true);
+    new Uint8Array(view.buffer, ucontext.uc_sigmask, LAYOUT.sigset.size).set(context.mask);
     const a = [...context.args, 0n, 0n, 0n, 0n, 0n, 0n];
     libc().makecontext(
       ucp,

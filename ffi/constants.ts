@@ -64,6 +64,15 @@ export const SIGNALS = {
   SIGTTOU: 22,
 } as const;
 
+/**
+ * Syscall numbers (x86_64) for calls the child must make raw. glibc's
+ * setgroups/setuid/setgid wrappers broadcast the change to every thread
+ * (__nptl_setxid) and wait for them on a futex; the cloned child inherits
+ * the parent's thread list in memory but has only one thread, so the
+ * wrapper can wait forever (seen here: a hang in setxid_mark_thread).
+ */
+export const SYS = { setgroups: 116 } as const;
+
 /** Network interface ioctls and flags (linux/sockios.h, net/if.h). */
 export const SIOCGIFFLAGS = 0x8913;
 export const SIOCSIFFLAGS = 0x8914;
@@ -83,6 +92,7 @@ export const LAYOUT = {
     uc_stack_ss_sp: 16,
     uc_stack_ss_flags: 24,
     uc_stack_ss_size: 32,
+    uc_sigmask: 296,
   },
   /** struct mount_attr: attr_set, attr_clr, propagation, userns_fd (u64 each). */
   mount_attr: { size: 32, attr_set: 0, attr_clr: 8 },
@@ -109,3 +119,53 @@ export function assertSupportedPlatform(): void {
     );
   }
 }
+
+/** openat2(2): syscall number and `struct open_how` resolve flags (linux/openat2.h). */
+export const SYS_openat2 = 437;
+export const RESOLVE = {
+  NO_XDEV: 0x01,
+  NO_MAGICLINKS: 0x02,
+  NO_SYMLINKS: 0x04,
+  BENEATH: 0x08,
+  IN_ROOT: 0x10,
+} as const;
+
+/** open(2) flags beyond O_CLOEXEC (asm-generic/fcntl.h, x86_64). */
+export const O = {
+  RDONLY: 0,
+  WRONLY: 0o1,
+  CREAT: 0o100,
+  EXCL: 0o200,
+  DIRECTORY: 0o200000,
+  NOFOLLOW: 0o400000,
+  PATH: 0o10000000,
+} as const;
+
+/** *at() flags (linux/fcntl.h) and renameat2(2) flags (linux/fs.h). */
+export const AT_SYMLINK_NOFOLLOW = 0x100;
+export const AT_REMOVEDIR = 0x200;
+export const AT_EMPTY_PATH = 0x1000;
+export const RENAME_EXCHANGE = 0x2;
+
+/** File type bits of st_mode (sys/stat.h); S_IFREG is above. */
+export const S_IFMT = 0o170000;
+export const S_IFDIR = 0o040000;
+export const S_IFCHR = 0o020000;
+export const S_IFBLK = 0o060000;
+export const S_IFIFO = 0o010000;
+export const S_IFLNK = 0o120000;
+
+/** d_type values of struct linux_dirent64 (dirent.h). */
+export const DT_UNKNOWN = 0;
+export const DT_DIR = 4;
+
+/**
+ * Layouts for the layer applier, checked by tests/image/layout_test.ts:
+ * `struct open_how` (three u64), `struct timespec` (two 64-bit fields) and
+ * the fixed head of `struct linux_dirent64` before its d_name.
+ */
+export const FS_LAYOUT = {
+  open_how: { size: 24, flags: 0, mode: 8, resolve: 16 },
+  timespec: { size: 16, tv_sec: 0, tv_nsec: 8 },
+  dirent64: { d_ino: 0, d_off: 8, d_reclen: 16, d_type: 18, d_name: 19 },
+} as const;

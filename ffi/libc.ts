@@ -73,6 +73,44 @@ const symbols = {
   // uid_t getuid(void), gid_t getgid(void)
   getuid: { parameters: [], result: "u32" },
   getgid: { parameters: [], result: "u32" },
+  // long syscall(long number, ...): variadic; declared for SYS_openat2 (437) as
+  // int openat2(int dirfd, const char *path, struct open_how *how, size_t size).
+  // glibc 2.36 has no openat2 wrapper; each argument travels in an integer register.
+  syscall_openat2: { name: "syscall", parameters: ["i64", "i64", "buffer", "buffer", "usize"], result: "i64" },
+  // int openat(int dirfd, const char *pathname, int flags, ...): variadic; mode_t mode
+  openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
+  // int mkdirat(int dirfd, const char *pathname, mode_t mode)
+  mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int mknodat(int dirfd, const char *pathname, mode_t mode, dev_t dev)
+  mknodat: { parameters: ["i32", "buffer", "u32", "u64"], result: "i32" },
+  // int symlinkat(const char *target, int newdirfd, const char *linkpath)
+  symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
+  // int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+  linkat: { parameters: ["i32", "buffer", "i32", "buffer", "i32"], result: "i32" },
+  // int unlinkat(int dirfd, const char *pathname, int flags)
+  unlinkat: { parameters: ["i32", "buffer", "i32"], result: "i32" },
+  // int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, unsigned int flags)
+  renameat2: { parameters: ["i32", "buffer", "i32", "buffer", "u32"], result: "i32" },
+  // int fchown(int fd, uid_t owner, gid_t group)
+  fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  // int fchownat(int dirfd, const char *pathname, uid_t owner, gid_t group, int flags)
+  fchownat: { parameters: ["i32", "buffer", "u32", "u32", "i32"], result: "i32" },
+  // int fchmod(int fd, mode_t mode)
+  fchmod: { parameters: ["i32", "u32"], result: "i32" },
+  // int fchmodat(int dirfd, const char *pathname, mode_t mode, int flags); with
+  // AT_SYMLINK_NOFOLLOW glibc opens O_PATH|O_NOFOLLOW, refuses a symlink
+  // (EOPNOTSUPP) and chmods through /proc/self/fd
+  fchmodat: { parameters: ["i32", "buffer", "u32", "i32"], result: "i32" },
+  // int futimens(int fd, const struct timespec times[2])
+  futimens: { parameters: ["i32", "buffer"], result: "i32" },
+  // int utimensat(int dirfd, const char *pathname, const struct timespec times[2], int flags)
+  utimensat: { parameters: ["i32", "buffer", "buffer", "i32"], result: "i32" },
+  // int fsetxattr(int fd, const char *name, const void *value, size_t size, int flags)
+  fsetxattr: { parameters: ["i32", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  // int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)
+  lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  // ssize_t getdents64(int fd, void *dirp, size_t count)
+  getdents64: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // environ (char **): a variable; Deno gives its address
   environ: { type: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -89,7 +127,7 @@ export const CHILD_FUNCTIONS = {
   close: "int close(int fd)",
   _exit: "void _exit(int status)",
   prctl: "int prctl(int option, unsigned long arg2, …)",
-  setgroups: "int setgroups(size_t size, const gid_t *list)",
+  syscall: "long syscall(long number, …)",
   sethostname: "int sethostname(const char *name, size_t len)",
   mount: "int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const void *data)",
   mount_setattr:

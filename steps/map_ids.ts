@@ -1,5 +1,6 @@
 import type { ContainerPlan } from "./plan.ts";
-import { call, type IdMapping, NULL, type ParentOp, type Step } from "./step.ts";
+import { SYS } from "../ffi/constants.ts";
+import { type IdMapping, NULL, type ParentOp, rawSyscall, type Step } from "./step.ts";
 
 const lines = (map: readonly IdMapping[]) => map.map((m) => `${m.inside} ${m.outside} ${m.count}`).join("\n") + "\n";
 const helperArgs = (map: readonly IdMapping[]) => map.flatMap((m) => [m.inside, m.outside, m.count].map(String));
@@ -27,7 +28,8 @@ export function mapIds(plan: ContainerPlan): Step {
     why:
       "container root is the caller (or root) on the host; ids must be mapped before the child does anything as root",
     parent,
-    // Drop the supplementary groups inherited from gcr where the kernel lets us.
-    child: ids.setgroups === "allow" ? [call("setgroups", 0, NULL)] : [],
+    // Drop the supplementary groups inherited from gcr where the kernel lets
+    // us; raw, because glibc's wrapper can hang in the cloned child (SYS).
+    child: ids.setgroups === "allow" ? [rawSyscall("setgroups", SYS.setgroups, 0, NULL)] : [],
   };
 }

@@ -86,7 +86,11 @@ export function call(fn: ChildFunction, ...args: (Shown | string | number | null
   };
 }
 
-/** Shortens a host path for display: the rootfs prefix becomes `<rootfs>`. */
-export function inRootfs(rootfs: string, path: string): string {
-  return rootfs.replace(/\/+$/, "") + path;
+/**
+ * A system call made through libc's syscall(2), shown under its own name:
+ * for calls whose glibc wrapper is unsafe in the cloned child (see SYS).
+ */
+export function rawSyscall(name: string, number: number, ...args: (Shown | string | number | null)[]): ChildCall {
+  const made = call("syscall", num(number), ...args);
+  return { ...made, show: made.show.replace(/^syscall\(\d+(, )?/, `${name}(`) + ` [raw syscall ${number}]` };
 }
