@@ -46,6 +46,17 @@ function userName(uid: number): string {
   return Deno.env.get("USER") ?? String(uid);
 }
 
+/** How many ids from 0 up this process's user namespace maps (at most RANGE). */
+function ownedFromZero(mapFile: string): number {
+  const text = readOr(mapFile);
+  if (!text) return RANGE;
+  for (const line of text.split("\n")) {
+    const [inside, , count] = line.trim().split(/\s+/).map(Number);
+    if (inside === 0 && count) return Math.min(count, RANGE);
+  }
+  return 1;
+}
+
 /**
  * As root: container ids 0..65535 are the same host ids. Rootless with
  * newuidmap/newgidmap and subordinate ranges: 0 is the caller and 1..65535
@@ -54,8 +65,11 @@ function userName(uid: number): string {
  */
 export function planIds(uid = Deno.uid() ?? 0, gid = Deno.gid() ?? 0): IdPlan {
   if (uid === 0) {
-    const identity: IdMapping[] = [{ inside: 0, outside: 0, count: RANGE }];
-    return { uid: identity, gid: identity, via: "direct", setgroups: "allow" };
+    // Root of a nested user namespace may own fewer ids than 65536.
+    const identity = (file: string): IdMapping[] => [{ inside: 0, outside: 0, count: ownedFromZero(file) }];
+    // A user namespace inherits "deny" from its parent, and cannot undo it.
+    const setgroups = readOr("/proc/self/setgroups").trim() === "deny" ? "deny" : "allow";
+    return { uid: identity("/proc/self/uid_map"), gid: identity("/proc/self/gid_map"), via: "direct", setgroups };
   }
   const single = (id: number): IdMapping[] => [{ inside: 0, outside: id, count: 1 }];
   const name = userName(uid);

@@ -12,7 +12,8 @@ export interface Snapshot {
   readonly namespaces: Readonly<Record<string, string>>;
   readonly ids: string;
   readonly capabilities: string;
-  readonly mounts: readonly string[];
+  /** Mount id → "mount point, type, source, options". */
+  readonly mounts: ReadonlyMap<string, { readonly at: string; readonly what: string }>;
   readonly fds: readonly string[];
   readonly cwd: string;
   readonly processGroup: string;
@@ -52,13 +53,15 @@ export function snapshot(pid: number | "self"): Snapshot {
       field(status, "NSpid").replace(/ /g, " → ")
     }`,
     capabilities: field(status, "CapEff"),
-    // Mount point, filesystem type, source and options identify a mount.
-    mounts: read(`${dir}/mountinfo`).split("\n").filter(Boolean).map((line) => {
-      const [left = "", right = ""] = line.split(" - ");
-      const f = left.split(" ");
-      const [fstype, source] = right.split(" ");
-      return `${f[4]} ${fstype} ${source} ${f[5]}`;
-    }),
+    // The mount id (first field) follows a mount when pivot_root moves it.
+    mounts: new Map(
+      read(`${dir}/mountinfo`).split("\n").filter(Boolean).map((line) => {
+        const [left = "", right = ""] = line.split(" - ");
+        const f = left.split(" ");
+        const [fstype, source] = right.split(" ");
+        return [f[0] ?? "", { at: f[4] ?? "?", what: `${fstype} ${source} ${f[5]}` }];
+      }),
+    ),
     fds,
     cwd: link(`${dir}/cwd`),
     processGroup: read(`${dir}/stat`).replace(/^.*\) /s, "").split(" ")[2] ?? "?",
@@ -78,13 +81,24 @@ export function changes(before: Snapshot, after: Snapshot, limit = 8): string[] 
   if (before.cwd !== after.cwd) lines.push(`cwd: ${after.cwd}`);
   if (before.processGroup !== after.processGroup) lines.push(`process group: ${after.processGroup}`);
   if (before.fds.join() !== after.fds.join()) lines.push(`open fds: ${after.fds.join(" ")}`);
-  const had = new Set(before.mounts);
-  const has = new Set(after.mounts);
-  const added = after.mounts.filter((m) => !had.has(m));
-  const removed = before.mounts.filter((m) => !has.has(m));
-  for (const [sign, list] of [["+", added], ["-", removed]] as const) {
-    list.slice(0, limit).forEach((m) => lines.push(`${sign} mount ${m}`));
-    if (list.length > limit) lines.push(`${sign} … ${list.length - limit} more mounts (${after.mounts.length} now)`);
+  const added = [...after.mounts].filter(([id]) => !before.mounts.has(id)).map(([, m]) => m);
+  const removed = [...before.mounts].filter(([id]) => !after.mounts.has(id)).map(([, m]) => m);
+  const moved = [...after.mounts].flatMap(([id, m]) => {
+    const was = before.mounts.get(id);
+    return was && was.at !== m.at ? [{ from: was.at, to: m.at }] : [];
+  });
+  const list = (sign: string, mounts: { at: string; what: string }[]) => {
+    mounts.slice(0, limit).forEach((m) => lines.push(`${sign} mount ${m.at} ${m.what}`));
+    if (mounts.length > limit) lines.push(`${sign} … ${mounts.length - limit} more mounts`);
+  };
+  list("+", added);
+  list("-", removed);
+  if (moved.length > 0) {
+    const first = moved[0]!;
+    lines.push(
+      `mounts now seen from a new root: ${moved.length} moved, e.g. ${first.from} → ${first.to}` +
+        ` (${after.mounts.size} mounts in all)`,
+    );
   }
   return lines;
 }

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
 import { buildBusyboxRootfs } from "./busybox.ts";
 import { say } from "./log.ts";
 
@@ -13,7 +12,8 @@ export const MOUNT_POINTS = ["proc", "dev", "sys", "tmp"] as const;
 
 /** The folder that holds images: --rootfs-dir, else $GCR_ROOT, else ./rootfs as in the Go original. */
 export function rootfsDir(flag?: string): string {
-  return resolve(flag ?? Deno.env.get("GCR_ROOT") ?? "rootfs");
+  const dir = (flag ?? Deno.env.get("GCR_ROOT") ?? "rootfs").replace(/\/+$/, "") || "/";
+  return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir.replace(/^\.\//, "")}`;
 }
 
 function exists(path: string): boolean {
@@ -40,7 +40,7 @@ export function findRootfs(image: string, dir: string): string {
     return Deno.realPathSync(image);
   }
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(image)) throw new Error(`invalid image name ${JSON.stringify(image)}`);
-  const path = join(dir, image);
+  const path = `${dir}/${image}`;
   if (!exists(path) && image === "busybox") {
     say(`gcr: building ${path} from the host's static busybox`);
     buildBusyboxRootfs(path);
@@ -67,7 +67,7 @@ export function findRootfs(image: string, dir: string): string {
 export function prepareMountPoints(rootfs: string): string[] {
   const created: string[] = [];
   for (const name of MOUNT_POINTS) {
-    const path = join(rootfs, name);
+    const path = `${rootfs}/${name}`;
     let info: Deno.FileInfo | undefined;
     try {
       info = Deno.lstatSync(path);
