@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { buildChain, type ChildCall } from "./ffi/chain.ts";
+import { buildChain, type ChainCall, type ChildCall } from "./ffi/chain.ts";
 import {
   cloneChild,
   closeFds,
@@ -103,6 +103,25 @@ function execFailureCode(errno: number): number {
 }
 
 /**
+ * Where the child waits for the parent: before the first call after any
+ * parent op (it must not run ahead of the id maps or the terminal hand-over),
+ * and, in trace and step modes, before every step, so the parent can look at
+ * it or pause between steps. Elsewhere it runs ahead; the chain still stops
+ * it at the first failed call.
+ */
+export function gateCalls(steps: readonly Step[], mode: RunMode): ChainCall[][] {
+  let parentActed = false;
+  return steps.map((step) => {
+    parentActed ||= step.parent.length > 0;
+    return step.child.map((call, index) => {
+      const gate = parentActed || (mode !== "run" && index === 0);
+      parentActed = false;
+      return { call, gate };
+    });
+  });
+}
+
+/**
  * Runs the steps, then waits for the container to exit while forwarding
  * signals. Throws StepError when a step fails (the child is killed first).
  */
@@ -125,7 +144,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<E
   const doParentOp = (op: ParentOp, step: Step) => {
     switch (op.op) {
       case "clone": {
-        const chain = buildChain(arena, steps.flatMap((s) => s.child), pipes);
+        const chain = buildChain(arena, chainCalls.flat(), pipes);
         try {
           pid = cloneChild(arena, chain, op.flags, op.show);
         } catch (error) {
@@ -170,9 +189,10 @@ export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<E
     }
   };
 
-  const runCall = (call: ChildCall, step: Step) => {
+  const chainCalls = gateCalls(steps, mode);
+  const runCall = ({ call, gate }: ChainCall, step: Step) => {
     const started = performance.now();
-    openGate(pipes.gateWrite);
+    if (gate) openGate(pipes.gateWrite);
     const errno = readStatus(pipes.statusRead);
     const took = (performance.now() - started).toFixed(2);
     if (errno === null) {
@@ -218,7 +238,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<E
         if (error instanceof StepError) throw error;
         throw new StepError(step.name, error as Error);
       }
-      for (const call of step.child) runCall(call, step);
+      for (const call of chainCalls[index]!) runCall(call, step);
       if (mode === "trace" && !execd) {
         const after = snapshot(pid);
         for (const line of changes(before ?? after, after)) say(`    changed: ${line}`);

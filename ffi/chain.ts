@@ -2,13 +2,23 @@
  * The gated ucontext chain (DESIGN.md §2): the cloned child runs only libc
  * code, one call after another, and never returns into V8.
  *
- * For every call the chain holds four contexts, each linked to the next
+ * For every call the chain holds these contexts, each linked to the next
  * through `uc_link`:
  *
- *   read(gate, &byte, 1)          wait until the parent opens the gate
- *   memcpy(&errno, &zero, 4)      so that errno afterwards is this call's
- *   fn(a1, …, a6)                 the call itself
- *   write(status, &errno, 4)      report errno (0 = success) to the parent
+ *   read(gate, &byte, 1)            only where the parent must act or watch
+ *                                   first: wait until it opens the gate
+ *   memcpy(&errno, &zero, 4)        so that errno afterwards is this call's
+ *   fn(a1, …, a6)                   the call itself
+ *   write(status, &errno, 4)        report errno (0 = success) to the parent
+ *   memcpy(&next.rdx, &errno, 4)    errno becomes the next read's count…
+ *   read(gate, &byte, errno)        …so this returns at once after success,
+ *                                   and blocks after a failure until the
+ *                                   parent, which reads every status, kills
+ *                                   the child
+ *
+ * A chain cannot branch, but that last pair makes it stop at the first
+ * failure without a round trip per call: the child runs ahead between gates,
+ * and is still never past a failed call (fail closed).
  *
  * Before the first call, a prologue moves the two pipes to fixed descriptors
  * (`CHAIN_FDS`), so that steps can name them: close-fds keeps exactly 0-4,
@@ -19,12 +29,10 @@
  * (the child is cloned that way, see cloneChild) until a
  * `sigprocmask(SIG_SETMASK, set)` call, and `set` from then on.
  *
- * The parent opens the gate once per call and reads the status, so it can
- * log, trace, pause, or kill the child before the next call runs (fail
- * closed). The status pipe is close-on-exec: end-of-file instead of a status
- * after the exec call means exec succeeded. If the chain ever runs off its
- * end, the last context calls `_exit(127)` rather than glibc's default
- * `exit(0)`, which would run the parent's atexit handlers in the child.
+ * The status pipe is close-on-exec: end-of-file instead of a status after
+ * the exec call means exec succeeded. If the chain ever runs off its end, the
+ * last context calls `_exit(127)` rather than glibc's default `exit(0)`,
+ * which would run the parent's atexit handlers in the child.
  *
  * @module
  */
@@ -95,46 +103,67 @@ function maskAfter(call: ChildCall, mask: Uint8Array): Uint8Array {
   return set.bytes;
 }
 
+/** A call in the chain; `gate`: the child waits for the parent before it. */
+export interface ChainCall {
+  readonly call: ChildCall;
+  readonly gate: boolean;
+}
+
 /** Builds the chain for `calls` in `arena`; nothing runs until clone. */
-export function buildChain(arena: NativeArena, calls: readonly ChildCall[], pipes: ChainPipes): Chain {
+export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipes: ChainPipes): Chain {
   const { ucontext } = LAYOUT;
   const errno = address(libc().__errno_location());
-  const zero = address(arena.alloc(4, true));
-  const scratch = address(arena.alloc(8, true));
+  const zero = address(arena.block(4).pointer);
+  const scratch = address(arena.block(8).pointer);
 
-  type Context = { fn: ChildFunction; args: bigint[]; mask: Uint8Array };
-  const blockAll = new Uint8Array(LAYOUT.sigset.size);
-  libc().sigfillset(blockAll);
-  let mask: Uint8Array = blockAll;
+  // An argument is a value, or "the address of the RDX register slot of
+  // the context n places further on", resolved once all contexts have a place.
+  type Arg = bigint | { readonly rdxOfContextAhead: number };
+  type Context = { fn: ChildFunction; args: Arg[]; mask: Uint8Array };
+  // Every signal (sigset_t is 1024 bits; the kernel ignores SIGKILL, SIGSTOP).
+  let mask: Uint8Array = new Uint8Array(LAYOUT.sigset.size).fill(0xff);
+  const gate = BigInt(CHAIN_FDS.gate), status = BigInt(CHAIN_FDS.status);
   const contexts: Context[] = [
-    { fn: "dup3", args: [BigInt(pipes.gateRead), BigInt(CHAIN_FDS.gate), BigInt(O_CLOEXEC)], mask },
-    { fn: "dup3", args: [BigInt(pipes.statusWrite), BigInt(CHAIN_FDS.status), BigInt(O_CLOEXEC)], mask },
+    { fn: "dup3", args: [BigInt(pipes.gateRead), gate, BigInt(O_CLOEXEC)], mask },
+    { fn: "dup3", args: [BigInt(pipes.statusWrite), status, BigInt(O_CLOEXEC)], mask },
   ];
-  for (const call of calls) {
+  for (const { call, gate: waits } of calls) {
     if (call.args.length > 6) throw new Error(`${call.fn}: at most 6 arguments fit in registers`);
+    if (waits) contexts.push({ fn: "read", args: [gate, scratch, 1n], mask });
     contexts.push(
-      { fn: "read", args: [BigInt(CHAIN_FDS.gate), scratch, 1n], mask },
       { fn: "memcpy", args: [errno, zero, 4n], mask },
       { fn: call.fn, args: call.args.map((arg) => encode(arena, arg)), mask },
     );
     mask = maskAfter(call, mask);
-    contexts.push({ fn: "write", args: [BigInt(CHAIN_FDS.status), errno, 4n], mask });
+    contexts.push(
+      { fn: "write", args: [status, errno, 4n], mask },
+      { fn: "memcpy", args: [{ rdxOfContextAhead: 1 }, errno, 4n], mask },
+      { fn: "read", args: [gate, scratch, 0n], mask },
+    );
   }
   contexts.push({ fn: "_exit", args: [127n], mask });
 
-  // Build back to front so each context can link to the one after it.
+  // One block for all contexts and one for all stacks. Built back to front
+  // so each context can link to the one after it.
+  const all = arena.block(contexts.length * ucontext.size);
+  const stacks = arena.uninitialised(contexts.length * CONTEXT_STACK_SIZE);
+  const contextAddress = (i: number) => address(all.pointer) + BigInt(i * ucontext.size);
   let next: Deno.PointerObject | null = null;
-  for (const context of contexts.toReversed()) {
-    const ucp = arena.alloc(ucontext.size, true);
+  for (let i = contexts.length - 1; i >= 0; i--) {
+    const context = contexts[i]!;
+    const base = i * ucontext.size;
+    const ucp = Deno.UnsafePointer.offset(all.pointer, base)!;
     if (libc().getcontext(ucp) !== 0) throw new Error("getcontext failed");
-    const stack = arena.alloc(CONTEXT_STACK_SIZE);
-    const view = arena.view(ucp, ucontext.size);
-    view.setBigUint64(ucontext.uc_stack_ss_sp, address(stack), true);
-    view.setInt32(ucontext.uc_stack_ss_flags, 0, true);
-    view.setBigUint64(ucontext.uc_stack_ss_size, BigInt(CONTEXT_STACK_SIZE), true);
-    view.setBigUint64(ucontext.uc_link, address(next), true);
-    new Uint8Array(view.buffer, ucontext.uc_sigmask, LAYOUT.sigset.size).set(context.mask);
-    const a = [...context.args, 0n, 0n, 0n, 0n, 0n, 0n];
+    const stack = address(stacks) + BigInt(i * CONTEXT_STACK_SIZE);
+    all.view.setBigUint64(base + ucontext.uc_stack_ss_sp, stack, true);
+    all.view.setInt32(base + ucontext.uc_stack_ss_flags, 0, true);
+    all.view.setBigUint64(base + ucontext.uc_stack_ss_size, BigInt(CONTEXT_STACK_SIZE), true);
+    all.view.setBigUint64(base + ucontext.uc_link, address(next), true);
+    all.bytes.set(context.mask, base + ucontext.uc_sigmask);
+    const a = context.args.map((arg) =>
+      typeof arg === "bigint" ? arg : contextAddress(i + arg.rdxOfContextAhead) + BigInt(ucontext.gregs_rdx)
+    );
+    a.push(0n, 0n, 0n, 0n, 0n, 0n);
     libc().makecontext(
       ucp,
       childFunction(context.fn),

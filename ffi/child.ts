@@ -61,11 +61,10 @@ export function closeFds(...fds: number[]): void {
  * errno at the address the parent's thread had (DESIGN.md §2).
  */
 export function cloneChild(arena: NativeArena, chain: Chain, flags: number, show: string): number {
-  const all = new Uint8Array(LAYOUT.sigset.size);
+  const all = new Uint8Array(LAYOUT.sigset.size).fill(0xff);
   const saved = new Uint8Array(LAYOUT.sigset.size);
-  libc().sigfillset(all);
   libc().pthread_sigmask(SIG_BLOCK, all, saved);
-  const stack = arena.alloc(CLONE_STACK_SIZE);
+  const stack = arena.uninitialised(CLONE_STACK_SIZE);
   // The stack grows down: pass its top, 16-byte aligned as the ABI requires.
   const top = Deno.UnsafePointer.offset(stack, CLONE_STACK_SIZE - 16);
   const pid = libc().clone(chain.setcontext, top, flags | SIGNALS.SIGCHLD, chain.start, null, null, null);
@@ -116,7 +115,7 @@ function decode(status: number): ExitStatus {
 
 /** Waits for the child without blocking the event loop. */
 export async function waitChild(arena: NativeArena, pid: number): Promise<ExitStatus> {
-  const cell = arena.alloc(4, true);
+  const cell = arena.block(4).pointer;
   for (;;) {
     const result = await libc().waitpid(pid, cell, 0);
     if (result === pid) return decode(new Deno.UnsafePointerView(cell).getInt32(0));

@@ -93,6 +93,8 @@ export const LAYOUT = {
     uc_stack_ss_flags: 24,
     uc_stack_ss_size: 32,
     uc_sigmask: 296,
+    /** uc_mcontext.gregs[REG_RDX]: makecontext's third argument, loaded by setcontext. */
+    gregs_rdx: 136,
   },
   /** struct mount_attr: attr_set, attr_clr, propagation, userns_fd (u64 each). */
   mount_attr: { size: 32, attr_set: 0, attr_clr: 8 },

@@ -58,8 +58,6 @@ const symbols = {
   waitpid_now: { name: "waitpid", parameters: ["i32", "buffer", "i32"], result: "i32" },
   // int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset)
   pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  // int sigfillset(sigset_t *set)
-  sigfillset: { parameters: ["buffer"], result: "i32" },
   // int isatty(int fd)
   isatty: { parameters: ["i32"], result: "i32" },
   // pid_t tcgetpgrp(int fd)
@@ -68,11 +66,6 @@ const symbols = {
   tcsetpgrp: { parameters: ["i32", "i32"], result: "i32" },
   // pid_t getpgrp(void)
   getpgrp: { parameters: [], result: "i32" },
-  // int setpgid(pid_t pid, pid_t pgid)
-  setpgid: { parameters: ["i32", "i32"], result: "i32" },
-  // uid_t getuid(void), gid_t getgid(void)
-  getuid: { parameters: [], result: "u32" },
-  getgid: { parameters: [], result: "u32" },
   // long syscall(long number, ...): variadic; declared for SYS_openat2 (437) as
   // int openat2(int dirfd, const char *path, struct open_how *how, size_t size).
   // glibc 2.36 has no openat2 wrapper; each argument travels in an integer register.
@@ -151,12 +144,29 @@ export const CHILD_FUNCTIONS = {
 
 export type ChildFunction = keyof typeof CHILD_FUNCTIONS;
 
-let library: Deno.DynamicLibrary<typeof symbols> | undefined;
+type Symbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
-/** The libc symbols, loaded on first use. */
-export function libc(): Deno.DynamicLibrary<typeof symbols>["symbols"] {
-  library ??= Deno.dlopen("libc.so.6", symbols);
-  return library.symbols;
+/**
+ * Each symbol is bound on first use: Deno compiles a call trampoline per
+ * symbol when it binds it (about 0.2-0.5 ms each, measured here), and a run
+ * uses only part of the table (error, terminal and wait paths are rare).
+ */
+const bound = {} as Symbols;
+for (const name of Object.keys(symbols) as (keyof typeof symbols)[]) {
+  Object.defineProperty(bound, name, {
+    configurable: true,
+    enumerable: true,
+    get() {
+      const value = Deno.dlopen("libc.so.6", { [name]: symbols[name] }).symbols[name];
+      Object.defineProperty(bound, name, { value, enumerable: true });
+      return value;
+    },
+  });
+}
+
+/** The libc symbols; each is bound on first use. */
+export function libc(): Symbols {
+  return bound;
 }
 
 const addresses = new Map<ChildFunction, Deno.PointerObject>();

@@ -10,28 +10,67 @@ import { libc } from "./libc.ts";
 
 const encoder = new TextEncoder();
 
-/** A set of malloc'd blocks, freed together once the child has its copy. */
-export class NativeArena {
-  #blocks: Deno.PointerObject[] = [];
+/** Native bytes with views onto them, valid until the arena is freed. */
+export interface NativeBlock {
+  readonly pointer: Deno.PointerObject;
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+}
 
-  /** `size` bytes from malloc; zeroed when `zero` is set. */
-  alloc(size: number, zero = false): Deno.PointerObject {
-    const block = zero ? libc().calloc(1n, BigInt(size)) : libc().malloc(BigInt(size));
-    if (!block) throw new Error(`cannot allocate ${size} bytes`);
-    this.#blocks.push(block);
-    return block;
+/** Small blocks are carved out of chunks of this size: one calloc and one view per chunk. */
+const CHUNK_SIZE = 64 * 1024;
+
+/**
+ * malloc'd memory handed out in pieces, freed together once the child has
+ * its copy. Building a chain takes a few hundred small blocks; carving them
+ * from large chunks keeps that to a handful of FFI calls and ArrayBuffers.
+ */
+export class NativeArena {
+  #allocations: Deno.PointerObject[] = [];
+  #chunk: NativeBlock | undefined;
+  #used = 0;
+
+  #calloc(size: number): NativeBlock {
+    const pointer = libc().calloc(1n, BigInt(size));
+    if (!pointer) throw new Error(`cannot allocate ${size} bytes`);
+    this.#allocations.push(pointer);
+    const buffer = Deno.UnsafePointerView.getArrayBuffer(pointer, size);
+    return { pointer, bytes: new Uint8Array(buffer), view: new DataView(buffer) };
   }
 
-  /** A writable view of native memory at `pointer`. */
-  view(pointer: Deno.PointerObject, size: number): DataView {
-    return new DataView(Deno.UnsafePointerView.getArrayBuffer(pointer, size));
+  /** `size` zeroed bytes, 16-byte aligned. */
+  block(size: number): NativeBlock {
+    const length = Math.max(size, 1);
+    if (length > CHUNK_SIZE / 4) return this.#calloc(length);
+    const offset = (this.#used + 15) & ~15;
+    if (!this.#chunk || offset + length > CHUNK_SIZE) {
+      this.#chunk = this.#calloc(CHUNK_SIZE);
+      this.#used = 0;
+      return this.block(size);
+    }
+    this.#used = offset + length;
+    const { pointer, bytes } = this.#chunk;
+    const piece = bytes.subarray(offset, offset + length);
+    return {
+      pointer: Deno.UnsafePointer.offset(pointer, offset)!,
+      bytes: piece,
+      view: new DataView(piece.buffer, piece.byteOffset, piece.byteLength),
+    };
+  }
+
+  /** `size` uninitialised bytes from malloc, for stacks: only their top is ever touched. */
+  uninitialised(size: number): Deno.PointerObject {
+    const pointer = libc().malloc(BigInt(size));
+    if (!pointer) throw new Error(`cannot allocate ${size} bytes`);
+    this.#allocations.push(pointer);
+    return pointer;
   }
 
   /** A copy of `bytes` in native memory. */
   bytes(bytes: Uint8Array): Deno.PointerObject {
-    const block = this.alloc(Math.max(bytes.length, 1));
-    new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(block, bytes.length)).set(bytes);
-    return block;
+    const block = this.block(bytes.length);
+    block.bytes.set(bytes);
+    return block.pointer;
   }
 
   /** A NUL-terminated copy of `text`. */
@@ -42,23 +81,24 @@ export class NativeArena {
 
   /** A NULL-terminated `char *[]`, as argv and envp are. */
   cStringArray(texts: readonly string[]): Deno.PointerObject {
-    const array = this.alloc((texts.length + 1) * 8, true);
-    const view = this.view(array, (texts.length + 1) * 8);
-    texts.forEach((text, i) => view.setBigUint64(i * 8, address(this.cString(text)), true));
-    return array;
+    const array = this.block((texts.length + 1) * 8);
+    texts.forEach((text, i) => array.view.setBigUint64(i * 8, address(this.cString(text)), true));
+    return array.pointer;
   }
 
   /** An 8-byte cell holding `value`, for APIs that take a pointer to it. */
   u64(value: bigint): Deno.PointerObject {
-    const cell = this.alloc(8);
-    this.view(cell, 8).setBigUint64(0, value, true);
-    return cell;
+    const cell = this.block(8);
+    cell.view.setBigUint64(0, value, true);
+    return cell.pointer;
   }
 
   /** Frees every block. Safe once the child has been cloned (it has a copy). */
   free(): void {
-    for (const block of this.#blocks) libc().free(block);
-    this.#blocks = [];
+    for (const pointer of this.#allocations) libc().free(pointer);
+    this.#allocations = [];
+    this.#chunk = undefined;
+    this.#used = 0;
   }
 }
 
