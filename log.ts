@@ -30,6 +30,11 @@ export function say(message: string): void {
   if (!quiet) Deno.stderr.writeSync(encoder.encode(message + "\n"));
 }
 
+/** Writes a line to stderr even when quiet: --step's prompts must be seen. */
+export function prompt(message: string): void {
+  Deno.stderr.writeSync(encoder.encode(message + "\n"));
+}
+
 /** The `running as` line of the Go original. */
 export function runningAs(pid: number, uid: number, gid: number): string {
   return `running as pid: ${pid} | uid: ${uid} | gid: ${gid}`;

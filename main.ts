@@ -15,7 +15,7 @@ import { assertSupportedPlatform } from "./ffi/constants.ts";
 import { newContainerId } from "./container_id.ts";
 import { planIds } from "./id_maps.ts";
 import { log, runningAs, setQuiet } from "./log.ts";
-import { findRootfs, isPath, prepareMountPoints, removeMountPoints, rootfsDir } from "./rootfs.ts";
+import { findRootfs, holdRootfs, isPath, rootfsDir } from "./rootfs.ts";
 import { type RunMode, runSteps, showParentOp, StepError } from "./runner.ts";
 import { containerSteps } from "./steps/pipeline.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
@@ -198,12 +198,12 @@ async function run(argv: readonly string[]): Promise<number> {
   const dir = rootfsDir(args.rootfsDir);
   const plan = await planFor(args, (image) => findRootfs(image, dir));
   log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
-  const created = prepareMountPoints(plan.rootfs);
+  const hold = holdRootfs(plan.rootfs);
   try {
     const status = await runSteps(containerSteps(plan), args.mode);
     return "exited" in status ? status.exited : 128 + status.signaled;
   } finally {
-    removeMountPoints(created);
+    hold.release();
   }
 }
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { buildChain, type ChainCall, type ChildCall } from "./ffi/chain.ts";
+import { buildChain, type ChainCall } from "./ffi/chain.ts";
 import {
   cloneChild,
   closeFds,
@@ -22,7 +22,7 @@ import { SIGNALS } from "./ffi/constants.ts";
 import { SyscallError } from "./ffi/errno.ts";
 import { NativeArena } from "./ffi/memory.ts";
 import { foregroundTerminal, handTerminal } from "./ffi/terminal.ts";
-import { log, runningAs, say } from "./log.ts";
+import { log, prompt, runningAs, say } from "./log.ts";
 import { changes, type Snapshot, snapshot } from "./observe.ts";
 import { cloneFailureHint } from "./steps/clone_namespaces.ts";
 import type { IdMapping, ParentOp, Step } from "./steps/step.ts";
@@ -79,10 +79,10 @@ function observedIdentity(pid: number, uidMap: readonly IdMapping[], gidMap: rea
 }
 
 async function waitForEnter(step: Step, index: number, total: number): Promise<void> {
-  say(`\n[${index + 1}/${total}] ${step.name}: ${step.why}`);
-  for (const op of step.parent) say(`    gcr:   ${showParentOp(op)}`);
-  for (const call of step.child) say(`    child: ${call.show}`);
-  say("    press Enter to run this step (Ctrl-D to abort)");
+  prompt(`\n[${index + 1}/${total}] ${step.name}: ${step.why}`);
+  for (const op of step.parent) prompt(`    gcr:   ${showParentOp(op)}`);
+  for (const call of step.child) prompt(`    child: ${call.show}`);
+  prompt("    press Enter to run this step (Ctrl-D to abort)");
   let tty: Deno.FsFile | undefined;
   try {
     tty = Deno.openSync("/dev/tty", { read: true });

@@ -102,6 +102,10 @@ const symbols = {
   fsetxattr: { parameters: ["i32", "buffer", "buffer", "usize", "i32"], result: "i32" },
   // int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  // int flock(int fd, int operation)
+  flock: { parameters: ["i32", "i32"], result: "i32" },
+  // ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
+  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   // ssize_t getdents64(int fd, void *dirp, size_t count)
   getdents64: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // environ (char **): a variable; Deno gives its address

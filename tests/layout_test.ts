@@ -1,0 +1,169 @@
+/**
+ * The struct layouts and constants gcr hard-codes (ffi/constants.ts), checked
+ * against the system's C headers with a compiler: a wrong offset here would
+ * corrupt memory in the cloned child.
+ */
+import { join } from "node:path";
+import * as constants from "../ffi/constants.ts";
+import { describe, missingPrograms, named, run } from "./fixtures.ts";
+import { assert, assertEquals } from "./helpers.ts";
+
+/** How each LAYOUT entry is computed in C. Every LAYOUT entry must be listed here. */
+const LAYOUT_IN_C: Record<string, string> = {
+  "ucontext.size": "sizeof(ucontext_t)",
+  "ucontext.uc_link": "offsetof(ucontext_t, uc_link)",
+  "ucontext.uc_stack_ss_sp": "offsetof(ucontext_t, uc_stack.ss_sp)",
+  "ucontext.uc_stack_ss_flags": "offsetof(ucontext_t, uc_stack.ss_flags)",
+  "ucontext.uc_stack_ss_size": "offsetof(ucontext_t, uc_stack.ss_size)",
+  "ucontext.uc_sigmask": "offsetof(ucontext_t, uc_sigmask)",
+  "ucontext.gregs_rdx": "offsetof(ucontext_t, uc_mcontext.gregs[REG_RDX])",
+  "mount_attr.size": "sizeof(struct mount_attr)",
+  "mount_attr.attr_set": "offsetof(struct mount_attr, attr_set)",
+  "mount_attr.attr_clr": "offsetof(struct mount_attr, attr_clr)",
+  "ifreq.size": "sizeof(struct ifreq)",
+  "ifreq.ifr_name": "offsetof(struct ifreq, ifr_name)",
+  "ifreq.ifr_flags": "offsetof(struct ifreq, ifr_flags)",
+  "sigset.size": "sizeof(sigset_t)",
+};
+
+/**
+ * Exports that are not C macros: gcr's own choices, functions, and
+ * FS_LAYOUT, which the image code's own layout test checks.
+ */
+const NOT_FROM_C = new Set(["CONTEXT_STACK_SIZE", "CLONE_STACK_SIZE", "LAYOUT", "FS_LAYOUT"]);
+
+/** Every exported constant as `C macro name → value`: `MS.BIND` → `MS_BIND`, `SIGNALS.SIGKILL` → `SIGKILL`. */
+function exportedConstants(): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const [name, value] of Object.entries(constants)) {
+    if (NOT_FROM_C.has(name) || typeof value === "function") continue;
+    if (typeof value === "number" || typeof value === "bigint") {
+      out.set(name, BigInt(value));
+    } else if (value && typeof value === "object") {
+      for (const [key, member] of Object.entries(value)) {
+        if (typeof member !== "number" && typeof member !== "bigint") {
+          throw new Error(`constants.${name}.${key} is not a number: add it to NOT_FROM_C or to this test`);
+        }
+        out.set(name === "SIGNALS" ? key : `${name}_${key}`, BigInt(member));
+      }
+    } else {
+      throw new Error(`constants.${name}: unexpected export type ${typeof value}`);
+    }
+  }
+  return out;
+}
+
+function layoutEntries(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [struct, fields] of Object.entries(constants.LAYOUT)) {
+    for (const [field, value] of Object.entries(fields)) out.set(`${struct}.${field}`, value as number);
+  }
+  return out;
+}
+
+const HEADERS = [
+  "stdio.h",
+  "stddef.h",
+  "stdint.h",
+  "ucontext.h",
+  "sched.h",
+  "signal.h",
+  "fcntl.h",
+  "unistd.h",
+  "dirent.h",
+  "sys/mount.h",
+  "linux/mount.h",
+  "linux/openat2.h",
+  "sys/syscall.h",
+  "sys/prctl.h",
+  "sys/wait.h",
+  "sys/stat.h",
+  "sys/socket.h",
+  "sys/ioctl.h",
+  "net/if.h",
+  "linux/sockios.h",
+];
+
+function program(names: readonly string[], layout: readonly string[]): string {
+  const body = [
+    ...names.map((name) =>
+      `#ifdef ${name}\n  printf("const ${name} %lld\\n", (long long)(intptr_t)(${name}));\n#else\n  printf("const ${name} undefined\\n");\n#endif`
+    ),
+    ...layout.map((key) => `  printf("layout ${key} %zu\\n", (size_t)(${LAYOUT_IN_C[key]}));`),
+  ];
+  return `#define _GNU_SOURCE\n${HEADERS.map((h) => `#include <${h}>`).join("\n")}\n\nint main(void) {\n${
+    body.join("\n")
+  }\n  return 0;\n}\n`;
+}
+
+Deno.test(
+  named(
+    "struct layouts (ucontext_t, mount_attr, ifreq, sigset_t) and constants match the C headers",
+    Deno.build.arch !== "x86_64"
+      ? `LAYOUT is recorded for x86_64 only; this is ${Deno.build.arch}`
+      : missingPrograms("gcc"),
+  ),
+  async () => {
+    const wanted = exportedConstants();
+    const layout = layoutEntries();
+    const unmapped = [...layout.keys()].filter((key) => !(key in LAYOUT_IN_C));
+    assertEquals(unmapped, [], "LAYOUT entries this test does not know how to compute in C");
+    for (
+      const name of [
+        "CLONE_NEWUSER",
+        "MS_BIND",
+        "MOUNT_ATTR_RDONLY",
+        "MNT_DETACH",
+        "AT_FDCWD",
+        "AT_RECURSIVE",
+        "CLOSE_RANGE_CLOEXEC",
+        "O_CLOEXEC",
+        "F_DUPFD_CLOEXEC",
+        "PR_SET_PDEATHSIG",
+        "SIG_SETMASK",
+        "SIG_BLOCK",
+        "WNOHANG",
+        "S_IFREG",
+        "SIOCSIFFLAGS",
+        "SIOCGIFFLAGS",
+        "IFF_UP",
+        "AF_INET",
+        "SOCK_DGRAM",
+        "TIOCSPGRP",
+        "SIGKILL",
+      ]
+    ) assert(wanted.has(name), `${name} is among the constants checked`);
+
+    const dir = Deno.makeTempDirSync({ prefix: "gcr-layout-" });
+    try {
+      const source = join(dir, "layout.c");
+      const binary = join(dir, "layout");
+      Deno.writeTextFileSync(source, program([...wanted.keys()], [...layout.keys()]));
+      const compiled = await run("gcc", ["-Wall", "-o", binary, source], { timeoutMs: 60_000 });
+      assertEquals(compiled.code, 0, "gcc compiles the layout program", describe(compiled));
+      const result = await run(binary, []);
+      assertEquals(result.code, 0, "the layout program runs", describe(result));
+
+      const fromC = new Map(
+        result.stdout.trim().split("\n").map((line) => {
+          const [kind, key, value] = line.split(" ");
+          return [`${kind} ${key}`, value!];
+        }),
+      );
+      const undefinedInC = [...wanted.keys()].filter((name) => fromC.get(`const ${name}`) === "undefined");
+      assertEquals(undefinedInC, [], "constants with no C macro (add them to NOT_FROM_C if that is right)");
+      const mismatches: string[] = [];
+      for (const [name, value] of wanted) {
+        const c = fromC.get(`const ${name}`);
+        if (c === undefined || BigInt(c) !== value) mismatches.push(`${name}: gcr ${value}, C ${c}`);
+      }
+      for (const [key, value] of layout) {
+        const c = fromC.get(`layout ${key}`);
+        if (c === undefined || Number(c) !== value) mismatches.push(`LAYOUT.${key}: gcr ${value}, C ${c}`);
+      }
+      assertEquals(mismatches, [], "values that differ from the C headers", describe(result));
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
