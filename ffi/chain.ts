@@ -7,7 +7,6 @@
  *
  *   read(gate, &byte, 1)            only where the parent must act or watch
  *                                   first: wait until it opens the gate
- *   memcpy(&errno, &zero, 4)        so that errno afterwards is this call's
  *   fn(a1, …, a6)                   the call itself
  *   write(status, &errno, 4)        report errno (0 = success) to the parent
  *   memcpy(&next.rdx, &errno, 4)    errno becomes the next read's count…
@@ -19,6 +18,10 @@
  * A chain cannot branch, but that last pair makes it stop at the first
  * failure without a round trip per call: the child runs ahead between gates,
  * and is still never past a failed call (fail closed).
+ *
+ * errno is zeroed once, at the start: libc leaves it alone on success, and
+ * the chain never gets past a failure, so it stays 0 until a call fails. (A
+ * call that set errno on success would be reported as failed: fail closed.)
  *
  * Before the first call, a prologue moves the two pipes to fixed descriptors
  * (`CHAIN_FDS`), so that steps can name them: close-fds keeps exactly 0-4,
@@ -124,16 +127,14 @@ export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipe
   let mask: Uint8Array = new Uint8Array(LAYOUT.sigset.size).fill(0xff);
   const gate = BigInt(CHAIN_FDS.gate), status = BigInt(CHAIN_FDS.status);
   const contexts: Context[] = [
+    { fn: "memcpy", args: [errno, zero, 4n], mask },
     { fn: "dup3", args: [BigInt(pipes.gateRead), gate, BigInt(O_CLOEXEC)], mask },
     { fn: "dup3", args: [BigInt(pipes.statusWrite), status, BigInt(O_CLOEXEC)], mask },
   ];
   for (const { call, gate: waits } of calls) {
     if (call.args.length > 6) throw new Error(`${call.fn}: at most 6 arguments fit in registers`);
     if (waits) contexts.push({ fn: "read", args: [gate, scratch, 1n], mask });
-    contexts.push(
-      { fn: "memcpy", args: [errno, zero, 4n], mask },
-      { fn: call.fn, args: call.args.map((arg) => encode(arena, arg)), mask },
-    );
+    contexts.push({ fn: call.fn, args: call.args.map((arg) => encode(arena, arg)), mask });
     mask = maskAfter(call, mask);
     contexts.push(
       { fn: "write", args: [status, errno, 4n], mask },
@@ -143,17 +144,21 @@ export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipe
   }
   contexts.push({ fn: "_exit", args: [127n], mask });
 
-  // One block for all contexts and one for all stacks. Built back to front
-  // so each context can link to the one after it.
+  // One block for all contexts and one for all stacks. getcontext runs once;
+  // each context starts as a copy, with its fpregs pointer moved to its own
+  // __fpregs_mem. Built back to front so each can link to the one after it.
   const all = arena.block(contexts.length * ucontext.size);
   const stacks = arena.uninitialised(contexts.length * CONTEXT_STACK_SIZE);
+  const template = arena.block(ucontext.size);
+  if (libc().getcontext(template.pointer) !== 0) throw new Error("getcontext failed");
   const contextAddress = (i: number) => address(all.pointer) + BigInt(i * ucontext.size);
   let next: Deno.PointerObject | null = null;
   for (let i = contexts.length - 1; i >= 0; i--) {
     const context = contexts[i]!;
     const base = i * ucontext.size;
     const ucp = Deno.UnsafePointer.offset(all.pointer, base)!;
-    if (libc().getcontext(ucp) !== 0) throw new Error("getcontext failed");
+    all.bytes.set(template.bytes, base);
+    all.view.setBigUint64(base + ucontext.fpregs, contextAddress(i) + BigInt(ucontext.fpregs_mem), true);
     const stack = address(stacks) + BigInt(i * CONTEXT_STACK_SIZE);
     all.view.setBigUint64(base + ucontext.uc_stack_ss_sp, stack, true);
     all.view.setInt32(base + ucontext.uc_stack_ss_flags, 0, true);

@@ -98,6 +98,9 @@ export const LAYOUT = {
     uc_sigmask: 296,
     /** uc_mcontext.gregs[REG_RDX]: makecontext's third argument, loaded by setcontext. */
     gregs_rdx: 136,
+    /** uc_mcontext.fpregs: points at the context's own __fpregs_mem. */
+    fpregs: 224,
+    fpregs_mem: 424,
   },
   /** struct mount_attr: attr_set, attr_clr, propagation, userns_fd (u64 each). */
   mount_attr: { size: 32, attr_set: 0, attr_clr: 8 },

@@ -11,8 +11,6 @@
  */
 
 const symbols = {
-  // void *malloc(size_t size)
-  malloc: { parameters: ["usize"], result: "pointer" },
   // void *calloc(size_t nmemb, size_t size)
   calloc: { parameters: ["usize", "usize"], result: "pointer" },
   // void free(void *ptr)
@@ -58,8 +56,6 @@ const symbols = {
   waitpid_now: { name: "waitpid", parameters: ["i32", "buffer", "i32"], result: "i32" },
   // int pthread_sigmask(int how, const sigset_t *set, sigset_t *oldset)
   pthread_sigmask: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  // int isatty(int fd)
-  isatty: { parameters: ["i32"], result: "i32" },
   // pid_t tcgetpgrp(int fd)
   tcgetpgrp: { parameters: ["i32"], result: "i32" },
   // int tcsetpgrp(int fd, pid_t pgrp)

@@ -58,9 +58,12 @@ export class NativeArena {
     };
   }
 
-  /** `size` uninitialised bytes from malloc, for stacks: only their top is ever touched. */
+  /**
+   * `size` bytes for stacks, where only the top is ever touched. calloc: for
+   * large sizes glibc maps fresh zero pages and skips the memset.
+   */
   uninitialised(size: number): Deno.PointerObject {
-    const pointer = libc().malloc(BigInt(size));
+    const pointer = libc().calloc(1n, BigInt(size));
     if (!pointer) throw new Error(`cannot allocate ${size} bytes`);
     this.#allocations.push(pointer);
     return pointer;

@@ -25,8 +25,12 @@ function withoutTtou<T>(fn: () => T): T {
 
 /** A standard descriptor on a terminal whose foreground group is gcr's, if any. */
 export function foregroundTerminal(): number | undefined {
+  // Deno's own isTerminal first: binding libc functions costs time, and
+  // without a terminal (scripts, benchmarks) none of them is needed.
+  const terminals = [Deno.stdin, Deno.stdout, Deno.stderr].flatMap((stream, fd) => stream.isTerminal() ? [fd] : []);
+  if (terminals.length === 0) return undefined;
   const ownGroup = libc().getpgrp();
-  return [0, 1, 2].find((fd) => libc().isatty(fd) === 1 && libc().tcgetpgrp(fd) === ownGroup);
+  return terminals.find((fd) => libc().tcgetpgrp(fd) === ownGroup);
 }
 
 /**

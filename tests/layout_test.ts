@@ -17,6 +17,8 @@ const LAYOUT_IN_C: Record<string, string> = {
   "ucontext.uc_stack_ss_size": "offsetof(ucontext_t, uc_stack.ss_size)",
   "ucontext.uc_sigmask": "offsetof(ucontext_t, uc_sigmask)",
   "ucontext.gregs_rdx": "offsetof(ucontext_t, uc_mcontext.gregs[REG_RDX])",
+  "ucontext.fpregs": "offsetof(ucontext_t, uc_mcontext.fpregs)",
+  "ucontext.fpregs_mem": "offsetof(ucontext_t, __fpregs_mem)",
   "mount_attr.size": "sizeof(struct mount_attr)",
   "mount_attr.attr_set": "offsetof(struct mount_attr, attr_set)",
   "mount_attr.attr_clr": "offsetof(struct mount_attr, attr_clr)",

@@ -107,7 +107,7 @@ Deno.test(
       const prompt = await tmux.waitForScreen(/^root@([0-9a-f]{12}):\/# *$/m, "bash's prompt root@<id>:/#");
       const shellPid = Number(await tmux.paneFormat("#{pane_pid}"));
       const gcrPid = await waitFor("gcr under the pane's shell", () => {
-        return childrenOf(shellPid).find((pid) => cmdline(pid).includes("main.ts"));
+        return childrenOf(shellPid).find((pid) => /main\.(ts|js)\0/.test(cmdline(pid)));
       });
 
       await tmux.send("echo $((6*7))", "Enter");
