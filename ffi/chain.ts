@@ -40,8 +40,8 @@
  * @module
  */
 import { CONTEXT_STACK_SIZE, LAYOUT, O_CLOEXEC, SIG_SETMASK } from "./constants.ts";
-import { type ChildFunction, childFunction, libc } from "./libc.ts";
-import { address, type NativeArena } from "./memory.ts";
+import { type ChildFunction, childFunction, childFunctionAddress, libc, makecontext } from "./libc.ts";
+import { address, type NativeArena, setU64 } from "./memory.ts";
 
 /** An argument of a child call, as data; turned into a 64-bit value by `encode`. */
 export type ChildArg =
@@ -82,15 +82,21 @@ export interface Chain {
   readonly setcontext: Deno.PointerObject;
 }
 
-/** Turns an argument into the 64-bit register value the child receives. */
-export function encode(arena: NativeArena, arg: ChildArg): bigint {
-  if (arg === null) return 0n;
-  if (typeof arg === "number") return BigInt.asUintN(64, BigInt(arg));
-  if (typeof arg === "bigint") return BigInt.asUintN(64, arg);
-  if ("string" in arg) return address(arena.cString(arg.string));
-  if ("strings" in arg) return address(arena.cStringArray(arg.strings));
-  if ("bytes" in arg) return address(arena.bytes(arg.bytes));
-  if ("pointerTo" in arg) return address(arena.u64(encode(arena, arg.pointerTo)));
+/**
+ * Turns an argument into the register value the child receives, as a safe
+ * integer (negative values travel as two's complement).
+ */
+export function encode(arena: NativeArena, arg: ChildArg): number {
+  if (arg === null) return 0;
+  if (typeof arg === "number" || typeof arg === "bigint") {
+    const value = Number(arg);
+    if (!Number.isSafeInteger(value)) throw new Error(`child argument ${arg} is not a safe integer`);
+    return value;
+  }
+  if ("string" in arg) return arena.cString(arg.string);
+  if ("strings" in arg) return arena.cStringArray(arg.strings);
+  if ("bytes" in arg) return arena.bytes(arg.bytes);
+  if ("pointerTo" in arg) return arena.u64(encode(arena, arg.pointerTo));
   if ("libcVariable" in arg) return address(libc().environ);
   const never: never = arg;
   throw new Error(`unknown child argument ${JSON.stringify(never)}`);
@@ -116,33 +122,33 @@ export interface ChainCall {
 export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipes: ChainPipes): Chain {
   const { ucontext } = LAYOUT;
   const errno = address(libc().__errno_location());
-  const zero = address(arena.block(4).pointer);
-  const scratch = address(arena.block(8).pointer);
+  const zero = arena.block(4).address;
+  const scratch = arena.block(8).address;
 
   // An argument is a value, or "the address of the RDX register slot of
   // the context n places further on", resolved once all contexts have a place.
-  type Arg = bigint | { readonly rdxOfContextAhead: number };
+  type Arg = number | { readonly rdxOfContextAhead: number };
   type Context = { fn: ChildFunction; args: Arg[]; mask: Uint8Array };
   // Every signal (sigset_t is 1024 bits; the kernel ignores SIGKILL, SIGSTOP).
   let mask: Uint8Array = new Uint8Array(LAYOUT.sigset.size).fill(0xff);
-  const gate = BigInt(CHAIN_FDS.gate), status = BigInt(CHAIN_FDS.status);
+  const gate = CHAIN_FDS.gate, status = CHAIN_FDS.status;
   const contexts: Context[] = [
-    { fn: "memcpy", args: [errno, zero, 4n], mask },
-    { fn: "dup3", args: [BigInt(pipes.gateRead), gate, BigInt(O_CLOEXEC)], mask },
-    { fn: "dup3", args: [BigInt(pipes.statusWrite), status, BigInt(O_CLOEXEC)], mask },
+    { fn: "memcpy", args: [errno, zero, 4], mask },
+    { fn: "dup3", args: [pipes.gateRead, gate, O_CLOEXEC], mask },
+    { fn: "dup3", args: [pipes.statusWrite, status, O_CLOEXEC], mask },
   ];
   for (const { call, gate: waits } of calls) {
     if (call.args.length > 6) throw new Error(`${call.fn}: at most 6 arguments fit in registers`);
-    if (waits) contexts.push({ fn: "read", args: [gate, scratch, 1n], mask });
+    if (waits) contexts.push({ fn: "read", args: [gate, scratch, 1], mask });
     contexts.push({ fn: call.fn, args: call.args.map((arg) => encode(arena, arg)), mask });
     mask = maskAfter(call, mask);
     contexts.push(
-      { fn: "write", args: [status, errno, 4n], mask },
-      { fn: "memcpy", args: [{ rdxOfContextAhead: 1 }, errno, 4n], mask },
-      { fn: "read", args: [gate, scratch, 0n], mask },
+      { fn: "write", args: [status, errno, 4], mask },
+      { fn: "memcpy", args: [{ rdxOfContextAhead: 1 }, errno, 4], mask },
+      { fn: "read", args: [gate, scratch, 0], mask },
     );
   }
-  contexts.push({ fn: "_exit", args: [127n], mask });
+  contexts.push({ fn: "_exit", args: [127], mask });
 
   // One block for all contexts and one for all stacks. getcontext runs once;
   // each context starts as a copy, with its fpregs pointer moved to its own
@@ -151,36 +157,24 @@ export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipe
   const stacks = arena.uninitialised(contexts.length * CONTEXT_STACK_SIZE);
   const template = arena.block(ucontext.size);
   if (libc().getcontext(template.pointer) !== 0) throw new Error("getcontext failed");
-  const contextAddress = (i: number) => address(all.pointer) + BigInt(i * ucontext.size);
-  let next: Deno.PointerObject | null = null;
+  const contextAddress = (i: number) => all.address + i * ucontext.size;
+  const stacksAt = address(stacks);
+  let next = 0;
   for (let i = contexts.length - 1; i >= 0; i--) {
     const context = contexts[i]!;
     const base = i * ucontext.size;
-    const ucp = Deno.UnsafePointer.offset(all.pointer, base)!;
     all.bytes.set(template.bytes, base);
-    all.view.setBigUint64(base + ucontext.fpregs, contextAddress(i) + BigInt(ucontext.fpregs_mem), true);
-    const stack = address(stacks) + BigInt(i * CONTEXT_STACK_SIZE);
-    all.view.setBigUint64(base + ucontext.uc_stack_ss_sp, stack, true);
+    setU64(all.view, base + ucontext.fpregs, contextAddress(i) + ucontext.fpregs_mem);
+    setU64(all.view, base + ucontext.uc_stack_ss_sp, stacksAt + i * CONTEXT_STACK_SIZE);
     all.view.setInt32(base + ucontext.uc_stack_ss_flags, 0, true);
-    all.view.setBigUint64(base + ucontext.uc_stack_ss_size, BigInt(CONTEXT_STACK_SIZE), true);
-    all.view.setBigUint64(base + ucontext.uc_link, address(next), true);
+    setU64(all.view, base + ucontext.uc_stack_ss_size, CONTEXT_STACK_SIZE);
+    setU64(all.view, base + ucontext.uc_link, next);
     all.bytes.set(context.mask, base + ucontext.uc_sigmask);
     const a = context.args.map((arg) =>
-      typeof arg === "bigint" ? arg : contextAddress(i + arg.rdxOfContextAhead) + BigInt(ucontext.gregs_rdx)
+      typeof arg === "number" ? arg : contextAddress(i + arg.rdxOfContextAhead) + ucontext.gregs_rdx
     );
-    a.push(0n, 0n, 0n, 0n, 0n, 0n);
-    libc().makecontext(
-      ucp,
-      childFunction(context.fn),
-      context.args.length,
-      a[0]!,
-      a[1]!,
-      a[2]!,
-      a[3]!,
-      a[4]!,
-      a[5]!,
-    );
-    next = ucp;
+    makecontext(contextAddress(i), childFunctionAddress(context.fn), context.args.length, a);
+    next = contextAddress(i);
   }
-  return { start: next!, setcontext: childFunction("setcontext") };
+  return { start: Deno.UnsafePointer.create(BigInt(next))!, setcontext: childFunction("setcontext") };
 }

@@ -27,8 +27,10 @@ const symbols = {
   getcontext: { parameters: ["pointer"], result: "i32" },
   // void makecontext(ucontext_t *ucp, void (*func)(), int argc, ...): variadic;
   // on x86_64 glibc reads each variadic argument as a 64-bit register value.
+  // Addresses as numbers (usize/isize), not pointers or BigInts: Deno's fast
+  // call path, about 10x faster for the ~180 calls of a chain.
   makecontext: {
-    parameters: ["pointer", "pointer", "i32", "u64", "u64", "u64", "u64", "u64", "u64"],
+    parameters: ["usize", "usize", "i32", "isize", "isize", "isize", "isize", "isize", "isize"],
     result: "void",
   },
   // int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...): the
@@ -181,6 +183,42 @@ export function childFunction(name: ChildFunction): Deno.PointerObject {
     addresses.set(name, address);
   }
   return address;
+}
+
+type NumberMakecontext = (
+  ucp: number,
+  func: number,
+  argc: number,
+  a1: number,
+  a2: number,
+  a3: number,
+  a4: number,
+  a5: number,
+  a6: number,
+) => void;
+
+/**
+ * makecontext with number arguments. Deno's types say bigint for 64-bit
+ * parameters, but it accepts numbers, which skip BigInt conversion (safe
+ * integers only: addresses and register values here are).
+ */
+export function makecontext(ucp: number, func: number, argc: number, args: readonly number[]): void {
+  (libc().makecontext as unknown as NumberMakecontext)(
+    ucp,
+    func,
+    argc,
+    args[0] ?? 0,
+    args[1] ?? 0,
+    args[2] ?? 0,
+    args[3] ?? 0,
+    args[4] ?? 0,
+    args[5] ?? 0,
+  );
+}
+
+/** The address of a child function as a number (see makecontext). */
+export function childFunctionAddress(name: ChildFunction): number {
+  return Number(Deno.UnsafePointer.value(childFunction(name)));
 }
 
 /** Reads a NUL-terminated C string owned by libc. */
