@@ -8,13 +8,17 @@ import {
   busyboxRootfs,
   copyRootfs,
   describe,
+  GCR,
   gcr,
   isDead,
   listTree,
   liveProcessesWith,
+  missingPrograms,
   missingRoot,
   named,
   parseMountinfo,
+  ROOTFS_DIR,
+  run,
 } from "./fixtures.ts";
 import { assert, assertEquals, assertMatch, lines } from "./helpers.ts";
 
@@ -99,5 +103,33 @@ Deno.test(
     } finally {
       copy.remove();
     }
+  },
+);
+
+Deno.test(
+  named(
+    "user namespaces disabled (user.max_user_namespaces = 0): exit 125, one line naming the sysctl",
+    missingRoot() ?? missingPrograms("unshare"),
+  ),
+  async () => {
+    await busyboxRootfs();
+    // The limit is set inside a user namespace of the test's own, where it
+    // applies to that namespace only: the host's sysctl is left alone.
+    const result = await run("unshare", [
+      "--user",
+      "--map-root-user",
+      "sh",
+      "-c",
+      `echo 0 > /proc/sys/user/max_user_namespaces && exec '${GCR}' run -q --rootfs-dir '${ROOTFS_DIR}' busybox true`,
+    ]);
+    assertEquals(result.code, 125, "exit status", describe(result));
+    const [line, ...rest] = lines(result.stderr);
+    assertEquals(rest, [], "one line on stderr", describe(result));
+    assertMatch(
+      line ?? "",
+      /^gcr: step clone: clone\(CLONE_NEWUSER\|.*\): ENOSPC \(No space left on device\): .*sysctl user\.max_user_namespaces is 0$/,
+      "the message names the step, errno and the sysctl",
+      describe(result),
+    );
   },
 );
