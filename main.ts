@@ -3,6 +3,8 @@
  *
  *   gcr run [options] <image> [command [args…]]
  *   gcr explain run [options] <image> [command [args…]]
+ *   gcr pull [options] <source>
+ *   gcr images
  *
  * The command line becomes a plan, the plan a list of steps (data), and the
  * one runner executes them. Exit status: the command's own; 128+N when it
@@ -20,11 +22,15 @@ import { type RunMode, runSteps, showParentOp, StepError } from "./runner.ts";
 import { containerSteps } from "./steps/pipeline.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
+import { UsageError } from "./usage.ts";
 
 const USAGE = `usage: gcr run [options] <image> [command [args…]]
        gcr explain run [options] <image> [command [args…]]
+       gcr pull [pull options] <source>
+       gcr images [--rootfs-dir DIR]
 
-<image> is a folder under rootfs/ (or --rootfs-dir, or $GCR_ROOT), or a path.
+<image> is a folder under rootfs/ (or --rootfs-dir, or $GCR_ROOT), or a path. When it
+is neither (nor busybox) but an image reference, gcr pulls it first.
 
 options (before <image>; everything after it is the command):
   -e, --env KEY=VALUE   set an environment variable (KEY alone: take it from gcr's)
@@ -34,12 +40,22 @@ options (before <image>; everything after it is the command):
       --rootfs-dir DIR  folder that holds images (default ./rootfs)
       --trace           show every step, its libc calls, and what changed
       --step            pause before each step until Enter
-  -q, --quiet           no log lines`;
+  -q, --quiet           no log lines
 
-/** A problem with the command line: printed with a hint, exit status 125. */
-class UsageError extends Error {
-  override name = "UsageError";
-}
+<source> of gcr pull: a reference (alpine, localhost:5000/team/app:1.2, name@sha256:…),
+docker-archive:PATH (docker save output) or oci:DIR[:TAG] (an OCI image layout).
+It goes to <rootfs-dir>/<name>; the blob cache is $GCR_CACHE, else /var/cache/gcr
+(root) or $XDG_CACHE_HOME/gcr (rootless).
+
+pull options:
+      --platform OS/ARCH[/VARIANT]  from a multi-platform image (default: the host's)
+      --insecure                    plain http (always allowed for localhost)
+  -u, --username USER               with --password-stdin: the password is read from stdin
+      --password-stdin
+      --rootfs-dir DIR              folder that holds images (default ./rootfs)
+      --name NAME                   folder name (default: the repository's last part,
+                                    or the archive's or layout's base name)
+  -q, --quiet                       no progress`;
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -191,12 +207,38 @@ export function explain(steps: readonly Step[]): string {
   return lines.join("\n");
 }
 
+/** Loose: what might be an image reference (`ubuntu`, `ubuntu:20.04`, `host:5000/a/b@sha256:…`). */
+const REFERENCE_LIKE = /^(?:docker:\/\/)?[A-Za-z0-9][A-Za-z0-9._:\/@-]*$/;
+
+/**
+ * The rootfs of `image`, pulled first when it is not a folder but looks like
+ * a reference. The pull code is imported only then: `gcr run`'s start-up
+ * does not load it.
+ */
+async function findOrPull(image: string, dir: string, quiet: boolean): Promise<string> {
+  try {
+    return findRootfs(image, dir);
+  } catch (error) {
+    const local = isPath(image) && (image.startsWith("/") || image.startsWith("."));
+    if (image === "busybox" || local || !REFERENCE_LIKE.test(image)) throw error;
+    const { pullForRun } = await import("./image/pull_cli.ts");
+    let pulled: string;
+    try {
+      pulled = await pullForRun(image, dir, quiet);
+    } catch (pullError) {
+      throw new Error(`${(error as Error).message}: cannot pull ${image}: ${(pullError as Error).message}`);
+    }
+    return findRootfs(pulled, dir);
+  }
+}
+
 async function run(argv: readonly string[]): Promise<number> {
   const args = parseRunArgs(argv);
   setQuiet(args.quiet);
   assertSupportedPlatform();
   const dir = rootfsDir(args.rootfsDir);
-  const plan = await planFor(args, (image) => findRootfs(image, dir));
+  const rootfs = await findOrPull(args.image, dir, args.quiet);
+  const plan = await planFor(args, () => rootfs);
   log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
   const hold = holdRootfs(plan.rootfs);
   try {
@@ -226,6 +268,14 @@ async function main(argv: readonly string[]): Promise<number> {
         });
         console.log(explain(containerSteps(plan)));
         return 0;
+      }
+      case "pull": {
+        const { parsePullArgs, pullCommand } = await import("./image/pull_cli.ts");
+        return await pullCommand(parsePullArgs(rest, "pull"));
+      }
+      case "images": {
+        const { imagesCommand } = await import("./image/pull_cli.ts");
+        return await imagesCommand(rest);
       }
       case "help":
       case "-h":

@@ -514,6 +514,7 @@ export async function assembleRootfs(
 
   const temporary = `${parent}/.${base}.gcr-tmp-${Deno.pid}-${randomSuffix()}`;
   await Deno.mkdir(temporary, { mode: 0o755 });
+  const stopCleaningUp = removeOnInterrupt(temporary);
   await Deno.chmod(temporary, 0o755);
   try {
     let index = 0;
@@ -535,8 +536,30 @@ export async function assembleRootfs(
   } catch (error) {
     removeTree(temporary);
     throw error;
+  } finally {
+    stopCleaningUp();
   }
   putInPlace(temporary, trimmed, parent, base);
+}
+
+const INTERRUPTS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
+
+/**
+ * Until the returned function is called, Ctrl-C, SIGTERM or SIGHUP (a closed
+ * terminal) remove `temporary` and end the process (128+N), so an
+ * interrupted pull leaves no partial folder behind. (SIGKILL cannot be
+ * caught: the next assembly of the same output removes what it left.)
+ */
+function removeOnInterrupt(temporary: string): () => void {
+  const removers = (Object.keys(INTERRUPTS) as (keyof typeof INTERRUPTS)[]).map((signal) => {
+    const handler = () => {
+      removeTree(temporary);
+      Deno.exit(128 + INTERRUPTS[signal]);
+    };
+    Deno.addSignalListener(signal, handler);
+    return () => Deno.removeSignalListener(signal, handler);
+  });
+  return () => removers.forEach((remove) => remove());
 }
 
 /** Moves the finished tree to `output`, replacing what is there in one step where possible. */

@@ -262,6 +262,9 @@ export class RegistryClient {
         reason = `${response.status} ${response.statusText}`;
         await response.body?.cancel();
       } catch (error) {
+        // A name that does not resolve will not resolve a second later: say so at once.
+        const unresolved = error instanceof TypeError && /dns error/.test(String(error.cause));
+        if (unresolved) throw new Error(`${what} failed: cannot resolve the registry's host name`, { cause: error });
         if (this.#signal?.aborted || n + 1 >= this.retry.attempts || !(error instanceof TypeError)) {
           if (error instanceof TypeError) {
             throw new Error(`${what} failed after ${n + 1} attempts: ${error.message}`, { cause: error });
