@@ -41,7 +41,7 @@
  */
 import { CONTEXT_STACK_SIZE, LAYOUT, O_CLOEXEC, SIG_SETMASK } from "./constants.ts";
 import { type ChildFunction, childFunction, childFunctionAddress, libc, makecontext } from "./libc.ts";
-import { address, type NativeArena, setU64 } from "./memory.ts";
+import { address, getU64, type NativeArena, setU64 } from "./memory.ts";
 
 /** An argument of a child call, as data; turned into a 64-bit value by `encode`. */
 export type ChildArg =
@@ -80,6 +80,8 @@ export interface ChainPipes {
 export interface Chain {
   readonly start: Deno.PointerObject;
   readonly setcontext: Deno.PointerObject;
+  /** Whether all but one context were made by the JavaScript makecontext (see learnMakecontext). */
+  readonly emulatedMakecontext: boolean;
 }
 
 /**
@@ -110,6 +112,54 @@ function maskAfter(call: ChildCall, mask: Uint8Array): Uint8Array {
     throw new Error("the chain supports sigprocmask(SIG_SETMASK, {bytes}) only");
   }
   return set.bytes;
+}
+
+const ARGUMENT_REGISTERS = ["gregs_rdi", "gregs_rsi", "gregs_rdx", "gregs_rcx", "gregs_r8", "gregs_r9"] as const;
+
+/**
+ * makecontext in JavaScript, as glibc does it on x86_64 for up to six
+ * arguments (sysdeps/unix/sysv/linux/x86_64/makecontext.c): below the stack
+ * top, aligned, it stores the address of glibc's __start_context and then
+ * uc_link; RIP is the function, RSP that spot, RBX points at uc_link, and the
+ * arguments go to RDI, RSI, RDX, RCX, R8, R9. Cold FFI calls cost ~10 us
+ * each and a chain needs ~180, so only the first context is made by
+ * makecontext itself. __start_context is internal to glibc, so its address
+ * is read from that context, and the emulation is checked against it byte
+ * for byte: on any difference (another glibc, shadow stacks) this returns
+ * undefined and every context is made by makecontext.
+ */
+function learnMakecontext(
+  view: DataView,
+  base: number,
+  stacksView: DataView,
+  stacksAt: number,
+  link: number,
+  fn: number,
+  args: readonly number[],
+): ((i: number, fn: number, args: readonly number[]) => void) | undefined {
+  const { ucontext } = LAYOUT;
+  const spOf = (i: number) => Math.floor((stacksAt + (i + 1) * CONTEXT_STACK_SIZE - 8) / 16) * 16 - 8;
+  const index = base / ucontext.size;
+  const sp = spOf(index);
+  const startContext = getU64(stacksView, sp - stacksAt);
+  const emulate = (at: number, f: number, a: readonly number[]) => {
+    const b = at * ucontext.size;
+    const s = spOf(at);
+    const linkAt = getU64(view, b + ucontext.uc_link);
+    setU64(stacksView, s - stacksAt, startContext);
+    setU64(stacksView, s + 8 - stacksAt, linkAt);
+    setU64(view, b + ucontext.gregs_rip, f);
+    setU64(view, b + ucontext.gregs_rbx, s + 8);
+    setU64(view, b + ucontext.gregs_rsp, s);
+    a.forEach((value, n) => setU64(view, b + ucontext[ARGUMENT_REGISTERS[n]!], value));
+  };
+  const made = new Uint8Array(view.buffer, view.byteOffset + base, ucontext.size).slice();
+  const stackWords = [getU64(stacksView, sp - stacksAt), getU64(stacksView, sp + 8 - stacksAt)];
+  emulate(index, fn, args);
+  const same = startContext !== 0 && stackWords[1] === link &&
+    made.every((byte, k) => byte === view.getUint8(base + k));
+  if (!same) new Uint8Array(view.buffer, view.byteOffset + base, ucontext.size).set(made);
+  return same ? emulate : undefined;
 }
 
 /** A call in the chain; `gate`: the child waits for the parent before it. */
@@ -154,27 +204,39 @@ export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipe
   // each context starts as a copy, with its fpregs pointer moved to its own
   // __fpregs_mem. Built back to front so each can link to the one after it.
   const all = arena.block(contexts.length * ucontext.size);
+  const view = all.view;
   const stacks = arena.uninitialised(contexts.length * CONTEXT_STACK_SIZE);
+  const stacksView = new DataView(Deno.UnsafePointerView.getArrayBuffer(stacks, contexts.length * CONTEXT_STACK_SIZE));
   const template = arena.block(ucontext.size);
   if (libc().getcontext(template.pointer) !== 0) throw new Error("getcontext failed");
   const contextAddress = (i: number) => all.address + i * ucontext.size;
   const stacksAt = address(stacks);
+  let emulate: ((i: number, fn: number, args: readonly number[]) => void) | undefined;
   let next = 0;
   for (let i = contexts.length - 1; i >= 0; i--) {
     const context = contexts[i]!;
     const base = i * ucontext.size;
     all.bytes.set(template.bytes, base);
-    setU64(all.view, base + ucontext.fpregs, contextAddress(i) + ucontext.fpregs_mem);
-    setU64(all.view, base + ucontext.uc_stack_ss_sp, stacksAt + i * CONTEXT_STACK_SIZE);
-    all.view.setInt32(base + ucontext.uc_stack_ss_flags, 0, true);
-    setU64(all.view, base + ucontext.uc_stack_ss_size, CONTEXT_STACK_SIZE);
-    setU64(all.view, base + ucontext.uc_link, next);
+    setU64(view, base + ucontext.fpregs, contextAddress(i) + ucontext.fpregs_mem);
+    setU64(view, base + ucontext.uc_stack_ss_sp, stacksAt + i * CONTEXT_STACK_SIZE);
+    view.setInt32(base + ucontext.uc_stack_ss_flags, 0, true);
+    setU64(view, base + ucontext.uc_stack_ss_size, CONTEXT_STACK_SIZE);
+    setU64(view, base + ucontext.uc_link, next);
     all.bytes.set(context.mask, base + ucontext.uc_sigmask);
     const a = context.args.map((arg) =>
       typeof arg === "number" ? arg : contextAddress(i + arg.rdxOfContextAhead) + ucontext.gregs_rdx
     );
-    makecontext(contextAddress(i), childFunctionAddress(context.fn), context.args.length, a);
+    const fn = childFunctionAddress(context.fn);
+    if (emulate) emulate(i, fn, a);
+    else {
+      makecontext(contextAddress(i), fn, context.args.length, a);
+      emulate = learnMakecontext(view, base, stacksView, stacksAt, next, fn, a);
+    }
     next = contextAddress(i);
   }
-  return { start: Deno.UnsafePointer.create(BigInt(next))!, setcontext: childFunction("setcontext") };
+  return {
+    start: Deno.UnsafePointer.create(BigInt(next))!,
+    setcontext: childFunction("setcontext"),
+    emulatedMakecontext: emulate !== undefined,
+  };
 }

@@ -96,8 +96,16 @@ export const LAYOUT = {
     uc_stack_ss_flags: 24,
     uc_stack_ss_size: 32,
     uc_sigmask: 296,
-    /** uc_mcontext.gregs[REG_RDX]: makecontext's third argument, loaded by setcontext. */
+    /** uc_mcontext.gregs[REG_*]: what makecontext sets and setcontext loads. */
+    gregs_r8: 40,
+    gregs_r9: 48,
+    gregs_rdi: 104,
+    gregs_rsi: 112,
+    gregs_rbx: 128,
     gregs_rdx: 136,
+    gregs_rcx: 152,
+    gregs_rsp: 160,
+    gregs_rip: 168,
     /** uc_mcontext.fpregs: points at the context's own __fpregs_mem. */
     fpregs: 224,
     fpregs_mem: 424,

@@ -121,3 +121,8 @@ export function setU64(view: DataView, offset: number, value: number): void {
   view.setUint32(offset, value >>> 0, true); // ToUint32: the low half, modulo 2^32
   view.setInt32(offset + 4, Math.floor(value / 2 ** 32), true);
 }
+
+/** Reads a 64-bit value stored by setU64 (or by C) as a number. */
+export function getU64(view: DataView, offset: number): number {
+  return view.getUint32(offset, true) + view.getInt32(offset + 4, true) * 2 ** 32;
+}

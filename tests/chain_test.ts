@@ -1,0 +1,50 @@
+// The chain builder on its own: no child is cloned here.
+import { buildChain } from "../ffi/chain.ts";
+import { NativeArena } from "../ffi/memory.ts";
+import { gateCalls } from "../runner.ts";
+import { containerSteps } from "../steps/pipeline.ts";
+import type { ContainerPlan } from "../steps/plan.ts";
+
+const plan: ContainerPlan = {
+  id: "0123456789ab",
+  hostname: "0123456789ab",
+  rootfs: "/r",
+  argv: ["sh"],
+  env: ["PATH=/bin"],
+  workdir: "/",
+  ids: {
+    uid: [{ inside: 0, outside: 0, count: 65536 }],
+    gid: [{ inside: 0, outside: 0, count: 65536 }],
+    via: "direct",
+    setgroups: "allow",
+  },
+  network: "none",
+};
+
+Deno.test("this glibc's makecontext matches the JavaScript one, so the chain is built without ~180 FFI calls", () => {
+  const arena = new NativeArena();
+  try {
+    const chain = buildChain(arena, gateCalls(containerSteps(plan), "run").flat(), { gateRead: 10, statusWrite: 11 });
+    if (!chain.emulatedMakecontext) {
+      throw new Error(
+        "makecontext's output differs from the model in learnMakecontext: every context used makecontext",
+      );
+    }
+  } finally {
+    arena.free();
+  }
+});
+
+Deno.test("gates: run mode waits only where gcr acts first; trace mode before every step", () => {
+  const steps = containerSteps(plan);
+  const run = gateCalls(steps, "run");
+  const gated = steps.flatMap((step, i) => run[i]!.filter((c) => c.gate).map(() => step.name));
+  // set-hostname waits for the id maps (map-ids' parent ops); exec waits for the terminal hand-over.
+  if (JSON.stringify(gated) !== JSON.stringify(["die-with-parent", "map-ids", "exec"])) {
+    throw new Error(`run-mode gates before: ${gated.join(", ")}`);
+  }
+  const trace = gateCalls(steps, "trace");
+  steps.forEach((step, i) => {
+    if (step.child.length > 0 && !trace[i]![0]!.gate) throw new Error(`trace mode: no gate before ${step.name}`);
+  });
+});
