@@ -51,6 +51,11 @@ export type ChildArg =
   | { readonly string: string }
   | { readonly strings: readonly string[] }
   | { readonly bytes: Uint8Array }
+  /**
+   * A struct that holds pointers (struct sock_fprog): `bytes`, copied, with
+   * the address of each `to` written as 8 bytes at its `offset`.
+   */
+  | { readonly struct: Uint8Array; readonly pointers: readonly { readonly offset: number; readonly to: ChildArg }[] }
   | { readonly pointerTo: ChildArg }
   | { readonly libcVariable: "environ" };
 
@@ -98,6 +103,12 @@ export function encode(arena: NativeArena, arg: ChildArg): number {
   if ("string" in arg) return arena.cString(arg.string);
   if ("strings" in arg) return arena.cStringArray(arg.strings);
   if ("bytes" in arg) return arena.bytes(arg.bytes);
+  if ("struct" in arg) {
+    const block = arena.block(arg.struct.length);
+    block.bytes.set(arg.struct);
+    for (const { offset, to } of arg.pointers) setU64(block.view, offset, encode(arena, to));
+    return block.address;
+  }
   if ("pointerTo" in arg) return arena.u64(encode(arena, arg.pointerTo));
   if ("libcVariable" in arg) return address(libc().environ);
   const never: never = arg;

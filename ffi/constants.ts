@@ -74,7 +74,7 @@ export const SIGNALS = {
  * the parent's thread list in memory but has only one thread, so the
  * wrapper can wait forever (seen here: a hang in setxid_mark_thread).
  */
-export const SYS = { setgroups: 116 } as const;
+export const SYS = { setgroups: 116, setresuid: 117, setresgid: 119, capset: 126, unshare: 272 } as const;
 
 /** Network interface ioctls and flags (linux/sockios.h, net/if.h). */
 export const SIOCGIFFLAGS = 0x8913;
@@ -116,6 +116,37 @@ export const LAYOUT = {
   ifreq: { size: 40, ifr_name: 0, ifr_flags: 16 },
   /** sigset_t as glibc defines it: 1024 bits. */
   sigset: { size: 128 },
+  /** struct __user_cap_header_struct (linux/capability.h): u32 version, int pid. */
+  cap_header: { size: 8, version: 0, pid: 4 },
+  /** struct __user_cap_data_struct: three u32; capset takes two of them (caps 0-31, 32-63). */
+  cap_data: { size: 12, effective: 0, permitted: 4, inheritable: 8 },
+  /** struct sock_filter (linux/filter.h): one classic BPF instruction. */
+  sock_filter: { size: 8 },
+  /** struct sock_fprog: unsigned short len, then (padded) struct sock_filter *filter. */
+  sock_fprog: { size: 16, len: 0, filter: 8 },
+  /**
+   * Netlink structs (linux/netlink.h, linux/rtnetlink.h, linux/if_addr.h):
+   * every message is a nlmsghdr, a fixed family header (ifinfomsg, ifaddrmsg
+   * or rtmsg), then 4-byte aligned rtattr TLVs.
+   */
+  nlmsghdr: { size: 16, nlmsg_len: 0, nlmsg_type: 4, nlmsg_flags: 6, nlmsg_seq: 8, nlmsg_pid: 12 },
+  nlmsgerr: { size: 20, error: 0, msg: 4 },
+  sockaddr_nl: { size: 12, nl_family: 0, nl_pid: 4, nl_groups: 8 },
+  rtattr: { size: 4, rta_len: 0, rta_type: 2 },
+  ifinfomsg: { size: 16, ifi_family: 0, ifi_type: 2, ifi_index: 4, ifi_flags: 8, ifi_change: 12 },
+  ifaddrmsg: { size: 8, ifa_family: 0, ifa_prefixlen: 1, ifa_flags: 2, ifa_scope: 3, ifa_index: 4 },
+  rtmsg: {
+    size: 12,
+    rtm_family: 0,
+    rtm_dst_len: 1,
+    rtm_src_len: 2,
+    rtm_tos: 3,
+    rtm_table: 4,
+    rtm_protocol: 5,
+    rtm_scope: 6,
+    rtm_type: 7,
+    rtm_flags: 8,
+  },
 } as const;
 
 /** Stack given to each ucontext in the child chain; makecontext writes into it. */
@@ -185,3 +216,70 @@ export const FS_LAYOUT = {
   timespec: { size: 16, tv_sec: 0, tv_nsec: 8 },
   dirent64: { d_ino: 0, d_off: 8, d_reclen: 16, d_type: 18, d_name: 19 },
 } as const;
+
+/** prctl(2) options and arguments for hardening (linux/prctl.h). */
+export const PR = {
+  SET_SECCOMP: 22,
+  CAPBSET_DROP: 24,
+  SET_NO_NEW_PRIVS: 38,
+  CAP_AMBIENT: 47,
+  CAP_AMBIENT_CLEAR_ALL: 4,
+} as const;
+
+/** capset(2) header version for 64-bit capability sets (linux/capability.h). */
+export const _LINUX_CAPABILITY_VERSION_3 = 0x20080522;
+/** The highest capability number this table knows (linux/capability.h); the kernel's is /proc/sys/kernel/cap_last_cap. */
+export const CAP_LAST_CAP = 40;
+/** seccomp(2) mode for prctl(PR_SET_SECCOMP, …) (linux/seccomp.h). */
+export const SECCOMP_MODE_FILTER = 2;
+/** memfd_create(2) flag (sys/mman.h): libseccomp exports its BPF into a memfd. */
+export const MFD_CLOEXEC = 1;
+
+/** Sockets for rtnetlink (sys/socket.h, linux/netlink.h). */
+export const AF_UNSPEC = 0;
+export const AF_NETLINK = 16;
+export const SOCK_RAW = 3;
+export const SOCK_CLOEXEC = 0o2000000;
+export const NETLINK_ROUTE = 0;
+export const SOL_NETLINK = 270;
+/** setsockopt options: errors carry the kernel's own message; acks do not echo the request. */
+export const NETLINK_CAP_ACK = 10;
+export const NETLINK_EXT_ACK = 11;
+/** IFNAMSIZ (net/if.h): an interface name is at most 15 bytes plus NUL. */
+export const IFNAMSIZ = 16;
+
+/** Netlink message types and header flags (linux/netlink.h). */
+export const NLMSG = { ERROR: 2, DONE: 3 } as const;
+export const NLM_F = {
+  REQUEST: 0x1,
+  MULTI: 0x2,
+  ACK: 0x4,
+  CAPPED: 0x100,
+  ACK_TLVS: 0x200,
+  EXCL: 0x200,
+  CREATE: 0x400,
+} as const;
+/** Extended-ack attribute with the kernel's error text (linux/netlink.h, an enum). */
+export const NLMSGERR_ATTR_MSG = 1;
+
+/** rtnetlink message types (linux/rtnetlink.h). */
+export const RTM = {
+  NEWLINK: 16,
+  DELLINK: 17,
+  GETLINK: 18,
+  NEWADDR: 20,
+  NEWROUTE: 24,
+} as const;
+/** Link attributes (linux/if_link.h, enums). */
+export const IFLA = { IFNAME: 3, MASTER: 10, LINKINFO: 18, NET_NS_PID: 19 } as const;
+export const IFLA_INFO = { KIND: 1, DATA: 2 } as const;
+/** The peer of a veth pair, inside IFLA_INFO_DATA (linux/veth.h, an enum). */
+export const VETH_INFO_PEER = 1;
+/** Address attributes (linux/if_addr.h, an enum). */
+export const IFA = { ADDRESS: 1, LOCAL: 2 } as const;
+/** Route attributes and rtmsg values (linux/rtnetlink.h; all enums but RTPROT_BOOT). */
+export const RTA = { GATEWAY: 5 } as const;
+export const RT_TABLE_MAIN = 254;
+export const RTPROT_BOOT = 3;
+export const RT_SCOPE_UNIVERSE = 0;
+export const RTN_UNICAST = 1;

@@ -106,8 +106,23 @@ const symbols = {
   lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   // ssize_t getdents64(int fd, void *dirp, size_t count)
   getdents64: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int memfd_create(const char *name, unsigned int flags): seccomp's BPF is exported into one
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
   // environ (char **): a variable; Deno gives its address
   environ: { type: "pointer" },
+  // int socket(int domain, int type, int protocol): rtnetlink sockets are made
+  // on the JS thread, so a setns() just before decides their namespace
+  socket: { parameters: ["i32", "i32", "i32"], result: "i32" },
+  // int bind(int sockfd, const struct sockaddr *addr, socklen_t addrlen)
+  bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int setsockopt(int sockfd, int level, int optname, const void *optval, socklen_t optlen)
+  setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
+  // ssize_t sendto(int sockfd, const void *buf, size_t len, int flags, const struct sockaddr *dest_addr, socklen_t addrlen)
+  sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  // ssize_t recvfrom(int sockfd, void *buf, size_t len, int flags, struct sockaddr *src_addr, socklen_t *addrlen)
+  recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "pointer", "pointer"], result: "isize" },
+  // int setns(int fd, int nstype): from the JS thread, moves only that thread
+  setns: { parameters: ["i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**

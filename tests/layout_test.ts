@@ -34,7 +34,77 @@ const LAYOUT_IN_C: Record<string, string> = {
   "ifreq.ifr_name": "offsetof(struct ifreq, ifr_name)",
   "ifreq.ifr_flags": "offsetof(struct ifreq, ifr_flags)",
   "sigset.size": "sizeof(sigset_t)",
+  "cap_header.size": "sizeof(struct __user_cap_header_struct)",
+  "cap_header.version": "offsetof(struct __user_cap_header_struct, version)",
+  "cap_header.pid": "offsetof(struct __user_cap_header_struct, pid)",
+  "cap_data.size": "sizeof(struct __user_cap_data_struct)",
+  "cap_data.effective": "offsetof(struct __user_cap_data_struct, effective)",
+  "cap_data.permitted": "offsetof(struct __user_cap_data_struct, permitted)",
+  "cap_data.inheritable": "offsetof(struct __user_cap_data_struct, inheritable)",
+  "sock_filter.size": "sizeof(struct sock_filter)",
+  "sock_fprog.size": "sizeof(struct sock_fprog)",
+  "sock_fprog.len": "offsetof(struct sock_fprog, len)",
+  "sock_fprog.filter": "offsetof(struct sock_fprog, filter)",
+  "nlmsghdr.size": "sizeof(struct nlmsghdr)",
+  "nlmsghdr.nlmsg_len": "offsetof(struct nlmsghdr, nlmsg_len)",
+  "nlmsghdr.nlmsg_type": "offsetof(struct nlmsghdr, nlmsg_type)",
+  "nlmsghdr.nlmsg_flags": "offsetof(struct nlmsghdr, nlmsg_flags)",
+  "nlmsghdr.nlmsg_seq": "offsetof(struct nlmsghdr, nlmsg_seq)",
+  "nlmsghdr.nlmsg_pid": "offsetof(struct nlmsghdr, nlmsg_pid)",
+  "nlmsgerr.size": "sizeof(struct nlmsgerr)",
+  "nlmsgerr.error": "offsetof(struct nlmsgerr, error)",
+  "nlmsgerr.msg": "offsetof(struct nlmsgerr, msg)",
+  "sockaddr_nl.size": "sizeof(struct sockaddr_nl)",
+  "sockaddr_nl.nl_family": "offsetof(struct sockaddr_nl, nl_family)",
+  "sockaddr_nl.nl_pid": "offsetof(struct sockaddr_nl, nl_pid)",
+  "sockaddr_nl.nl_groups": "offsetof(struct sockaddr_nl, nl_groups)",
+  "rtattr.size": "sizeof(struct rtattr)",
+  "rtattr.rta_len": "offsetof(struct rtattr, rta_len)",
+  "rtattr.rta_type": "offsetof(struct rtattr, rta_type)",
+  "ifinfomsg.size": "sizeof(struct ifinfomsg)",
+  "ifinfomsg.ifi_family": "offsetof(struct ifinfomsg, ifi_family)",
+  "ifinfomsg.ifi_type": "offsetof(struct ifinfomsg, ifi_type)",
+  "ifinfomsg.ifi_index": "offsetof(struct ifinfomsg, ifi_index)",
+  "ifinfomsg.ifi_flags": "offsetof(struct ifinfomsg, ifi_flags)",
+  "ifinfomsg.ifi_change": "offsetof(struct ifinfomsg, ifi_change)",
+  "ifaddrmsg.size": "sizeof(struct ifaddrmsg)",
+  "ifaddrmsg.ifa_family": "offsetof(struct ifaddrmsg, ifa_family)",
+  "ifaddrmsg.ifa_prefixlen": "offsetof(struct ifaddrmsg, ifa_prefixlen)",
+  "ifaddrmsg.ifa_flags": "offsetof(struct ifaddrmsg, ifa_flags)",
+  "ifaddrmsg.ifa_scope": "offsetof(struct ifaddrmsg, ifa_scope)",
+  "ifaddrmsg.ifa_index": "offsetof(struct ifaddrmsg, ifa_index)",
+  "rtmsg.size": "sizeof(struct rtmsg)",
+  "rtmsg.rtm_family": "offsetof(struct rtmsg, rtm_family)",
+  "rtmsg.rtm_dst_len": "offsetof(struct rtmsg, rtm_dst_len)",
+  "rtmsg.rtm_src_len": "offsetof(struct rtmsg, rtm_src_len)",
+  "rtmsg.rtm_tos": "offsetof(struct rtmsg, rtm_tos)",
+  "rtmsg.rtm_table": "offsetof(struct rtmsg, rtm_table)",
+  "rtmsg.rtm_protocol": "offsetof(struct rtmsg, rtm_protocol)",
+  "rtmsg.rtm_scope": "offsetof(struct rtmsg, rtm_scope)",
+  "rtmsg.rtm_type": "offsetof(struct rtmsg, rtm_type)",
+  "rtmsg.rtm_flags": "offsetof(struct rtmsg, rtm_flags)",
 };
+
+/**
+ * Constants that C defines as enumerators, not macros (`#ifdef` cannot see
+ * them): printed unconditionally, so a missing one fails the compile.
+ */
+const C_ENUMS = new Set([
+  "IFLA_IFNAME",
+  "IFLA_MASTER",
+  "IFLA_LINKINFO",
+  "IFLA_NET_NS_PID",
+  "IFLA_INFO_KIND",
+  "IFLA_INFO_DATA",
+  "VETH_INFO_PEER",
+  "IFA_ADDRESS",
+  "IFA_LOCAL",
+  "RTA_GATEWAY",
+  "RT_TABLE_MAIN",
+  "RT_SCOPE_UNIVERSE",
+  "RTN_UNICAST",
+  "NLMSGERR_ATTR_MSG",
+]);
 
 /**
  * Exports that are not C macros: gcr's own choices, functions, and
@@ -92,12 +162,23 @@ const HEADERS = [
   "sys/ioctl.h",
   "net/if.h",
   "linux/sockios.h",
+  "linux/capability.h",
+  "linux/filter.h",
+  "linux/seccomp.h",
+  "sys/mman.h",
+  "linux/netlink.h",
+  "linux/rtnetlink.h",
+  "linux/if_link.h",
+  "linux/if_addr.h",
+  "linux/veth.h",
 ];
 
 function program(names: readonly string[], layout: readonly string[]): string {
   const body = [
     ...names.map((name) =>
-      `#ifdef ${name}\n  printf("const ${name} %lld\\n", (long long)(intptr_t)(${name}));\n#else\n  printf("const ${name} undefined\\n");\n#endif`
+      C_ENUMS.has(name)
+        ? `  printf("const ${name} %lld\\n", (long long)(${name}));`
+        : `#ifdef ${name}\n  printf("const ${name} %lld\\n", (long long)(intptr_t)(${name}));\n#else\n  printf("const ${name} undefined\\n");\n#endif`
     ),
     ...layout.map((key) => `  printf("layout ${key} %zu\\n", (size_t)(${LAYOUT_IN_C[key]}));`),
   ];
@@ -141,6 +222,14 @@ Deno.test(
         "SOCK_DGRAM",
         "TIOCSPGRP",
         "SIGKILL",
+        "SYS_capset",
+        "PR_CAPBSET_DROP",
+        "_LINUX_CAPABILITY_VERSION_3",
+        "SECCOMP_MODE_FILTER",
+        "RTM_NEWLINK",
+        "NLM_F_REQUEST",
+        "IFLA_LINKINFO",
+        "VETH_INFO_PEER",
       ]
     ) assert(wanted.has(name), `${name} is among the constants checked`);
 
