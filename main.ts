@@ -19,6 +19,16 @@ import { planIds } from "./id_maps.ts";
 import { log, runningAs, setQuiet } from "./log.ts";
 import { findRootfs, holdRootfs, isPath, rootfsDir } from "./rootfs.ts";
 import { type RunMode, runSteps, showParentOp, StepError } from "./runner.ts";
+import {
+  type ContainerCgroup,
+  createContainerCgroup,
+  parseCpus,
+  parseMemory,
+  parsePidsLimit,
+  planContainerCgroup,
+  type ResourceLimits,
+  showCgroupOp,
+} from "./cgroup/cgroup.ts";
 import { containerSteps } from "./steps/pipeline.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
@@ -37,6 +47,9 @@ options (before <image>; everything after it is the command):
   -w, --workdir DIR     working directory inside the container (default /)
       --hostname NAME   hostname (default: the container id)
       --net none|host   a network namespace with only loopback (default), or the host's
+  -m, --memory SIZE     memory limit (64m, 1g, …); past it the kernel kills the container (exit 137)
+      --cpus N          CPU time limit in CPUs (0.5: half of one)
+      --pids-limit N    at most N processes and threads
       --rootfs-dir DIR  folder that holds images (default ./rootfs)
       --trace           show every step, its libc calls, and what changed
       --step            pause before each step until Enter
@@ -69,6 +82,7 @@ export interface RunArgs {
   rootfsDir?: string;
   image: string;
   command: string[];
+  limits: ResourceLimits;
 }
 
 /**
@@ -78,7 +92,8 @@ export interface RunArgs {
  * Hand-written because util.parseArgs cannot stop at the first positional.
  */
 export function parseRunArgs(args: readonly string[]): RunArgs {
-  const parsed: Omit<RunArgs, "image" | "command"> = {
+  const limits: { memoryBytes?: number; cpus?: number; pidsLimit?: number } = {};
+  const parsed: Omit<RunArgs, "image" | "command" | "limits"> = {
     mode: "run",
     quiet: false,
     env: [],
@@ -145,6 +160,19 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       case "rootfs-dir":
         parsed.rootfsDir = value(rawName!, inline);
         break;
+      case "m":
+      case "memory":
+        limits.memoryBytes = parseMemory(value(rawName!, inline), rawName!);
+        break;
+      case "cpus":
+        limits.cpus = parseCpus(value(rawName!, inline));
+        break;
+      case "pids-limit": {
+        const pids = parsePidsLimit(value(rawName!, inline));
+        if (pids === undefined) delete limits.pidsLimit;
+        else limits.pidsLimit = pids;
+        break;
+      }
       case "trace":
         parsed.mode = "trace";
         break;
@@ -162,7 +190,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
   const image = args[i];
   if (image === undefined) throw new UsageError("missing <image>");
   const command = args.slice(i + 1);
-  return { ...parsed, image, command: command.length ? command : ["sh"] };
+  return { ...parsed, image, command: command.length ? command : ["sh"], limits };
 }
 
 /** The container's environment: defaults, TERM from gcr's, then -e entries in order. */
@@ -181,6 +209,11 @@ export function containerEnv(hostname: string, extra: readonly string[]): string
   return [...env].map(([key, val]) => `${key}=${val}`);
 }
 
+/** Whether any resource limit was asked for (then the container gets a cgroup). */
+function hasLimits(limits: ResourceLimits): boolean {
+  return Object.values(limits).some((value) => value !== undefined);
+}
+
 async function planFor(args: RunArgs, resolveRootfs: (image: string) => string): Promise<ContainerPlan> {
   const id = await newContainerId();
   const hostname = args.hostname ?? id;
@@ -196,12 +229,18 @@ async function planFor(args: RunArgs, resolveRootfs: (image: string) => string):
   };
 }
 
+/** The cgroup a run would make, as explain shows it: computed, nothing created. */
+function cgroupPreview(id: string, limits: ResourceLimits): NonNullable<ContainerPlan["cgroup"]> {
+  const preview = planContainerCgroup(id, limits);
+  return { setup: preview.ops.map(showCgroupOp), procs: preview.dirs.map((dir) => `${dir}/cgroup.procs`) };
+}
+
 /** `gcr explain run …`: the steps, without running anything. */
 export function explain(steps: readonly Step[]): string {
   const lines: string[] = [];
   steps.forEach((step, index) => {
     lines.push(`${String(index + 1).padStart(2)}. ${step.name}: ${step.why}`);
-    for (const op of step.parent) lines.push(`      gcr:   ${showParentOp(op)}`);
+    for (const op of step.parent) showParentOp(op).split("\n").forEach((line) => lines.push(`      gcr:   ${line}`));
     for (const call of step.child) lines.push(`      child: ${call.show}`);
   });
   return lines.join("\n");
@@ -238,13 +277,28 @@ async function run(argv: readonly string[]): Promise<number> {
   assertSupportedPlatform();
   const dir = rootfsDir(args.rootfsDir);
   const rootfs = await findOrPull(args.image, dir, args.quiet);
-  const plan = await planFor(args, () => rootfs);
+  let plan = await planFor(args, () => rootfs);
   log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
   const hold = holdRootfs(plan.rootfs);
+  let cgroup: ContainerCgroup | undefined;
   try {
+    if (hasLimits(args.limits)) {
+      cgroup = createContainerCgroup(plan.id, args.limits);
+      plan = {
+        ...plan,
+        cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((path) => `${path}/cgroup.procs`) },
+      };
+    }
     const status = await runSteps(containerSteps(plan), args.mode);
+    if (cgroup?.wasOomKilled("signaled" in status ? status.signaled : null)) {
+      // Said even with -q: it is why the command died.
+      console.error(
+        `gcr: the container was OOM-killed: it needed more than its --memory limit (${args.limits.memoryBytes} bytes)`,
+      );
+    }
     return "exited" in status ? status.exited : 128 + status.signaled;
   } finally {
+    await cgroup?.remove();
     hold.release();
   }
 }
@@ -266,7 +320,8 @@ async function main(argv: readonly string[]): Promise<number> {
             return isPath(image) ? image : `${dir}/${image}`;
           }
         });
-        console.log(explain(containerSteps(plan)));
+        const limited = hasLimits(args.limits) ? { ...plan, cgroup: cgroupPreview(plan.id, args.limits) } : plan;
+        console.log(explain(containerSteps(limited)));
         return 0;
       }
       case "pull": {

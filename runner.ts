@@ -58,6 +58,9 @@ export function showParentOp(op: ParentOp): string {
       return "log pid, uid and gid of the child as /proc/<pid>/status shows them";
     case "hand-terminal":
       return "tcsetpgrp(<tty>, <pid>) when gcr owns the terminal's foreground";
+    case "join-cgroup":
+      return [...op.setup.map((line) => `(before clone) ${line}`), ...op.procs.map((file) => `write ${file}: <pid>`)]
+        .join("\n");
   }
 }
 
@@ -80,7 +83,7 @@ function observedIdentity(pid: number, uidMap: readonly IdMapping[], gidMap: rea
 
 async function waitForEnter(step: Step, index: number, total: number): Promise<void> {
   prompt(`\n[${index + 1}/${total}] ${step.name}: ${step.why}`);
-  for (const op of step.parent) prompt(`    gcr:   ${showParentOp(op)}`);
+  for (const op of step.parent) showParentOp(op).split("\n").forEach((line) => prompt(`    gcr:   ${line}`));
   for (const call of step.child) prompt(`    child: ${call.show}`);
   prompt("    press Enter to run this step (Ctrl-D to abort)");
   let tty: Deno.FsFile | undefined;
@@ -174,6 +177,16 @@ export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<E
         }
         return;
       }
+      case "join-cgroup":
+        for (const file of op.procs) {
+          try {
+            Deno.writeTextFileSync(file, String(pid), { create: false });
+          } catch (error) {
+            const code = (error as { code?: string }).code ?? (error as Error).message;
+            throw new Error(`write ${file} "${pid}": ${code}`);
+          }
+        }
+        return;
       case "log-identity":
         log(observedIdentity(pid, op.uidMap, op.gidMap));
         return;
@@ -230,7 +243,9 @@ export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<E
       }
       try {
         for (const op of step.parent) {
-          if (mode === "trace" && op.op !== "log-identity") say(`    gcr: ${showParentOp(op)}`);
+          if (mode === "trace" && op.op !== "log-identity") {
+            showParentOp(op).split("\n").forEach((line) => say(`    gcr: ${line}`));
+          }
           doParentOp(op, step);
           if (op.op === "clone" && mode === "trace") say(`    → child pid ${pid} (host)`);
         }

@@ -9,11 +9,12 @@ import type { Step } from "./step.ts";
  * unprivileged caller have CAP_SYS_ADMIN over the new mount namespace.
  */
 export function cloneNamespaces(plan: ContainerPlan): Step {
-  const names: (keyof typeof CLONE)[] = ["NEWUSER", "NEWPID", "NEWNS", "NEWUTS", "NEWIPC", "NEWCGROUP"];
+  // CGROUP comes later, in enter-cgroup, once the child is in its cgroup.
+  const names: (keyof typeof CLONE)[] = ["NEWUSER", "NEWPID", "NEWNS", "NEWUTS", "NEWIPC"];
   if (plan.network === "none") names.push("NEWNET");
   return {
     name: "clone",
-    why: "new user, PID, mount, UTS, IPC, cgroup (and network) namespaces for the container's first process",
+    why: "new user, PID, mount, UTS, IPC (and network) namespaces for the container's first process",
     parent: [{
       op: "clone",
       flags: names.reduce((sum, name) => sum | CLONE[name], 0),

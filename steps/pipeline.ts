@@ -12,6 +12,7 @@ import { cloneNamespaces } from "./clone_namespaces.ts";
 import { closeFds } from "./close_fds.ts";
 import { detachOldRoot } from "./detach_old_root.ts";
 import { dieWithParent } from "./die_with_parent.ts";
+import { enterCgroup } from "./enter_cgroup.ts";
 import { exec } from "./exec.ts";
 import { linkDev } from "./link_dev.ts";
 import { makeMountsPrivate } from "./make_mounts_private.ts";
@@ -37,6 +38,7 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     closeFds(),
     // Everything after this runs as the container's root, so ids come first.
     mapIds(plan),
+    enterCgroup(plan),
     setHostname(plan),
     ...(plan.network === "none" ? [bringUpLoopback()] : []),
     // Propagation must be private before the first mount, or mounts leak out.

@@ -34,4 +34,6 @@ export interface ContainerPlan {
   readonly ids: IdPlan;
   /** `none`: a new network namespace with only loopback; `host`: the host's. */
   readonly network: "none" | "host";
+  /** The container's cgroup, when it has limits: how it was made, and its cgroup.procs files. */
+  readonly cgroup?: { readonly setup: readonly string[]; readonly procs: readonly string[] };
 }

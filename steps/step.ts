@@ -29,7 +29,13 @@ export type ParentOp =
   /** Logs the `running as` line for the child, as observed in /proc. */
   | { readonly op: "log-identity"; readonly uidMap: readonly IdMapping[]; readonly gidMap: readonly IdMapping[] }
   /** Makes the child's process group the terminal's foreground group. */
-  | { readonly op: "hand-terminal" };
+  | { readonly op: "hand-terminal" }
+  /**
+   * Writes the child's pid into its cgroup's cgroup.procs files (one per
+   * hierarchy on cgroup v1). `setup` says how gcr made that cgroup before
+   * the clone, for trace and explain.
+   */
+  | { readonly op: "join-cgroup"; readonly setup: readonly string[]; readonly procs: readonly string[] };
 
 export interface Step {
   /** kebab-case name used in logs and errors: `step mount-proc: …`. */

@@ -24,6 +24,7 @@ const STEPS = [
   "die-with-parent",
   "close-fds",
   "map-ids",
+  "enter-cgroup",
   "set-hostname",
   "bring-up-loopback",
   "make-mounts-private",
@@ -132,7 +133,12 @@ Deno.test(
         "prompts shown before the abort",
         describe(result),
       );
-      assertMatch(result.stderr, /\[1\/21\] clone: /, "the first prompt names the clone step", describe(result));
+      assertMatch(
+        result.stderr,
+        new RegExp(`\\[1/${STEPS.length}\\] clone: `),
+        "the first prompt names the clone step",
+        describe(result),
+      );
       assertEquals(result.stdout, "", "the command never ran", describe(result));
       assertEquals(liveProcessesWith(marker), [], "no process of that run is left", describe(result));
     }
@@ -157,7 +163,9 @@ Deno.test(
     await running.waitForStdout(/^hi-from-step\r?$/m, 20_000);
     const result = await running.finish();
     assertEquals(result.code, 4, "script passes on gcr's exit status", describe(result));
-    const prompts = [...result.stdout.matchAll(/^\[(\d+)\/21\] ([a-z-]+): /gm)].map((m) => m[2]);
+    const prompts = [...result.stdout.matchAll(new RegExp(`^\\[(\\d+)/${STEPS.length}\\] ([a-z-]+): `, "gm"))].map((
+      m,
+    ) => m[2]);
     assertEquals(prompts, STEPS, "one prompt per step, in order", describe(result));
     assert(
       result.stdout.search(/^hi-from-step\r?$/m) > result.stdout.lastIndexOf("press Enter"),
