@@ -1,0 +1,124 @@
+/**
+ * `--user name|uid[:group|gid]`, resolved as Docker (runc's `GetExecUser`)
+ * does, against the image's own /etc/passwd and /etc/group, read by gcr
+ * before the container starts (the child cannot read files: it may not
+ * malloc).
+ *
+ * ```ts
+ * const user = resolveUser("www-data", "/var/lib/rootfs/debian");
+ * // { uid: 33, gid: 33, groups: [], home: "/var/www", name: "www-data" }
+ * ```
+ *
+ * @module
+ */
+import { join } from "node:path";
+
+export interface ContainerUser {
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary group ids, set with setgroups (empty: none). */
+  readonly groups: readonly number[];
+  /** The passwd entry's name, when there is one. */
+  readonly name?: string;
+  /** The passwd entry's home, or "/". */
+  readonly home: string;
+}
+
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+}
+
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+const isId = (text: string) => /^\d+$/.test(text);
+
+function readOrEmpty(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return "";
+    throw error;
+  }
+}
+
+function rows(text: string): string[][] {
+  return text.split("\n").map((line) => line.trim()).filter((line) => line && !line.startsWith("#")).map((line) =>
+    line.split(":")
+  );
+}
+
+/** Entries of an /etc/passwd text; malformed lines are skipped, as libc does. */
+export function parsePasswd(text: string): PasswdEntry[] {
+  return rows(text).filter((f) => f.length >= 7 && isId(f[2]!) && isId(f[3]!)).map((f) => ({
+    name: f[0]!,
+    uid: Number(f[2]),
+    gid: Number(f[3]),
+    home: f[5] || "/",
+  }));
+}
+
+/** Entries of an /etc/group text; malformed lines are skipped. */
+export function parseGroup(text: string): GroupEntry[] {
+  return rows(text).filter((f) => f.length >= 4 && isId(f[2]!)).map((f) => ({
+    name: f[0]!,
+    gid: Number(f[2]),
+    members: f[3]!.split(",").map((m) => m.trim()).filter(Boolean),
+  }));
+}
+
+const MAX_ID = 2 ** 32 - 2; // (uid_t)-1 means "unchanged" to setresuid
+
+function checkedId(text: string, what: string): number {
+  const id = Number(text);
+  if (id > MAX_ID) throw new Error(`Invalid ${what} ${text}: above ${MAX_ID}`);
+  return id;
+}
+
+/**
+ * Resolves `spec` (`name`, `uid`, `name:group`, `uid:gid`, …) with the given
+ * passwd and group texts. A name must exist; a number need not (Docker
+ * runs an unknown uid with gid 0). Without an explicit group, the primary
+ * group is the passwd entry's and the supplementary groups are those that
+ * list the user as a member; with one, that group alone.
+ */
+export function resolveUserIn(spec: string, passwdText: string, groupText: string): ContainerUser {
+  const [userPart = "", groupPart, ...extra] = spec.split(":");
+  if (userPart === "" || extra.length || groupPart === "") {
+    throw new Error(`Invalid --user ${JSON.stringify(spec)}: expected name|uid[:group|gid]`);
+  }
+  const passwd = parsePasswd(passwdText);
+  const entry = isId(userPart)
+    ? passwd.find((p) => p.uid === Number(userPart))
+    : passwd.find((p) => p.name === userPart);
+  if (!entry && !isId(userPart)) throw new Error(`No user ${JSON.stringify(userPart)} in the image's /etc/passwd`);
+  const uid = entry?.uid ?? checkedId(userPart, "uid");
+  const groups = parseGroup(groupText);
+  if (groupPart !== undefined) {
+    const group = isId(groupPart)
+      ? groups.find((g) => g.gid === Number(groupPart))
+      : groups.find((g) => g.name === groupPart);
+    if (!group && !isId(groupPart)) throw new Error(`No group ${JSON.stringify(groupPart)} in the image's /etc/group`);
+    const gid = group?.gid ?? checkedId(groupPart, "gid");
+    return { uid, gid, groups: [], home: entry?.home ?? "/", ...(entry ? { name: entry.name } : {}) };
+  }
+  const supplementary = entry ? groups.filter((g) => g.members.includes(entry.name)).map((g) => g.gid) : [];
+  return {
+    uid,
+    gid: entry?.gid ?? 0,
+    groups: [...new Set(supplementary)],
+    home: entry?.home ?? "/",
+    ...(entry ? { name: entry.name } : {}),
+  };
+}
+
+/** Resolves `spec` against `<rootfs>/etc/passwd` and `<rootfs>/etc/group` (missing files count as empty). */
+export function resolveUser(spec: string, rootfs: string): ContainerUser {
+  return resolveUserIn(spec, readOrEmpty(join(rootfs, "etc/passwd")), readOrEmpty(join(rootfs, "etc/group")));
+}

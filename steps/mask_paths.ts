@@ -1,0 +1,63 @@
+import { MS } from "../ffi/constants.ts";
+import { call, flags, NULL, type Step } from "./step.ts";
+
+/** Docker's masked paths (moby `oci/defaults.go`): kernel state a container must not read. */
+export const MASKED_PATHS: readonly string[] = [
+  "/proc/asound",
+  "/proc/acpi",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
+];
+
+/** What a path is on the host: a directory, something else, or nothing. */
+export type PathKind = "directory" | "file" | undefined;
+
+/**
+ * The kind of `path` on the host. The chain cannot branch on a failed
+ * mount, so gcr decides here which paths exist. The host's answer is the
+ * container's: its /proc and /sys are fresh mounts of the same kernel (the
+ * entries masked here are not per-namespace), or with `--net host` the
+ * host's very /sys, bound.
+ */
+export function hostPathKind(path: string): PathKind {
+  try {
+    return Deno.statSync(path).isDirectory ? "directory" : "file";
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Hides kernel state from the container, as Docker does: a file gets the
+ * container's /dev/null bound over it (reads return nothing), a directory a
+ * read-only empty tmpfs. Paths this kernel lacks are left out.
+ *
+ * Done after detach-old-root, on the container's own paths: /proc and /sys
+ * are then the container's fresh mounts, /dev/null is the one bind-devices
+ * put in, and nothing is resolved through the host's tree or the image's
+ * symlinks (the image cannot put symlinks inside a mounted proc or sysfs).
+ * It needs CAP_SYS_ADMIN, so it goes before drop-capabilities; runc masks
+ * at the same point.
+ */
+export function maskPaths(paths: readonly string[] = MASKED_PATHS, kindOf = hostPathKind): Step {
+  const child = paths.flatMap((path) => {
+    const kind = kindOf(path);
+    if (kind === "directory") return [call("mount", "tmpfs", path, "tmpfs", flags(MS, "MS_", ["RDONLY"]), NULL)];
+    if (kind === "file") return [call("mount", "/dev/null", path, NULL, flags(MS, "MS_", ["BIND"]), NULL)];
+    return [];
+  });
+  return {
+    name: "mask-paths",
+    why: "kernel state (/proc/kcore, /proc/keys, /sys/firmware, …) is hidden: /dev/null over files, " +
+      "an empty read-only tmpfs over folders; after the pivot, before drop-capabilities",
+    parent: [],
+    child,
+  };
+}

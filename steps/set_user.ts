@@ -1,0 +1,66 @@
+import { SYS } from "../ffi/constants.ts";
+import type { ContainerUser } from "../security/user.ts";
+import type { IdPlan } from "./plan.ts";
+import { type IdMapping, NULL, num, rawSyscall, shown, type Step } from "./step.ts";
+
+const mapped = (map: readonly IdMapping[], id: number) => map.some((m) => id >= m.inside && id < m.inside + m.count);
+
+/**
+ * Switches the container's first process to `--user`: supplementary groups,
+ * then gid, then uid, since setting the uid first would take away the
+ * CAP_SETGID the other two need. Raw syscalls: glibc's wrappers broadcast
+ * the change to threads the child does not have and can hang (SYS).
+ *
+ * When every uid becomes non-zero the kernel clears the permitted and
+ * effective capability sets (unless SECBIT_KEEP_CAPS, which gcr does not
+ * set), so a non-root command runs with no capabilities, as in Docker; the
+ * bounding set drop-capabilities left still limits what set-uid binaries
+ * could get, and no-new-privs stops even that. Goes after
+ * drop-capabilities (PR_CAPBSET_DROP needs CAP_SETPCAP, which a non-root
+ * uid no longer has) and before no-new-privs and install-seccomp.
+ *
+ * `ids` is the plan's id plan: ids outside its maps are refused here, with a
+ * message, rather than as EINVAL from the child; with setgroups `deny` (a
+ * rootless single-id map) the kernel refuses setgroups, so the groups call
+ * is left out and supplementary groups are an error.
+ */
+export function setUser(user: ContainerUser, ids: IdPlan): Step {
+  for (const [kind, id, map] of [["uid", user.uid, ids.uid], ["gid", user.gid, ids.gid]] as const) {
+    if (!mapped(map, id)) {
+      throw new Error(
+        `Cannot run as ${kind} ${id}: the container's user namespace maps only ${
+          map.map((m) => `${m.inside}-${m.inside + m.count - 1}`).join(", ")
+        }`,
+      );
+    }
+  }
+  const all3 = (id: number) => [num(id), num(id), num(id)];
+  const groups = new Uint8Array(4 * Math.max(user.groups.length, 1));
+  user.groups.forEach((gid, i) => new DataView(groups.buffer).setUint32(i * 4, gid, true));
+  if (ids.setgroups === "deny" && user.groups.length) {
+    throw new Error(
+      `Cannot set supplementary groups ${user.groups.join(",")}: setgroups is denied in this user namespace (rootless)`,
+    );
+  }
+  const setgroups = ids.setgroups === "deny" ? [] : [
+    user.groups.length
+      ? rawSyscall(
+        "setgroups",
+        SYS.setgroups,
+        user.groups.length,
+        shown({ bytes: groups }, `{${user.groups.join(", ")}}`),
+      )
+      : rawSyscall("setgroups", SYS.setgroups, 0, NULL),
+  ];
+  return {
+    name: "set-user",
+    why: `the command runs as uid ${user.uid}, gid ${user.gid}${user.name ? ` (${user.name})` : ""}; ` +
+      "a non-zero uid loses its capabilities here, after drop-capabilities",
+    parent: [],
+    child: [
+      ...setgroups,
+      rawSyscall("setresgid", SYS.setresgid, ...all3(user.gid)),
+      rawSyscall("setresuid", SYS.setresuid, ...all3(user.uid)),
+    ],
+  };
+}
