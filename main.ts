@@ -29,6 +29,9 @@ import {
   type ResourceLimits,
   showCgroupOp,
 } from "./cgroup/cgroup.ts";
+import { resolveCapabilities } from "./security/capabilities.ts";
+import { seccompProgram } from "./security/seccomp.ts";
+import { resolveUser } from "./security/user.ts";
 import { containerSteps } from "./steps/pipeline.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
@@ -50,6 +53,10 @@ options (before <image>; everything after it is the command):
   -m, --memory SIZE     memory limit (64m, 1g, …); past it the kernel kills the container (exit 137)
       --cpus N          CPU time limit in CPUs (0.5: half of one)
       --pids-limit N    at most N processes and threads
+      --cap-add CAP     keep a capability beyond Docker's default set (ALL for every one)
+      --cap-drop CAP    drop a capability from it
+  -u, --user U[:G]      run as a user (name or uid) and group of the image's /etc/passwd, /etc/group
+      --security-opt seccomp=unconfined|PROFILE.json, no-new-privileges=false
       --rootfs-dir DIR  folder that holds images (default ./rootfs)
       --trace           show every step, its libc calls, and what changed
       --step            pause before each step until Enter
@@ -83,6 +90,13 @@ export interface RunArgs {
   image: string;
   command: string[];
   limits: ResourceLimits;
+  capAdd: string[];
+  capDrop: string[];
+  /** `--security-opt seccomp=…`: a profile file or `unconfined`; absent: gcr's default profile. */
+  seccomp?: string;
+  noNewPrivs: boolean;
+  /** `--user name|uid[:group|gid]`. */
+  user?: string;
 }
 
 /**
@@ -94,6 +108,9 @@ export interface RunArgs {
 export function parseRunArgs(args: readonly string[]): RunArgs {
   const limits: { memoryBytes?: number; cpus?: number; pidsLimit?: number } = {};
   const parsed: Omit<RunArgs, "image" | "command" | "limits"> = {
+    capAdd: [],
+    capDrop: [],
+    noNewPrivs: true,
     mode: "run",
     quiet: false,
     env: [],
@@ -173,6 +190,31 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
         else limits.pidsLimit = pids;
         break;
       }
+      case "cap-add":
+        parsed.capAdd.push(...value(rawName!, inline).split(","));
+        break;
+      case "cap-drop":
+        parsed.capDrop.push(...value(rawName!, inline).split(","));
+        break;
+      case "security-opt": {
+        const option = value(rawName!, inline);
+        const [key, setting] = option.split(/[=:](.*)/s) as [string, string | undefined];
+        if (key === "seccomp" && setting) parsed.seccomp = setting;
+        else if (key === "no-new-privileges" && (setting === undefined || /^(true|false)$/.test(setting))) {
+          parsed.noNewPrivs = setting !== "false";
+        } else {
+          throw new UsageError(
+            `unsupported --security-opt ${
+              JSON.stringify(option)
+            } (supported: seccomp=unconfined|PROFILE.json, no-new-privileges[=true|false])`,
+          );
+        }
+        break;
+      }
+      case "u":
+      case "user":
+        parsed.user = value(rawName!, inline);
+        break;
       case "trace":
         parsed.mode = "trace";
         break;
@@ -194,11 +236,11 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
 }
 
 /** The container's environment: defaults, TERM from gcr's, then -e entries in order. */
-export function containerEnv(hostname: string, extra: readonly string[]): string[] {
+export function containerEnv(hostname: string, extra: readonly string[], home = "/root"): string[] {
   const env = new Map<string, string>([
     ["PATH", DEFAULT_PATH],
     ["HOSTNAME", hostname],
-    ["HOME", "/root"],
+    ["HOME", home],
   ]);
   const term = Deno.env.get("TERM");
   if (term) env.set("TERM", term);
@@ -217,15 +259,28 @@ function hasLimits(limits: ResourceLimits): boolean {
 async function planFor(args: RunArgs, resolveRootfs: (image: string) => string): Promise<ContainerPlan> {
   const id = await newContainerId();
   const hostname = args.hostname ?? id;
+  const rootfs = resolveRootfs(args.image);
+  const capabilities = resolveCapabilities(args.capAdd, args.capDrop);
+  // The user is looked up in the image's own /etc/passwd and /etc/group, by
+  // gcr: the child cannot read files once it runs only libc calls.
+  const user = args.user === undefined ? undefined : resolveUser(args.user, rootfs);
+  const seccomp = seccompProgram(args.seccomp, capabilities);
   return {
     id,
     hostname,
-    rootfs: resolveRootfs(args.image),
+    rootfs,
     argv: args.command,
-    env: containerEnv(hostname, args.env),
+    env: containerEnv(hostname, args.env, user?.home),
     workdir: args.workdir,
     ids: planIds(),
     network: args.network,
+    security: {
+      capabilities,
+      noNewPrivs: args.noNewPrivs,
+      maskPaths: true,
+      ...(user ? { user } : {}),
+      ...(seccomp ? { seccomp } : {}),
+    },
   };
 }
 

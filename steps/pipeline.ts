@@ -12,10 +12,13 @@ import { cloneNamespaces } from "./clone_namespaces.ts";
 import { closeFds } from "./close_fds.ts";
 import { detachOldRoot } from "./detach_old_root.ts";
 import { dieWithParent } from "./die_with_parent.ts";
+import { dropCapabilities } from "./drop_capabilities.ts";
 import { enterCgroup } from "./enter_cgroup.ts";
 import { exec } from "./exec.ts";
+import { installSeccomp } from "./install_seccomp.ts";
 import { linkDev } from "./link_dev.ts";
 import { makeMountsPrivate } from "./make_mounts_private.ts";
+import { maskPaths } from "./mask_paths.ts";
 import { mapIds } from "./map_ids.ts";
 import { mountDev } from "./mount_dev.ts";
 import { mountDevpts } from "./mount_devpts.ts";
@@ -23,15 +26,19 @@ import { mountProc } from "./mount_proc.ts";
 import { mountShm } from "./mount_shm.ts";
 import { mountSys } from "./mount_sys.ts";
 import { mountTmp } from "./mount_tmp.ts";
+import { noNewPrivs } from "./no_new_privs.ts";
 import { ownProcessGroup } from "./own_process_group.ts";
 import { pivotRoot } from "./pivot_root.ts";
 import type { ContainerPlan } from "./plan.ts";
+import { readonlyPaths } from "./readonly_paths.ts";
 import { resetSignals } from "./reset_signals.ts";
 import { setHostname } from "./set_hostname.ts";
+import { setUser } from "./set_user.ts";
 import type { Step } from "./step.ts";
 
 /** The steps that build and start a container from `plan`. */
 export function containerSteps(plan: ContainerPlan): Step[] {
+  const { security } = plan;
   return [
     cloneNamespaces(plan),
     dieWithParent(),
@@ -56,7 +63,20 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     mountSys(plan),
     pivotRoot(plan),
     detachOldRoot(),
+    // On the container's own /proc and /sys, while it still has CAP_SYS_ADMIN.
+    ...(security.maskPaths ? [maskPaths(), readonlyPaths()] : []),
     ownProcessGroup(),
+    // After the last mount: those need capabilities this drops.
+    dropCapabilities(security.capabilities, security.user ? { userUid: security.user.uid } : {}),
+    // After drop-capabilities: dropping from the bounding set needs
+    // CAP_SETPCAP, which a non-zero uid no longer has.
+    ...(security.user ? [setUser(security.user, plan.ids)] : []),
+    // Before the filter: without CAP_SYS_ADMIN the kernel installs one only
+    // under no_new_privs.
+    ...(security.noNewPrivs ? [noNewPrivs()] : []),
+    // Last but the signal reset and exec: the chain's own write/read/execve
+    // after it must pass the filter.
+    ...(security.seccomp ? [installSeccomp(security.seccomp)] : []),
     resetSignals(),
     exec(plan),
   ];

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ContainerUser } from "../security/user.ts";
 import type { IdMapping } from "./step.ts";
 
 /** How the container's user and group ids map to the host's. */
@@ -20,6 +21,19 @@ export interface IdPlan {
   readonly setgroups: "allow" | "deny";
 }
 
+/** What the container's first process may do: Docker's defaults unless asked otherwise. */
+export interface SecurityPlan {
+  /** Capability numbers kept in the bounding, effective and permitted sets. */
+  readonly capabilities: ReadonlySet<number>;
+  /** `--user`: whom the command runs as; absent: root. */
+  readonly user?: ContainerUser;
+  /** The seccomp BPF program to install last; absent: unconfined. */
+  readonly seccomp?: Uint8Array;
+  readonly noNewPrivs: boolean;
+  /** Masked and read-only /proc and /sys paths. */
+  readonly maskPaths: boolean;
+}
+
 export interface ContainerPlan {
   /** 12 hex digits of a SHA-256 over time and random bytes. */
   readonly id: string;
@@ -34,6 +48,7 @@ export interface ContainerPlan {
   readonly ids: IdPlan;
   /** `none`: a new network namespace with only loopback; `host`: the host's. */
   readonly network: "none" | "host";
+  readonly security: SecurityPlan;
   /** The container's cgroup, when it has limits: how it was made, and its cgroup.procs files. */
   readonly cgroup?: { readonly setup: readonly string[]; readonly procs: readonly string[] };
 }

@@ -19,6 +19,7 @@ const plan: ContainerPlan = {
     setgroups: "allow",
   },
   network: "none",
+  security: { capabilities: new Set([0, 1]), noNewPrivs: true, maskPaths: true },
 };
 
 Deno.test("this glibc's makecontext matches the JavaScript one, so the chain is built without ~180 FFI calls", () => {

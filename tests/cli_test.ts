@@ -98,6 +98,7 @@ const plan = (overrides: Partial<ContainerPlan> = {}): ContainerPlan => ({
     setgroups: "deny",
   },
   network: "none",
+  security: { capabilities: new Set([0, 1]), noNewPrivs: true, maskPaths: true },
   ...overrides,
 });
 

@@ -89,7 +89,7 @@ Deno.test(
         assertMatch(traced.stderr, /→ child pid (\d+) \(host\)/, "trace names the child", describe(traced))[1],
       );
       assertEquals(lines(traced.stderr).at(-1), expected, "the last stderr line is the step's error", describe(traced));
-      assertMatch(traced.stderr, /\[16\/22\] mount-tmp:/, "the trace reached mount-tmp", describe(traced));
+      assertMatch(traced.stderr, /\[16\/\d+\] mount-tmp:/, "the trace reached mount-tmp", describe(traced));
       assert(isDead(pid), `the child (host pid ${pid}) must be stopped once gcr exits`, describe(traced));
       let exists = true;
       try {

@@ -2,9 +2,10 @@
  * Hardening (issue 4), shown from inside real containers: capability sets,
  * no_new_privs, the seccomp filter, masked and read-only paths, --user.
  *
- * The steps are not in steps/pipeline.ts yet: tests/run_hardened.ts splices
- * them into gcr's pipeline and runs it with the one runner, as a subprocess
- * whose output the test reads (runSteps shares its stdio with the container).
+ * tests/run_hardened.ts runs gcr's pipeline with the one runner, as a
+ * subprocess whose output the test reads (runSteps shares its stdio with the
+ * container), for the control cases `gcr run` does not offer (no masks, no
+ * no_new_privs); tests/hardening_cli_test.ts checks the command line.
  */
 import { join } from "node:path";
 import { CAPABILITIES, capabilityMask, resolveCapabilities } from "../security/capabilities.ts";

@@ -39,7 +39,12 @@ const STEPS = [
   "mount-sys",
   "pivot-root",
   "detach-old-root",
+  "mask-paths",
+  "readonly-paths",
   "own-process-group",
+  "drop-capabilities",
+  "no-new-privs",
+  "install-seccomp",
   "reset-signals",
   "exec",
 ];
