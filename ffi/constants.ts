@@ -50,6 +50,7 @@ export const SIG_SETMASK = 2;
 export const SIG_BLOCK = 0;
 export const SIG_DFL = 0n;
 export const WNOHANG = 1;
+export const F_OK = 0;
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;

@@ -100,6 +100,8 @@ const symbols = {
   fsetxattr: { parameters: ["i32", "buffer", "buffer", "usize", "i32"], result: "i32" },
   // int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)
   lsetxattr: { parameters: ["buffer", "buffer", "buffer", "usize", "i32"], result: "i32" },
+  // int access(const char *pathname, int mode)
+  access: { parameters: ["buffer", "i32"], result: "i32" },
   // int flock(int fd, int operation)
   flock: { parameters: ["i32", "i32"], result: "i32" },
   // ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)

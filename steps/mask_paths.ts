@@ -1,4 +1,5 @@
-import { MS } from "../ffi/constants.ts";
+import { F_OK, MS } from "../ffi/constants.ts";
+import { libc } from "../ffi/libc.ts";
 import { call, flags, NULL, type Step } from "./step.ts";
 
 /** Docker's masked paths (moby `oci/defaults.go`): kernel state a container must not read. */
@@ -27,12 +28,32 @@ export type PathKind = "directory" | "file" | undefined;
  * host's very /sys, bound.
  */
 export function hostPathKind(path: string): PathKind {
+  // access(2) per path and the kinds Linux gives these entries, rather than
+  // a Deno.statSync each: the stats cost ~0.15 ms apiece at start-up.
+  const known = KNOWN_KINDS.get(path);
+  if (known) return libc().access(new TextEncoder().encode(path + "\0"), F_OK) === 0 ? known : undefined;
   try {
     return Deno.statSync(path).isDirectory ? "directory" : "file";
   } catch {
     return undefined;
   }
 }
+
+/** What the kernel makes of each masked and read-only path, where it has one. */
+const KNOWN_KINDS = new Map<string, "directory" | "file">([
+  ["/proc/asound", "directory"],
+  ["/proc/acpi", "directory"],
+  ["/proc/scsi", "directory"],
+  ["/sys/firmware", "directory"],
+  ["/sys/devices/virtual/powercap", "directory"],
+  ["/proc/bus", "directory"],
+  ["/proc/fs", "directory"],
+  ["/proc/irq", "directory"],
+  ["/proc/sys", "directory"],
+  ...["/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug"]
+    .map((path) => [path, "file"] as [string, "file"]),
+  ["/proc/sysrq-trigger", "file"],
+]);
 
 /**
  * Hides kernel state from the container, as Docker does: a file gets the
