@@ -18,7 +18,7 @@ import {
   signalChild,
   waitChild,
 } from "./ffi/child.ts";
-import { SIGNALS } from "./ffi/constants.ts";
+import { ERRNO, SIGNALS } from "./ffi/constants.ts";
 import { SyscallError } from "./ffi/errno.ts";
 import { NativeArena } from "./ffi/memory.ts";
 import { foregroundTerminal, handTerminal } from "./ffi/terminal.ts";
@@ -101,8 +101,9 @@ async function waitForEnter(step: Step, index: number, total: number): Promise<v
 }
 
 function execFailureCode(errno: number): number {
-  // ENOENT, ENOTDIR: no such command (127); EACCES, ENOEXEC, EPERM, EISDIR: cannot run it (126).
-  return errno === 2 || errno === 20 ? 127 : [13, 8, 1, 21].includes(errno) ? 126 : 125;
+  const { ENOENT, ENOTDIR, EACCES, ENOEXEC, EPERM, EISDIR } = ERRNO;
+  // No such command: 127, as a shell says; one that cannot be run: 126.
+  return [ENOENT, ENOTDIR].includes(errno) ? 127 : [EACCES, ENOEXEC, EPERM, EISDIR].includes(errno) ? 126 : 125;
 }
 
 /**

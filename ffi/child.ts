@@ -7,6 +7,7 @@
 import { type Chain, CHAIN_FDS } from "./chain.ts";
 import {
   CLONE_STACK_SIZE,
+  ERRNO,
   F_DUPFD_CLOEXEC,
   LAYOUT,
   O_CLOEXEC,
@@ -92,7 +93,7 @@ export function readStatus(statusRead: number): number | null {
     const n = Number(libc().read(statusRead, bytes.subarray(got), BigInt(4 - got)));
     if (n === 0) return null;
     if (n === -1) {
-      if (lastErrno() === 4 /* EINTR */) continue;
+      if (lastErrno() === ERRNO.EINTR) continue;
       throw new SyscallError("read(status)", lastErrno());
     }
     got += n;
@@ -132,7 +133,7 @@ export async function waitChild(arena: NativeArena, pid: number): Promise<ExitSt
 export function killChild(pid: number): void {
   signalChild(pid, SIGNALS.SIGKILL);
   const status = new Int32Array(1);
-  while (libc().waitpid_now(pid, new Uint8Array(status.buffer), 0) === -1 && lastErrno() === 4) {
+  while (libc().waitpid_now(pid, new Uint8Array(status.buffer), 0) === -1 && lastErrno() === ERRNO.EINTR) {
     // EINTR: try again
   }
 }

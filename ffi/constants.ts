@@ -56,6 +56,26 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const S_IFREG = 0o100000;
 
+/** errno values (asm-generic/errno-base.h, errno.h), for the checks gcr makes on them. */
+const ERRNO_VALUES = {
+  EPERM: 1,
+  ENOENT: 2,
+  EINTR: 4,
+  ENOEXEC: 8,
+  EAGAIN: 11,
+  EACCES: 13,
+  EEXIST: 17,
+  ENOTDIR: 20,
+  EISDIR: 21,
+  EINVAL: 22,
+  ENOSPC: 28,
+  ENOSYS: 38,
+  ELOOP: 40,
+  EOPNOTSUPP: 95,
+};
+/** Typed as plain numbers, so that `[ENOENT, ENOTDIR].includes(errno)` type-checks. */
+export const ERRNO: Readonly<typeof ERRNO_VALUES> = Object.freeze(ERRNO_VALUES);
+
 /** Signal numbers (x86_64). */
 export const SIGNALS = {
   SIGHUP: 1,

@@ -27,7 +27,7 @@
  */
 import { check, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
-import { AT_FDCWD, O, O_CLOEXEC, RENAME_EXCHANGE } from "../ffi/constants.ts";
+import { AT_FDCWD, ERRNO, O, O_CLOEXEC, RENAME_EXCHANGE } from "../ffi/constants.ts";
 import { decompressInWorker } from "./decompress.ts";
 import { type ByteString, byteString, displayName, type TarEntry, TarReader } from "./tar.ts";
 import {
@@ -52,14 +52,7 @@ import {
   writeAll,
 } from "./safe_fs.ts";
 
-const ENOENT = 2;
-const EPERM = 1;
-const EACCES = 13;
-const EEXIST = 17;
-const ENOTDIR = 20;
-const EINVAL = 22;
-const ELOOP = 40;
-const EOPNOTSUPP = 95;
+const { ENOENT, EPERM, EACCES, EEXIST, ENOTDIR, EINVAL, ELOOP, EOPNOTSUPP } = ERRNO;
 
 export interface ApplyOptions {
   /** Layer media type (OCI or Docker), or the short `tar`, `tar+gzip`, `tar+zstd`. */

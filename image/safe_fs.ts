@@ -23,6 +23,7 @@ import {
   AT_SYMLINK_NOFOLLOW,
   DT_DIR,
   DT_UNKNOWN,
+  ERRNO,
   FS_LAYOUT,
   O,
   O_CLOEXEC,
@@ -34,13 +35,7 @@ import {
 } from "../ffi/constants.ts";
 import { type ByteString, byteString, displayName } from "./tar.ts";
 
-const EEXIST = 17;
-const ENOENT = 2;
-const EISDIR = 21;
-const EINTR = 4;
-const EAGAIN = 11;
-const EACCES = 13;
-const ENOSYS = 38;
+const { EEXIST, ENOENT, EISDIR, EINTR, EAGAIN, EACCES, ENOSYS } = ERRNO;
 
 /** A NUL-terminated copy of a byte string, for a `const char *` argument. */
 export function cBytes(name: ByteString): Uint8Array {

@@ -15,10 +15,12 @@
  *
  * @module
  */
-import { MFD_CLOEXEC } from "../ffi/constants.ts";
+import { ERRNO, MFD_CLOEXEC } from "../ffi/constants.ts";
 import { errnoName, lastErrno } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { CAPABILITIES, capabilityNumber } from "./capabilities.ts";
+
+const { EPERM, ENOSYS } = ERRNO;
 
 // ---------------------------------------------------------------------------
 // libseccomp (seccomp.h of libseccomp 2.5), loaded on first use
@@ -136,8 +138,6 @@ export function showAction(action: SeccompAction): string {
 // ---------------------------------------------------------------------------
 // gcr's default profile
 
-const EPERM = 1;
-const ENOSYS = 38;
 const deny: SeccompAction = { action: "SCMP_ACT_ERRNO", ret: EPERM };
 
 /** Namespace flags of clone(2)/unshare(2) (linux/sched.h), for argument rules. */

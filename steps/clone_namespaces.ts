@@ -1,4 +1,4 @@
-import { CLONE } from "../ffi/constants.ts";
+import { CLONE, ERRNO } from "../ffi/constants.ts";
 import type { ContainerPlan } from "./plan.ts";
 import type { Step } from "./step.ts";
 
@@ -34,7 +34,7 @@ function sysctl(name: string): string | undefined {
 
 /** Why clone may have failed, naming the sysctl that disables user namespaces. */
 export function cloneFailureHint(errno: number): string | undefined {
-  const ENOSPC = 28, EPERM = 1, EACCES = 13;
+  const { ENOSPC, EPERM, EACCES } = ERRNO;
   if (errno === ENOSPC) {
     return `user namespaces are disabled or used up: sysctl user.max_user_namespaces is ${
       sysctl("user.max_user_namespaces") ?? "?"

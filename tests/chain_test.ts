@@ -3,24 +3,10 @@ import { buildChain } from "../ffi/chain.ts";
 import { NativeArena } from "../ffi/memory.ts";
 import { gateCalls } from "../runner.ts";
 import { containerSteps } from "../steps/pipeline.ts";
-import type { ContainerPlan } from "../steps/plan.ts";
+import { testPlan } from "./plans.ts";
 
-const plan: ContainerPlan = {
-  id: "0123456789ab",
-  hostname: "0123456789ab",
-  rootfs: "/r",
-  argv: ["sh"],
-  env: ["PATH=/bin"],
-  workdir: "/",
-  ids: {
-    uid: [{ inside: 0, outside: 0, count: 65536 }],
-    gid: [{ inside: 0, outside: 0, count: 65536 }],
-    via: "direct",
-    setgroups: "allow",
-  },
-  network: "none",
-  security: { capabilities: new Set([0, 1]), noNewPrivs: true, maskPaths: true },
-};
+// As root: map-ids then has a child call (setgroups) and so a gate.
+const plan = testPlan({}, true);
 
 Deno.test("this glibc's makecontext matches the JavaScript one, so the chain is built without ~180 FFI calls", () => {
   const arena = new NativeArena();

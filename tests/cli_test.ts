@@ -5,6 +5,7 @@ import { subordinateRange } from "../id_maps.ts";
 import { isStaticElf } from "../busybox.ts";
 import { containerSteps } from "../steps/pipeline.ts";
 import type { ContainerPlan } from "../steps/plan.ts";
+import { testPlan } from "./plans.ts";
 
 function assertEquals<T>(actual: T, expected: T, message = ""): void {
   const a = JSON.stringify(actual), e = JSON.stringify(expected);
@@ -84,23 +85,7 @@ Deno.test("a static ELF has no PT_INTERP: busybox-static is static, deno is dyna
   assertEquals(isStaticElf(new TextEncoder().encode("#!/bin/sh\n")), false);
 });
 
-const plan = (overrides: Partial<ContainerPlan> = {}): ContainerPlan => ({
-  id: "0123456789ab",
-  hostname: "0123456789ab",
-  rootfs: "/r",
-  argv: ["sh"],
-  env: ["PATH=/bin"],
-  workdir: "/",
-  ids: {
-    uid: [{ inside: 0, outside: 1000, count: 1 }],
-    gid: [{ inside: 0, outside: 1000, count: 1 }],
-    via: "direct",
-    setgroups: "deny",
-  },
-  network: "none",
-  security: { capabilities: new Set([0, 1]), noNewPrivs: true, maskPaths: true },
-  ...overrides,
-});
+const plan = (overrides: Partial<ContainerPlan> = {}): ContainerPlan => testPlan(overrides);
 
 Deno.test("the pipeline: ids are mapped before any mount, pivot before exec, exec last", () => {
   const names = containerSteps(plan()).map((s) => s.name);

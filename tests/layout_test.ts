@@ -124,7 +124,7 @@ function exportedConstants(): Map<string, bigint> {
         if (typeof member !== "number" && typeof member !== "bigint") {
           throw new Error(`constants.${name}.${key} is not a number: add it to NOT_FROM_C or to this test`);
         }
-        out.set(name === "SIGNALS" ? key : `${name}_${key}`, BigInt(member));
+        out.set(name === "SIGNALS" || name === "ERRNO" ? key : `${name}_${key}`, BigInt(member));
       }
     } else {
       throw new Error(`constants.${name}: unexpected export type ${typeof value}`);
@@ -143,6 +143,7 @@ function layoutEntries(): Map<string, number> {
 
 const HEADERS = [
   "stdio.h",
+  "errno.h",
   "stddef.h",
   "stdint.h",
   "ucontext.h",
