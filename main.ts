@@ -5,6 +5,8 @@
  *   gcr explain run [options] <image> [command [args…]]
  *   gcr pull [options] <source>
  *   gcr images
+ *   gcr rm <id>…
+ *   gcr prune
  *
  * The command line becomes a plan, the plan a list of steps (data), and the
  * one runner executes them. Exit status: the command's own; 128+N when it
@@ -15,9 +17,11 @@
  */
 import { assertSupportedPlatform } from "./ffi/constants.ts";
 import { newContainerId } from "./container_id.ts";
+import { requireStaticInit } from "./host_init.ts";
+import { INIT_PATH } from "./steps/bind_init.ts";
 import { planIds } from "./id_maps.ts";
 import { log, runningAs, setQuiet } from "./log.ts";
-import { findRootfs, holdRootfs, isPath, rootfsDir } from "./rootfs.ts";
+import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "./rootfs.ts";
 import { type RunMode, runSteps, showParentOp, StepError } from "./runner.ts";
 import {
   type ContainerCgroup,
@@ -33,6 +37,18 @@ import { resolveCapabilities } from "./security/capabilities.ts";
 import { seccompProgram } from "./security/seccomp.ts";
 import { resolveUser } from "./security/user.ts";
 import { containerSteps } from "./steps/pipeline.ts";
+import { OVERLAY_HINT, overlayUnsafePath } from "./steps/mount_overlay.ts";
+import {
+  containerPaths,
+  type ContainerRecord,
+  createContainerState,
+  processStart,
+  pruneCommand,
+  removeTree,
+  rmCommand,
+  writeRecord,
+} from "./state.ts";
+import { prepareVolume } from "./volumes.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
 import { UsageError } from "./usage.ts";
@@ -41,6 +57,8 @@ const USAGE = `usage: gcr run [options] <image> [command [args…]]
        gcr explain run [options] <image> [command [args…]]
        gcr pull [pull options] <source>
        gcr images [--rootfs-dir DIR]
+       gcr rm <id>…          remove stopped containers' state folders
+       gcr prune             remove every stopped container's state folder
 
 <image> is a folder under rootfs/ (or --rootfs-dir, or $GCR_ROOT), or a path. When it
 is neither (nor busybox) but an image reference, gcr pulls it first.
@@ -56,6 +74,12 @@ options (before <image>; everything after it is the command):
       --cap-add CAP     keep a capability beyond Docker's default set (ALL for every one)
       --cap-drop CAP    drop a capability from it
   -u, --user U[:G]      run as a user (name or uid) and group of the image's /etc/passwd, /etc/group
+  -v, --volume HOST:CONTAINER[:ro]
+                        bind a host folder or file into the container (read-only with :ro)
+      --rm              remove the container's state folder (its writes) when it exits
+      --init            run a real init (catatonit or tini from the host) as pid 1
+      --rootfs-copy     run on a copy of the image instead of an overlay (kernels without
+                        overlayfs in user namespaces)
       --security-opt seccomp=unconfined|PROFILE.json, no-new-privileges=false
       --rootfs-dir DIR  folder that holds images (default ./rootfs)
       --trace           show every step, its libc calls, and what changed
@@ -66,6 +90,9 @@ options (before <image>; everything after it is the command):
 docker-archive:PATH (docker save output) or oci:DIR[:TAG] (an OCI image layout).
 It goes to <rootfs-dir>/<name>; the blob cache is $GCR_CACHE, else /var/cache/gcr
 (root) or $XDG_CACHE_HOME/gcr (rootless).
+
+Containers' state (the overlay's upper folder, container.json) is in $GCR_STATE, else
+/var/lib/gcr (root) or $XDG_DATA_HOME/gcr (rootless), under containers/<id>.
 
 pull options:
       --platform OS/ARCH[/VARIANT]  from a multi-platform image (default: the host's)
@@ -97,6 +124,14 @@ export interface RunArgs {
   noNewPrivs: boolean;
   /** `--user name|uid[:group|gid]`. */
   user?: string;
+  /** `-v host:container[:ro]`, as given. */
+  volumes: string[];
+  /** `--rm`: remove the state folder when the container exits. */
+  remove: boolean;
+  /** `--rootfs-copy`: a copy of the image instead of an overlay. */
+  rootfsCopy: boolean;
+  /** `--init`: a real init as pid 1. */
+  init: boolean;
 }
 
 /**
@@ -108,6 +143,10 @@ export interface RunArgs {
 export function parseRunArgs(args: readonly string[]): RunArgs {
   const limits: { memoryBytes?: number; cpus?: number; pidsLimit?: number } = {};
   const parsed: Omit<RunArgs, "image" | "command" | "limits"> = {
+    volumes: [],
+    remove: false,
+    rootfsCopy: false,
+    init: false,
     capAdd: [],
     capDrop: [],
     noNewPrivs: true,
@@ -215,6 +254,19 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       case "user":
         parsed.user = value(rawName!, inline);
         break;
+      case "v":
+      case "volume":
+        parsed.volumes.push(value(rawName!, inline));
+        break;
+      case "rm":
+        parsed.remove = true;
+        break;
+      case "rootfs-copy":
+        parsed.rootfsCopy = true;
+        break;
+      case "init":
+        parsed.init = true;
+        break;
       case "trace":
         parsed.mode = "trace";
         break;
@@ -265,11 +317,18 @@ async function planFor(args: RunArgs, resolveRootfs: (image: string) => string):
   // gcr: the child cannot read files once it runs only libc calls.
   const user = args.user === undefined ? undefined : resolveUser(args.user, rootfs);
   const seccomp = seccompProgram(args.seccomp, capabilities);
+  const init = args.init ? requireStaticInit() : undefined;
+  const paths = containerPaths(id);
   return {
     id,
     hostname,
     rootfs,
-    argv: args.command,
+    root: paths.merged,
+    ...(args.rootfsCopy ? {} : { overlay: { upper: paths.upper, work: paths.work } }),
+    volumes: [],
+    // With --init, the init is pid 1 and runs the command as its child.
+    argv: init ? [INIT_PATH, "--", ...args.command] : args.command,
+    ...(init ? { init } : {}),
     env: containerEnv(hostname, args.env, user?.home),
     workdir: args.workdir,
     ids: planIds(),
@@ -326,17 +385,58 @@ async function findOrPull(image: string, dir: string, quiet: boolean): Promise<s
   }
 }
 
+/** `--rootfs-copy`: the image copied into `merged` (with its missing mount points), to be bound onto itself. */
+async function copyImage(rootfs: string, merged: string): Promise<void> {
+  const copy = await new Deno.Command("cp", { args: ["-a", "--", `${rootfs}/.`, merged], stderr: "piped" }).output();
+  if (!copy.success) {
+    throw new Error(`--rootfs-copy: cp -a ${rootfs} failed: ${new TextDecoder().decode(copy.stderr).trim()}`);
+  }
+  for (const name of MOUNT_POINTS) {
+    try {
+      Deno.mkdirSync(`${merged}/${name}`, { mode: 0o755 });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
+}
+
 async function run(argv: readonly string[]): Promise<number> {
   const args = parseRunArgs(argv);
   setQuiet(args.quiet);
   assertSupportedPlatform();
   const dir = rootfsDir(args.rootfsDir);
   const rootfs = await findOrPull(args.image, dir, args.quiet);
+  // mount(2) follows symlinks: /proc -> /etc in an image must not put proc over anything.
+  checkMountPoints(rootfs);
+  // Checked before anything is made, so a bad -v leaves no container folder.
+  for (const spec of args.volumes) prepareVolume(spec, rootfs, undefined);
   let plan = await planFor(args, () => rootfs);
+  for (const path of [rootfs, plan.overlay?.upper ?? ""]) {
+    if (!args.rootfsCopy && overlayUnsafePath(path)) {
+      throw new Error(`${path} contains ",", ":" or "\\", which overlay's options cannot carry: rename it`);
+    }
+  }
   log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
-  const hold = holdRootfs(plan.rootfs);
+  const paths = containerPaths(plan.id);
+  const record: ContainerRecord = {
+    id: plan.id,
+    image: args.image,
+    rootfs,
+    command: [...args.command],
+    created: new Date().toISOString(),
+    pid: Deno.pid,
+    pidStart: processStart(Deno.pid) ?? "",
+  };
+  createContainerState(paths, record);
   let cgroup: ContainerCgroup | undefined;
+  let exitStatus: number | undefined;
   try {
+    if (args.rootfsCopy) await copyImage(rootfs, paths.merged);
+    // Resolved in the image (or its copy); mount points made in upper, never in the image.
+    const volumes = args.volumes.map((spec) =>
+      args.rootfsCopy ? prepareVolume(spec, paths.merged, paths.merged) : prepareVolume(spec, rootfs, paths.upper)
+    );
+    plan = { ...plan, volumes };
     if (hasLimits(args.limits)) {
       cgroup = createContainerCgroup(plan.id, args.limits);
       plan = {
@@ -344,17 +444,35 @@ async function run(argv: readonly string[]): Promise<number> {
         cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((path) => `${path}/cgroup.procs`) },
       };
     }
-    const status = await runSteps(containerSteps(plan), args.mode);
+    let status;
+    try {
+      status = await runSteps(containerSteps(plan), args.mode);
+    } catch (error) {
+      if (error instanceof StepError && error.step === "mount-overlay") {
+        throw new StepError(error.step, new Error(`${(error.cause as Error).message}: ${OVERLAY_HINT}`));
+      }
+      throw error;
+    }
     if (cgroup?.wasOomKilled("signaled" in status ? status.signaled : null)) {
       // Said even with -q: it is why the command died.
       console.error(
         `gcr: the container was OOM-killed: it needed more than its --memory limit (${args.limits.memoryBytes} bytes)`,
       );
     }
-    return "exited" in status ? status.exited : 128 + status.signaled;
+    exitStatus = "exited" in status ? status.exited : 128 + status.signaled;
+    return exitStatus;
+  } catch (error) {
+    exitStatus = error instanceof StepError ? error.exitCode : 125;
+    throw error;
   } finally {
     await cgroup?.remove();
-    hold.release();
+    try {
+      if (args.remove) removeTree(paths.dir);
+      else writeRecord(paths, { ...record, exitStatus: exitStatus ?? 125 });
+    } catch (error) {
+      // The container's own status matters more: say what was left, and go on.
+      console.error(`gcr: container ${plan.id}: ${(error as Error).message}`);
+    }
   }
 }
 
@@ -375,7 +493,13 @@ async function main(argv: readonly string[]): Promise<number> {
             return isPath(image) ? image : `${dir}/${image}`;
           }
         });
-        const limited = hasLimits(args.limits) ? { ...plan, cgroup: cgroupPreview(plan.id, args.limits) } : plan;
+        const withVolumes = {
+          ...plan,
+          volumes: args.volumes.map((spec) => prepareVolume(spec, plan.rootfs, undefined)),
+        };
+        const limited = hasLimits(args.limits)
+          ? { ...withVolumes, cgroup: cgroupPreview(plan.id, args.limits) }
+          : withVolumes;
         console.log(explain(containerSteps(limited)));
         return 0;
       }
@@ -383,6 +507,10 @@ async function main(argv: readonly string[]): Promise<number> {
         const { parsePullArgs, pullCommand } = await import("./image/pull_cli.ts");
         return await pullCommand(parsePullArgs(rest, "pull"));
       }
+      case "rm":
+        return rmCommand(rest);
+      case "prune":
+        return pruneCommand(rest);
       case "images": {
         const { imagesCommand } = await import("./image/pull_cli.ts");
         return await imagesCommand(rest);

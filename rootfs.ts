@@ -5,9 +5,6 @@
  * @module
  */
 import { buildBusyboxRootfs } from "./busybox.ts";
-import { AT_FDCWD, LOCK_EX, LOCK_NB, LOCK_SH, O, O_CLOEXEC } from "./ffi/constants.ts";
-import { check } from "./ffi/errno.ts";
-import { libc } from "./ffi/libc.ts";
 import { say } from "./log.ts";
 
 /** Mount points gcr mounts over; each must be a real directory in the rootfs. */
@@ -61,74 +58,21 @@ export function findRootfs(image: string, dir: string): string {
   return real;
 }
 
-/** Marks a mount point gcr made, so whichever gcr leaves last can remove it. */
-const MADE_BY_GCR = "user.gcr.mountpoint";
-
-const cString = (text: string) => new TextEncoder().encode(text + "\0");
-
-function madeByGcr(path: string): boolean {
-  return Number(libc().lgetxattr(cString(path), cString(MADE_BY_GCR), null, 0n)) >= 0;
-}
-
-/** A running container's hold on its rootfs folder; `release` when it has exited. */
-export interface RootfsHold {
-  release(): void;
-}
-
 /**
- * Refuses a rootfs whose mount points are symlinks: mount(2) follows them,
- * so a rootfs with `/proc -> /etc` would have proc mounted over the host's
- * /etc. Creates missing mount points, marked with an xattr, so the folder
- * can be left as it was found.
- *
- * Several containers may share a rootfs, and rmdir succeeds on a directory
- * that another mount namespace still mounts on (the kernel then detaches
- * that mount). So each gcr holds a shared flock on the rootfs folder while
- * it runs, and only one that can then take it exclusively, the last to
- * leave, removes the marked mount points.
+ * Refuses an image whose mount points are symlinks: mount(2) follows them,
+ * so an image with `/proc -> /etc` would have proc mounted over /etc (and,
+ * with a symlink pointing out, over a host path). Missing mount points are
+ * fine: gcr makes them in the container's upper folder, never in the image.
  */
-export function holdRootfs(rootfs: string): RootfsHold {
-  const fd = check(
-    libc().openat(AT_FDCWD, cString(rootfs), O.RDONLY | O.DIRECTORY | O_CLOEXEC, 0),
-    `open(${JSON.stringify(rootfs)})`,
-  );
-  try {
-    check(libc().flock(fd, LOCK_SH), `flock(${JSON.stringify(rootfs)}, LOCK_SH)`);
-    const created: string[] = [];
-    for (const name of MOUNT_POINTS) {
-      const path = `${rootfs}/${name}`;
-      let info: Deno.FileInfo | undefined;
-      try {
-        info = Deno.lstatSync(path);
-      } catch { /* missing */ }
-      if (info?.isSymlink) {
-        throw new Error(`rootfs ${path} is a symlink (to ${Deno.readLinkSync(path)}): refusing to mount over it`);
-      }
-      if (!info) {
-        Deno.mkdirSync(path, { mode: 0o755 });
-        const one = new Uint8Array([0x31]);
-        libc().lsetxattr(cString(path), cString(MADE_BY_GCR), one, 1n, 0);
-        created.push(path);
-      }
+export function checkMountPoints(rootfs: string): void {
+  for (const name of MOUNT_POINTS) {
+    const path = `${rootfs}/${name}`;
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = Deno.lstatSync(path);
+    } catch { /* missing */ }
+    if (info?.isSymlink) {
+      throw new Error(`rootfs ${path} is a symlink (to ${Deno.readLinkSync(path)}): refusing to mount over it`);
     }
-    return {
-      release() {
-        if (libc().flock(fd, LOCK_EX | LOCK_NB) === 0) {
-          for (const name of MOUNT_POINTS) {
-            const path = `${rootfs}/${name}`;
-            // Ours, or marked by an earlier gcr that could not remove it then.
-            if (created.includes(path) || madeByGcr(path)) {
-              try {
-                Deno.removeSync(path);
-              } catch { /* not empty: something was put there; leave it */ }
-            }
-          }
-        }
-        libc().close(fd);
-      },
-    };
-  } catch (error) {
-    libc().close(fd);
-    throw error;
   }
 }

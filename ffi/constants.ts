@@ -51,6 +51,7 @@ export const SIG_BLOCK = 0;
 export const SIG_DFL = 0n;
 export const WNOHANG = 1;
 export const F_OK = 0;
+export const RLIMIT_NOFILE = 7;
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;
 export const LOCK_NB = 4;
@@ -135,6 +136,8 @@ export const LAYOUT = {
   mount_attr: { size: 32, attr_set: 0, attr_clr: 8 },
   /** struct ifreq: name[16] then a union whose ifr_flags is a short. */
   ifreq: { size: 40, ifr_name: 0, ifr_flags: 16 },
+  /** struct rlimit: rlim_cur, rlim_max (rlim_t, 64-bit). */
+  rlimit: { size: 16, rlim_cur: 0, rlim_max: 8 },
   /** sigset_t as glibc defines it: 1024 bits. */
   sigset: { size: 128 },
   /** struct __user_cap_header_struct (linux/capability.h): u32 version, int pid. */

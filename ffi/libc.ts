@@ -156,6 +156,7 @@ export const CHILD_FUNCTIONS = {
   ioctl: "int ioctl(int fd, unsigned long request, …)",
   setpgid: "int setpgid(pid_t pid, pid_t pgid)",
   signal: "sighandler_t signal(int signum, sighandler_t handler)",
+  setrlimit: "int setrlimit(int resource, const struct rlimit *rlim)",
   sigprocmask: "int sigprocmask(int how, const sigset_t *set, sigset_t *oldset)",
   execvp: "int execvp(const char *file, char *const argv[])",
   setcontext: "int setcontext(const ucontext_t *ucp)",

@@ -19,8 +19,8 @@ export function bindDevices(plan: ContainerPlan): Step {
       "null, zero, full, random, urandom and tty, bound from the host (device nodes cannot be made in a user namespace)",
     parent: [],
     child: DEVICES.flatMap((device) => [
-      call("mknod", `${plan.rootfs}/dev/${device}`, num(S_IFREG | 0o666, "S_IFREG|0666"), 0),
-      call("mount", `/dev/${device}`, `${plan.rootfs}/dev/${device}`, NULL, flags(MS, "MS_", ["BIND"]), NULL),
+      call("mknod", `${plan.root}/dev/${device}`, num(S_IFREG | 0o666, "S_IFREG|0666"), 0),
+      call("mount", `/dev/${device}`, `${plan.root}/dev/${device}`, NULL, flags(MS, "MS_", ["BIND"]), NULL),
     ]),
   };
 }

@@ -8,6 +8,6 @@ export function bindRootfs(plan: ContainerPlan): Step {
     name: "bind-rootfs",
     why: "pivot_root needs the new root to be a mount point; a bind mount onto itself makes it one",
     parent: [],
-    child: [call("mount", plan.rootfs, plan.rootfs, NULL, flags(MS, "MS_", ["BIND", "REC"]), NULL)],
+    child: [call("mount", plan.root, plan.root, NULL, flags(MS, "MS_", ["BIND", "REC"]), NULL)],
   };
 }

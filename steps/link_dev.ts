@@ -16,6 +16,6 @@ export function linkDev(plan: ContainerPlan): Step {
     name: "link-dev",
     why: "/dev/stdin, /dev/fd and friends point into /proc; /dev/ptmx must be the new devpts instance's",
     parent: [],
-    child: DEV_LINKS.map(([target, name]) => call("symlink", target, `${plan.rootfs}/dev/${name}`)),
+    child: DEV_LINKS.map(([target, name]) => call("symlink", target, `${plan.root}/dev/${name}`)),
   };
 }

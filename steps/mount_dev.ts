@@ -15,7 +15,7 @@ export function mountDev(plan: ContainerPlan): Step {
       call(
         "mount",
         "tmpfs",
-        `${plan.rootfs}/dev`,
+        `${plan.root}/dev`,
         "tmpfs",
         flags(MS, "MS_", ["NOSUID", "STRICTATIME"]),
         "mode=755,size=65536k",

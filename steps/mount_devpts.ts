@@ -15,8 +15,8 @@ export function mountDevpts(plan: ContainerPlan): Step {
     why: "a private pseudo-terminal instance: ptys opened in the container are not the host's",
     parent: [],
     child: [
-      call("mkdir", `${plan.rootfs}/dev/pts`, num(0o755, "0755")),
-      call("mount", "devpts", `${plan.rootfs}/dev/pts`, "devpts", flags(MS, "MS_", ["NOSUID", "NOEXEC"]), options),
+      call("mkdir", `${plan.root}/dev/pts`, num(0o755, "0755")),
+      call("mount", "devpts", `${plan.root}/dev/pts`, "devpts", flags(MS, "MS_", ["NOSUID", "NOEXEC"]), options),
     ],
   };
 }

@@ -14,7 +14,7 @@ export function mountProc(plan: ContainerPlan): Step {
     why: "a proc filesystem that shows the container's PID namespace, not the host's",
     parent: [],
     child: [
-      call("mount", "proc", `${plan.rootfs}/proc`, "proc", flags(MS, "MS_", ["NOSUID", "NODEV", "NOEXEC"]), NULL),
+      call("mount", "proc", `${plan.root}/proc`, "proc", flags(MS, "MS_", ["NOSUID", "NODEV", "NOEXEC"]), NULL),
     ],
   };
 }

@@ -9,11 +9,11 @@ export function mountShm(plan: ContainerPlan): Step {
     why: "shm_open and semaphores need /dev/shm; the container gets its own 64 MiB tmpfs",
     parent: [],
     child: [
-      call("mkdir", `${plan.rootfs}/dev/shm`, num(0o1777, "01777")),
+      call("mkdir", `${plan.root}/dev/shm`, num(0o1777, "01777")),
       call(
         "mount",
         "shm",
-        `${plan.rootfs}/dev/shm`,
+        `${plan.root}/dev/shm`,
         "tmpfs",
         flags(MS, "MS_", ["NOSUID", "NODEV", "NOEXEC"]),
         "mode=1777,size=65536k",

@@ -10,7 +10,7 @@ import { call, flags, NULL, num, shown, type Step } from "./step.ts";
  * would leave the submounts (cgroup, bpf, …) writable.
  */
 export function mountSys(plan: ContainerPlan): Step {
-  const target = `${plan.rootfs}/sys`;
+  const target = `${plan.root}/sys`;
   const readOnly = flags(MS, "MS_", ["RDONLY", "NOSUID", "NODEV", "NOEXEC"]);
   if (plan.network === "none") {
     return {

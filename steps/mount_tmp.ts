@@ -8,6 +8,6 @@ export function mountTmp(plan: ContainerPlan): Step {
     name: "mount-tmp",
     why: "scratch space that is gone when the container ends and never lands in the rootfs folder",
     parent: [],
-    child: [call("mount", "tmpfs", `${plan.rootfs}/tmp`, "tmpfs", flags(MS, "MS_", ["NOSUID", "NODEV"]), "mode=1777")],
+    child: [call("mount", "tmpfs", `${plan.root}/tmp`, "tmpfs", flags(MS, "MS_", ["NOSUID", "NODEV"]), "mode=1777")],
   };
 }

@@ -6,7 +6,9 @@
  * @module
  */
 import { bindDevices } from "./bind_devices.ts";
+import { bindInit } from "./bind_init.ts";
 import { bindRootfs } from "./bind_rootfs.ts";
+import { bindVolumes } from "./bind_volumes.ts";
 import { bringUpLoopback } from "./bring_up_loopback.ts";
 import { cloneNamespaces } from "./clone_namespaces.ts";
 import { closeFds } from "./close_fds.ts";
@@ -16,12 +18,14 @@ import { dropCapabilities } from "./drop_capabilities.ts";
 import { enterCgroup } from "./enter_cgroup.ts";
 import { exec } from "./exec.ts";
 import { installSeccomp } from "./install_seccomp.ts";
+import { limitOpenFiles } from "./limit_open_files.ts";
 import { linkDev } from "./link_dev.ts";
 import { makeMountsPrivate } from "./make_mounts_private.ts";
 import { maskPaths } from "./mask_paths.ts";
 import { mapIds } from "./map_ids.ts";
 import { mountDev } from "./mount_dev.ts";
 import { mountDevpts } from "./mount_devpts.ts";
+import { mountOverlay } from "./mount_overlay.ts";
 import { mountProc } from "./mount_proc.ts";
 import { mountShm } from "./mount_shm.ts";
 import { mountSys } from "./mount_sys.ts";
@@ -50,7 +54,9 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     ...(plan.network === "none" ? [bringUpLoopback()] : []),
     // Propagation must be private before the first mount, or mounts leak out.
     makeMountsPrivate(),
-    bindRootfs(plan),
+    // The container's root: an overlay on the image (or, with --rootfs-copy,
+    // a copy of it bound onto itself); either way a mount point for the pivot.
+    plan.overlay ? mountOverlay(plan) : bindRootfs(plan),
     // These mounts go into the rootfs before the pivot, while the host's /dev
     // and /proc (needed by bind-devices and mount-proc) are still reachable.
     mountProc(plan),
@@ -59,13 +65,17 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     mountDevpts(plan),
     mountShm(plan),
     linkDev(plan),
+    ...(plan.init ? [bindInit({ ...plan, init: plan.init })] : []),
     mountTmp(plan),
     mountSys(plan),
+    // Last before the pivot: the host paths must still be reachable.
+    ...(plan.volumes.length ? [bindVolumes(plan)] : []),
     pivotRoot(plan),
     detachOldRoot(),
     // On the container's own /proc and /sys, while it still has CAP_SYS_ADMIN.
     ...(security.maskPaths ? [maskPaths(), readonlyPaths()] : []),
     ownProcessGroup(),
+    limitOpenFiles(),
     // After the last mount: those need capabilities this drops.
     dropCapabilities(security.capabilities, security.user ? { userUid: security.user.uid } : {}),
     // After drop-capabilities: dropping from the bounding set needs

@@ -11,6 +11,6 @@ export function pivotRoot(plan: ContainerPlan): Step {
     name: "pivot-root",
     why: "the rootfs becomes /; unlike chroot, the old root can then be unmounted entirely",
     parent: [],
-    child: [call("chdir", plan.rootfs), call("pivot_root", ".", ".")],
+    child: [call("chdir", plan.root), call("pivot_root", ".", ".")],
   };
 }

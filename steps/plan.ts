@@ -5,6 +5,7 @@
  * @module
  */
 import type { ContainerUser } from "../security/user.ts";
+import type { Volume } from "../volumes.ts";
 import type { IdMapping } from "./step.ts";
 
 /** How the container's user and group ids map to the host's. */
@@ -38,8 +39,18 @@ export interface ContainerPlan {
   /** 12 hex digits of a SHA-256 over time and random bytes. */
   readonly id: string;
   readonly hostname: string;
-  /** Absolute, symlink-free path of the root filesystem folder. */
+  /** Absolute, symlink-free path of the image's root filesystem folder (never written to). */
   readonly rootfs: string;
+  /**
+   * Where the container's / is assembled before the pivot: the overlay's
+   * mount point `<state>/containers/<id>/merged` (or, with --rootfs-copy, a
+   * copy of the image there). Every mount target before the pivot is in it.
+   */
+  readonly root: string;
+  /** The overlay's upper and work folders; absent with --rootfs-copy (root is then a plain folder, bound). */
+  readonly overlay?: { readonly upper: string; readonly work: string };
+  /** `-v` volumes, checked and resolved by gcr. */
+  readonly volumes: readonly Volume[];
   readonly argv: readonly string[];
   /** KEY=VALUE entries, in order. */
   readonly env: readonly string[];
@@ -49,6 +60,8 @@ export interface ContainerPlan {
   /** `none`: a new network namespace with only loopback; `host`: the host's. */
   readonly network: "none" | "host";
   readonly security: SecurityPlan;
+  /** `--init`: the host's static init, bound at /dev/init and run as pid 1. */
+  readonly init?: string;
   /** The container's cgroup, when it has limits: how it was made, and its cgroup.procs files. */
   readonly cgroup?: { readonly setup: readonly string[]; readonly procs: readonly string[] };
 }

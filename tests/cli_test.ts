@@ -2,7 +2,7 @@
 // the environment, id plans, and the pipeline's shape. No containers here.
 import { containerEnv, explain, parseRunArgs } from "../main.ts";
 import { subordinateRange } from "../id_maps.ts";
-import { isStaticElf } from "../busybox.ts";
+import { isStaticElf } from "../static_binary.ts";
 import { containerSteps } from "../steps/pipeline.ts";
 import type { ContainerPlan } from "../steps/plan.ts";
 import { testPlan } from "./plans.ts";
@@ -93,7 +93,7 @@ Deno.test("the pipeline: ids are mapped before any mount, pivot before exec, exe
   for (const name of ["clone", "map-ids", "make-mounts-private", "mount-proc", "pivot-root", "exec"]) {
     if (at(name) < 0) throw new Error(`missing step ${name}`);
   }
-  if (!(at("map-ids") < at("make-mounts-private") && at("make-mounts-private") < at("bind-rootfs"))) {
+  if (!(at("map-ids") < at("make-mounts-private") && at("make-mounts-private") < at("mount-overlay"))) {
     throw new Error(`wrong order: ${names.join(" ")}`);
   }
   if (!(at("mount-sys") < at("pivot-root") && at("pivot-root") < at("detach-old-root"))) {

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { isRunning, listContainers, removeTree } from "../state.ts";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertEquals } from "./helpers.ts";
@@ -32,6 +33,24 @@ export const DEBIAN = join(ROOTFS_DIR, "debian");
 export const SRC_DIR = join(FIXTURES, "src");
 /** Scratch folder for per-test copies of root filesystems. */
 export const SCRATCH = join(FIXTURES, "tmp");
+/** gcr's state directory for the tests run as root (containers' upper folders, container.json). */
+export const STATE_DIR = join(FIXTURES, "state");
+// Every gcr a test starts as root (also through run() or a helper of its
+// own) keeps its containers' state there, not in /var/lib/gcr.
+if (!Deno.env.get("GCR_STATE")) Deno.env.set("GCR_STATE", STATE_DIR);
+// Runs without --rm keep their folders, as Docker keeps stopped containers:
+// those of earlier test runs (stopped, over an hour old) are removed here.
+for (const found of listContainers(STATE_DIR)) {
+  let created = Date.parse(found.record?.created ?? "");
+  try {
+    created ||= Deno.statSync(found.paths.dir).mtime?.getTime() ?? 0;
+  } catch { /* gone meanwhile */ }
+  if (Date.now() - created > 3600_000 && !(found.record && isRunning(found.record))) {
+    try {
+      removeTree(found.paths.dir);
+    } catch { /* left for the next run */ }
+  }
+}
 
 /** Rootless test users: one with a subordinate id range, one without. */
 export const RANGED_USER = "gcrtest";
@@ -332,7 +351,9 @@ function withRootfsDir(args: readonly string[], dir: string | false): string[] {
 /** Starts `gcr <args…>` and returns the running process (for signals and streaming). */
 export async function spawnGcr(args: readonly string[], options: GcrOptions = {}): Promise<Running> {
   const full = withRootfsDir(args, options.rootfsDir ?? ROOTFS_DIR);
-  if (!options.user) return new Running(GCR, full, { cwd: REPO, ...options });
+  if (!options.user) {
+    return new Running(GCR, full, { cwd: REPO, ...options, env: { GCR_STATE: STATE_DIR, ...options.env } });
+  }
   await syncSource();
   const account = await ensureUser(options.user);
   const denoDir = dirname(Deno.execPath());

@@ -34,6 +34,9 @@ const LAYOUT_IN_C: Record<string, string> = {
   "ifreq.ifr_name": "offsetof(struct ifreq, ifr_name)",
   "ifreq.ifr_flags": "offsetof(struct ifreq, ifr_flags)",
   "sigset.size": "sizeof(sigset_t)",
+  "rlimit.size": "sizeof(struct rlimit)",
+  "rlimit.rlim_cur": "offsetof(struct rlimit, rlim_cur)",
+  "rlimit.rlim_max": "offsetof(struct rlimit, rlim_max)",
   "cap_header.size": "sizeof(struct __user_cap_header_struct)",
   "cap_header.version": "offsetof(struct __user_cap_header_struct, version)",
   "cap_header.pid": "offsetof(struct __user_cap_header_struct, pid)",
@@ -143,6 +146,7 @@ function layoutEntries(): Map<string, number> {
 
 const HEADERS = [
   "stdio.h",
+  "sys/resource.h",
   "errno.h",
   "stddef.h",
   "stdint.h",

@@ -1,7 +1,7 @@
 /**
- * The container's root filesystem: only its own mounts, a minimal /dev, a
- * private devpts, a scratch /tmp, a read-only /sys, and a rootfs folder left
- * exactly as it was found.
+ * The container's root filesystem: an overlay on the image, only its own
+ * mounts, a minimal /dev, a private devpts, a scratch /tmp, a read-only
+ * /sys, and an image folder left exactly as it was found.
  */
 import { join } from "node:path";
 import {
@@ -59,7 +59,14 @@ Deno.test(
     assertEquals(points.toSorted(), CONTAINER_MOUNTS.toSorted(), "the container's mount points", describe(result));
 
     const at = (point: string) => mounts.find((m) => m.mountPoint === point)!;
-    assertEquals(at("/").root, Deno.realPathSync(BUSYBOX), "/ is the rootfs folder, bound", describe(result));
+    const root = at("/");
+    assertEquals(root.fsType, "overlay", "/ is an overlay", describe(result));
+    assertIncludes(
+      root.superOptions.join(","),
+      `lowerdir=${Deno.realPathSync(BUSYBOX)},`,
+      "the image folder is its lower layer",
+      describe(result),
+    );
     const proc = at("/proc");
     assertEquals(proc.fsType, "proc", "/proc's filesystem type", describe(result));
     for (const flag of ["nosuid", "nodev", "noexec"]) {
@@ -173,18 +180,28 @@ Deno.test(
 );
 
 Deno.test(
-  named("mount points missing from the rootfs are made for the run and removed afterwards", missingRoot()),
+  named(
+    "mount points missing from the image are made in the container's upper folder, not in the image",
+    missingRoot(),
+  ),
   async () => {
     await busyboxRootfs();
     const copy = await copyRootfs(BUSYBOX);
+    const state = join(copy.path, "..", "state");
     try {
       for (const dir of ["proc", "dev", "sys", "tmp"]) Deno.removeSync(join(copy.path, dir));
       const before = listTree(copy.path);
-      const result = await gcrOk(["run", "-q", copy.path, "sh", "-c", "echo $$; ls -A /dev | wc -l; ls /sys | wc -l"]);
+      const result = await gcrOk(
+        ["run", "-q", copy.path, "sh", "-c", "echo $$; ls -A /dev | wc -l; ls /sys | wc -l; hostname"],
+        { env: { GCR_STATE: state } },
+      );
       const [pid, devCount, sysCount] = lines(result.stdout).map((l) => Number(l.trim()));
       assertEquals(pid, 1, "the command is pid 1 in /proc", describe(result));
       assert(devCount! >= 13 && sysCount! > 0, "/dev and /sys are mounted", describe(result));
-      assertEquals(listTree(copy.path), before, "the rootfs listing after the run", describe(result));
+      assertEquals(listTree(copy.path), before, "the image listing after the run", describe(result));
+      const id = lines(result.stdout)[3]!;
+      const made = [...Deno.readDirSync(join(state, "containers", id, "upper"))].map((e) => e.name).toSorted();
+      assertEquals(made, ["dev", "proc", "sys", "tmp"], "the mount points, in upper", describe(result));
     } finally {
       copy.remove();
     }
@@ -192,7 +209,7 @@ Deno.test(
 );
 
 Deno.test(
-  named("mount points one gcr made are not removed from under another container still using them", missingRoot()),
+  named("two containers on an image without mount points each get their own, made in their own upper", missingRoot()),
   async () => {
     await busyboxRootfs();
     const copy = await copyRootfs(BUSYBOX);
@@ -201,7 +218,10 @@ Deno.test(
       for (const dir of ["proc", "tmp"]) Deno.removeSync(join(copy.path, dir));
       // The first container creates proc and tmp; the second finds them there.
       const wait = "echo ready; read line || :";
-      const first = await spawnGcr(["run", "-q", copy.path, "sh", "-c", wait], { stdinPipe: true, rootfsDir: false });
+      const first = await spawnGcr(["run", "-q", "--rm", copy.path, "sh", "-c", wait], {
+        stdinPipe: true,
+        rootfsDir: false,
+      });
       started.push(first);
       await first.waitForStdout(/ready/);
       const check = `${wait}; grep -cE ' /(proc|tmp) ' /proc/self/mountinfo; ls /proc/1 >/dev/null && echo proc-ok; ` +
@@ -209,7 +229,7 @@ Deno.test(
       const second = await spawnGcr(["run", "-q", copy.path, "sh", "-c", check], { stdinPipe: true, rootfsDir: false });
       started.push(second);
       await second.waitForStdout(/ready/);
-      // The first exits (and cleans up what it created) while the second still runs.
+      // The first exits (and its folder is removed with --rm) while the second still runs.
       await first.closeStdin();
       const firstResult = await first.finish();
       assertEquals(firstResult.code, 0, "the first container's exit status", describe(firstResult));

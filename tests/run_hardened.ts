@@ -60,6 +60,10 @@ if (import.meta.main) {
       id: "0123456789ab",
       hostname: "hardened",
       rootfs: options.rootfs,
+      // No overlay: the image folder itself is bound as the root (as
+      // --rootfs-copy binds its copy); these runs do not write to it.
+      root: options.rootfs,
+      volumes: [],
       argv: options.argv,
       env: ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOSTNAME=hardened", "HOME=/root"],
       workdir: "/",
