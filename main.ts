@@ -24,6 +24,7 @@ import { log, runningAs, setQuiet } from "./log.ts";
 import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "./rootfs.ts";
 import { type RunMode, runSteps, showParentOp, StepError } from "./runner.ts";
 import {
+  CgroupUnavailableError,
   type ContainerCgroup,
   createContainerCgroup,
   parseCpus,
@@ -71,6 +72,7 @@ options (before <image>; everything after it is the command):
   -m, --memory SIZE     memory limit (64m, 1g, …); past it the kernel kills the container (exit 137)
       --cpus N          CPU time limit in CPUs (0.5: half of one)
       --pids-limit N    at most N processes and threads
+      --limits-optional run without the limits where the host cannot give them (rootless, no delegated cgroup v2)
       --cap-add CAP     keep a capability beyond Docker's default set (ALL for every one)
       --cap-drop CAP    drop a capability from it
   -u, --user U[:G]      run as a user (name or uid) and group of the image's /etc/passwd, /etc/group
@@ -132,6 +134,8 @@ export interface RunArgs {
   rootfsCopy: boolean;
   /** `--init`: a real init as pid 1. */
   init: boolean;
+  /** `--limits-optional`: run without limits where the host cannot give them (rootless on cgroup v1). */
+  limitsOptional: boolean;
 }
 
 /**
@@ -147,6 +151,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     remove: false,
     rootfsCopy: false,
     init: false,
+    limitsOptional: false,
     capAdd: [],
     capDrop: [],
     noNewPrivs: true,
@@ -266,6 +271,9 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
         break;
       case "init":
         parsed.init = true;
+        break;
+      case "limits-optional":
+        parsed.limitsOptional = true;
         break;
       case "trace":
         parsed.mode = "trace";
@@ -438,7 +446,16 @@ async function run(argv: readonly string[]): Promise<number> {
     );
     plan = { ...plan, volumes };
     if (hasLimits(args.limits)) {
-      cgroup = createContainerCgroup(plan.id, args.limits);
+      try {
+        cgroup = createContainerCgroup(plan.id, args.limits);
+      } catch (error) {
+        // Limits that cannot be had are an error unless the user said to go
+        // on without them: a container silently unlimited is a surprise.
+        if (!(error instanceof CgroupUnavailableError) || !args.limitsOptional) throw error;
+        console.error(`gcr: running without limits (--limits-optional): ${error.message}`);
+      }
+    }
+    if (cgroup) {
       plan = {
         ...plan,
         cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((path) => `${path}/cgroup.procs`) },

@@ -326,6 +326,12 @@ async function main(): Promise<void> {
         command: () => [GCR, [...gcrArgs, "--net", "host", "busybox", "/bin/true"]],
       },
       {
+        name: "gcr limits",
+        describe: "./gcr run -q --rm --memory 64m --pids-limit 100 busybox /bin/true (a cgroup per container)",
+        display: [GCR, ...gcrArgs, "--memory", "64m", "--pids-limit", "100", "busybox", "/bin/true"].join(" "),
+        command: () => [GCR, [...gcrArgs, "--memory", "64m", "--pids-limit", "100", "busybox", "/bin/true"]],
+      },
+      {
         name: "runc",
         describe: `runc run --bundle <tmp> bench-<n>: runc spec defaults, namespaces ${runcNamespaces} ` +
           "(no user namespace), read-only root",

@@ -132,3 +132,20 @@ Deno.test(
     assertMatch(line ?? "", /^gcr: resource limits need root or a delegated cgroup v2/, "message", describe(result));
   },
 );
+
+Deno.test(
+  named("rootless with --limits-optional: says it runs without limits, and runs", rootlessUnavailable()),
+  async () => {
+    await busyboxRootfs();
+    const result = await gcr(["run", "-q", "--rm", "--limits-optional", "--memory", "64m", "busybox", "echo", "ran"], {
+      user: RANGED_USER,
+    });
+    assertEquals(result.code, 0, "exit status", describe(result));
+    assertEquals(result.stdout, "ran\n", "the command ran", describe(result));
+    assertMatch(
+      result.stderr,
+      /^gcr: running without limits \(--limits-optional\): resource limits need root/m,
+      "notice",
+    );
+  },
+);
