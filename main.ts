@@ -50,6 +50,7 @@ import {
   writeRecord,
 } from "./state.ts";
 import { prepareVolume } from "./volumes.ts";
+import { etcFiles, parseDns } from "./etc_files.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
 import { UsageError } from "./usage.ts";
@@ -72,6 +73,7 @@ options (before <image>; everything after it is the command):
   -m, --memory SIZE     memory limit (64m, 1g, …); past it the kernel kills the container (exit 137)
       --cpus N          CPU time limit in CPUs (0.5: half of one)
       --pids-limit N    at most N processes and threads
+      --dns ADDRESS     a name server for the container's /etc/resolv.conf
       --limits-optional run without the limits where the host cannot give them (rootless, no delegated cgroup v2)
       --cap-add CAP     keep a capability beyond Docker's default set (ALL for every one)
       --cap-drop CAP    drop a capability from it
@@ -136,6 +138,8 @@ export interface RunArgs {
   init: boolean;
   /** `--limits-optional`: run without limits where the host cannot give them (rootless on cgroup v1). */
   limitsOptional: boolean;
+  /** `--dns ADDRESS`: name servers for the container's resolv.conf. */
+  dns: string[];
 }
 
 /**
@@ -152,6 +156,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     rootfsCopy: false,
     init: false,
     limitsOptional: false,
+    dns: [],
     capAdd: [],
     capDrop: [],
     noNewPrivs: true,
@@ -275,6 +280,13 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       case "limits-optional":
         parsed.limitsOptional = true;
         break;
+      case "dns":
+        try {
+          parsed.dns.push(parseDns(value(rawName!, inline)));
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+        break;
       case "trace":
         parsed.mode = "trace";
         break;
@@ -309,6 +321,14 @@ export function containerEnv(hostname: string, extra: readonly string[], home = 
     env.set(entry.slice(0, at), entry.slice(at + 1));
   }
   return [...env].map(([key, val]) => `${key}=${val}`);
+}
+
+function readHostResolv(): string {
+  try {
+    return Deno.readTextFileSync("/etc/resolv.conf");
+  } catch {
+    return "";
+  }
 }
 
 /** Whether any resource limit was asked for (then the container gets a cgroup). */
@@ -441,9 +461,20 @@ async function run(argv: readonly string[]): Promise<number> {
   try {
     if (args.rootfsCopy) await copyImage(rootfs, paths.merged);
     // Resolved in the image (or its copy); mount points made in upper, never in the image.
-    const volumes = args.volumes.map((spec) =>
-      args.rootfsCopy ? prepareVolume(spec, paths.merged, paths.merged) : prepareVolume(spec, rootfs, paths.upper)
-    );
+    const prepare = (spec: string) =>
+      args.rootfsCopy ? prepareVolume(spec, paths.merged, paths.merged) : prepareVolume(spec, rootfs, paths.upper);
+    // The container's own /etc/hostname, hosts and resolv.conf, bound first so
+    // that a -v onto one of them is mounted on top and wins.
+    const generated = etcFiles(plan.hostname, plan.network, args.dns, readHostResolv()).flatMap(([target, text]) => {
+      const file = `${paths.dir}/${target.slice("/etc/".length)}`;
+      Deno.writeTextFileSync(file, text, { mode: 0o644 });
+      try {
+        return [prepare(`${file}:${target}`)];
+      } catch {
+        return []; // an image whose /etc/hosts leads out of it keeps its own
+      }
+    });
+    const volumes = [...generated, ...args.volumes.map(prepare)];
     plan = { ...plan, volumes };
     if (hasLimits(args.limits)) {
       try {
@@ -510,9 +541,18 @@ async function main(argv: readonly string[]): Promise<number> {
             return isPath(image) ? image : `${dir}/${image}`;
           }
         });
+        // The generated /etc files as run would bind them (their host files
+        // are written only by run, in the container's state folder).
+        const state = containerPaths(plan.id);
+        const generated = etcFiles(plan.hostname, plan.network, args.dns, "").map(([target]) => ({
+          host: `${state.dir}/${target.slice("/etc/".length)}`,
+          target,
+          resolved: target,
+          readOnly: false,
+        }));
         const withVolumes = {
           ...plan,
-          volumes: args.volumes.map((spec) => prepareVolume(spec, plan.rootfs, undefined)),
+          volumes: [...generated, ...args.volumes.map((spec) => prepareVolume(spec, plan.rootfs, undefined))],
         };
         const limited = hasLimits(args.limits)
           ? { ...withVolumes, cgroup: cgroupPreview(plan.id, args.limits) }

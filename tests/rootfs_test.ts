@@ -24,6 +24,9 @@ import { assert, assertEquals, assertIncludes, assertNotEquals, lines } from "./
 
 const CONTAINER_MOUNTS = [
   "/",
+  "/etc/hostname",
+  "/etc/hosts",
+  "/etc/resolv.conf",
   "/proc",
   "/dev",
   "/dev/null",
@@ -52,7 +55,9 @@ Deno.test(
     // mounts too (tests/hardening_cli_test.ts checks what they do).
     const hardening = new Set<string>([...MASKED_PATHS, ...READONLY_PATHS]);
     const points = mounts.map((m) => m.mountPoint).filter((p) => !hardening.has(p));
-    const allowed = (p: string) => ["/", "/proc", "/dev", "/tmp", "/sys"].includes(p) || /^\/(dev|sys)\//.test(p);
+    const allowed = (p: string) =>
+      ["/", "/proc", "/dev", "/tmp", "/sys", "/etc/hostname", "/etc/hosts", "/etc/resolv.conf"].includes(p) ||
+      /^\/(dev|sys)\//.test(p);
     assertEquals(points.filter((p) => !allowed(p)), [], "mount points outside the container's own", describe(result));
     const leaked = hostMountPoints().filter((p) => !CONTAINER_MOUNTS.includes(p) && points.includes(p));
     assertEquals(leaked, [], "host mount points visible inside", describe(result));
@@ -201,7 +206,8 @@ Deno.test(
       assertEquals(listTree(copy.path), before, "the image listing after the run", describe(result));
       const id = lines(result.stdout)[3]!;
       const made = [...Deno.readDirSync(join(state, "containers", id, "upper"))].map((e) => e.name).toSorted();
-      assertEquals(made, ["dev", "proc", "sys", "tmp"], "the mount points, in upper", describe(result));
+      // etc: the generated hostname, hosts and resolv.conf's mount points (tests/etc_files_test.ts).
+      assertEquals(made, ["dev", "etc", "proc", "sys", "tmp"], "the mount points, in upper", describe(result));
     } finally {
       copy.remove();
     }

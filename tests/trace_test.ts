@@ -37,6 +37,7 @@ const STEPS = [
   "link-dev",
   "mount-tmp",
   "mount-sys",
+  "bind-volumes",
   "pivot-root",
   "detach-old-root",
   "mask-paths",
