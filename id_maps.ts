@@ -6,6 +6,7 @@
  */
 import type { IdPlan } from "./steps/plan.ts";
 import type { IdMapping } from "./steps/step.ts";
+import { readTextOr } from "./host_files.ts";
 
 /** Ids 0..65535 inside, as a typical image expects (nobody is 65534). */
 const RANGE = 65536;
@@ -21,14 +22,6 @@ export function subordinateRange(text: string, user: string, id: number): { star
   return undefined;
 }
 
-function readOr(path: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return "";
-  }
-}
-
 function onPath(program: string): boolean {
   for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
     try {
@@ -39,7 +32,7 @@ function onPath(program: string): boolean {
 }
 
 function userName(uid: number): string {
-  for (const line of readOr("/etc/passwd").split("\n")) {
+  for (const line of readTextOr("/etc/passwd").split("\n")) {
     const [name, , id] = line.split(":");
     if (id === String(uid) && name) return name;
   }
@@ -48,7 +41,7 @@ function userName(uid: number): string {
 
 /** How many ids from 0 up this process's user namespace maps (at most RANGE). */
 function ownedFromZero(mapFile: string): number {
-  const text = readOr(mapFile);
+  const text = readTextOr(mapFile);
   if (!text) return RANGE;
   for (const line of text.split("\n")) {
     const [inside, , count] = line.trim().split(/\s+/).map(Number);
@@ -68,13 +61,13 @@ export function planIds(uid = Deno.uid() ?? 0, gid = Deno.gid() ?? 0): IdPlan {
     // Root of a nested user namespace may own fewer ids than 65536.
     const identity = (file: string): IdMapping[] => [{ inside: 0, outside: 0, count: ownedFromZero(file) }];
     // A user namespace inherits "deny" from its parent, and cannot undo it.
-    const setgroups = readOr("/proc/self/setgroups").trim() === "deny" ? "deny" : "allow";
+    const setgroups = readTextOr("/proc/self/setgroups").trim() === "deny" ? "deny" : "allow";
     return { uid: identity("/proc/self/uid_map"), gid: identity("/proc/self/gid_map"), via: "direct", setgroups };
   }
   const single = (id: number): IdMapping[] => [{ inside: 0, outside: id, count: 1 }];
   const name = userName(uid);
-  const subUid = subordinateRange(readOr("/etc/subuid"), name, uid);
-  const subGid = subordinateRange(readOr("/etc/subgid"), name, uid);
+  const subUid = subordinateRange(readTextOr("/etc/subuid"), name, uid);
+  const subGid = subordinateRange(readTextOr("/etc/subgid"), name, uid);
   if (subUid && subGid && onPath("newuidmap") && onPath("newgidmap")) {
     const ranged = (id: number, sub: { start: number; count: number }): IdMapping[] => [
       ...single(id),

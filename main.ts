@@ -51,6 +51,7 @@ import {
 } from "./state.ts";
 import { prepareVolume } from "./volumes.ts";
 import { etcFiles, parseDns } from "./etc_files.ts";
+import { readTextOr } from "./host_files.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
 import { UsageError } from "./usage.ts";
@@ -323,14 +324,6 @@ export function containerEnv(hostname: string, extra: readonly string[], home = 
   return [...env].map(([key, val]) => `${key}=${val}`);
 }
 
-function readHostResolv(): string {
-  try {
-    return Deno.readTextFileSync("/etc/resolv.conf");
-  } catch {
-    return "";
-  }
-}
-
 /** Whether any resource limit was asked for (then the container gets a cgroup). */
 function hasLimits(limits: ResourceLimits): boolean {
   return Object.values(limits).some((value) => value !== undefined);
@@ -465,15 +458,17 @@ async function run(argv: readonly string[]): Promise<number> {
       args.rootfsCopy ? prepareVolume(spec, paths.merged, paths.merged) : prepareVolume(spec, rootfs, paths.upper);
     // The container's own /etc/hostname, hosts and resolv.conf, bound first so
     // that a -v onto one of them is mounted on top and wins.
-    const generated = etcFiles(plan.hostname, plan.network, args.dns, readHostResolv()).flatMap(([target, text]) => {
-      const file = `${paths.dir}/${target.slice("/etc/".length)}`;
-      Deno.writeTextFileSync(file, text, { mode: 0o644 });
-      try {
-        return [prepare(`${file}:${target}`)];
-      } catch {
-        return []; // an image whose /etc/hosts leads out of it keeps its own
-      }
-    });
+    const generated = etcFiles(plan.hostname, plan.network, args.dns, readTextOr("/etc/resolv.conf")).flatMap(
+      ([target, text]) => {
+        const file = `${paths.dir}/${target.slice("/etc/".length)}`;
+        Deno.writeTextFileSync(file, text, { mode: 0o644 });
+        try {
+          return [prepare(`${file}:${target}`)];
+        } catch {
+          return []; // an image whose /etc/hosts leads out of it keeps its own
+        }
+      },
+    );
     const volumes = [...generated, ...args.volumes.map(prepare)];
     plan = { ...plan, volumes };
     if (hasLimits(args.limits)) {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { readTextOr } from "./host_files.ts";
 
 const NAMESPACES = ["user", "pid", "mnt", "uts", "ipc", "cgroup", "net"] as const;
 
@@ -17,14 +18,6 @@ export interface Snapshot {
   readonly fds: readonly string[];
   readonly cwd: string;
   readonly processGroup: string;
-}
-
-function read(path: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return "";
-  }
 }
 
 function link(path: string): string {
@@ -42,7 +35,7 @@ function field(status: string, name: string): string {
 /** Takes a snapshot of process `pid` ("self" for gcr itself). */
 export function snapshot(pid: number | "self"): Snapshot {
   const dir = `/proc/${pid}`;
-  const status = read(`${dir}/status`);
+  const status = readTextOr(`${dir}/status`);
   let fds: string[] = [];
   try {
     fds = [...Deno.readDirSync(`${dir}/fd`)].map((e) => e.name).sort((a, b) => Number(a) - Number(b));
@@ -55,7 +48,7 @@ export function snapshot(pid: number | "self"): Snapshot {
     capabilities: field(status, "CapEff"),
     // The mount id (first field) follows a mount when pivot_root moves it.
     mounts: new Map(
-      read(`${dir}/mountinfo`).split("\n").filter(Boolean).map((line) => {
+      readTextOr(`${dir}/mountinfo`).split("\n").filter(Boolean).map((line) => {
         const [left = "", right = ""] = line.split(" - ");
         const f = left.split(" ");
         const [fstype, source] = right.split(" ");
@@ -64,7 +57,7 @@ export function snapshot(pid: number | "self"): Snapshot {
     ),
     fds,
     cwd: link(`${dir}/cwd`),
-    processGroup: read(`${dir}/stat`).replace(/^.*\) /s, "").split(" ")[2] ?? "?",
+    processGroup: readTextOr(`${dir}/stat`).replace(/^.*\) /s, "").split(" ")[2] ?? "?",
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { buildBusyboxRootfs } from "./busybox.ts";
 import { say } from "./log.ts";
+import { exists } from "./host_files.ts";
 
 /** Mount points gcr mounts over; each must be a real directory in the rootfs. */
 export const MOUNT_POINTS = ["proc", "dev", "sys", "tmp"] as const;
@@ -14,15 +15,6 @@ export const MOUNT_POINTS = ["proc", "dev", "sys", "tmp"] as const;
 export function rootfsDir(flag?: string): string {
   const dir = (flag ?? Deno.env.get("GCR_ROOT") ?? "rootfs").replace(/\/+$/, "") || "/";
   return dir.startsWith("/") ? dir : `${Deno.cwd()}/${dir.replace(/^\.\//, "")}`;
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Whether `image` is a path to a root filesystem rather than a name under the rootfs folder. */

@@ -11,6 +11,7 @@
  * @module
  */
 import { MOUNT_POINTS } from "./rootfs.ts";
+import { exists } from "./host_files.ts";
 
 /** What `container.json` records. */
 export interface ContainerRecord {
@@ -136,15 +137,6 @@ export function removeTree(path: string): void {
     if (!result.success || exists(path)) {
       throw new Error(`cannot remove ${path}: ${(error as Error).message}`);
     }
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

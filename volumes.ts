@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { pathInfo } from "./host_files.ts";
 
 /** A volume as the steps need it. */
 export interface Volume {
@@ -39,14 +40,6 @@ export function parseVolume(spec: string): { host: string; target: string; readO
 /** Where the container's own mounts are: a volume inside them would be hidden or meaningless. */
 const KERNEL_TREES = ["proc", "dev", "sys", "tmp"];
 
-function lstat(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * Resolves `target` inside `image` without ever leaving it. Returns the
  * symlink-free components and how many of them exist in the image.
@@ -63,7 +56,7 @@ export function resolveInImage(image: string, target: string, spec: string): { p
       done.pop();
       continue;
     }
-    const info = missing ? undefined : lstat(`${image}/${[...done, name].join("/")}`);
+    const info = missing ? undefined : pathInfo(`${image}/${[...done, name].join("/")}`);
     if (info?.isSymlink) {
       if (++links > 40) {
         throw new Error(`volume ${JSON.stringify(spec)}: too many symbolic links in the container path`);
@@ -94,7 +87,7 @@ export function resolveInImage(image: string, target: string, spec: string): { p
     done.push(name);
   }
   let existing = 0;
-  while (existing < done.length && lstat(`${image}/${done.slice(0, existing + 1).join("/")}`)) existing++;
+  while (existing < done.length && pathInfo(`${image}/${done.slice(0, existing + 1).join("/")}`)) existing++;
   return { parts: done, existing };
 }
 
@@ -135,7 +128,7 @@ export function prepareVolume(spec: string, image: string, upper: string | undef
     for (let i = 1; i <= parts.length; i++) {
       const rel = parts.slice(0, i).join("/");
       const last = i === parts.length;
-      if (lstat(`${upper}/${rel}`)) continue;
+      if (pathInfo(`${upper}/${rel}`)) continue;
       if (last && !hostIsDir) Deno.writeFileSync(`${upper}/${rel}`, new Uint8Array(), { mode: 0o644 });
       else Deno.mkdirSync(`${upper}/${rel}`, { mode: 0o755 });
       const original = i <= existing ? Deno.statSync(`${image}/${rel}`) : undefined;

@@ -52,9 +52,7 @@ export const SIG_DFL = 0n;
 export const WNOHANG = 1;
 export const F_OK = 0;
 export const RLIMIT_NOFILE = 7;
-export const LOCK_SH = 1;
 export const LOCK_EX = 2;
-export const LOCK_NB = 4;
 export const S_IFREG = 0o100000;
 
 /** errno values (asm-generic/errno-base.h, errno.h), for the checks gcr makes on them. */

@@ -104,8 +104,6 @@ const symbols = {
   access: { parameters: ["buffer", "i32"], result: "i32" },
   // int flock(int fd, int operation)
   flock: { parameters: ["i32", "i32"], result: "i32" },
-  // ssize_t lgetxattr(const char *path, const char *name, void *value, size_t size)
-  lgetxattr: { parameters: ["buffer", "buffer", "buffer", "usize"], result: "isize" },
   // ssize_t getdents64(int fd, void *dirp, size_t count)
   getdents64: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // int memfd_create(const char *name, unsigned int flags): seccomp's BPF is exported into one

@@ -47,6 +47,7 @@ import { createProgress, humanSize, type PullProgress, shortDigest } from "./pro
 import { parseReference, validateDigest } from "./reference.ts";
 import { pullImage } from "./registry.ts";
 import { TarReader } from "./tar.ts";
+import { pathInfo } from "../host_files.ts";
 
 /** Where an image comes from. */
 export type ImageSourceSpec =
@@ -115,9 +116,9 @@ export function parseSource(source: string): ImageSourceSpec {
     const rest = source.slice("docker-archive:".length);
     if (rest === "") throw new Error("docker-archive: needs a path");
     // skopeo's form docker-archive:PATH:REPO:TAG: the path is the longest prefix that exists.
-    if (!exists(rest)) {
+    if (!pathInfo(rest, true)) {
       for (let at = rest.indexOf(":"); at > 0; at = rest.indexOf(":", at + 1)) {
-        if (exists(rest.slice(0, at))) {
+        if (pathInfo(rest.slice(0, at), true)) {
           return { kind: "docker-archive", path: rest.slice(0, at), reference: rest.slice(at + 1) };
         }
       }
@@ -128,7 +129,7 @@ export function parseSource(source: string): ImageSourceSpec {
     const rest = source.slice("oci:".length);
     if (rest === "") throw new Error("oci: needs a layout folder");
     const colon = rest.lastIndexOf(":");
-    if (!exists(rest) && colon > rest.lastIndexOf("/")) {
+    if (!pathInfo(rest, true) && colon > rest.lastIndexOf("/")) {
       return { kind: "oci", path: rest.slice(0, colon), tag: rest.slice(colon + 1) };
     }
     return { kind: "oci", path: rest };
@@ -752,15 +753,6 @@ export function formatImages(listing: ImageListing): string {
     }`,
   );
   return lines.join("\n");
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function absolute(path: string): string {

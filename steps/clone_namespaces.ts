@@ -1,4 +1,5 @@
 import { CLONE, ERRNO } from "../ffi/constants.ts";
+import { readTextOr } from "../host_files.ts";
 import type { ContainerPlan } from "./plan.ts";
 import type { Step } from "./step.ts";
 
@@ -24,12 +25,9 @@ export function cloneNamespaces(plan: ContainerPlan): Step {
   };
 }
 
-function sysctl(name: string): string | undefined {
-  try {
-    return Deno.readTextFileSync(`/proc/sys/${name.replaceAll(".", "/")}`).trim();
-  } catch {
-    return undefined;
-  }
+/** A sysctl's value, or "?" where this kernel has none. */
+function sysctl(name: string): string {
+  return readTextOr(`/proc/sys/${name.replaceAll(".", "/")}`, "?").trim();
 }
 
 /** Why clone may have failed, naming the sysctl that disables user namespaces. */
@@ -37,7 +35,7 @@ export function cloneFailureHint(errno: number): string | undefined {
   const { ENOSPC, EPERM, EACCES } = ERRNO;
   if (errno === ENOSPC) {
     return `user namespaces are disabled or used up: sysctl user.max_user_namespaces is ${
-      sysctl("user.max_user_namespaces") ?? "?"
+      sysctl("user.max_user_namespaces")
     }`;
   }
   if (errno === EPERM || errno === EACCES) {

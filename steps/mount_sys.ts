@@ -1,6 +1,7 @@
-import { AT_FDCWD, AT_RECURSIVE, LAYOUT, MOUNT_ATTR, MS } from "../ffi/constants.ts";
+import { MS } from "../ffi/constants.ts";
+import { bindTree } from "./bind_tree.ts";
 import type { ContainerPlan } from "./plan.ts";
-import { call, flags, NULL, num, shown, type Step } from "./step.ts";
+import { call, flags, NULL, type Step } from "./step.ts";
 
 /**
  * A read-only /sys. With its own network namespace the container may mount
@@ -20,23 +21,10 @@ export function mountSys(plan: ContainerPlan): Step {
       child: [call("mount", "sysfs", target, "sysfs", readOnly, NULL)],
     };
   }
-  const attr = new Uint8Array(LAYOUT.mount_attr.size);
-  const attrSet = flags(MOUNT_ATTR, "MOUNT_ATTR_", ["RDONLY", "NOSUID", "NODEV", "NOEXEC"]);
-  new DataView(attr.buffer).setBigUint64(LAYOUT.mount_attr.attr_set, BigInt(attrSet.value as number), true);
   return {
     name: "mount-sys",
     why: "the host's /sys, read-only all the way down (sysfs cannot be mounted anew without a network namespace)",
     parent: [],
-    child: [
-      call("mount", "/sys", target, NULL, flags(MS, "MS_", ["BIND", "REC"]), NULL),
-      call(
-        "mount_setattr",
-        num(AT_FDCWD, "AT_FDCWD"),
-        target,
-        num(AT_RECURSIVE, "AT_RECURSIVE"),
-        shown({ bytes: attr }, `{attr_set=${attrSet.show}}`),
-        LAYOUT.mount_attr.size,
-      ),
-    ],
+    child: bindTree("/sys", target, ["RDONLY", "NOSUID", "NODEV", "NOEXEC"]),
   };
 }

@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { subordinateRange } from "../id_maps.ts";
 import { isRunning, listContainers, removeTree } from "../state.ts";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -525,13 +526,7 @@ function readOr(path: string): string {
 
 /** The `start:count` range of `account` in an /etc/subuid-style file (by name or uid). */
 export function subRange(file: string, account: Account): { start: number; count: number } | undefined {
-  for (const line of readOr(file).split("\n")) {
-    const [owner, start, count] = line.trim().split(":");
-    if ((owner === account.name || owner === String(account.uid)) && start && count) {
-      return { start: Number(start), count: Number(count) };
-    }
-  }
-  return undefined;
+  return subordinateRange(readOr(file), account.name, account.uid);
 }
 
 function writeLines(file: string, keep: (owner: string) => boolean, add?: string): void {
