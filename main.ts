@@ -15,7 +15,9 @@
  *
  * @module
  */
-import { assertSupportedPlatform } from "./ffi/constants.ts";
+import { assertSupportedPlatform, AT_FDCWD, F_DUPFD_CLOEXEC, O, O_CLOEXEC } from "./ffi/constants.ts";
+import { check } from "./ffi/errno.ts";
+import { libc } from "./ffi/libc.ts";
 import { newContainerId } from "./container_id.ts";
 import { requireStaticInit } from "./host_init.ts";
 import { INIT_PATH } from "./steps/bind_init.ts";
@@ -40,14 +42,16 @@ import { resolveUser } from "./security/user.ts";
 import { containerSteps } from "./steps/pipeline.ts";
 import { OVERLAY_HINT, overlayUnsafePath } from "./steps/mount_overlay.ts";
 import {
+  CONTAINER_ID,
+  type ContainerPaths,
   containerPaths,
   type ContainerRecord,
   createContainerState,
+  type ExecContext,
   processStart,
   pruneCommand,
-  removeTree,
-  rmCommand,
-  writeRecord,
+  removeContainer,
+  updateRecord,
 } from "./state.ts";
 import { prepareVolume } from "./volumes.ts";
 import { etcFiles, parseDns } from "./etc_files.ts";
@@ -55,6 +59,16 @@ import { readTextOr } from "./host_files.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
 import { UsageError } from "./usage.ts";
+import { inspectCommand, killCommand, logsCommand, psCommand, rmCommand, stopCommand } from "./lifecycle.ts";
+
+const cString = (text: string) => new TextEncoder().encode(text + "\0");
+
+/** Bytes as base64, in slices: String.fromCharCode takes its arguments on the stack. */
+function toBase64(bytes: Uint8Array): string {
+  let text = "";
+  for (let at = 0; at < bytes.length; at += 8192) text += String.fromCharCode(...bytes.subarray(at, at + 8192));
+  return btoa(text);
+}
 
 const USAGE = `usage: gcr run [options] <image> [command [args…]]
        gcr explain run [options] <image> [command [args…]]
@@ -141,6 +155,10 @@ export interface RunArgs {
   limitsOptional: boolean;
   /** `--dns ADDRESS`: name servers for the container's resolv.conf. */
   dns: string[];
+  /** `--name`: a unique name to refer to the container by. */
+  name?: string;
+  /** `-d`: run in the background; the output goes to the container's log. */
+  detach: boolean;
 }
 
 /**
@@ -158,6 +176,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     init: false,
     limitsOptional: false,
     dns: [],
+    detach: false,
     capAdd: [],
     capDrop: [],
     noNewPrivs: true,
@@ -181,6 +200,11 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       break;
     }
     if (!arg.startsWith("-") || arg === "-") break;
+    // -it, -dit: short switches together, as Docker takes them.
+    if (/^-[dit]{2,3}$/.test(arg)) {
+      if (arg.includes("d")) parsed.detach = true;
+      continue;
+    }
     const [rawName, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [
       arg,
       undefined,
@@ -271,6 +295,29 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
         break;
       case "rm":
         parsed.remove = true;
+        break;
+      case "name": {
+        const name = value(rawName!, inline);
+        if (!CONTAINER_ID.test(name)) {
+          throw new UsageError(
+            `invalid container name ${
+              JSON.stringify(name)
+            }: letters, digits and _.+- only, not starting with one of _.+-`,
+          );
+        }
+        parsed.name = name;
+        break;
+      }
+      case "d":
+      case "detach":
+        parsed.detach = true;
+        break;
+      // gcr run shares its own terminal with the container (the container's
+      // process group gets its foreground): -i and -t are what it does anyway.
+      case "i":
+      case "interactive":
+      case "t":
+      case "tty":
         break;
       case "rootfs-copy":
         parsed.rootfsCopy = true;
@@ -421,10 +468,38 @@ async function copyImage(rootfs: string, merged: string): Promise<void> {
   }
 }
 
-async function run(argv: readonly string[]): Promise<number> {
+/** How a run reports to a detached container's monitor (see detach). */
+interface RunObserver {
+  /** The container is registered: a monitor points its output at the log now. */
+  readonly registered?: (paths: ContainerPaths) => void;
+  /** The command runs. */
+  readonly started?: (id: string) => void;
+}
+
+/** What `gcr exec` needs later, from the plan of the run. */
+function execContext(plan: ContainerPlan): ExecContext {
+  const { security } = plan;
+  return {
+    env: plan.env,
+    workdir: plan.workdir,
+    ids: plan.ids,
+    capabilities: [...security.capabilities],
+    noNewPrivs: security.noNewPrivs,
+    ...(security.seccomp ? { seccomp: toBase64(security.seccomp) } : {}),
+    ...(security.user ? { user: security.user } : {}),
+    cgroupProcs: plan.cgroup?.procs ?? [],
+    namespaces: ["user", "mnt", "pid", "uts", "ipc", ...(plan.network === "none" ? ["net"] : []), "cgroup"],
+  };
+}
+
+async function run(argv: readonly string[], observer: RunObserver = {}): Promise<number> {
   const args = parseRunArgs(argv);
   setQuiet(args.quiet);
   assertSupportedPlatform();
+  if (args.detach && !observer.started) {
+    if (args.mode !== "run") throw new UsageError("-d cannot be combined with --trace or --step: they need a terminal");
+    return await detach(argv);
+  }
   const dir = rootfsDir(args.rootfsDir);
   const rootfs = await findOrPull(args.image, dir, args.quiet);
   // mount(2) follows symlinks: /proc -> /etc in an image must not put proc over anything.
@@ -437,18 +512,23 @@ async function run(argv: readonly string[]): Promise<number> {
       throw new Error(`${path} contains ",", ":" or "\\", which overlay's options cannot carry: rename it`);
     }
   }
-  log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
   const paths = containerPaths(plan.id);
   const record: ContainerRecord = {
     id: plan.id,
+    ...(args.name !== undefined ? { name: args.name } : {}),
     image: args.image,
     rootfs,
     command: [...args.command],
     created: new Date().toISOString(),
     pid: Deno.pid,
     pidStart: processStart(Deno.pid) ?? "",
+    status: "creating",
+    ...(args.detach ? { detached: true } : {}),
+    ...(args.remove ? { remove: true } : {}),
   };
   createContainerState(paths, record);
+  observer.registered?.(paths);
+  log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
   let cgroup: ContainerCgroup | undefined;
   let exitStatus: number | undefined;
   try {
@@ -486,16 +566,30 @@ async function run(argv: readonly string[]): Promise<number> {
         ...plan,
         cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((path) => `${path}/cgroup.procs`) },
       };
+      updateRecord(paths, { cgroups: [...cgroup.paths] });
     }
+    const running = plan;
     let status;
     try {
-      status = await runSteps(containerSteps(plan), args.mode);
+      status = await runSteps(containerSteps(plan), args.mode, {
+        onExec: (pid) => {
+          updateRecord(paths, {
+            status: "running",
+            initPid: pid,
+            initStart: processStart(pid) ?? "",
+            started: new Date().toISOString(),
+            exec: execContext(running),
+          });
+          observer.started?.(running.id);
+        },
+      });
     } catch (error) {
       if (error instanceof StepError && error.step === "mount-overlay") {
         throw new StepError(error.step, new Error(`${(error.cause as Error).message}: ${OVERLAY_HINT}`));
       }
       throw error;
     }
+    if ("running" in status) throw new Error("the container's first process was not waited for");
     if (cgroup?.wasOomKilled("signaled" in status ? status.signaled : null)) {
       // Said even with -q: it is why the command died.
       console.error(
@@ -510,12 +604,112 @@ async function run(argv: readonly string[]): Promise<number> {
   } finally {
     await cgroup?.remove();
     try {
-      if (args.remove) removeTree(paths.dir);
-      else writeRecord(paths, { ...record, exitStatus: exitStatus ?? 125 });
+      if (args.remove) removeContainer({ id: plan.id, paths });
+      else {
+        updateRecord(paths, {
+          status: "stopped",
+          exitStatus: exitStatus ?? 125,
+          finished: new Date().toISOString(),
+          cgroups: [],
+        });
+      }
     } catch (error) {
       // The container's own status matters more: say what was left, and go on.
       console.error(`gcr: container ${plan.id}: ${(error as Error).message}`);
     }
+  }
+}
+
+/** How to start gcr again: the ./gcr script (which says where it is), else Deno on this main module. */
+function selfCommand(): string[] {
+  const script = Deno.env.get("GCR_SELF");
+  if (script) return [script];
+  return [Deno.execPath(), "run", "-A", "--quiet", new URL(Deno.mainModule).pathname];
+}
+
+/**
+ * `gcr run -d`: the container needs a parent that waits for it, records its
+ * exit status and outlives this command, as conmon or containerd-shim are
+ * for other runtimes. So gcr starts itself again as that monitor, in its
+ * own session (closing the terminal does not end it), and returns once the
+ * monitor says the command runs, printing the id, or with the error that
+ * stopped it.
+ */
+async function detach(argv: readonly string[]): Promise<number> {
+  const [program, ...prefix] = selfCommand();
+  const monitor = new Deno.Command(program!, {
+    args: [...prefix, "__monitor", ...argv],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const report = (await new Response(monitor.stdout).text()).trim();
+  const started = report.match(/^started (\S+)$/);
+  if (started) {
+    monitor.unref();
+    console.log(started[1]);
+    return 0;
+  }
+  const failed = report.match(/^error (\d+) ([^]*)$/);
+  if (failed) {
+    console.error(`gcr: ${failed[2]}`);
+    return Number(failed[1]);
+  }
+  const { code } = await monitor.status;
+  console.error(`gcr: the container's monitor ended (exit ${code}) before the container started`);
+  return 125;
+}
+
+/**
+ * The detached container's monitor (see detach): stdout is a pipe to the
+ * `gcr run -d` that started it; once the container is registered, stdout
+ * and stderr go to its log, and the pipe carries one line: `started <id>`
+ * or `error <status> <message>`.
+ */
+async function monitor(argv: readonly string[]): Promise<number> {
+  libc().setsid();
+  const report = check(libc().fcntl(1, F_DUPFD_CLOEXEC, 10), "fcntl(1, F_DUPFD_CLOEXEC)");
+  const send = (line: string) => {
+    const bytes = new TextEncoder().encode(line + "\n");
+    libc().write(report, bytes, BigInt(bytes.length));
+    libc().close(report);
+  };
+  let sent = false, logging = false;
+  try {
+    return await run(argv, {
+      registered: (paths) => {
+        logging = true;
+        const fd = check(
+          libc().openat(AT_FDCWD, cString(paths.log), O.WRONLY | O.CREAT | O.APPEND | O_CLOEXEC, 0o600),
+          `open(${paths.log})`,
+        );
+        // Deno writes Deno.stdout, Deno.stderr and console to duplicates of
+        // fds 1 and 2 it made at start-up: those must lead to the log too,
+        // or the pipe to gcr run -d never reaches end-of-file.
+        const stdio = [1, 2].map((n) => Deno.readLinkSync(`/proc/self/fd/${n}`));
+        for (const entry of [...Deno.readDirSync("/proc/self/fd")]) {
+          const n = Number(entry.name);
+          if (n === report || n === fd) continue;
+          try {
+            if (stdio.includes(Deno.readLinkSync(`/proc/self/fd/${n}`))) check(libc().dup2(fd, n), `dup2(log, ${n})`);
+          } catch (error) {
+            if (!(error instanceof Deno.errors.NotFound)) throw error;
+          }
+        }
+        libc().close(fd);
+      },
+      started: (id) => {
+        sent = true;
+        send(`started ${id}`);
+      },
+    });
+  } catch (error) {
+    const code = error instanceof StepError ? error.exitCode : 125;
+    if (sent) throw error; // said in the log
+    send(`error ${code} ${(error as Error).message}`);
+    // gcr run -d says it; the log (when there is one yet) keeps it too.
+    if (logging) Deno.stderr.writeSync(new TextEncoder().encode(`gcr: ${(error as Error).message}\n`));
+    return code;
   }
 }
 
@@ -559,8 +753,24 @@ async function main(argv: readonly string[]): Promise<number> {
         const { parsePullArgs, pullCommand } = await import("./image/pull_cli.ts");
         return await pullCommand(parsePullArgs(rest, "pull"));
       }
+      case "__monitor":
+        return await monitor(rest);
+      case "ps":
+        return psCommand(rest);
+      case "exec": {
+        const { execCommand } = await import("./exec_command.ts");
+        return await execCommand(rest);
+      }
+      case "logs":
+        return await logsCommand(rest);
+      case "stop":
+        return await stopCommand(rest);
+      case "kill":
+        return killCommand(rest);
+      case "inspect":
+        return inspectCommand(rest);
       case "rm":
-        return rmCommand(rest);
+        return await rmCommand(rest);
       case "prune":
         return pruneCommand(rest);
       case "images": {

@@ -14,6 +14,7 @@ import {
   killChild,
   openChainPipes,
   openGate,
+  pidNamespaceForChildren,
   readStatus,
   signalChild,
   waitChild,
@@ -48,8 +49,12 @@ const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const;
 /** How a parent op is shown in trace, step mode and explain. */
 export function showParentOp(op: ParentOp): string {
   switch (op.op) {
-    case "clone":
-      return `clone(setcontext, stack, ${op.show}, chain)`;
+    case "clone": {
+      const clone = `clone(setcontext, stack, ${op.show}, chain)`;
+      return op.pidNamespace
+        ? `setns(${op.pidNamespace}, CLONE_NEWPID) for children; ${clone}; setns back to gcr's own`
+        : clone;
+    }
     case "write-proc-file":
       return `write /proc/<pid>/${op.file}: ${JSON.stringify(op.content.trim())}`;
     case "run-helper":
@@ -129,7 +134,17 @@ export function gateCalls(steps: readonly Step[], mode: RunMode): ChainCall[][] 
  * Runs the steps, then waits for the container to exit while forwarding
  * signals. Throws StepError when a step fails (the child is killed first).
  */
-export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<ExitStatus> {
+export interface RunHooks {
+  /** Called once the command has replaced the child (exec succeeded), with the child's host pid. */
+  readonly onExec?: (pid: number) => void;
+  /** Return once the command runs instead of waiting for it (exec -d): its exit is not gcr's to see. */
+  readonly detach?: boolean;
+}
+
+/** What runSteps saw: how the command ended, or, detached, that it runs with this host pid. */
+export type RunOutcome = ExitStatus | { readonly running: number };
+
+export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: RunHooks = {}): Promise<RunOutcome> {
   const arena = new NativeArena();
   const pipes = openChainPipes();
   let pid = 0;
@@ -149,11 +164,14 @@ export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<E
     switch (op.op) {
       case "clone": {
         const chain = buildChain(arena, chainCalls.flat(), pipes);
+        const restorePidNamespace = op.pidNamespace ? pidNamespaceForChildren(op.pidNamespace) : undefined;
         try {
           pid = cloneChild(arena, chain, op.flags, op.show);
         } catch (error) {
           const hint = error instanceof SyscallError ? cloneFailureHint(error.errno) : undefined;
           throw hint ? new Error(`${(error as Error).message}: ${hint}`, { cause: error }) : error;
+        } finally {
+          restorePidNamespace?.();
         }
         // The child has its own copies now: the parent's are only in the way
         // (the status pipe must reach end-of-file when the child execs).
@@ -213,6 +231,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<E
       if (call.fn === "execvp") {
         execd = true;
         if (mode === "trace") say(`    ${call.show} → exec'd  ${took} ms`);
+        hooks.onExec?.(pid);
         return;
       }
       throw new StepError(step.name, new Error(`${call.show}: the container's process died`));
@@ -261,6 +280,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode): Promise<E
         before = after;
       }
     }
+    if (hooks.detach) return { running: pid };
     return await waitChild(arena, pid);
   } catch (error) {
     if (pid > 0 && !execd) killChild(pid);

@@ -6,10 +6,13 @@
  */
 import { type Chain, CHAIN_FDS } from "./chain.ts";
 import {
+  AT_FDCWD,
+  CLONE,
   CLONE_STACK_SIZE,
   ERRNO,
   F_DUPFD_CLOEXEC,
   LAYOUT,
+  O,
   O_CLOEXEC,
   SIG_BLOCK,
   SIG_SETMASK,
@@ -73,6 +76,36 @@ export function cloneChild(arena: NativeArena, chain: Chain, flags: number, show
   libc().pthread_sigmask(SIG_SETMASK, saved, new Uint8Array(LAYOUT.sigset.size));
   if (pid === -1) throw new SyscallError(`clone(${show})`, errno);
   return pid;
+}
+
+/**
+ * Makes `path` (a /proc/<pid>/ns/pid file) the PID namespace of this
+ * thread's next children, and returns the function that restores its own.
+ * Only the calling thread changes, and only for children: gcr itself stays
+ * where it is. Both setns calls need CAP_SYS_ADMIN in gcr's user namespace.
+ */
+export function pidNamespaceForChildren(path: string): () => void {
+  const open = (file: string) =>
+    check(libc().openat(AT_FDCWD, new TextEncoder().encode(file + "\0"), O.RDONLY | O_CLOEXEC, 0), `open(${file})`);
+  const own = open("/proc/self/ns/pid");
+  try {
+    const target = open(path);
+    try {
+      check(libc().setns(target, CLONE.NEWPID), `setns(${path}, CLONE_NEWPID)`);
+    } finally {
+      libc().close(target);
+    }
+  } catch (error) {
+    libc().close(own);
+    throw error;
+  }
+  return () => {
+    try {
+      check(libc().setns(own, CLONE.NEWPID), "setns(/proc/self/ns/pid, CLONE_NEWPID)");
+    } finally {
+      libc().close(own);
+    }
+  };
 }
 
 /** Lets the child run its next call. */

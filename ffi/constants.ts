@@ -75,16 +75,39 @@ const ERRNO_VALUES = {
 /** Typed as plain numbers, so that `[ENOENT, ENOTDIR].includes(errno)` type-checks. */
 export const ERRNO: Readonly<typeof ERRNO_VALUES> = Object.freeze(ERRNO_VALUES);
 
-/** Signal numbers (x86_64). */
+/** Signal numbers (x86_64): all of the standard ones, for `gcr kill` by name. */
 export const SIGNALS = {
   SIGHUP: 1,
   SIGINT: 2,
   SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
   SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
   SIGPIPE: 13,
+  SIGALRM: 14,
   SIGTERM: 15,
+  SIGSTKFLT: 16,
   SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
   SIGTTOU: 22,
+  SIGURG: 23,
+  SIGXCPU: 24,
+  SIGXFSZ: 25,
+  SIGVTALRM: 26,
+  SIGPROF: 27,
+  SIGWINCH: 28,
+  SIGIO: 29,
+  SIGPWR: 30,
+  SIGSYS: 31,
 } as const;
 
 /**
@@ -94,7 +117,7 @@ export const SIGNALS = {
  * the parent's thread list in memory but has only one thread, so the
  * wrapper can wait forever (seen here: a hang in setxid_mark_thread).
  */
-export const SYS = { setgroups: 116, setresuid: 117, setresgid: 119, capset: 126, unshare: 272 } as const;
+export const SYS = { setgroups: 116, setresuid: 117, setresgid: 119, capset: 126, unshare: 272, setns: 308 } as const;
 
 /** Network interface ioctls and flags (linux/sockios.h, net/if.h). */
 export const SIOCGIFFLAGS = 0x8913;
@@ -203,7 +226,9 @@ export const RESOLVE = {
 export const O = {
   RDONLY: 0,
   WRONLY: 0o1,
+  RDWR: 0o2,
   CREAT: 0o100,
+  APPEND: 0o2000,
   EXCL: 0o200,
   DIRECTORY: 0o200000,
   NOFOLLOW: 0o400000,

@@ -121,6 +121,10 @@ const symbols = {
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
   // ssize_t recvfrom(int sockfd, void *buf, size_t len, int flags, struct sockaddr *src_addr, socklen_t *addrlen)
   recvfrom: { parameters: ["i32", "buffer", "usize", "i32", "pointer", "pointer"], result: "isize" },
+  // int dup2(int oldfd, int newfd): a detached container's monitor points its stdout and stderr at the log
+  dup2: { parameters: ["i32", "i32"], result: "i32" },
+  // pid_t setsid(void): the monitor leaves the terminal's session, so closing the terminal does not end it
+  setsid: { parameters: [], result: "i32" },
   // int setns(int fd, int nstype): from the JS thread, moves only that thread
   setns: { parameters: ["i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -147,6 +151,7 @@ export const CHILD_FUNCTIONS = {
   mkdir: "int mkdir(const char *path, mode_t mode)",
   symlink: "int symlink(const char *target, const char *linkpath)",
   chdir: "int chdir(const char *path)",
+  open: "int open(const char *path, int flags, …)",
   pivot_root: "int pivot_root(const char *new_root, const char *put_old)",
   close_range: "int close_range(unsigned int first, unsigned int last, int flags)",
   dup3: "int dup3(int oldfd, int newfd, int flags)",

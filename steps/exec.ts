@@ -6,7 +6,7 @@ import { call, shown, type Step } from "./step.ts";
  * environment first (a memcpy of one pointer: setenv could malloc), so
  * execvp searches the container's PATH, inside the new root.
  */
-export function exec(plan: ContainerPlan): Step {
+export function exec(plan: Pick<ContainerPlan, "workdir" | "env" | "argv">): Step {
   return {
     name: "exec",
     why: "the command becomes the container's pid 1, with the container's environment and working directory",

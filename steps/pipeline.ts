@@ -33,7 +33,8 @@ import { mountTmp } from "./mount_tmp.ts";
 import { noNewPrivs } from "./no_new_privs.ts";
 import { ownProcessGroup } from "./own_process_group.ts";
 import { pivotRoot } from "./pivot_root.ts";
-import type { ContainerPlan } from "./plan.ts";
+import type { ContainerPlan, IdPlan, SecurityPlan } from "./plan.ts";
+import { cloneIntoContainer, joinNamespaces, joinOrder, openNamespaces } from "./join_namespaces.ts";
 import { readonlyPaths } from "./readonly_paths.ts";
 import { resetSignals } from "./reset_signals.ts";
 import { setHostname } from "./set_hostname.ts";
@@ -76,17 +77,56 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     ...(security.maskPaths ? [maskPaths(), readonlyPaths()] : []),
     ownProcessGroup(),
     limitOpenFiles(),
+    ...hardening(security, plan.ids),
+    resetSignals(),
+    exec(plan),
+  ];
+}
+
+/**
+ * What takes away the process's privileges, in the order the kernel allows:
+ * the same for a container's first process and for one `gcr exec` adds.
+ */
+function hardening(security: SecurityPlan, ids: IdPlan): Step[] {
+  return [
     // After the last mount: those need capabilities this drops.
     dropCapabilities(security.capabilities, security.user ? { userUid: security.user.uid } : {}),
     // After drop-capabilities: dropping from the bounding set needs
     // CAP_SETPCAP, which a non-zero uid no longer has.
-    ...(security.user ? [setUser(security.user, plan.ids)] : []),
+    ...(security.user ? [setUser(security.user, ids)] : []),
     // Before the filter: without CAP_SYS_ADMIN the kernel installs one only
     // under no_new_privs.
     ...(security.noNewPrivs ? [noNewPrivs()] : []),
     // Last but the signal reset and exec: the chain's own write/read/execve
     // after it must pass the filter.
     ...(security.seccomp ? [installSeccomp(security.seccomp)] : []),
+  ];
+}
+
+/** A process to start in a running container (`gcr exec`). */
+export interface ExecPlan extends Pick<ContainerPlan, "argv" | "env" | "workdir" | "ids" | "security"> {
+  /** The container's first process, as a host pid: its namespaces are joined. */
+  readonly pid: number;
+  /** The namespaces the container has of its own, as /proc/<pid>/ns names them. */
+  readonly namespaces: readonly string[];
+  /** The container's cgroup.procs files. */
+  readonly cgroupProcs: readonly string[];
+  /** Whether the process dies with gcr (not with exec -d, whose gcr returns at once). */
+  readonly dieWithParent: boolean;
+}
+
+/** The steps that start a process inside a running container. */
+export function execSteps(plan: ExecPlan): Step[] {
+  const joins = joinOrder(plan.namespaces);
+  return [
+    cloneIntoContainer(plan.pid, plan.namespaces.includes("pid")),
+    ...(plan.dieWithParent ? [dieWithParent()] : []),
+    closeFds(),
+    openNamespaces(plan.pid, joins),
+    joinNamespaces(joins, plan.cgroupProcs),
+    ownProcessGroup(),
+    limitOpenFiles(),
+    ...hardening(plan.security, plan.ids),
     resetSignals(),
     exec(plan),
   ];

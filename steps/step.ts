@@ -18,7 +18,11 @@ export interface IdMapping {
 
 /** What gcr itself does for a step, before the child's calls of that step. */
 export type ParentOp =
-  | { readonly op: "clone"; readonly flags: number; readonly show: string }
+  /**
+   * `pidNamespace`: a /proc/<pid>/ns/pid file the parent joins for its
+   * children just around the clone (setns CLONE_NEWPID), then leaves again.
+   */
+  | { readonly op: "clone"; readonly flags: number; readonly show: string; readonly pidNamespace?: string }
   | {
     readonly op: "write-proc-file";
     readonly file: "setgroups" | "uid_map" | "gid_map";

@@ -33,12 +33,16 @@ import { assert, assertEquals, assertIncludes, assertMatch, lines } from "./help
 function freshState(): { dir: string; env: Record<string, string>; ids: () => string[]; remove: () => void } {
   ensureFixtureDirs();
   const dir = Deno.makeTempDirSync({ dir: SCRATCH, prefix: "state-" });
+  // Data folders and runtime folders (records) both count: --rm must leave neither.
   const ids = () => {
-    try {
-      return [...Deno.readDirSync(join(dir, "containers"))].map((e) => e.name).sort();
-    } catch {
-      return [];
-    }
+    const names = (folder: string) => {
+      try {
+        return [...Deno.readDirSync(join(dir, folder))].filter((e) => e.isDirectory).map((e) => e.name);
+      } catch {
+        return [];
+      }
+    };
+    return [...new Set([...names("containers"), ...names("run")])].sort();
   };
   return { dir, env: { GCR_STATE: dir }, ids, remove: () => Deno.removeSync(dir, { recursive: true }) };
 }
@@ -88,7 +92,7 @@ Deno.test(
 );
 
 Deno.test(
-  named("without --rm the writes stay in upper with container.json; gcr rm removes the folder", missingRoot()),
+  named("without --rm the writes stay in upper, the record says how it ended; gcr rm removes both", missingRoot()),
   async () => {
     await busyboxRootfs();
     const state = freshState();
@@ -104,7 +108,7 @@ Deno.test(
       const whiteout = Deno.lstatSync(join(dir, "upper/linuxrc"));
       assert(whiteout.isCharDevice && whiteout.rdev === 0, "the deletion is a whiteout (0/0 device) in upper");
       assert(Deno.lstatSync(join(BUSYBOX, "linuxrc")).isSymlink, "the image still has linuxrc");
-      const record = JSON.parse(Deno.readTextFileSync(join(dir, "container.json")));
+      const record = JSON.parse(Deno.readTextFileSync(join(state.dir, "run", id, "container.json")));
       assertEquals(
         [record.id, record.image, record.rootfs, record.command[0], record.exitStatus],
         [id, "busybox", Deno.realPathSync(BUSYBOX), "sh", 0],

@@ -1,0 +1,148 @@
+/**
+ * `gcr exec`: a new process in a running container. It joins the
+ * container's namespaces (user first, mount last; the PID namespace through
+ * gcr, for its child) and its cgroup, then takes on the same hardening as
+ * the container's first process (capabilities, user, no_new_privs, seccomp)
+ * through the same libc chain and the same runner as `gcr run`.
+ *
+ * @module
+ */
+import { type RunMode, runSteps } from "./runner.ts";
+import { resolveUser } from "./security/user.ts";
+import { currentStatus, findContainer } from "./state.ts";
+import { type ExecPlan, execSteps } from "./steps/pipeline.ts";
+import { UsageError } from "./usage.ts";
+
+export interface ExecArgs {
+  container: string;
+  command: string[];
+  env: string[];
+  workdir?: string;
+  user?: string;
+  detach: boolean;
+  mode: RunMode;
+}
+
+/** Parses `gcr exec [options] <container> <command> [args…]`; options end at the container. */
+export function parseExecArgs(args: readonly string[]): ExecArgs {
+  const parsed: Omit<ExecArgs, "container" | "command"> = { env: [], detach: false, mode: "run" };
+  let i = 0;
+  const value = (name: string, inline: string | undefined) => {
+    if (inline !== undefined) return inline;
+    const next = args[++i];
+    if (next === undefined) throw new UsageError(`gcr exec: option ${name} needs a value`);
+    return next;
+  };
+  for (; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") {
+      i++;
+      break;
+    }
+    if (!arg.startsWith("-") || arg === "-") break;
+    if (/^-[dit]{2,3}$/.test(arg)) {
+      if (arg.includes("d")) parsed.detach = true;
+      continue;
+    }
+    const at = arg.indexOf("=");
+    const rawName = at > 0 ? arg.slice(0, at) : arg;
+    const inline = at > 0 ? arg.slice(at + 1) : undefined;
+    switch (rawName.replace(/^--?/, "")) {
+      case "e":
+      case "env": {
+        const entry = value(rawName, inline);
+        if (!entry.includes("=")) {
+          const fromHost = Deno.env.get(entry);
+          if (fromHost !== undefined) parsed.env.push(`${entry}=${fromHost}`);
+        } else if (entry.startsWith("=")) {
+          throw new UsageError(`invalid environment entry ${JSON.stringify(entry)}: the name is empty`);
+        } else parsed.env.push(entry);
+        break;
+      }
+      case "w":
+      case "workdir": {
+        const dir = value(rawName, inline);
+        if (!dir.startsWith("/")) {
+          throw new UsageError(`the working directory must be absolute: ${JSON.stringify(dir)}`);
+        }
+        parsed.workdir = dir;
+        break;
+      }
+      case "u":
+      case "user":
+        parsed.user = value(rawName, inline);
+        break;
+      case "d":
+      case "detach":
+        parsed.detach = true;
+        break;
+      // As with gcr run: the process shares gcr's terminal.
+      case "i":
+      case "interactive":
+      case "t":
+      case "tty":
+        break;
+      case "trace":
+        parsed.mode = "trace";
+        break;
+      default:
+        throw new UsageError(`gcr exec: unknown option ${rawName}`);
+    }
+  }
+  const container = args[i];
+  if (container === undefined) throw new UsageError("gcr exec: missing <container>");
+  const command = args.slice(i + 1);
+  if (command.length === 0) throw new UsageError("gcr exec: missing <command>");
+  return { ...parsed, container, command };
+}
+
+/** KEY=VALUE entries: `base` with `extra` applied in order (a later key wins, in its old place). */
+export function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
+  const env = new Map<string, string>();
+  for (const entry of [...base, ...extra]) {
+    const at = entry.indexOf("=");
+    env.set(entry.slice(0, at), entry.slice(at + 1));
+  }
+  return [...env].map(([key, val]) => `${key}=${val}`);
+}
+
+const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
+
+export async function execCommand(argv: readonly string[]): Promise<number> {
+  const args = parseExecArgs(argv);
+  const found = findContainer(args.container);
+  const record = found.record;
+  if (!record || currentStatus(record) !== "running" || record.initPid === undefined) {
+    throw new Error(`container ${found.id} is not running`);
+  }
+  const context = record.exec;
+  if (!context) throw new Error(`container ${found.id} was started by a gcr that did not record how to enter it`);
+  if (context.namespaces.includes("pid") && Deno.uid() !== 0) {
+    // setns(CLONE_NEWPID) needs CAP_SYS_ADMIN in gcr's own user namespace.
+    throw new Error("gcr exec needs root: joining a container's PID namespace needs CAP_SYS_ADMIN on the host");
+  }
+  const pid = record.initPid;
+  // The container's own /etc/passwd, through its root as the kernel shows it to the host.
+  const user = args.user !== undefined ? resolveUser(args.user, `/proc/${pid}/root`) : context.user;
+  const home = args.user !== undefined && user ? [`HOME=${user.home}`] : [];
+  const plan: ExecPlan = {
+    pid,
+    namespaces: context.namespaces,
+    cgroupProcs: context.cgroupProcs,
+    argv: args.command,
+    env: mergeEnv(context.env, [...home, ...args.env]),
+    workdir: args.workdir ?? context.workdir,
+    ids: context.ids,
+    security: {
+      capabilities: new Set(context.capabilities),
+      noNewPrivs: context.noNewPrivs,
+      maskPaths: false,
+      ...(user ? { user } : {}),
+      ...(context.seccomp ? { seccomp: fromBase64(context.seccomp) } : {}),
+    },
+    dieWithParent: !args.detach,
+  };
+  const status = await runSteps(execSteps(plan), args.mode, { detach: args.detach });
+  if ("running" in status) return 0;
+  return "exited" in status ? status.exited : 128 + status.signaled;
+}

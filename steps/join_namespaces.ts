@@ -1,0 +1,95 @@
+import { CHAIN_FDS } from "../ffi/chain.ts";
+import { CLONE, O, O_CLOEXEC } from "../ffi/constants.ts";
+import { call, flags, num, type ParentOp, rawSyscall, type Step } from "./step.ts";
+import { SYS } from "../ffi/constants.ts";
+
+/** A namespace as /proc/<pid>/ns names it, and its clone flag. */
+export const NAMESPACE_FILES = {
+  user: "NEWUSER",
+  ipc: "NEWIPC",
+  uts: "NEWUTS",
+  net: "NEWNET",
+  cgroup: "NEWCGROUP",
+  mnt: "NEWNS",
+  pid: "NEWPID",
+} as const satisfies Record<string, keyof typeof CLONE>;
+
+export type NamespaceFile = keyof typeof NAMESPACE_FILES;
+
+/**
+ * The order a process joins namespaces in: the user namespace first (it
+ * grants the capabilities the other setns calls need in the container's
+ * namespaces), the mount namespace last (it also moves the root and the
+ * working directory, after which /proc/<pid> of the host is out of reach).
+ * PID is not here: the parent sets it for its child (see cloneIntoContainer).
+ */
+const JOIN_ORDER: readonly NamespaceFile[] = ["user", "ipc", "uts", "net", "cgroup", "mnt"];
+
+/** The namespaces of `types` that a process joins by setns, in joining order. */
+export function joinOrder(types: readonly string[]): NamespaceFile[] {
+  return JOIN_ORDER.filter((type) => types.includes(type));
+}
+
+/**
+ * Creates the process that enters a running container: no new namespaces,
+ * but the parent sets its PID namespace for children to the container's
+ * just for the clone (a process cannot move itself into a PID namespace,
+ * only its children), so the command gets a pid inside the container.
+ */
+export function cloneIntoContainer(pid: number, pidNamespace: boolean): Step {
+  return {
+    name: "clone",
+    why: pidNamespace
+      ? "a new process in the container's PID namespace: gcr joins it for its next child only, then returns"
+      : "a new process, to join the container's namespaces",
+    parent: [{
+      op: "clone",
+      flags: 0,
+      show: "SIGCHLD",
+      ...(pidNamespace ? { pidNamespace: `/proc/${pid}/ns/pid` } : {}),
+    }],
+    child: [],
+  };
+}
+
+/**
+ * Opens the container's namespace files while the host's /proc is still
+ * this process's /proc, at known descriptors (5, 6, …: close-fds left 0-4),
+ * so the setns calls can name them after the mount namespace has changed.
+ */
+export function openNamespaces(pid: number, types: readonly NamespaceFile[]): Step {
+  return {
+    name: "open-namespaces",
+    why: "the container's namespace files, opened from the host's /proc before any of them is joined",
+    parent: [],
+    child: types.map((type) =>
+      call("open", `/proc/${pid}/ns/${type}`, flags({ ...O, CLOEXEC: O_CLOEXEC }, "O_", ["RDONLY", "CLOEXEC"]))
+    ),
+  };
+}
+
+/**
+ * Joins the namespaces opened by open-namespaces (same order), then closes
+ * them. `cgroupProcs`: the container's cgroup.procs files, which gcr writes
+ * this process's pid into first, so it is limited as the container is.
+ */
+export function joinNamespaces(types: readonly NamespaceFile[], cgroupProcs: readonly string[]): Step {
+  const parent: ParentOp[] = cgroupProcs.length ? [{ op: "join-cgroup", setup: [], procs: cgroupProcs }] : [];
+  return {
+    name: "join-namespaces",
+    why: "the container's user namespace first (it grants the rest), its mount namespace last; " +
+      "in its cgroup before the cgroup namespace",
+    parent,
+    child: [
+      ...types.map((type, index) =>
+        rawSyscall(
+          "setns",
+          SYS.setns,
+          num(CHAIN_FDS.firstFree + index, `${CHAIN_FDS.firstFree + index} /* ${type} */`),
+          flags(CLONE, "CLONE_", [NAMESPACE_FILES[type]]),
+        )
+      ),
+      call("close_range", CHAIN_FDS.firstFree, num(0xffffffff, "~0U"), 0),
+    ],
+  };
+}
