@@ -589,7 +589,6 @@ async function run(argv: readonly string[], observer: RunObserver = {}): Promise
       }
       throw error;
     }
-    if ("running" in status) throw new Error("the container's first process was not waited for");
     if (cgroup?.wasOomKilled("signaled" in status ? status.signaled : null)) {
       // Said even with -q: it is why the command died.
       console.error(

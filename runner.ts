@@ -144,6 +144,12 @@ export interface RunHooks {
 /** What runSteps saw: how the command ended, or, detached, that it runs with this host pid. */
 export type RunOutcome = ExitStatus | { readonly running: number };
 
+export async function runSteps(
+  steps: readonly Step[],
+  mode: RunMode,
+  hooks?: RunHooks & { readonly detach?: false },
+): Promise<ExitStatus>;
+export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: RunHooks): Promise<RunOutcome>;
 export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: RunHooks = {}): Promise<RunOutcome> {
   const arena = new NativeArena();
   const pipes = openChainPipes();

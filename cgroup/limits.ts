@@ -12,14 +12,55 @@
  * @module
  */
 
-/** The limits a container's cgroup enforces; an absent field is no limit. */
+/**
+ * The limits a container's cgroup enforces; an absent field is no limit.
+ * The first three are the command line's (`--memory`, `--cpus`,
+ * `--pids-limit`); the others come from an OCI config's `linux.resources`
+ * (resourcesFromOci).
+ */
 export interface ResourceLimits {
-  /** Bytes of memory (swap included: the container gets no swap). */
+  /** Bytes of memory (swap included unless memorySwapBytes says otherwise: by default no swap). */
   readonly memoryBytes?: number;
-  /** CPUs' worth of time per period, e.g. 0.5 for half of one CPU. */
+  /** CPUs' worth of time per period, e.g. 0.5 for half of one CPU. Not together with cpuQuotaUs. */
   readonly cpus?: number;
   /** Most processes and threads the container may have at once. */
   readonly pidsLimit?: number;
+  /** A soft limit in bytes: v1 memory.soft_limit_in_bytes, v2 memory.low. */
+  readonly memoryReservationBytes?: number;
+  /**
+   * Memory plus swap, in bytes (the runtime spec's `memory.swap`), at least
+   * memoryBytes; -1 is unlimited swap. Without swap accounting (v1
+   * memory.memsw.*, v2 memory.swap.max) only -1 and memoryBytes can be had.
+   */
+  readonly memorySwapBytes?: number;
+  /** 0-100; cgroup v1 only (v2 has no per-cgroup swappiness). */
+  readonly memorySwappiness?: number;
+  /** Relative CPU weight, 2-262144 (v1 cpu.shares; v2 cpu.weight, converted as runc does). */
+  readonly cpuShares?: number;
+  /** CFS quota in microseconds per period; -1 is none. */
+  readonly cpuQuotaUs?: number;
+  /** CFS period in microseconds (the kernel's default is 100000). */
+  readonly cpuPeriodUs?: number;
+  /** CPUs the container may run on, in cpuset list form: `0-2,4`. */
+  readonly cpusetCpus?: string;
+  /** Memory nodes the container may use, in cpuset list form: `0`. */
+  readonly cpusetMems?: string;
+  /** Device access rules, applied in order (cgroup v1 devices.allow/devices.deny). */
+  readonly devices?: readonly DeviceRule[];
+}
+
+/**
+ * One rule of the device cgroup: `{allow: false, type: "a", access: "rwm"}`
+ * denies everything; an absent major or minor is any (`*`).
+ */
+export interface DeviceRule {
+  readonly allow: boolean;
+  /** `a` all devices, `c` character, `b` block. */
+  readonly type: "a" | "c" | "b";
+  readonly major?: number;
+  readonly minor?: number;
+  /** Some of `r` (read), `w` (write), `m` (mknod). */
+  readonly access: string;
 }
 
 /** A limit the user wrote that gcr cannot use; the CLI prints the message on one line. */
@@ -84,3 +125,172 @@ export function parsePidsLimit(text: string): number | undefined {
   }
   return limit > 0 ? limit : undefined;
 }
+
+// ---------------------------------------------------------------------------
+// The runtime spec's linux.resources (config-linux.md, "Control groups")
+
+function _isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** `{}`, `[]`, null and absent say nothing; anything else is a setting. */
+function _isEmpty(value: unknown): boolean {
+  if (value === undefined || value === null) return true;
+  if (Array.isArray(value)) return value.length === 0;
+  return _isObject(value) && Object.values(value).every(_isEmpty);
+}
+
+/**
+ * Limits from an OCI config's `linux.resources`, as runc reads them: 0 is
+ * "not set" for the numbers the spec gives as int64 limits, -1 is
+ * unlimited. What gcr does not implement (blockIO, hugepageLimits,
+ * network, rdma, unified, realtime CPU, burst, idle, disableOOMKiller) is
+ * refused when set, with an InvalidLimitError naming the field
+ * (`linux.resources.cpu.burst: …`); kernel memory limits are ignored, as
+ * runc does (kernels from 5.16 have none).
+ *
+ * @example
+ * ```ts
+ * const limits = resourcesFromOci({ memory: { limit: 67108864, swap: 67108864 }, pids: { limit: 100 } });
+ * createContainerCgroup(id, limits, { path: "/libpod_parent/libpod-" + id, controllers: ["freezer", "devices"] });
+ * ```
+ */
+export function resourcesFromOci(resources: unknown): ResourceLimits {
+  const at = (where: string) => `linux.resources${where ? `.${where}` : ""}`;
+  const fail = (where: string, problem: string) => new InvalidLimitError(`${at(where)}: ${problem}`);
+  const object = (value: unknown, where: string): Record<string, unknown> => {
+    if (value === undefined || value === null) return {};
+    if (!_isObject(value)) throw fail(where, "not an object");
+    return value;
+  };
+  const only = (value: Record<string, unknown>, where: string, fields: readonly string[]) => {
+    for (const key of Object.keys(value)) {
+      if (!fields.includes(key)) {
+        throw fail(_join(where, key), "unknown field (gcr refuses what it does not implement)");
+      }
+    }
+  };
+  const integer = (value: unknown, where: string): number | undefined => {
+    if (value === undefined || value === null) return undefined;
+    if (!Number.isSafeInteger(value)) throw fail(where, `${JSON.stringify(value)} is not an integer`);
+    return value as number;
+  };
+  /** An int64 limit: 0 and absent are unset, -1 unlimited, other negatives wrong. */
+  const limit = (value: unknown, where: string): number | undefined => {
+    const n = integer(value, where);
+    if (n !== undefined && n < -1) throw fail(where, `${n} (a number of bytes, or -1 for unlimited)`);
+    return n === 0 ? undefined : n;
+  };
+  const refuseSet = (value: Record<string, unknown>, where: string, fields: readonly string[], why: string) => {
+    for (const field of fields) {
+      const v = value[field];
+      if (!_isEmpty(v) && v !== 0 && v !== false) throw fail(_join(where, field), `not supported: ${why}`);
+    }
+  };
+
+  const top = object(resources, "");
+  only(top, "", ["devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma", "unified"]);
+  refuseSet(top, "", ["blockIO", "hugepageLimits", "network", "rdma", "unified"], "gcr does not set this controller");
+  const result: { -readonly [K in keyof ResourceLimits]: ResourceLimits[K] } = {};
+
+  const memory = object(top.memory, "memory");
+  only(memory, "memory", [
+    "limit",
+    "reservation",
+    "swap",
+    "kernel",
+    "kernelTCP",
+    "swappiness",
+    "disableOOMKiller",
+    "useHierarchy",
+    "checkBeforeUpdate",
+  ]);
+  refuseSet(memory, "memory", ["disableOOMKiller"], "the OOM killer stays on in gcr's containers");
+  const memoryLimit = limit(memory.limit, "memory.limit");
+  if (memoryLimit !== undefined && memoryLimit !== -1) result.memoryBytes = memoryLimit;
+  const reservation = limit(memory.reservation, "memory.reservation");
+  if (reservation !== undefined && reservation !== -1) result.memoryReservationBytes = reservation;
+  const swap = limit(memory.swap, "memory.swap");
+  if (swap !== undefined) {
+    if (swap !== -1 && result.memoryBytes === undefined) throw fail("memory.swap", "it needs memory.limit too");
+    if (swap !== -1 && swap < result.memoryBytes!) {
+      throw fail("memory.swap", `${swap} is below memory.limit ${result.memoryBytes} (swap counts memory plus swap)`);
+    }
+    result.memorySwapBytes = swap;
+  }
+  const swappiness = integer(memory.swappiness, "memory.swappiness");
+  // runc reads -1 (what some callers send for "unset") as unset.
+  if (swappiness !== undefined && swappiness !== -1) {
+    if (swappiness < 0 || swappiness > 100) throw fail("memory.swappiness", `${swappiness} (0-100)`);
+    result.memorySwappiness = swappiness;
+  }
+
+  const cpu = object(top.cpu, "cpu");
+  only(cpu, "cpu", [
+    "shares",
+    "quota",
+    "burst",
+    "period",
+    "realtimeRuntime",
+    "realtimePeriod",
+    "cpus",
+    "mems",
+    "idle",
+  ]);
+  refuseSet(cpu, "cpu", ["burst", "realtimeRuntime", "realtimePeriod", "idle"], "gcr sets shares, quota and cpusets");
+  const shares = limit(cpu.shares, "cpu.shares");
+  if (shares !== undefined) {
+    if (shares < 2 || shares > 262144) throw fail("cpu.shares", `${shares} (2-262144)`);
+    result.cpuShares = shares;
+  }
+  const quota = limit(cpu.quota, "cpu.quota");
+  if (quota !== undefined) {
+    if (quota !== -1 && quota < 1000) throw fail("cpu.quota", `${quota} µs (at least 1000, or -1 for none)`);
+    result.cpuQuotaUs = quota;
+  }
+  const period = limit(cpu.period, "cpu.period");
+  if (period !== undefined) {
+    if (period < 1000 || period > 1_000_000) throw fail("cpu.period", `${period} µs (1000-1000000)`);
+    result.cpuPeriodUs = period;
+  }
+  for (const [field, key] of [["cpus", "cpusetCpus"], ["mems", "cpusetMems"]] as const) {
+    const list = cpu[field];
+    if (list === undefined || list === null || list === "") continue;
+    if (typeof list !== "string" || !/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(list)) {
+      throw fail(`cpu.${field}`, `${JSON.stringify(list)} is not a list such as 0-2,4`);
+    }
+    result[key] = list;
+  }
+
+  const pids = object(top.pids, "pids");
+  only(pids, "pids", ["limit"]);
+  const pidsLimit = integer(pids.limit, "pids.limit");
+  if (pidsLimit !== undefined && pidsLimit > 0) result.pidsLimit = pidsLimit;
+
+  const devices = top.devices ?? [];
+  if (!Array.isArray(devices)) throw fail("devices", "not an array");
+  result.devices = devices.map((entry, i): DeviceRule => {
+    const where = `devices[${i}]`;
+    const rule = object(entry, where);
+    only(rule, where, ["allow", "type", "major", "minor", "access"]);
+    if (typeof rule.allow !== "boolean") throw fail(`${where}.allow`, "missing or not a boolean");
+    const type = rule.type ?? "a";
+    if (type !== "a" && type !== "c" && type !== "b") {
+      throw fail(`${where}.type`, `${JSON.stringify(type)} (a, c or b)`);
+    }
+    const number = (field: "major" | "minor") => {
+      const n = integer(rule[field], `${where}.${field}`);
+      if (n !== undefined && n < -1) throw fail(`${where}.${field}`, `${n} (a device number, or -1 for any)`);
+      return n === undefined || n === -1 ? {} : { [field]: n };
+    };
+    const access = rule.access ?? "rwm";
+    if (typeof access !== "string" || !/^(?!.*(.).*\1)[rwm]+$/.test(access)) {
+      throw fail(`${where}.access`, `${JSON.stringify(access)} (some of r, w, m)`);
+    }
+    return { allow: rule.allow, type, ...number("major"), ...number("minor"), access };
+  });
+  if (result.devices.length === 0) delete result.devices;
+  return result;
+}
+
+const _join = (where: string, key: string) => (where ? `${where}.${key}` : key);

@@ -10,8 +10,9 @@
  * ```
  *
  * Profiles are data in the shape of Docker's seccomp JSON (`defaultAction`,
- * `syscalls[{names, action, args}]`), whether gcr's built-in default or one
- * loaded with `--security-opt seccomp=profile.json`.
+ * `syscalls[{names, action, args}]`), whether gcr's built-in default, one
+ * loaded with `--security-opt seccomp=profile.json` (loadProfile) or the
+ * `linux.seccomp` object of an OCI config.json (profileFromOci).
  *
  * @module
  */
@@ -264,6 +265,130 @@ export function defaultProfile(caps: ReadonlySet<number>): SeccompProfile {
 }
 
 // ---------------------------------------------------------------------------
+// Reading profiles: Docker's JSON and the runtime spec's `linux.seccomp`
+//
+// Both formats share actions, comparisons and argument rules, so one set of
+// readers serves both; they differ in how an error reads (Docker's names the
+// profile file's field, the runtime spec's the path in config.json), so the
+// readers take the format's way of wording a fault.
+
+/** What is wrong at a place in a profile; each format words it its own way. */
+type _Fault =
+  /** A field gcr does not implement: refused rather than ignored. */
+  | { readonly kind: "field" }
+  | { readonly kind: "action"; readonly name: unknown }
+  | { readonly kind: "notify" }
+  | { readonly kind: "value"; readonly problem: string };
+
+/** Builds the error for a fault at `where` (a path inside the profile, `syscalls[3].action`). */
+type _Fail = (where: string, fault: _Fault) => Error;
+
+/** Docker's profile: the wording `--security-opt seccomp=…` users have seen so far. */
+const _dockerFail: _Fail = (where, fault) => {
+  switch (fault.kind) {
+    case "field":
+      return new Error(`Unsupported seccomp profile field ${where}`);
+    case "action":
+      return new Error(`Unknown seccomp profile action at ${where}: ${JSON.stringify(fault.name)}`);
+    case "notify":
+      return new Error(`Unsupported seccomp profile action at ${where}: SCMP_ACT_NOTIFY (gcr has no listener)`);
+    case "value":
+      return new Error(`Invalid seccomp profile${where ? ` ${where}` : ""}: ${fault.problem}`);
+  }
+};
+
+/** The runtime spec's: every message starts with the path in config.json, `linux.seccomp.flags[0]: …`. */
+const _ociFail: _Fail = (where, fault) => {
+  const at = where ? `linux.seccomp.${where}` : "linux.seccomp";
+  switch (fault.kind) {
+    case "field":
+      return new Error(`${at}: unknown field (gcr refuses what it does not implement rather than ignore it)`);
+    case "action":
+      return new Error(`${at}: ${JSON.stringify(fault.name)} is not a seccomp action`);
+    case "notify":
+      return new Error(`${at}: SCMP_ACT_NOTIFY is not supported (gcr has no seccomp listener)`);
+    case "value":
+      return new Error(`${at}: ${fault.problem}`);
+  }
+};
+
+const _join = (where: string, key: string) => (where ? `${where}.${key}` : key);
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function _onlyFields(value: Record<string, unknown>, allowed: ReadonlySet<string>, where: string, fail: _Fail): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) throw fail(_join(where, key), { kind: "field" });
+  }
+}
+
+/** An action by its libseccomp name; `ret` is the errno for SCMP_ACT_ERRNO and SCMP_ACT_TRACE. */
+function _parseAction(name: unknown, ret: number, where: string, fail: _Fail): SeccompAction {
+  if (name === "SCMP_ACT_ERRNO" || name === "SCMP_ACT_TRACE") {
+    if (!Number.isInteger(ret) || ret < 0 || ret > 0xffff) {
+      throw fail(where, { kind: "value", problem: `errnoRet ${JSON.stringify(ret)} (0-65535)` });
+    }
+    return { action: name, ret };
+  }
+  // Object.hasOwn, not `in`: "toString" is not an action.
+  if (typeof name === "string" && Object.hasOwn(ACTIONS, name)) return { action: name as keyof typeof ACTIONS };
+  if (name === "SCMP_ACT_NOTIFY") throw fail(where, { kind: "notify" });
+  throw fail(where, { kind: "action", name });
+}
+
+function _parseUint64(value: unknown, where: string, fail: _Fail): bigint {
+  if (value === undefined) return 0n;
+  if (typeof value === "bigint" && value >= 0n && value < 1n << 64n) return value;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
+  if (typeof value === "string" && /^\d+$/.test(value) && BigInt(value) < 1n << 64n) return BigInt(value);
+  // A JSON number past 2^53 has already lost digits in JSON.parse: refuse it rather than compare against another value.
+  throw fail(where, {
+    kind: "value",
+    problem: `${JSON.stringify(String(value))} (a non-negative integer; past 2^53 give it as a string)`,
+  });
+}
+
+const ARG_FIELDS = new Set(["index", "value", "valueTwo", "op"]);
+
+/**
+ * A rule's argument comparisons. An absent `value`/`valueTwo` is 0, as
+ * runc's Go structs read it.
+ */
+function _parseArgs(argsIn: unknown, where: string, fail: _Fail): ArgComparison[] {
+  const args = argsIn ?? [];
+  if (!Array.isArray(args)) throw fail(where, { kind: "value", problem: "not an array" });
+  return args.map((arg, j): ArgComparison => {
+    const at = `${where}[${j}]`;
+    if (!isObject(arg)) throw fail(at, { kind: "value", problem: "not an object" });
+    _onlyFields(arg, ARG_FIELDS, at, fail);
+    if (!Number.isInteger(arg.index) || (arg.index as number) < 0 || (arg.index as number) > 5) {
+      throw fail(`${at}.index`, { kind: "value", problem: `${JSON.stringify(arg.index)} (0-5)` });
+    }
+    if (typeof arg.op !== "string" || !Object.hasOwn(COMPARISONS, arg.op)) {
+      throw fail(`${at}.op`, {
+        kind: "value",
+        problem: `${JSON.stringify(arg.op)} is not a comparison (${Object.keys(COMPARISONS).join(", ")})`,
+      });
+    }
+    return {
+      index: arg.index as number,
+      op: arg.op as keyof typeof COMPARISONS,
+      value: _parseUint64(arg.value, `${at}.value`, fail),
+      valueTwo: _parseUint64(arg.valueTwo, `${at}.valueTwo`, fail),
+    };
+  });
+}
+
+/** A rule's syscall names: a list of strings (unknown names are skipped later, when compiling). */
+function _parseNames(names: unknown, where: string, fail: _Fail): string[] {
+  if (!Array.isArray(names) || names.some((n) => typeof n !== "string")) {
+    throw fail(where, { kind: "value", problem: "not an array of strings" });
+  }
+  return names as string[];
+}
+
 // Docker's profile JSON
 
 const PROFILE_FIELDS = new Set([
@@ -286,19 +411,8 @@ const RULE_FIELDS = new Set([
   "excludes",
 ]);
 const FILTER_FIELDS = new Set(["caps", "arches", "minKernel"]);
-const ARG_FIELDS = new Set(["index", "value", "valueTwo", "op"]);
 /** Docker's names for this machine's architectures (Go's GOARCH and its 32-bit companions). */
 const NATIVE_DOCKER_ARCHES = ["amd64", "x86_64"];
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function onlyFields(value: Record<string, unknown>, allowed: Set<string>, where: string): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.has(key)) throw new Error(`Unsupported seccomp profile field ${where}${key}`);
-  }
-}
 
 /**
  * The errno a rule returns: `errnoRet` (Docker's, a number) or `errno`
@@ -317,27 +431,6 @@ function errnoOf(ret: unknown, name: unknown, fallback: number, where: string): 
 }
 let errnoNumbers: Map<string, number> | undefined;
 
-function parseAction(name: unknown, value: number, where: string): SeccompAction {
-  if (name === "SCMP_ACT_ERRNO" || name === "SCMP_ACT_TRACE") {
-    if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0xffff) {
-      throw new Error(`Invalid seccomp profile ${where}: errnoRet ${JSON.stringify(value)}`);
-    }
-    return { action: name, ret: value as number };
-  }
-  if (typeof name === "string" && name in ACTIONS) return { action: name as keyof typeof ACTIONS };
-  if (name === "SCMP_ACT_NOTIFY") {
-    throw new Error(`Unsupported seccomp profile action at ${where}: SCMP_ACT_NOTIFY (gcr has no listener)`);
-  }
-  throw new Error(`Unknown seccomp profile action at ${where}: ${JSON.stringify(name)}`);
-}
-
-function parseUint64(value: unknown, where: string): bigint {
-  if (value === undefined) return 0n;
-  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
-  if (typeof value === "string" && /^\d+$/.test(value)) return BigInt(value);
-  throw new Error(`Invalid seccomp profile ${where}: ${JSON.stringify(value)} (a non-negative integer)`);
-}
-
 function kernelAtLeast(version: string): boolean {
   const parse = (text: string) => (text.match(/^(\d+)\.(\d+)/) ?? []).slice(1).map(Number);
   const [major = 0, minor = 0] = parse(Deno.osRelease());
@@ -347,23 +440,24 @@ function kernelAtLeast(version: string): boolean {
 
 /** Whether an `includes`/`excludes` filter matches this container (its caps, this arch and kernel). */
 function filterMatches(filter: unknown, caps: ReadonlySet<number>, where: string, mode: "all" | "any"): boolean {
-  if (!isObject(filter)) throw new Error(`Invalid seccomp profile ${where}: not an object`);
-  onlyFields(filter, FILTER_FIELDS, `${where}.`);
+  const fail = _dockerFail;
+  if (!isObject(filter)) throw fail(where, { kind: "value", problem: "not an object" });
+  _onlyFields(filter, FILTER_FIELDS, where, fail);
   const tests: boolean[] = [];
   if (filter.caps !== undefined) {
-    if (!Array.isArray(filter.caps)) throw new Error(`Invalid seccomp profile ${where}.caps: not an array`);
+    if (!Array.isArray(filter.caps)) throw fail(`${where}.caps`, { kind: "value", problem: "not an array" });
     const held = filter.caps.map((name) => caps.has(capabilityNumber(String(name))));
     tests.push(mode === "all" ? held.every(Boolean) : held.some(Boolean));
   }
   if (filter.arches !== undefined) {
-    if (!Array.isArray(filter.arches)) throw new Error(`Invalid seccomp profile ${where}.arches: not an array`);
+    if (!Array.isArray(filter.arches)) throw fail(`${where}.arches`, { kind: "value", problem: "not an array" });
     tests.push(filter.arches.some((arch) => NATIVE_DOCKER_ARCHES.includes(String(arch))));
   }
   if (filter.minKernel !== undefined) tests.push(kernelAtLeast(String(filter.minKernel)));
   return mode === "all" ? tests.every(Boolean) : tests.some(Boolean);
 }
 
-/** `SCMP_ARCH_X86` → `x86`, as seccomp_arch_resolve_name takes it. */
+/** `SCMP_ARCH_X86` → `x86`, as seccomp_arch_resolve_name takes it (Docker writes both forms). */
 const archName = (name: unknown) => String(name).replace(/^SCMP_ARCH_/, "").toLowerCase();
 
 /**
@@ -373,22 +467,25 @@ const archName = (name: unknown) => String(name).replace(/^SCMP_ARCH_/, "").toLo
  * rather than ignored.
  */
 export function loadProfile(json: string | unknown, caps: ReadonlySet<number>): SeccompProfile {
+  const fail = _dockerFail;
   const profile = typeof json === "string" ? JSON.parse(json) as unknown : json;
-  if (!isObject(profile)) throw new Error("Invalid seccomp profile: not a JSON object");
-  onlyFields(profile, PROFILE_FIELDS, "");
+  if (!isObject(profile)) throw fail("", { kind: "value", problem: "not a JSON object" });
+  _onlyFields(profile, PROFILE_FIELDS, "", fail);
   const defaultRet = errnoOf(profile.defaultErrnoRet, profile.defaultErrno, EPERM, "defaultErrno");
-  const defaultAction = parseAction(profile.defaultAction, defaultRet, "defaultAction");
+  const defaultAction = _parseAction(profile.defaultAction, defaultRet, "defaultAction", fail);
 
   const architectures: string[] = [];
   if (profile.architectures !== undefined) {
-    if (!Array.isArray(profile.architectures)) throw new Error("Invalid seccomp profile architectures: not an array");
+    if (!Array.isArray(profile.architectures)) {
+      throw fail("architectures", { kind: "value", problem: "not an array" });
+    }
     architectures.push(...profile.architectures.map(archName));
   }
   if (profile.archMap !== undefined) {
-    if (!Array.isArray(profile.archMap)) throw new Error("Invalid seccomp profile archMap: not an array");
+    if (!Array.isArray(profile.archMap)) throw fail("archMap", { kind: "value", problem: "not an array" });
     for (const [i, entry] of profile.archMap.entries()) {
-      if (!isObject(entry)) throw new Error(`Invalid seccomp profile archMap[${i}]: not an object`);
-      onlyFields(entry, new Set(["architecture", "subArchitectures"]), `archMap[${i}].`);
+      if (!isObject(entry)) throw fail(`archMap[${i}]`, { kind: "value", problem: "not an object" });
+      _onlyFields(entry, new Set(["architecture", "subArchitectures"]), `archMap[${i}]`, fail);
       // Only the entry for this machine counts: its 32-bit companions join it.
       if (archName(entry.architecture) !== "x86_64") continue;
       const subs = Array.isArray(entry.subArchitectures) ? entry.subArchitectures : [];
@@ -398,40 +495,148 @@ export function loadProfile(json: string | unknown, caps: ReadonlySet<number>): 
 
   const rules: SeccompRule[] = [];
   const syscalls = profile.syscalls ?? [];
-  if (!Array.isArray(syscalls)) throw new Error("Invalid seccomp profile syscalls: not an array");
+  if (!Array.isArray(syscalls)) throw fail("syscalls", { kind: "value", problem: "not an array" });
   for (const [i, rule] of syscalls.entries()) {
     const where = `syscalls[${i}]`;
-    if (!isObject(rule)) throw new Error(`Invalid seccomp profile ${where}: not an object`);
-    onlyFields(rule, RULE_FIELDS, `${where}.`);
-    const names = rule.names ?? (rule.name === undefined ? [] : [rule.name]);
-    if (!Array.isArray(names) || names.some((n) => typeof n !== "string")) {
-      throw new Error(`Invalid seccomp profile ${where}.names: not an array of strings`);
-    }
+    if (!isObject(rule)) throw fail(where, { kind: "value", problem: "not an object" });
+    _onlyFields(rule, RULE_FIELDS, where, fail);
+    const names = _parseNames(rule.names ?? (rule.name === undefined ? [] : [rule.name]), `${where}.names`, fail);
     // A rule's errno defaults to EPERM, not to defaultErrnoRet (as in runc).
     const ret = errnoOf(rule.errnoRet, rule.errno, rule.action === "SCMP_ACT_TRACE" ? 0 : EPERM, `${where}.errno`);
-    const action = parseAction(rule.action, ret, `${where}.action`);
-    const argsIn = rule.args ?? [];
-    if (!Array.isArray(argsIn)) throw new Error(`Invalid seccomp profile ${where}.args: not an array`);
-    const args = argsIn.map((arg, j): ArgComparison => {
-      const at = `${where}.args[${j}]`;
-      if (!isObject(arg)) throw new Error(`Invalid seccomp profile ${at}: not an object`);
-      onlyFields(arg, ARG_FIELDS, `${at}.`);
-      if (!Number.isInteger(arg.index) || (arg.index as number) < 0 || (arg.index as number) > 5) {
-        throw new Error(`Invalid seccomp profile ${at}.index: ${JSON.stringify(arg.index)} (0-5)`);
-      }
-      if (typeof arg.op !== "string" || !(arg.op in COMPARISONS)) {
-        throw new Error(`Unknown seccomp profile comparison at ${at}.op: ${JSON.stringify(arg.op)}`);
-      }
-      return {
-        index: arg.index as number,
-        op: arg.op as keyof typeof COMPARISONS,
-        value: parseUint64(arg.value, `${at}.value`),
-        valueTwo: parseUint64(arg.valueTwo, `${at}.valueTwo`),
-      };
-    });
+    const action = _parseAction(rule.action, ret, `${where}.action`, fail);
+    const args = _parseArgs(rule.args, `${where}.args`, fail);
     if (rule.includes !== undefined && !filterMatches(rule.includes, caps, `${where}.includes`, "all")) continue;
     if (rule.excludes !== undefined && filterMatches(rule.excludes, caps, `${where}.excludes`, "any")) continue;
-    rules.push({ names: names as string[], action, args });
+    rules.push({ names, action, args });
+  }
+  return { defaultAction, architectures, rules };
+}
+
+// The runtime spec's linux.seccomp (config-linux.md, "Seccomp")
+
+const OCI_FIELDS = new Set([
+  "defaultAction",
+  "defaultErrnoRet",
+  "architectures",
+  "flags",
+  "listenerPath",
+  "listenerMetadata",
+  "syscalls",
+]);
+const OCI_RULE_FIELDS = new Set(["names", "action", "errnoRet", "args"]);
+
+/**
+ * The `flags` gcr honours, and why the others cannot be. The child
+ * installs its filter with prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog)
+ * (steps/install_seccomp.ts), the equivalent of seccomp(SECCOMP_SET_MODE_FILTER,
+ * 0, prog): there is no flags argument to pass them in.
+ */
+const OCI_FLAGS: Readonly<Record<string, { readonly ok: true } | { readonly why: string }>> = {
+  // Synchronising the filter to all of the caller's threads is what
+  // happens anyway: the child that installs it is single-threaded (a libc
+  // clone running a ucontext chain, DESIGN.md §2).
+  SECCOMP_FILTER_FLAG_TSYNC: { ok: true },
+  SECCOMP_FILTER_FLAG_LOG: { why: "logging of non-allow actions needs seccomp(2) flags; gcr installs with prctl" },
+  // Without it the kernel turns on the Speculative Store Bypass mitigation
+  // for the container, the safer side; still, refused rather than ignored.
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: {
+    why: "leaving Speculative Store Bypass mitigation off needs seccomp(2) flags; gcr installs with prctl",
+  },
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: { why: "it belongs to SCMP_ACT_NOTIFY listeners, which gcr does not have" },
+  SECCOMP_FILTER_FLAG_NEW_LISTENER: { why: "gcr has no seccomp listener" },
+  SECCOMP_FILTER_FLAG_TSYNC_ESRCH: { why: "it needs seccomp(2) flags; gcr installs with prctl" },
+};
+
+/** A uint from config.json (errnoRet, defaultErrnoRet). */
+function _ociErrno(value: unknown, where: string): number {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0xffff) {
+    throw _ociFail(where, { kind: "value", problem: `${JSON.stringify(value)} is not an errno (0-65535)` });
+  }
+  return value as number;
+}
+
+/**
+ * The action of a rule or the default one, with its errno: as the spec
+ * says, `errnoRet` defaults to EPERM (for SCMP_ACT_TRACE too, as in runc)
+ * and an action that takes no errno but is given one is an error.
+ */
+function _ociAction(action: unknown, errnoRet: unknown, where: string, errnoWhere: string): SeccompAction {
+  const takesErrno = action === "SCMP_ACT_ERRNO" || action === "SCMP_ACT_TRACE";
+  if (errnoRet !== undefined && errnoRet !== null && !takesErrno) {
+    _parseAction(action, 0, where, _ociFail); // an unknown action is the first thing to say
+    throw _ociFail(errnoWhere, {
+      kind: "value",
+      problem: `${String(action)} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)`,
+    });
+  }
+  const ret = errnoRet === undefined || errnoRet === null ? EPERM : _ociErrno(errnoRet, errnoWhere);
+  return _parseAction(action, ret, where, _ociFail);
+}
+
+/**
+ * A profile from the runtime spec's `linux.seccomp` object (config.json),
+ * ready for compileProfile. What podman and Docker send works: default
+ * SCMP_ACT_ERRNO with `defaultErrnoRet` (ENOSYS), rules with `errnoRet`,
+ * syscall names this libseccomp does not know (skipped when compiling, as
+ * runc does). What gcr cannot apply is refused with an Error whose message
+ * starts with the field: SCMP_ACT_NOTIFY and `listenerPath`, `flags` other
+ * than SECCOMP_FILTER_FLAG_TSYNC, unknown fields.
+ *
+ * @example
+ * ```ts
+ * const bpf = compileProfile(profileFromOci(config.linux.seccomp));
+ * ```
+ */
+export function profileFromOci(profile: unknown): SeccompProfile {
+  const fail = _ociFail;
+  if (!isObject(profile)) throw fail("", { kind: "value", problem: "not an object" });
+  _onlyFields(profile, OCI_FIELDS, "", fail);
+  if (profile.defaultAction === undefined) throw fail("defaultAction", { kind: "value", problem: "missing" });
+  const defaultAction = _ociAction(profile.defaultAction, profile.defaultErrnoRet, "defaultAction", "defaultErrnoRet");
+
+  // A listener gets the notify fd of SCMP_ACT_NOTIFY rules; gcr installs no such rule.
+  for (const field of ["listenerPath", "listenerMetadata"] as const) {
+    const value = profile[field];
+    if (value === undefined || value === null || value === "") continue;
+    if (typeof value !== "string") throw fail(field, { kind: "value", problem: "not a string" });
+    throw fail(field, { kind: "value", problem: `${JSON.stringify(value)}: gcr has no seccomp listener` });
+  }
+
+  const flags = profile.flags ?? [];
+  if (!Array.isArray(flags)) throw fail("flags", { kind: "value", problem: "not an array" });
+  for (const [i, flag] of flags.entries()) {
+    const known = typeof flag === "string" && Object.hasOwn(OCI_FLAGS, flag) ? OCI_FLAGS[flag] : undefined;
+    if (!known) throw fail(`flags[${i}]`, { kind: "value", problem: `${JSON.stringify(flag)} is not a seccomp flag` });
+    if ("why" in known) throw fail(`flags[${i}]`, { kind: "value", problem: `${flag} is not supported: ${known.why}` });
+  }
+
+  const architectures: string[] = [];
+  const arches = profile.architectures ?? [];
+  if (!Array.isArray(arches)) throw fail("architectures", { kind: "value", problem: "not an array" });
+  for (const [i, arch] of arches.entries()) {
+    const where = `architectures[${i}]`;
+    if (typeof arch !== "string" || !/^SCMP_ARCH_[A-Z0-9_]+$/.test(arch)) {
+      throw fail(where, { kind: "value", problem: `${JSON.stringify(arch)} is not an SCMP_ARCH_* name` });
+    }
+    // Checked now, so the error names the field rather than surfacing from compileProfile.
+    const name = archName(arch);
+    if (seccomp().seccomp_arch_resolve_name(cString(name)) === 0) {
+      throw fail(where, { kind: "value", problem: `${arch} is not known to this libseccomp` });
+    }
+    architectures.push(name);
+  }
+
+  const rules: SeccompRule[] = [];
+  const syscalls = profile.syscalls ?? [];
+  if (!Array.isArray(syscalls)) throw fail("syscalls", { kind: "value", problem: "not an array" });
+  for (const [i, rule] of syscalls.entries()) {
+    const where = `syscalls[${i}]`;
+    if (!isObject(rule)) throw fail(where, { kind: "value", problem: "not an object" });
+    _onlyFields(rule, OCI_RULE_FIELDS, where, fail);
+    const names = _parseNames(rule.names, `${where}.names`, fail);
+    if (names.length === 0) throw fail(`${where}.names`, { kind: "value", problem: "empty (at least one name)" });
+    const action = _ociAction(rule.action, rule.errnoRet, `${where}.action`, `${where}.errnoRet`);
+    rules.push({ names, action, args: _parseArgs(rule.args, `${where}.args`, fail) });
   }
   return { defaultAction, architectures, rules };
 }
@@ -462,7 +667,8 @@ function readBack(fd: number): Uint8Array {
  * Compiles `profile` into a classic BPF program (struct sock_filter[], 8
  * bytes each) with libseccomp. Syscall names this libseccomp does not know
  * are skipped, as runc does; rules whose action is the default action are
- * left out (libseccomp refuses them).
+ * left out (libseccomp refuses them); a rule with several comparisons on one
+ * argument becomes one rule per comparison, as in runc.
  */
 export function compileProfile(profile: SeccompProfile): Uint8Array {
   const lib = seccomp();
@@ -479,14 +685,21 @@ export function compileProfile(profile: SeccompProfile): Uint8Array {
     for (const rule of profile.rules) {
       const action = actionValue(rule.action);
       if (action === defaultValue) continue;
-      const args = argArray(rule.args);
-      for (const name of rule.names) {
-        const number = lib.seccomp_syscall_resolve_name(cString(name));
-        if (number === -1) continue; // __NR_SCMP_ERROR: unknown to this libseccomp
-        checkSeccomp(
-          lib.seccomp_rule_add_array(ctx, action, number, rule.args.length, args),
-          `seccomp_rule_add_array(${name}, ${showAction(rule.action)}, ${rule.args.length} comparisons)`,
-        );
+      // libseccomp refuses two comparisons on one argument in a rule; runc
+      // then adds one rule per comparison (so they match if any holds), and
+      // gcr does the same, so a profile written for runc means the same here.
+      const indexes = rule.args.map((arg) => arg.index);
+      const groups = new Set(indexes).size < indexes.length ? rule.args.map((arg) => [arg]) : [rule.args];
+      for (const group of groups) {
+        const args = argArray(group);
+        for (const name of rule.names) {
+          const number = lib.seccomp_syscall_resolve_name(cString(name));
+          if (number === -1) continue; // __NR_SCMP_ERROR: unknown to this libseccomp
+          checkSeccomp(
+            lib.seccomp_rule_add_array(ctx, action, number, group.length, args),
+            `seccomp_rule_add_array(${name}, ${showAction(rule.action)}, ${group.length} comparisons)`,
+          );
+        }
       }
     }
     const fd = libc().memfd_create(cString("gcr-seccomp"), MFD_CLOEXEC);
