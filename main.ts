@@ -48,6 +48,7 @@ import {
   type ContainerRecord,
   createContainerState,
   type ExecContext,
+  findContainer,
   processStart,
   pruneCommand,
   removeContainer,
@@ -59,7 +60,15 @@ import { readTextOr } from "./host_files.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
 import { UsageError } from "./usage.ts";
-import { inspectCommand, killCommand, logsCommand, psCommand, rmCommand, stopCommand } from "./lifecycle.ts";
+import {
+  inspectCommand,
+  killCommand,
+  logsCommand,
+  parseSignal,
+  psCommand,
+  rmCommand,
+  stopCommand,
+} from "./lifecycle.ts";
 
 const cString = (text: string) => new TextEncoder().encode(text + "\0");
 
@@ -712,10 +721,97 @@ async function monitor(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** gcr's version, as `--version` says it (and engines log it). */
+const VERSION = "0.5.0";
+
+/** runc's global options, before the command: where records live, where errors go. */
+interface GlobalOptions {
+  log?: string;
+  logFormat: "text" | "json";
+  systemdCgroup: boolean;
+}
+
+function parseGlobalOptions(argv: readonly string[]): { options: GlobalOptions; rest: string[] } {
+  const options: GlobalOptions = { logFormat: "text", systemdCgroup: false };
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith("--") || arg === "--") break;
+    const at = arg.indexOf("=");
+    const name = at > 0 ? arg.slice(2, at) : arg.slice(2);
+    const takes = ["root", "log", "log-format", "rootless", "criu"].includes(name);
+    if (!takes && !["systemd-cgroup", "debug"].includes(name)) break;
+    const value = takes ? (at > 0 ? arg.slice(at + 1) : argv[++i]) : undefined;
+    if (takes && value === undefined) throw new UsageError(`option --${name} needs a value`);
+    if (name === "root") Deno.env.set("GCR_RUN", value!);
+    else if (name === "log") options.log = value!;
+    else if (name === "log-format") {
+      if (value !== "json" && value !== "text") {
+        throw new UsageError(`--log-format must be text or json (got ${value})`);
+      }
+      options.logFormat = value;
+    } else if (name === "systemd-cgroup") options.systemdCgroup = true;
+    else if (name === "rootless" && !["true", "false", "auto"].includes(value!)) {
+      throw new UsageError(`--rootless must be true, false or auto (got ${value})`);
+    }
+  }
+  return { options, rest: argv.slice(i) };
+}
+
+/** An error for `--log`: a JSON line as runc writes it, or plain text. */
+function logError(options: GlobalOptions, message: string): void {
+  if (!options.log) return;
+  const line = options.logFormat === "json"
+    ? JSON.stringify({ level: "error", msg: message, time: new Date().toISOString() })
+    : `${new Date().toISOString()} error: ${message}`;
+  try {
+    Deno.writeTextFileSync(options.log, line + "\n", { append: true, create: true, mode: 0o600 });
+  } catch { /* the error still goes to stderr */ }
+}
+
+/** Whether `kill` has runc's form, `kill [--all] ID SIGNAL`, rather than Docker's `kill [-s SIG] NAME…`. */
+function ociKillForm(args: readonly string[]): boolean {
+  if (args.some((a) => a === "--all" || a === "-a")) return true;
+  const positional = args.filter((a) => !a.startsWith("-"));
+  if (positional.length !== 2 || args.some((a) => a === "-s" || a.startsWith("--signal"))) return false;
+  try {
+    parseSignal(positional[1]!);
+  } catch {
+    return false;
+  }
+  try {
+    findContainer(positional[1]!);
+    return false;
+  } catch {
+    return true;
+  }
+}
+
 async function main(argv: readonly string[]): Promise<number> {
-  const [command, ...rest] = argv;
+  const global = parseGlobalOptions(argv);
+  const [command, ...rest] = global.rest;
+  const oci = () => import("./oci/cli.ts");
   try {
     switch (command) {
+      case "create":
+        return await (await oci()).createCommand(rest, global.options.systemdCgroup);
+      case "start":
+        return (await oci()).startCommand(rest);
+      case "state":
+        return (await oci()).stateCommand(rest);
+      case "delete":
+        return await (await oci()).deleteCommand(rest);
+      case "pause":
+        return await (await oci()).pauseCommand(rest);
+      case "resume":
+        return await (await oci()).resumeCommand(rest);
+      case "features":
+        return (await oci()).featuresCommand();
+      case "--version":
+      case "-v":
+      case "version":
+        console.log(`gcr version ${VERSION}\nspec: 1.2.0`);
+        return 0;
       case "run":
         return await run(rest);
       case "explain": {
@@ -755,8 +851,11 @@ async function main(argv: readonly string[]): Promise<number> {
       case "__monitor":
         return await monitor(rest);
       case "ps":
+        // runc's `ps ID` lists a container's processes; Docker's `ps` lists containers.
+        if (rest.some((a) => !a.startsWith("-"))) return (await oci()).ociPsCommand(rest);
         return psCommand(rest);
       case "exec": {
+        if (rest.some((a) => /^(--process|-p)(=|$)/.test(a))) return await (await oci()).ociExecCommand(rest);
         const { execCommand } = await import("./exec_command.ts");
         return await execCommand(rest);
       }
@@ -765,6 +864,7 @@ async function main(argv: readonly string[]): Promise<number> {
       case "stop":
         return await stopCommand(rest);
       case "kill":
+        if (ociKillForm(rest)) return (await oci()).ociKillCommand(rest);
         return killCommand(rest);
       case "inspect":
         return inspectCommand(rest);
@@ -787,6 +887,7 @@ async function main(argv: readonly string[]): Promise<number> {
         throw new UsageError(`unknown command ${JSON.stringify(command)}`);
     }
   } catch (error) {
+    if (error instanceof Error) logError(global.options, error.message);
     if (error instanceof UsageError) {
       console.error(`gcr: ${error.message} (see: gcr help)`);
       return 125;

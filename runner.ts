@@ -139,6 +139,8 @@ export interface RunHooks {
   readonly onExec?: (pid: number) => void;
   /** Return once the command runs instead of waiting for it (exec -d): its exit is not gcr's to see. */
   readonly detach?: boolean;
+  /** Descriptors the child gets at fixed numbers (see ChainPipes.inherit). */
+  readonly inherit?: readonly { readonly from: number; readonly to: number }[];
 }
 
 /** What runSteps saw: how the command ended, or, detached, that it runs with this host pid. */
@@ -155,6 +157,8 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
   const pipes = openChainPipes();
   let pid = 0;
   let execd = false;
+  // The child got past a call that ends its reports (the OCI start gate): it waits for gcr start.
+  let handedOver = false;
   let interrupted: number | undefined;
   let giveTerminalBack: (() => void) | undefined;
   const onSignal = FORWARDED.map((name) => {
@@ -169,7 +173,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
   const doParentOp = (op: ParentOp, step: Step) => {
     switch (op.op) {
       case "clone": {
-        const chain = buildChain(arena, chainCalls.flat(), pipes);
+        const chain = buildChain(arena, chainCalls.flat(), { ...pipes, inherit: hooks.inherit ?? [] });
         const restorePidNamespace = op.pidNamespace ? pidNamespaceForChildren(op.pidNamespace) : undefined;
         try {
           pid = cloneChild(arena, chain, op.flags, op.show);
@@ -234,6 +238,11 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     const errno = readStatus(pipes.statusRead);
     const took = (performance.now() - started).toFixed(2);
     if (errno === null) {
+      if (call.endsReports) {
+        handedOver = true;
+        if (mode === "trace") say(`    ${call.show} → reports end here; the child waits for gcr start  ${took} ms`);
+        return;
+      }
       if (call.fn === "execvp") {
         execd = true;
         if (mode === "trace") say(`    ${call.show} → exec'd  ${took} ms`);
@@ -279,7 +288,10 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         if (error instanceof StepError) throw error;
         throw new StepError(step.name, error as Error);
       }
-      for (const call of chainCalls[index]!) runCall(call, step);
+      for (const call of chainCalls[index]!) {
+        runCall(call, step);
+        if (handedOver) return { running: pid };
+      }
       if (mode === "trace" && !execd) {
         const after = snapshot(pid);
         for (const line of changes(before ?? after, after)) say(`    changed: ${line}`);
@@ -289,7 +301,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     if (hooks.detach) return { running: pid };
     return await waitChild(arena, pid);
   } catch (error) {
-    if (pid > 0 && !execd) killChild(pid);
+    if (pid > 0 && !execd && !handedOver) killChild(pid);
     throw error;
   } finally {
     giveTerminalBack?.();

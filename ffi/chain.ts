@@ -64,6 +64,11 @@ export interface ChildCall {
   readonly fn: ChildFunction;
   readonly args: readonly ChildArg[];
   readonly show: string;
+  /**
+   * The call moves the status pipe away: end-of-file instead of its status
+   * means the child got past it and reports no more (the OCI start gate).
+   */
+  readonly endsReports?: boolean;
 }
 
 /**
@@ -79,6 +84,12 @@ export interface ChainPipes {
   readonly gateRead: number;
   /** The child writes 4 bytes of errno to it after each call. */
   readonly statusWrite: number;
+  /**
+   * More descriptors the child gets at fixed numbers from `CHAIN_FDS.firstFree`
+   * on (the OCI start FIFO, a console socket), moved there by the prologue.
+   * Their parent numbers must be above every target (see inheritableFd).
+   */
+  readonly inherit?: readonly { readonly from: number; readonly to: number }[];
 }
 
 /** A built chain: the first context, to pass to clone as setcontext's argument. */
@@ -197,6 +208,7 @@ export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipe
     { fn: "memcpy", args: [errno, zero, 4], mask },
     { fn: "dup3", args: [pipes.gateRead, gate, O_CLOEXEC], mask },
     { fn: "dup3", args: [pipes.statusWrite, status, O_CLOEXEC], mask },
+    ...(pipes.inherit ?? []).map(({ from, to }) => ({ fn: "dup3" as const, args: [from, to, O_CLOEXEC], mask })),
   ];
   for (const { call, gate: waits } of calls) {
     if (call.args.length > 6) throw new Error(`${call.fn}: at most 6 arguments fit in registers`);

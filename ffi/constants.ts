@@ -24,11 +24,45 @@ export const MS = {
   NOSUID: 0x2,
   NODEV: 0x4,
   NOEXEC: 0x8,
+  SYNCHRONOUS: 0x10,
   REMOUNT: 0x20,
+  MANDLOCK: 0x40,
+  DIRSYNC: 0x80,
+  NOATIME: 0x400,
+  NODIRATIME: 0x800,
   BIND: 0x1000,
+  MOVE: 0x2000,
   REC: 0x4000,
+  SILENT: 0x8000,
+  POSIXACL: 0x10000,
+  UNBINDABLE: 0x20000,
   PRIVATE: 0x40000,
+  SLAVE: 0x80000,
+  SHARED: 0x100000,
+  RELATIME: 0x200000,
+  I_VERSION: 0x800000,
   STRICTATIME: 0x1000000,
+  LAZYTIME: 0x2000000,
+} as const;
+
+/** setrlimit(2) resources (asm-generic/resource.h, which x86_64 uses unchanged). */
+export const RLIMIT = {
+  CPU: 0,
+  FSIZE: 1,
+  DATA: 2,
+  STACK: 3,
+  CORE: 4,
+  RSS: 5,
+  NPROC: 6,
+  NOFILE: 7,
+  MEMLOCK: 8,
+  AS: 9,
+  LOCKS: 10,
+  SIGPENDING: 11,
+  MSGQUEUE: 12,
+  NICE: 13,
+  RTPRIO: 14,
+  RTTIME: 15,
 } as const;
 
 /** mount_setattr(2) attributes (linux/mount.h). */
@@ -51,12 +85,12 @@ export const SIG_BLOCK = 0;
 export const SIG_DFL = 0n;
 export const WNOHANG = 1;
 export const F_OK = 0;
-export const RLIMIT_NOFILE = 7;
 export const LOCK_EX = 2;
 export const S_IFREG = 0o100000;
 
 /** errno values (asm-generic/errno-base.h, errno.h), for the checks gcr makes on them. */
 const ERRNO_VALUES = {
+  ENXIO: 6,
   EPERM: 1,
   ENOENT: 2,
   EINTR: 4,
@@ -126,6 +160,15 @@ export const IFF_UP = 0x1;
 export const AF_INET = 2;
 export const SOCK_DGRAM = 2;
 export const TIOCSPGRP = 0x5410;
+/** Terminal ioctls for a container's own pty (asm-generic/ioctls.h): unlock, open the peer, make controlling. */
+export const TIOCSPTLCK = 0x40045431;
+export const TIOCGPTPEER = 0x5441;
+export const TIOCSCTTY = 0x540e;
+/** SCM_RIGHTS control messages (sys/socket.h): how a console socket receives the pty's master. */
+export const SOL_SOCKET = 1;
+export const SCM_RIGHTS = 1;
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
 
 /**
  * Struct layouts (byte offsets and sizes), checked by tests/layout_test.ts
@@ -159,6 +202,12 @@ export const LAYOUT = {
   ifreq: { size: 40, ifr_name: 0, ifr_flags: 16 },
   /** struct rlimit: rlim_cur, rlim_max (rlim_t, 64-bit). */
   rlimit: { size: 16, rlim_cur: 0, rlim_max: 8 },
+  /** struct msghdr, struct iovec and struct cmsghdr (sys/socket.h): sendmsg with one fd in SCM_RIGHTS. */
+  msghdr: { size: 56, msg_iov: 16, msg_iovlen: 24, msg_control: 32, msg_controllen: 40 },
+  iovec: { size: 16, iov_base: 0, iov_len: 8 },
+  cmsghdr: { size: 16, cmsg_len: 0, cmsg_level: 8, cmsg_type: 12 },
+  /** struct sockaddr_un: sa_family_t, then sun_path[108]. */
+  sockaddr_un: { size: 110, sun_path: 2 },
   /** sigset_t as glibc defines it: 1024 bits. */
   sigset: { size: 128 },
   /** struct __user_cap_header_struct (linux/capability.h): u32 version, int pid. */
@@ -229,6 +278,8 @@ export const O = {
   RDWR: 0o2,
   CREAT: 0o100,
   APPEND: 0o2000,
+  NOCTTY: 0o400,
+  NONBLOCK: 0o4000,
   EXCL: 0o200,
   DIRECTORY: 0o200000,
   NOFOLLOW: 0o400000,

@@ -125,6 +125,8 @@ const symbols = {
   dup2: { parameters: ["i32", "i32"], result: "i32" },
   // pid_t setsid(void): the monitor leaves the terminal's session, so closing the terminal does not end it
   setsid: { parameters: [], result: "i32" },
+  // int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen): the OCI console socket
+  connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   // int setns(int fd, int nstype): from the JS thread, moves only that thread
   setns: { parameters: ["i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -152,6 +154,11 @@ export const CHILD_FUNCTIONS = {
   symlink: "int symlink(const char *target, const char *linkpath)",
   chdir: "int chdir(const char *path)",
   open: "int open(const char *path, int flags, …)",
+  chroot: "int chroot(const char *path)",
+  umask: "mode_t umask(mode_t mask)",
+  setsid: "pid_t setsid(void)",
+  sendmsg: "ssize_t sendmsg(int sockfd, const struct msghdr *msg, int flags)",
+  setdomainname: "int setdomainname(const char *name, size_t len)",
   pivot_root: "int pivot_root(const char *new_root, const char *put_old)",
   close_range: "int close_range(unsigned int first, unsigned int last, int flags)",
   dup3: "int dup3(int oldfd, int newfd, int flags)",

@@ -16,49 +16,16 @@
  * @module
  */
 import { join, resolve } from "node:path";
-import { CLONE, MS, RLIMIT_NOFILE } from "../ffi/constants.ts";
+import { CLONE, MS, RLIMIT } from "../ffi/constants.ts";
 import { capabilityNumber } from "../security/capabilities.ts";
 import type { IdMapping } from "../steps/step.ts";
 
 // ---------------------------------------------------------------------------
-// Constants not yet in ffi/constants.ts (to move there, with their layout test)
 
-/** mount(2) flags (sys/mount.h) that ffi/constants.ts's `MS` lacks. */
-export const MS_EXTRA = {
-  SYNCHRONOUS: 0x10,
-  MANDLOCK: 0x40,
-  DIRSYNC: 0x80,
-  NOATIME: 0x400,
-  NODIRATIME: 0x800,
-  SILENT: 0x8000,
-  POSIXACL: 0x10000,
-  UNBINDABLE: 0x20000,
-  SLAVE: 0x80000,
-  SHARED: 0x100000,
-  RELATIME: 0x200000,
-  I_VERSION: 0x800000,
-  LAZYTIME: 0x2000000,
-} as const;
-
-/** setrlimit(2) resources (asm-generic/resource.h, which x86_64 uses unchanged). */
-export const RLIMITS = {
-  RLIMIT_CPU: 0,
-  RLIMIT_FSIZE: 1,
-  RLIMIT_DATA: 2,
-  RLIMIT_STACK: 3,
-  RLIMIT_CORE: 4,
-  RLIMIT_RSS: 5,
-  RLIMIT_NPROC: 6,
-  RLIMIT_NOFILE,
-  RLIMIT_MEMLOCK: 8,
-  RLIMIT_AS: 9,
-  RLIMIT_LOCKS: 10,
-  RLIMIT_SIGPENDING: 11,
-  RLIMIT_MSGQUEUE: 12,
-  RLIMIT_NICE: 13,
-  RLIMIT_RTPRIO: 14,
-  RLIMIT_RTTIME: 15,
-} as const;
+/** setrlimit(2) resources by their config.json names. */
+export const RLIMITS = Object.fromEntries(Object.entries(RLIMIT).map(([name, value]) => [`RLIMIT_${name}`, value])) as {
+  readonly [K in keyof typeof RLIMIT as `RLIMIT_${K}`]: number;
+};
 
 /** RLIM_INFINITY: `(rlim_t)-1`. */
 export const RLIM_INFINITY = 0xffff_ffff_ffff_ffffn;
@@ -558,41 +525,41 @@ const MOUNT_FLAG_OPTIONS = new Map<string, FlagChange>([
   ["dev", { clear: MS.NODEV }],
   ["noexec", { set: MS.NOEXEC }],
   ["exec", { clear: MS.NOEXEC }],
-  ["sync", { set: MS_EXTRA.SYNCHRONOUS }],
-  ["async", { clear: MS_EXTRA.SYNCHRONOUS }],
-  ["dirsync", { set: MS_EXTRA.DIRSYNC }],
+  ["sync", { set: MS.SYNCHRONOUS }],
+  ["async", { clear: MS.SYNCHRONOUS }],
+  ["dirsync", { set: MS.DIRSYNC }],
   ["remount", { set: MS.REMOUNT }],
-  ["mand", { set: MS_EXTRA.MANDLOCK }],
-  ["nomand", { clear: MS_EXTRA.MANDLOCK }],
-  ["noatime", { set: MS_EXTRA.NOATIME }],
-  ["atime", { clear: MS_EXTRA.NOATIME }],
-  ["nodiratime", { set: MS_EXTRA.NODIRATIME }],
-  ["diratime", { clear: MS_EXTRA.NODIRATIME }],
-  ["relatime", { set: MS_EXTRA.RELATIME }],
-  ["norelatime", { clear: MS_EXTRA.RELATIME }],
+  ["mand", { set: MS.MANDLOCK }],
+  ["nomand", { clear: MS.MANDLOCK }],
+  ["noatime", { set: MS.NOATIME }],
+  ["atime", { clear: MS.NOATIME }],
+  ["nodiratime", { set: MS.NODIRATIME }],
+  ["diratime", { clear: MS.NODIRATIME }],
+  ["relatime", { set: MS.RELATIME }],
+  ["norelatime", { clear: MS.RELATIME }],
   ["strictatime", { set: MS.STRICTATIME }],
   ["nostrictatime", { clear: MS.STRICTATIME }],
   ["bind", { set: MS.BIND }],
   ["rbind", { set: MS.BIND | MS.REC }],
-  ["acl", { set: MS_EXTRA.POSIXACL }],
-  ["noacl", { clear: MS_EXTRA.POSIXACL }],
-  ["silent", { set: MS_EXTRA.SILENT }],
-  ["loud", { clear: MS_EXTRA.SILENT }],
-  ["iversion", { set: MS_EXTRA.I_VERSION }],
-  ["noiversion", { clear: MS_EXTRA.I_VERSION }],
-  ["lazytime", { set: MS_EXTRA.LAZYTIME }],
-  ["nolazytime", { clear: MS_EXTRA.LAZYTIME }],
+  ["acl", { set: MS.POSIXACL }],
+  ["noacl", { clear: MS.POSIXACL }],
+  ["silent", { set: MS.SILENT }],
+  ["loud", { clear: MS.SILENT }],
+  ["iversion", { set: MS.I_VERSION }],
+  ["noiversion", { clear: MS.I_VERSION }],
+  ["lazytime", { set: MS.LAZYTIME }],
+  ["nolazytime", { clear: MS.LAZYTIME }],
 ]);
 
 const PROPAGATION = new Map<string, number>([
   ["private", MS.PRIVATE],
   ["rprivate", MS.PRIVATE | MS.REC],
-  ["shared", MS_EXTRA.SHARED],
-  ["rshared", MS_EXTRA.SHARED | MS.REC],
-  ["slave", MS_EXTRA.SLAVE],
-  ["rslave", MS_EXTRA.SLAVE | MS.REC],
-  ["unbindable", MS_EXTRA.UNBINDABLE],
-  ["runbindable", MS_EXTRA.UNBINDABLE | MS.REC],
+  ["shared", MS.SHARED],
+  ["rshared", MS.SHARED | MS.REC],
+  ["slave", MS.SLAVE],
+  ["rslave", MS.SLAVE | MS.REC],
+  ["unbindable", MS.UNBINDABLE],
+  ["runbindable", MS.UNBINDABLE | MS.REC],
 ]);
 
 /**

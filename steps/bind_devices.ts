@@ -12,7 +12,7 @@ export const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as c
  * bind mount keeps the host node and its mount's flags. mknod(S_IFREG) only
  * makes the empty file to bind onto.
  */
-export function bindDevices(plan: ContainerPlan): Step {
+export function bindDevices(plan: Pick<ContainerPlan, "root">): Step {
   return {
     name: "bind-devices",
     why:

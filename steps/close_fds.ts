@@ -6,11 +6,11 @@ import { call, num, type Step } from "./step.ts";
  * chain's own pipes (3 and 4, close-on-exec, so they go at exec). Done early
  * so later steps know the next descriptor the child opens is 5.
  */
-export function closeFds(): Step {
+export function closeFds(firstFree: number = CHAIN_FDS.firstFree): Step {
   return {
     name: "close-fds",
     why: "only stdin, stdout and stderr may reach the command; gcr's own descriptors must not leak in",
     parent: [],
-    child: [call("close_range", CHAIN_FDS.firstFree, num(0xffffffff, "~0U"), 0)],
+    child: [call("close_range", firstFree, num(0xffffffff, "~0U"), 0)],
   };
 }

@@ -9,12 +9,12 @@ import { flags, rawSyscall, type Step } from "./step.ts";
  * a cgroup namespace is rooted at the cgroup its creator is in, so made
  * after the move the container sees its own cgroup as `/`.
  */
-export function enterCgroup(plan: ContainerPlan): Step {
+export function enterCgroup(plan: Pick<ContainerPlan, "cgroup">, unshareCgroup = true): Step {
   return {
     name: "enter-cgroup",
     why: "limits apply before the command runs, and the container sees its own cgroup as /",
     parent: plan.cgroup ? [{ op: "join-cgroup", setup: plan.cgroup.setup, procs: plan.cgroup.procs }] : [],
     // raw: the unshare wrapper is fine, but this keeps every namespace call visibly a syscall
-    child: [rawSyscall("unshare", SYS.unshare, flags(CLONE, "CLONE_", ["NEWCGROUP"]))],
+    child: unshareCgroup ? [rawSyscall("unshare", SYS.unshare, flags(CLONE, "CLONE_", ["NEWCGROUP"]))] : [],
   };
 }

@@ -54,7 +54,8 @@ export function cloneIntoContainer(pid: number, pidNamespace: boolean): Step {
 
 /**
  * Opens the container's namespace files while the host's /proc is still
- * this process's /proc, at known descriptors (5, 6, …: close-fds left 0-4),
+ * this process's /proc, at known descriptors (the lowest free ones: 5, 6, …
+ * when close-fds left 0-4),
  * so the setns calls can name them after the mount namespace has changed.
  */
 export function openNamespaces(pid: number, types: readonly NamespaceFile[]): Step {
@@ -73,7 +74,11 @@ export function openNamespaces(pid: number, types: readonly NamespaceFile[]): St
  * them. `cgroupProcs`: the container's cgroup.procs files, which gcr writes
  * this process's pid into first, so it is limited as the container is.
  */
-export function joinNamespaces(types: readonly NamespaceFile[], cgroupProcs: readonly string[]): Step {
+export function joinNamespaces(
+  types: readonly NamespaceFile[],
+  cgroupProcs: readonly string[],
+  base: number = CHAIN_FDS.firstFree,
+): Step {
   const parent: ParentOp[] = cgroupProcs.length ? [{ op: "join-cgroup", setup: [], procs: cgroupProcs }] : [];
   return {
     name: "join-namespaces",
@@ -85,11 +90,11 @@ export function joinNamespaces(types: readonly NamespaceFile[], cgroupProcs: rea
         rawSyscall(
           "setns",
           SYS.setns,
-          num(CHAIN_FDS.firstFree + index, `${CHAIN_FDS.firstFree + index} /* ${type} */`),
+          num(base + index, `${base + index} /* ${type} */`),
           flags(CLONE, "CLONE_", [NAMESPACE_FILES[type]]),
         )
       ),
-      call("close_range", CHAIN_FDS.firstFree, num(0xffffffff, "~0U"), 0),
+      call("close_range", base, num(0xffffffff, "~0U"), 0),
     ],
   };
 }

@@ -1,4 +1,4 @@
-import { LAYOUT, RLIMIT_NOFILE } from "../ffi/constants.ts";
+import { LAYOUT, RLIMIT } from "../ffi/constants.ts";
 import { call, num, shown, type Step } from "./step.ts";
 
 /** Docker's default for the container's open files: 1024, soft and hard. */
@@ -22,7 +22,7 @@ export function limitOpenFiles(): Step {
     child: [
       call(
         "setrlimit",
-        num(RLIMIT_NOFILE, "RLIMIT_NOFILE"),
+        num(RLIMIT.NOFILE, "RLIMIT_NOFILE"),
         shown({ bytes: limit }, `{rlim_cur=${OPEN_FILES}, rlim_max=${OPEN_FILES}}`),
       ),
     ],

@@ -11,7 +11,7 @@ export const DEV_LINKS = [
 ] as const;
 
 /** Links in /dev: the stdio names point into /proc, ptmx into the private devpts. */
-export function linkDev(plan: ContainerPlan): Step {
+export function linkDev(plan: Pick<ContainerPlan, "root">): Step {
   return {
     name: "link-dev",
     why: "/dev/stdin, /dev/fd and friends point into /proc; /dev/ptmx must be the new devpts instance's",

@@ -10,7 +10,7 @@ const helperArgs = (map: readonly IdMapping[]) => map.flatMap((m) => [m.inside, 
  * process that execs while its ids are unmapped loses its capabilities, and
  * an unprivileged writer must deny setgroups before it may write gid_map.
  */
-export function mapIds(plan: ContainerPlan): Step {
+export function mapIds(plan: Pick<ContainerPlan, "ids">): Step {
   const { ids } = plan;
   const parent: ParentOp[] = ids.via === "helper"
     ? [

@@ -7,7 +7,7 @@ import { call, flags, num, type Step } from "./step.ts";
  * host's are invisible. `gid=5` (tty) only when group 5 is mapped: the
  * kernel refuses an unmapped gid.
  */
-export function mountDevpts(plan: ContainerPlan): Step {
+export function mountDevpts(plan: Pick<ContainerPlan, "root" | "ids">): Step {
   const ttyMapped = plan.ids.gid.some((m) => m.inside <= 5 && 5 < m.inside + m.count);
   const options = `newinstance,ptmxmode=0666,mode=0620${ttyMapped ? ",gid=5" : ""}`;
   return {

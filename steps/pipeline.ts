@@ -34,6 +34,8 @@ import { noNewPrivs } from "./no_new_privs.ts";
 import { ownProcessGroup } from "./own_process_group.ts";
 import { pivotRoot } from "./pivot_root.ts";
 import type { ContainerPlan, IdPlan, SecurityPlan } from "./plan.ts";
+import { CHAIN_FDS } from "../ffi/chain.ts";
+import { consolePty } from "../oci/steps.ts";
 import { cloneIntoContainer, joinNamespaces, joinOrder, openNamespaces } from "./join_namespaces.ts";
 import { readonlyPaths } from "./readonly_paths.ts";
 import { resetSignals } from "./reset_signals.ts";
@@ -87,7 +89,7 @@ export function containerSteps(plan: ContainerPlan): Step[] {
  * What takes away the process's privileges, in the order the kernel allows:
  * the same for a container's first process and for one `gcr exec` adds.
  */
-function hardening(security: SecurityPlan, ids: IdPlan): Step[] {
+export function hardening(security: SecurityPlan, ids: IdPlan): Step[] {
   return [
     // After the last mount: those need capabilities this drops.
     dropCapabilities(security.capabilities, security.user ? { userUid: security.user.uid } : {}),
@@ -113,18 +115,21 @@ export interface ExecPlan extends Pick<ContainerPlan, "argv" | "env" | "workdir"
   readonly cgroupProcs: readonly string[];
   /** Whether the process dies with gcr (not with exec -d, whose gcr returns at once). */
   readonly dieWithParent: boolean;
+  /** The fd (from CHAIN_FDS.firstFree) of an engine's console socket: the process gets a pty of the container's. */
+  readonly consoleSocket?: number;
 }
 
 /** The steps that start a process inside a running container. */
 export function execSteps(plan: ExecPlan): Step[] {
   const joins = joinOrder(plan.namespaces);
+  const firstFree = CHAIN_FDS.firstFree + (plan.consoleSocket !== undefined ? 1 : 0);
   return [
     cloneIntoContainer(plan.pid, plan.namespaces.includes("pid")),
     ...(plan.dieWithParent ? [dieWithParent()] : []),
-    closeFds(),
+    closeFds(firstFree),
     openNamespaces(plan.pid, joins),
-    joinNamespaces(joins, plan.cgroupProcs),
-    ownProcessGroup(),
+    joinNamespaces(joins, plan.cgroupProcs, firstFree),
+    ...(plan.consoleSocket !== undefined ? [consolePty(plan.consoleSocket, firstFree)] : [ownProcessGroup()]),
     limitOpenFiles(),
     ...hardening(plan.security, plan.ids),
     resetSignals(),

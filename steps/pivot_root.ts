@@ -6,7 +6,7 @@ import { call, type Step } from "./step.ts";
  * stacks the old root on top of the new one at "/" (pivot_root(2), NOTES),
  * so no `.put_old` folder is needed and nothing is left in the rootfs.
  */
-export function pivotRoot(plan: ContainerPlan): Step {
+export function pivotRoot(plan: Pick<ContainerPlan, "root">): Step {
   return {
     name: "pivot-root",
     why: "the rootfs becomes /; unlike chroot, the old root can then be unmounted entirely",

@@ -6,7 +6,6 @@
 import { join } from "node:path";
 import { MS } from "../ffi/constants.ts";
 import {
-  MS_EXTRA,
   type OciSpec,
   parseMountOptions,
   parseSpec,
@@ -42,7 +41,7 @@ function assertDefaultMounts(spec: OciSpec): void {
   const shm = mountAt(spec, "/dev/shm");
   assertEquals(shm.flags, MS.NOSUID | MS.NOEXEC | MS.NODEV);
   const cgroup = mountAt(spec, "/sys/fs/cgroup");
-  assertEquals(cgroup.flags, MS.NOSUID | MS.NOEXEC | MS.NODEV | MS_EXTRA.RELATIME | MS.RDONLY);
+  assertEquals(cgroup.flags, MS.NOSUID | MS.NOEXEC | MS.NODEV | MS.RELATIME | MS.RDONLY);
   assert(cgroup.readOnly, "/sys/fs/cgroup is read-only");
   for (const mount of spec.mounts) assertEquals(mount.propagation, 0, `no propagation option at ${mount.destination}`);
 }
@@ -257,7 +256,7 @@ Deno.test("a hand-written config: values typed, paths resolved against the bundl
   });
   assertEquals(spec.linux.uidMappings, [{ inside: 0, outside: 100000, count: 65536 }]);
   assertEquals(spec.linux.namespaces.find((ns) => ns.type === "network")?.path, "/proc/1/ns/net");
-  assertEquals(spec.linux.rootfsPropagation, MS_EXTRA.SLAVE | MS.REC);
+  assertEquals(spec.linux.rootfsPropagation, MS.SLAVE | MS.REC);
   assertEquals(spec.linux.sysctl, { "net.ipv4.ip_forward": "1" });
   assertEquals(spec.linux.devices, [{ path: "/dev/fuse", type: "c", major: 10, minor: 229, fileMode: 0o666 }]);
   assertEquals(spec.linux.resources?.memory, { limit: 67108864 });
@@ -269,11 +268,11 @@ Deno.test("a hand-written config: values typed, paths resolved against the bundl
 Deno.test("mount options: later flags win, propagation apart, the rest is the file system's data", () => {
   assertEquals(parseMountOptions(["ro", "nosuid", "rw", "mode=755", "shared", "size=1m"]), {
     flags: MS.NOSUID,
-    propagation: MS_EXTRA.SHARED,
+    propagation: MS.SHARED,
     data: "mode=755,size=1m",
   });
   assertEquals(parseMountOptions(["noatime", "atime", "nodiratime", "sync", "dirsync", "mand", "remount"]), {
-    flags: MS_EXTRA.NODIRATIME | MS_EXTRA.SYNCHRONOUS | MS_EXTRA.DIRSYNC | MS_EXTRA.MANDLOCK | MS.REMOUNT,
+    flags: MS.NODIRATIME | MS.SYNCHRONOUS | MS.DIRSYNC | MS.MANDLOCK | MS.REMOUNT,
     propagation: 0,
     data: "",
   });
@@ -479,30 +478,3 @@ Deno.test("readSpec: one-line errors for a missing file and for invalid JSON", (
     assertIncludes(invalid.message, `${dir}/config.json: invalid JSON: `);
     assertIncludes(invalid.message, "line 3", "the position of the fault");
   }));
-
-Deno.test(
-  named(
-    "MS_EXTRA and RLIMITS match the C headers",
-    Deno.build.arch !== "x86_64" ? `recorded for x86_64; this is ${Deno.build.arch}` : missingPrograms("gcc"),
-  ),
-  () =>
-    withTempDir(async (dir) => {
-      const names = [
-        ...Object.keys(MS_EXTRA).map((key) => `MS_${key}`),
-        ...Object.keys(RLIMITS),
-      ];
-      const body = names.map((name) => `  printf("${name} %lld\\n", (long long)(${name}));`).join("\n");
-      await Deno.writeTextFile(
-        join(dir, "values.c"),
-        `#include <stdio.h>\n#include <sys/mount.h>\n#include <sys/resource.h>\nint main(void) {\n${body}\n  printf("RLIM_INFINITY %llu\\n", (unsigned long long)RLIM_INFINITY);\n  return 0;\n}\n`,
-      );
-      await tool("gcc", ["-o", join(dir, "values"), join(dir, "values.c")]);
-      const result = await run(join(dir, "values"), []);
-      const fromC = Object.fromEntries(result.stdout.trim().split("\n").map((line) => line.split(" ")));
-      const ours: Record<string, string> = {};
-      for (const [key, value] of Object.entries(MS_EXTRA)) ours[`MS_${key}`] = String(value);
-      for (const [key, value] of Object.entries(RLIMITS)) ours[key] = String(value);
-      ours.RLIM_INFINITY = RLIM_INFINITY.toString();
-      assertEquals(ours, fromC);
-    }),
-);

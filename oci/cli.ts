@@ -1,0 +1,587 @@
+/**
+ * The OCI runtime command line (runtime-spec "Runtime and Lifecycle", with
+ * runc's flags), so that engines such as podman can drive gcr:
+ *
+ *   gcr [--root DIR] [--log FILE] [--log-format json] create --bundle B --pid-file F [--console-socket S] ID
+ *   gcr start ID; gcr state ID; gcr kill [--all] ID [SIGNAL]; gcr delete [--force] ID
+ *   gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] ID
+ *   gcr pause ID; gcr resume ID; gcr ps ID; gcr features
+ *
+ * `create` runs every step but the last: the container's process waits,
+ * signals already reset, reading a FIFO in the runtime folder; `start`
+ * writes one byte to it, and the process execs. The container's stdio is
+ * the stdio of `create`.
+ *
+ * @module
+ */
+import { detectCgroups, openContainerCgroup } from "../cgroup/cgroup.ts";
+import {
+  type CgroupHost,
+  CgroupUnavailableError,
+  type ContainerCgroup,
+  createContainerCgroup,
+  freeze,
+  showCgroupOp,
+  thaw,
+} from "../cgroup/cgroup.ts";
+import { resourcesFromOci } from "../cgroup/limits.ts";
+import { CHAIN_FDS } from "../ffi/chain.ts";
+import {
+  AF_UNIX,
+  AT_FDCWD,
+  ERRNO,
+  F_DUPFD_CLOEXEC,
+  LAYOUT,
+  O,
+  O_CLOEXEC,
+  S_IFIFO,
+  SOCK_STREAM,
+} from "../ffi/constants.ts";
+import { check, lastErrno, SyscallError } from "../ffi/errno.ts";
+import { libc } from "../ffi/libc.ts";
+import { parseSignal } from "../lifecycle.ts";
+import { runSteps } from "../runner.ts";
+import { CAPABILITIES } from "../security/capabilities.ts";
+import {
+  containerPaths,
+  type ContainerRecord,
+  currentStatus,
+  type ExecContext,
+  findContainer,
+  type FoundContainer,
+  processStart,
+  readRecord,
+  registerContainer,
+  removeContainer,
+  removeTree,
+  sameProcess,
+  updateRecord,
+} from "../state.ts";
+import { execSteps } from "../steps/pipeline.ts";
+import { UsageError } from "../usage.ts";
+import { ociSteps, securityPlan } from "./plan.ts";
+import { type NamespaceType, parseSpec, readSpec } from "./spec.ts";
+
+const OCI_VERSION = "1.2.0";
+const cString = (text: string) => new TextEncoder().encode(text + "\0");
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** runc-style flags: `--name value`, `--name=value`, `-n value`; booleans without a value. */
+function parseFlags(
+  args: readonly string[],
+  spec: Record<string, "bool" | "value">,
+  aliases: Record<string, string>,
+  command: string,
+): { flags: Map<string, string>; rest: string[] } {
+  const flags = new Map<string, string>();
+  const rest: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (rest.length > 0 || !arg.startsWith("-") || arg === "-") {
+      rest.push(arg);
+      continue;
+    }
+    if (arg === "--") {
+      rest.push(...args.slice(i + 1));
+      break;
+    }
+    const at = arg.indexOf("=");
+    const raw = (at > 0 ? arg.slice(0, at) : arg).replace(/^--?/, "");
+    const name = aliases[raw] ?? raw;
+    const kind = spec[name];
+    if (!kind) throw new UsageError(`gcr ${command}: unknown option ${arg}`);
+    if (kind === "bool") flags.set(name, at > 0 ? arg.slice(at + 1) : "true");
+    else {
+      const value = at > 0 ? arg.slice(at + 1) : args[++i];
+      if (value === undefined) throw new UsageError(`gcr ${command}: option ${arg} needs a value`);
+      flags.set(name, value);
+    }
+  }
+  return { flags, rest };
+}
+
+function oneId(rest: readonly string[], command: string): string {
+  if (rest.length !== 1) throw new UsageError(`gcr ${command} takes one container id (got ${rest.length})`);
+  return rest[0]!;
+}
+
+/** A descriptor moved above the numbers the child's prologue writes to (see ChainPipes.inherit). */
+function inheritable(fd: number): number {
+  const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, 16), `fcntl(${fd}, F_DUPFD_CLOEXEC, 16)`);
+  libc().close(fd);
+  return moved;
+}
+
+function openFd(path: string, flags: number): number {
+  return check(libc().openat(AT_FDCWD, cString(path), flags | O_CLOEXEC, 0), `open(${path})`);
+}
+
+/** A connected unix stream socket to `path` (the engine's console socket). */
+function connectUnix(path: string): number {
+  const { sockaddr_un } = LAYOUT;
+  const name = new TextEncoder().encode(path);
+  if (name.length >= sockaddr_un.size - sockaddr_un.sun_path) throw new Error(`console socket path too long: ${path}`);
+  const address = new Uint8Array(sockaddr_un.size);
+  new DataView(address.buffer).setUint16(0, AF_UNIX, true);
+  address.set(name, sockaddr_un.sun_path);
+  const fd = check(libc().socket(AF_UNIX, SOCK_STREAM | O_CLOEXEC, 0), "socket(AF_UNIX)");
+  if (libc().connect(fd, address, sockaddr_un.size) === -1) {
+    const errno = lastErrno();
+    libc().close(fd);
+    throw new SyscallError(`connect(${path})`, errno);
+  }
+  return fd;
+}
+
+/** Writes `text` to `path` atomically (engines read pid files while they are written). */
+function writeAtomically(path: string, text: string): void {
+  const temporary = `${path}.tmp-${Deno.pid}`;
+  Deno.writeTextFileSync(temporary, text, { mode: 0o644 });
+  Deno.renameSync(temporary, path);
+}
+
+/** The /proc/<pid>/ns names of config.json's namespace types. */
+const NS_FILE: Record<NamespaceType, string> = {
+  user: "user",
+  mount: "mnt",
+  pid: "pid",
+  uts: "uts",
+  ipc: "ipc",
+  network: "net",
+  cgroup: "cgroup",
+};
+
+/** The v1 hierarchies a `cgroup` mount shows: the container's own folder in each, else gcr's. */
+function cgroupHierarchies(host: CgroupHost, cgroup: ContainerCgroup | undefined): { name: string; dir: string }[] {
+  if (host.version === 2) return [];
+  return host.hierarchies.map((h) => ({
+    name: h.mount.slice(h.mount.lastIndexOf("/") + 1),
+    dir: cgroup?.paths.find((path) => path.startsWith(h.mount + "/")) ?? h.dir,
+  }));
+}
+
+/** `gcr create`: the container, set up and waiting for `gcr start`. */
+export async function createCommand(args: readonly string[], systemdCgroup: boolean): Promise<number> {
+  const { flags, rest } = parseFlags(
+    args,
+    {
+      bundle: "value",
+      "pid-file": "value",
+      "console-socket": "value",
+      "no-pivot": "bool",
+      "preserve-fds": "value",
+      "no-new-keyring": "bool",
+    },
+    { b: "bundle" },
+    "create",
+  );
+  const id = oneId(rest, "create");
+  const preserve = flags.get("preserve-fds") ?? "0";
+  if (preserve !== "0") throw new UsageError(`gcr create: --preserve-fds ${preserve} is not supported (only 0)`);
+  const bundle = flags.get("bundle") ?? Deno.cwd();
+  const spec = readSpec(bundle);
+  const raw = JSON.parse(Deno.readTextFileSync(`${spec.bundle}/config.json`)) as { linux?: { resources?: unknown } };
+  if (systemdCgroup && spec.linux.cgroupsPath?.includes(":")) {
+    throw new Error(
+      `--systemd-cgroup: gcr manages cgroups itself (cgroupfs); ${spec.linux.cgroupsPath} is a systemd unit path`,
+    );
+  }
+  const paths = containerPaths(id);
+  const record: ContainerRecord = {
+    id,
+    image: spec.bundle,
+    rootfs: spec.root.path,
+    command: [...spec.process.args],
+    created: new Date().toISOString(),
+    pid: Deno.pid,
+    pidStart: processStart(Deno.pid) ?? "",
+    status: "creating",
+    bundle: spec.bundle,
+    annotations: { ...spec.annotations },
+  };
+  registerContainer(paths, record);
+  const open: number[] = [];
+  let cgroup: ContainerCgroup | undefined;
+  let created = false;
+  try {
+    if (libc().mknodat(AT_FDCWD, cString(paths.startFifo), S_IFIFO | 0o600, 0n) === -1) {
+      throw new SyscallError(`mknod(${paths.startFifo}, S_IFIFO)`, lastErrno());
+    }
+    // Read and write: the child holds both ends, so its read blocks until
+    // gcr start writes (never end-of-file), and gcr start's non-blocking
+    // open finds a reader exactly while the child lives.
+    const fifo = inheritable(openFd(paths.startFifo, O.RDWR));
+    open.push(fifo);
+    const devNull = inheritable(openFd("/dev/null", O.WRONLY));
+    open.push(devNull);
+    const socketPath = flags.get("console-socket");
+    const consoleSocket = socketPath ? inheritable(connectUnix(socketPath)) : undefined;
+    if (consoleSocket !== undefined) open.push(consoleSocket);
+
+    const host = detectCgroups();
+    const limits = resourcesFromOci(raw.linux?.resources ?? {});
+    try {
+      cgroup = createContainerCgroup(id, limits, {
+        ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}),
+        controllers: ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "cpuset"],
+      });
+    } catch (error) {
+      const limited = Object.values(limits).some((v) => v !== undefined && !(Array.isArray(v) && v.length === 0));
+      if (!(error instanceof CgroupUnavailableError) || limited) throw error;
+    }
+    if (cgroup) updateRecord(paths, { cgroups: [...cgroup.paths, ...cgroup.created] });
+    const steps = ociSteps(spec, {
+      startFifo: fifo,
+      devNull,
+      ...(consoleSocket !== undefined ? { consoleSocket } : {}),
+    }, {
+      noPivot: flags.has("no-pivot"),
+      ...(cgroup
+        ? { cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((p) => `${p}/cgroup.procs`) } }
+        : {}),
+      cgroupHierarchies: cgroupHierarchies(host, cgroup),
+      cgroupVersion: host.version === 2 ? 2 : 1,
+    });
+    const inherit = [
+      { from: fifo, to: CHAIN_FDS.firstFree },
+      { from: devNull, to: CHAIN_FDS.firstFree + 1 },
+      ...(consoleSocket !== undefined ? [{ from: consoleSocket, to: CHAIN_FDS.firstFree + 2 }] : []),
+    ];
+    const outcome = await runSteps(steps, "run", { inherit, detach: true });
+    if (!("running" in outcome)) throw new Error("the container's process ended before it reached the start gate");
+    const pid = outcome.running;
+    const security = securityPlan(spec);
+    const exec: ExecContext = {
+      env: spec.process.env,
+      workdir: spec.process.cwd,
+      ids: { uid: spec.linux.uidMappings, gid: spec.linux.gidMappings, via: "direct", setgroups: "allow" },
+      capabilities: [...security.capabilities],
+      noNewPrivs: security.noNewPrivs,
+      ...(security.user ? { user: security.user } : {}),
+      ...(security.seccomp ? { seccomp: btoa(String.fromCharCode(...security.seccomp)) } : {}),
+      cgroupProcs: cgroup ? cgroup.paths.map((p) => `${p}/cgroup.procs`) : [],
+      namespaces: spec.linux.namespaces.map((n) => NS_FILE[n.type]),
+    };
+    updateRecord(paths, { status: "created", initPid: pid, initStart: processStart(pid) ?? "", exec });
+    const pidFile = flags.get("pid-file");
+    if (pidFile) writeAtomically(pidFile, String(pid));
+    created = true;
+    return 0;
+  } finally {
+    for (const fd of open) libc().close(fd);
+    if (!created) {
+      await cgroup?.remove();
+      removeTree(paths.run);
+    }
+  }
+}
+
+function recorded(id: string): FoundContainer & { record: ContainerRecord } {
+  const found = findContainer(id);
+  if (!found.record) throw new Error(`container ${id} does not exist`);
+  return found as FoundContainer & { record: ContainerRecord };
+}
+
+/** `gcr start ID`: opens the start gate of a created container. */
+export function startCommand(args: readonly string[]): number {
+  const { rest } = parseFlags(args, {}, {}, "start");
+  const found = recorded(oneId(rest, "start"));
+  const status = currentStatus(found.record);
+  if (status !== "created") throw new Error(`cannot start container ${found.id}: it is ${status}, not created`);
+  const fd = libc().openat(AT_FDCWD, cString(found.paths.startFifo), O.WRONLY | O.NONBLOCK | O_CLOEXEC, 0);
+  if (fd === -1) {
+    const errno = lastErrno();
+    if (errno === ERRNO.ENXIO) throw new Error(`cannot start container ${found.id}: its process is gone`);
+    throw new SyscallError(`open(${found.paths.startFifo})`, errno);
+  }
+  try {
+    check(Number(libc().write(fd, new Uint8Array([0]), 1n)), "write(start FIFO)");
+  } finally {
+    libc().close(fd);
+  }
+  Deno.removeSync(found.paths.startFifo);
+  updateRecord(found.paths, { status: "running", started: new Date().toISOString() });
+  return 0;
+}
+
+/** runc's status names; gcr's `creating` while create runs. */
+function ociStatus(record: ContainerRecord): string {
+  return currentStatus(record);
+}
+
+/** `gcr state ID`: the runtime-spec state as JSON. */
+export function stateCommand(args: readonly string[]): number {
+  const { rest } = parseFlags(args, {}, {}, "state");
+  const found = recorded(oneId(rest, "state"));
+  const status = ociStatus(found.record);
+  const alive = status !== "stopped";
+  console.log(JSON.stringify(
+    {
+      ociVersion: OCI_VERSION,
+      id: found.id,
+      status,
+      pid: alive ? found.record.initPid ?? 0 : 0,
+      bundle: found.record.bundle ?? "",
+      rootfs: found.record.rootfs,
+      created: found.record.created,
+      owner: "",
+      annotations: found.record.annotations ?? {},
+    },
+    null,
+    2,
+  ));
+  return 0;
+}
+
+/** The container's processes (host pids): its cgroup's, or just its first process. */
+function containerPids(record: ContainerRecord): number[] {
+  const procs = record.exec?.cgroupProcs ?? [];
+  for (const file of procs) {
+    try {
+      return Deno.readTextFileSync(file).split("\n").filter(Boolean).map(Number);
+    } catch { /* try the next hierarchy */ }
+  }
+  return sameProcess(record.initPid, record.initStart) ? [record.initPid!] : [];
+}
+
+/** `gcr kill [--all] ID [SIGNAL]` (runc's form; SIGTERM by default). */
+export function ociKillCommand(args: readonly string[]): number {
+  const { flags, rest } = parseFlags(args, { all: "bool" }, { a: "all" }, "kill");
+  if (rest.length < 1 || rest.length > 2) throw new UsageError("gcr kill takes an id and an optional signal");
+  const signal = parseSignal(rest[1] ?? "TERM");
+  const found = recorded(rest[0]!);
+  if (currentStatus(found.record) === "stopped") throw new Error(`container ${found.id} is not running`);
+  const targets = flags.get("all") === "true" ? containerPids(found.record) : [found.record.initPid!];
+  for (const pid of targets) {
+    try {
+      Deno.kill(pid, signal as unknown as Deno.Signal);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return 0;
+}
+
+/** `gcr delete [--force] ID`: removes a stopped container (kills it first with --force). */
+export async function deleteCommand(args: readonly string[]): Promise<number> {
+  const { flags, rest } = parseFlags(args, { force: "bool" }, { f: "force" }, "delete");
+  const id = oneId(rest, "delete");
+  const found = findContainer(id);
+  const record = found.record ?? readRecord(found.paths);
+  if (record && currentStatus(record) !== "stopped") {
+    if (flags.get("force") !== "true") {
+      throw new Error(`cannot delete container ${found.id}: it is ${currentStatus(record)} (use --force)`);
+    }
+    for (const pid of containerPids(record)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    const deadline = performance.now() + 10_000;
+    while (currentStatus(record) !== "stopped") {
+      if (performance.now() > deadline) throw new Error(`container ${found.id} did not die after SIGKILL`);
+      await sleep(10);
+    }
+  }
+  const cgroups = record?.cgroups ?? [];
+  const ownFolders = cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
+  if (ownFolders.length) {
+    await openContainerCgroup(ownFolders, { created: cgroups.filter((dir) => !ownFolders.includes(dir)) }).remove();
+  }
+  removeContainer({ ...found, ...(record ? { record: { ...record, cgroups: [] } } : {}) });
+  return 0;
+}
+
+async function freezerOf(
+  id: string,
+  wanted: "running" | "paused",
+): Promise<FoundContainer & { record: ContainerRecord }> {
+  const found = recorded(id);
+  const status = currentStatus(found.record);
+  if (status !== wanted) throw new Error(`container ${found.id} is ${status}, not ${wanted}`);
+  if (!found.record.cgroups?.length) throw new Error(`container ${found.id} has no cgroup to freeze`);
+  await Promise.resolve();
+  return found;
+}
+
+/** The container's own cgroup folders (not the parents made for its cgroupsPath). */
+function ownCgroup(record: ContainerRecord): ContainerCgroup {
+  const cgroups = record.cgroups ?? [];
+  const own = cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
+  return openContainerCgroup(own);
+}
+
+/** `gcr pause ID`: freezes every process of the container (cgroup freezer). */
+export async function pauseCommand(args: readonly string[]): Promise<number> {
+  const found = await freezerOf(oneId(parseFlags(args, {}, {}, "pause").rest, "pause"), "running");
+  await freeze(ownCgroup(found.record));
+  updateRecord(found.paths, { status: "paused" });
+  return 0;
+}
+
+/** `gcr resume ID`: thaws a paused container. */
+export async function resumeCommand(args: readonly string[]): Promise<number> {
+  const found = await freezerOf(oneId(parseFlags(args, {}, {}, "resume").rest, "resume"), "paused");
+  thaw(ownCgroup(found.record));
+  updateRecord(found.paths, { status: "running" });
+  return 0;
+}
+
+/** `gcr ps [--format table|json] ID`: the container's processes, as host pids. */
+export function ociPsCommand(args: readonly string[]): number {
+  const { flags, rest } = parseFlags(args, { format: "value" }, { f: "format" }, "ps");
+  const found = recorded(oneId(rest, "ps"));
+  const pids = containerPids(found.record);
+  if ((flags.get("format") ?? "table") === "json") console.log(JSON.stringify(pids));
+  else console.log(["PID", ...pids.map(String)].join("\n"));
+  return 0;
+}
+
+/** `gcr features`: what this runtime supports (runtime-spec features.md). */
+export function featuresCommand(): number {
+  console.log(JSON.stringify(
+    {
+      ociVersionMin: "1.0.0",
+      ociVersionMax: OCI_VERSION,
+      hooks: [],
+      mountOptions: [
+        "ro",
+        "rw",
+        "nosuid",
+        "suid",
+        "nodev",
+        "dev",
+        "noexec",
+        "exec",
+        "sync",
+        "async",
+        "dirsync",
+        "remount",
+        "mand",
+        "nomand",
+        "atime",
+        "noatime",
+        "diratime",
+        "nodiratime",
+        "relatime",
+        "norelatime",
+        "strictatime",
+        "nostrictatime",
+        "bind",
+        "rbind",
+        "private",
+        "rprivate",
+        "shared",
+        "rshared",
+        "slave",
+        "rslave",
+        "unbindable",
+        "runbindable",
+      ],
+      linux: {
+        namespaces: ["cgroup", "ipc", "mount", "network", "pid", "user", "uts"],
+        capabilities: Object.keys(CAPABILITIES).map((name) => name.startsWith("CAP_") ? name : `CAP_${name}`),
+        cgroup: { v1: true, v2: true, systemd: false, systemdUser: false },
+        seccomp: {
+          enabled: true,
+          actions: [
+            "SCMP_ACT_ALLOW",
+            "SCMP_ACT_ERRNO",
+            "SCMP_ACT_KILL",
+            "SCMP_ACT_KILL_PROCESS",
+            "SCMP_ACT_KILL_THREAD",
+            "SCMP_ACT_LOG",
+            "SCMP_ACT_TRACE",
+            "SCMP_ACT_TRAP",
+          ],
+          operators: [
+            "SCMP_CMP_EQ",
+            "SCMP_CMP_GE",
+            "SCMP_CMP_GT",
+            "SCMP_CMP_LE",
+            "SCMP_CMP_LT",
+            "SCMP_CMP_MASKED_EQ",
+            "SCMP_CMP_NE",
+          ],
+          archs: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        },
+        apparmor: { enabled: false },
+        selinux: { enabled: false },
+      },
+      annotations: {},
+    },
+    null,
+    2,
+  ));
+  return 0;
+}
+
+/** `gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] ID`: runc's form of exec. */
+export async function ociExecCommand(args: readonly string[]): Promise<number> {
+  const { flags, rest } = parseFlags(
+    args,
+    {
+      process: "value",
+      detach: "bool",
+      "pid-file": "value",
+      "console-socket": "value",
+      tty: "bool",
+      cwd: "value",
+      env: "value",
+      "preserve-fds": "value",
+    },
+    { p: "process", d: "detach", t: "tty", e: "env" },
+    "exec",
+  );
+  const [id, ...command] = rest;
+  if (id === undefined) throw new UsageError("gcr exec: missing container id");
+  const found = recorded(id);
+  if (currentStatus(found.record) !== "running") throw new Error(`container ${found.id} is not running`);
+  const context = found.record.exec;
+  if (!context) throw new Error(`container ${found.id} has no record of how to enter it`);
+  const processFile = flags.get("process");
+  const processJson = processFile
+    ? JSON.parse(Deno.readTextFileSync(processFile))
+    : { args: command, cwd: flags.get("cwd") ?? context.workdir, env: context.env, user: { uid: 0, gid: 0 } };
+  if (!processFile && command.length === 0) throw new UsageError("gcr exec: give --process or a command");
+  // The process object is read by the same code as config.json's.
+  const spec = parseSpec(
+    { ociVersion: OCI_VERSION, root: { path: "/" }, process: processJson },
+    found.record.bundle ?? "/",
+  );
+  const security = securityPlan({ process: spec.process, linux: { ...spec.linux, seccomp: undefined } }, "process");
+  const seccomp = context.seccomp ? Uint8Array.from(atob(context.seccomp), (c) => c.charCodeAt(0)) : undefined;
+  const socketPath = flags.get("console-socket");
+  if (spec.process.terminal && !socketPath) throw new UsageError("gcr exec: process.terminal needs --console-socket");
+  const socket = socketPath ? inheritable(connectUnix(socketPath)) : undefined;
+  const detach = flags.get("detach") === "true";
+  try {
+    const outcome = await runSteps(
+      execSteps({
+        pid: found.record.initPid!,
+        namespaces: context.namespaces,
+        cgroupProcs: context.cgroupProcs,
+        argv: spec.process.args,
+        env: spec.process.env,
+        workdir: spec.process.cwd,
+        ids: context.ids,
+        security: { ...security, ...(seccomp ? { seccomp } : {}) },
+        dieWithParent: !detach,
+        ...(socket !== undefined && spec.process.terminal ? { consoleSocket: CHAIN_FDS.firstFree } : {}),
+      }),
+      "run",
+      {
+        detach,
+        ...(socket !== undefined ? { inherit: [{ from: socket, to: CHAIN_FDS.firstFree }] } : {}),
+        onExec: (pid) => {
+          const pidFile = flags.get("pid-file");
+          if (pidFile) writeAtomically(pidFile, String(pid));
+        },
+      },
+    );
+    if ("running" in outcome) return 0;
+    return "exited" in outcome ? outcome.exited : 128 + outcome.signaled;
+  } finally {
+    if (socket !== undefined) libc().close(socket);
+  }
+}

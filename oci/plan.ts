@@ -1,0 +1,393 @@
+/**
+ * An OCI bundle's config.json as gcr's steps: the same step modules gcr run
+ * uses where config.json asks for the same thing, config.json's own
+ * mounts, sysctls, rlimits and devices where it asks for more. What gcr
+ * cannot honour was refused by oci/spec.ts or is refused here, by field.
+ *
+ * @module
+ */
+import { CHAIN_FDS } from "../ffi/chain.ts";
+import { AT_FDCWD, CLONE, ERRNO, MS, O, O_CLOEXEC } from "../ffi/constants.ts";
+import { lastErrno, SyscallError } from "../ffi/errno.ts";
+import { libc } from "../ffi/libc.ts";
+import { closeFd, ensureDirInRoot, openInRoot } from "../image/safe_fs.ts";
+import { CAPABILITIES } from "../security/capabilities.ts";
+import type { ContainerUser } from "../security/user.ts";
+import { compileProfile, profileFromOci } from "../security/seccomp.ts";
+import { bindDevices } from "../steps/bind_devices.ts";
+import { bindRootfs } from "../steps/bind_rootfs.ts";
+import { closeFds } from "../steps/close_fds.ts";
+import { detachOldRoot } from "../steps/detach_old_root.ts";
+import { enterCgroup } from "../steps/enter_cgroup.ts";
+import { exec, type StartGate } from "../steps/exec.ts";
+import { linkDev } from "../steps/link_dev.ts";
+import { makeMountsPrivate } from "../steps/make_mounts_private.ts";
+import { mapIds } from "../steps/map_ids.ts";
+import { maskPaths } from "../steps/mask_paths.ts";
+import { hardening } from "../steps/pipeline.ts";
+import { pivotRoot } from "../steps/pivot_root.ts";
+import type { IdPlan, SecurityPlan } from "../steps/plan.ts";
+import { readonlyPaths } from "../steps/readonly_paths.ts";
+import { resetSignals } from "../steps/reset_signals.ts";
+import { setHostname } from "../steps/set_hostname.ts";
+import { call, type Step } from "../steps/step.ts";
+import {
+  consolePty,
+  joinNamespacePaths,
+  makeDevices,
+  type MountAction,
+  mountSpecMounts,
+  moveRoot,
+  readonlyRoot,
+  rootPropagation,
+  setRlimits,
+  writeSysctls,
+} from "./steps.ts";
+import { type OciMount, type OciSpec, SpecError } from "./spec.ts";
+
+/** Descriptors the child gets from gcr create at fixed numbers (ChainPipes.inherit). */
+export interface CreateFds {
+  readonly startFifo: number;
+  readonly devNull: number;
+  readonly consoleSocket?: number;
+}
+
+export interface OciRunOptions {
+  readonly noPivot: boolean;
+  /** The container's cgroup.procs files and how they were made (for trace). */
+  readonly cgroup?: { readonly setup: readonly string[]; readonly procs: readonly string[] };
+  /** v1 hierarchies (mount point and the container's own folder) for `cgroup` mounts. */
+  readonly cgroupHierarchies: readonly { readonly name: string; readonly dir: string }[];
+  readonly cgroupVersion: 1 | 2;
+}
+
+const fail = (field: string, message: string): never => {
+  throw new SpecError(field, `config.json: ${field} ${message}`);
+};
+
+/** Sysctls that belong to a namespace (IPC, UTS, network): the only ones a container may set. */
+export function namespacedSysctl(name: string, namespaces: ReadonlySet<string>): boolean {
+  if (!/^[a-z0-9_]+(\.[a-z0-9_-]+)+$/.test(name)) return false;
+  if (name.startsWith("net.")) return namespaces.has("network");
+  if (name.startsWith("fs.mqueue.")) return namespaces.has("ipc");
+  if (/^kernel\.(msgmax|msgmnb|msgmni|sem|shmall|shmmax|shmmni|shm_rmid_forced)$/.test(name)) {
+    return namespaces.has("ipc");
+  }
+  if (/^kernel\.(hostname|domainname)$/.test(name)) return namespaces.has("uts");
+  return false;
+}
+
+/** How the container's ids map: config.json's mappings in a new user namespace, or the host's own. */
+function idPlan(spec: OciSpec, newUser: boolean): IdPlan {
+  if (!newUser) {
+    const all = [{ inside: 0, outside: 0, count: 4294967295 }];
+    return { uid: all, gid: all, via: "direct", setgroups: "allow" };
+  }
+  const rootless = Deno.uid() !== 0;
+  return {
+    uid: spec.linux.uidMappings,
+    gid: spec.linux.gidMappings,
+    via: "direct",
+    setgroups: rootless ? "deny" : "allow",
+  };
+}
+
+/** config.json's process as gcr's security plan: capabilities, user, no_new_privs, seccomp. */
+export function securityPlan(spec: Pick<OciSpec, "process" | "linux">, field = "process"): SecurityPlan {
+  const { process } = spec;
+  const caps = process.capabilities;
+  const all = Object.values(CAPABILITIES);
+  const keep = new Set(caps ? caps.bounding : all);
+  if (caps) {
+    // gcr keeps one set for bounding, effective and permitted (as Docker's
+    // defaults are); a process config.json gives fewer effective ones than
+    // it may have is not something its chain can express.
+    for (const set of ["effective", "permitted"] as const) {
+      if (
+        process.user.uid === 0 && (caps[set].length !== caps.bounding.length || caps[set].some((c) => !keep.has(c)))
+      ) {
+        fail(`${field}.capabilities.${set}`, "must equal the bounding set for a root process (gcr keeps one set)");
+      }
+    }
+    // For uid 0 the kernel gives an exec'd program the whole bounding set
+    // whatever the inheritable and ambient sets hold (capabilities(7): root's
+    // file sets count as full), so sets within it change nothing there. For
+    // another uid they would, and gcr does not raise ambient capabilities.
+    for (const set of ["inheritable", "ambient"] as const) {
+      if (caps[set].length && (process.user.uid !== 0 || caps[set].some((c) => !keep.has(c)))) {
+        fail(`${field}.capabilities.${set}`, "is supported by gcr only for uid 0 and within the bounding set");
+      }
+    }
+  }
+  const env = new Map(process.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
+  const { uid, gid, additionalGids } = process.user;
+  const user: ContainerUser | undefined = uid !== 0 || gid !== 0 || additionalGids.length
+    ? { uid, gid, groups: additionalGids, home: env.get("HOME") ?? "/" }
+    : undefined;
+  let seccomp: Uint8Array | undefined;
+  if (spec.linux.seccomp) seccomp = compileProfile(profileFromOci(spec.linux.seccomp));
+  return {
+    capabilities: keep,
+    noNewPrivs: process.noNewPrivileges,
+    maskPaths: false,
+    ...(user ? { user } : {}),
+    ...(seccomp ? { seccomp } : {}),
+  };
+}
+
+/** Path components of an absolute container path, refusing `..`. */
+function components(path: string, field: string): string[] {
+  const parts = path.split("/").filter((p) => p !== "" && p !== ".");
+  if (parts.includes("..")) fail(field, `must not contain ".." (${JSON.stringify(path)})`);
+  return parts;
+}
+
+/**
+ * config.json's mounts as child actions. A mount point in the bundle's root
+ * is made by gcr now, resolved inside the root (openat2 RESOLVE_IN_ROOT: a
+ * symlink in the image cannot send it elsewhere on the host), and the mount
+ * goes onto the folder it resolved to. A mount point under an earlier
+ * non-bind mount (a /dev/pts in /dev's tmpfs) is made by the child, on the
+ * fresh file system where it cannot exist yet.
+ */
+export function mountActions(spec: OciSpec, options: OciRunOptions): MountAction[] {
+  const root = spec.root.path;
+  const rootFd = libc().openat(AT_FDCWD, new TextEncoder().encode(root + "\0"), O.PATH | O.DIRECTORY | O_CLOEXEC, 0);
+  if (rootFd === -1) throw new SyscallError(`open(${root})`, lastErrno(), "root.path must be a folder");
+  const actions: MountAction[] = [];
+  const fresh = new Map<string, string>(); // destinations of earlier non-bind mounts, with their type
+  const made = new Set<string>();
+  try {
+    spec.mounts.forEach((mount: OciMount, index) => {
+      const field = `mounts[${index}]`;
+      const parts = components(mount.destination, `${field}.destination`);
+      if (parts.length === 0) fail(`${field}.destination`, "cannot be / (that is root.path)");
+      let isFile = false;
+      if (mount.bind) {
+        try {
+          isFile = !Deno.statSync(mount.source).isDirectory;
+        } catch (error) {
+          fail(`${field}.source`, `${JSON.stringify(mount.source)} cannot be bound: ${(error as Error).message}`);
+        }
+      }
+      const destination = "/" + parts.join("/");
+      const under = [...fresh.keys()].filter((d) =>
+        destination.startsWith(d + "/")
+      ).sort((a, b) => b.length - a.length)[0];
+      let target: string;
+      if (under !== undefined) {
+        // On a file system this chain mounted: every level below it is new.
+        const rest = parts.slice(components(under, field).length);
+        let path = `${root}${under}`;
+        const empty = fresh.get(under) === "tmpfs" || fresh.get(under) === "ramfs";
+        rest.forEach((part, i) => {
+          path += `/${part}`;
+          // A tmpfs starts empty: every level is made. proc, sysfs and the
+          // like come with their folders (/sys/fs/cgroup): nothing to make.
+          if (made.has(path) || !empty) return;
+          made.add(path);
+          actions.push(i === rest.length - 1 && isFile ? { op: "touch", path } : { op: "mkdir", path });
+        });
+        target = path;
+      } else {
+        const relative = parts.join("/");
+        const parent = parts.slice(0, -1).join("/");
+        const dirFd = ensureDirInRoot(rootFd, parent);
+        try {
+          if (isFile) {
+            const fd = openInRoot(rootFd, relative, O.WRONLY | O.CREAT, [ERRNO.EISDIR]);
+            if (fd >= 0) closeFd(fd);
+          } else {
+            closeFd(ensureDirInRoot(rootFd, relative));
+          }
+          const resolved = openInRoot(rootFd, relative, O.PATH);
+          try {
+            target = Deno.readLinkSync(`/proc/self/fd/${resolved}`);
+          } finally {
+            closeFd(resolved);
+          }
+        } finally {
+          closeFd(dirFd);
+        }
+      }
+      if (!mount.bind) fresh.set(destination, mount.type);
+      actions.push(...mountCalls(mount, target, options, field));
+    });
+  } finally {
+    closeFd(rootFd);
+  }
+  return actions;
+}
+
+/** The mount(2) calls for one entry: the mount, a read-only (or other flags) remount for binds, propagation. */
+function mountCalls(mount: OciMount, target: string, options: OciRunOptions, field: string): MountAction[] {
+  const out: MountAction[] = [];
+  if (mount.type === "cgroup" || mount.type === "cgroup2") {
+    if (options.cgroupVersion === 2) {
+      out.push({ op: "mount", source: "cgroup2", target, type: "cgroup2", flags: mount.flags, data: "" });
+    } else {
+      // cgroup v1: a tmpfs with the container's own folder of each hierarchy
+      // bound in (read-only when asked), as runc does without a cgroup namespace.
+      const base = mount.flags & ~MS.RDONLY;
+      out.push({ op: "mount", source: "tmpfs", target, type: "tmpfs", flags: base, data: "mode=755" });
+      for (const { name, dir } of options.cgroupHierarchies) {
+        out.push({ op: "mkdir", path: `${target}/${name}` });
+        out.push({ op: "mount", source: dir, target: `${target}/${name}`, type: null, flags: MS.BIND, data: "" });
+        out.push({
+          op: "mount",
+          source: "",
+          target: `${target}/${name}`,
+          type: null,
+          flags: MS.BIND | MS.REMOUNT | (mount.flags & (MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC)),
+          data: "",
+        });
+        for (const alias of name.includes(",") ? name.split(",") : []) {
+          out.push({ op: "symlink", target: name, path: `${target}/${alias}` });
+        }
+      }
+      if (mount.readOnly) {
+        out.push({
+          op: "mount",
+          source: "",
+          target,
+          type: null,
+          flags: base | MS.REMOUNT | MS.RDONLY,
+          data: "mode=755",
+        });
+      }
+    }
+  } else if (mount.bind) {
+    out.push({
+      op: "mount",
+      source: mount.source,
+      target,
+      type: null,
+      flags: MS.BIND | (mount.recursive ? MS.REC : 0),
+      data: "",
+    });
+    // A bind mount takes no other flags on its first call: they come with a remount.
+    const extra = mount.flags & ~(MS.BIND | MS.REC);
+    if (extra) out.push({ op: "mount", source: "", target, type: null, flags: MS.BIND | MS.REMOUNT | extra, data: "" });
+  } else {
+    if (!/^[a-z0-9_.]+$/.test(mount.type)) {
+      fail(`${field}.type`, `${JSON.stringify(mount.type)} is not a file system type`);
+    }
+    out.push({
+      op: "mount",
+      source: mount.source || mount.type,
+      target,
+      type: mount.type,
+      flags: mount.flags,
+      data: mount.data,
+    });
+  }
+  if (mount.propagation) out.push({ op: "mount", source: "", target, type: null, flags: mount.propagation, data: "" });
+  return out;
+}
+
+/**
+ * The steps for `gcr create`: config.json's namespaces (made, or joined by
+ * path), ids, cgroup, hostname, mounts, pivot, sysctls, masked paths,
+ * rlimits, the console, hardening, and the start gate before exec.
+ */
+export function ociSteps(spec: OciSpec, fds: CreateFds, options: OciRunOptions): Step[] {
+  const linux = spec.linux;
+  const types = new Set(linux.namespaces.map((n) => n.type));
+  const create = linux.namespaces.filter((n) => !n.path);
+  const joined = linux.namespaces.filter((n) => n.path);
+  if (!types.has("mount")) fail("linux.namespaces", "must include a mount namespace (gcr pivots the root in one)");
+  const newUser = create.some((n) => n.type === "user");
+  const joinedPid = joined.find((n) => n.type === "pid");
+  // Made at clone: all but cgroup, which enter-cgroup makes once the child is in its cgroup.
+  const cloneFlags = create.filter((n) => n.type !== "cgroup").reduce((sum, n) => sum | n.flag, 0);
+  const ids = idPlan(spec, newUser);
+  if (joined.some((n) => n.type === "user") && newUser) {
+    fail("linux.namespaces", "cannot both make and join a user namespace");
+  }
+  for (const [name] of Object.entries(linux.sysctl)) {
+    if (!namespacedSysctl(name, types)) {
+      fail(`linux.sysctl.${name}`, "is not a sysctl of the container's own namespaces (it would change the host)");
+    }
+  }
+  if (linux.devices.length && newUser) {
+    fail("linux.devices", "cannot be made in a user namespace (mknod needs CAP_MKNOD on the host)");
+  }
+  for (const [i, device] of linux.devices.entries()) {
+    if ((device.uid ?? 0) !== 0 || (device.gid ?? 0) !== 0) {
+      fail(`linux.devices[${i}]`, "uid and gid other than 0 are not supported by gcr");
+    }
+  }
+  if (spec.process.terminal && fds.consoleSocket === undefined) {
+    fail("process.terminal", "needs --console-socket: gcr create returns, so the pty's master must go to the engine");
+  }
+  const inherited = 2 + (fds.consoleSocket !== undefined ? 1 : 0);
+  const firstFree = CHAIN_FDS.firstFree + inherited;
+  const security = securityPlan(spec);
+  const root = spec.root.path;
+  const hasDev = spec.mounts.some((m) => m.destination.replace(/\/+$/, "") === "/dev" && !m.bind);
+  const joinPaths = joined.filter((n) => n.type !== "pid").sort((
+    a,
+    b,
+  ) => (a.type === "user" ? -1 : b.type === "user" ? 1 : 0));
+  const gate: StartGate = { fifoFd: CHAIN_FDS.firstFree, nullFd: CHAIN_FDS.firstFree + 1 };
+  const plan = { root, hostname: spec.hostname ?? "", ids, cgroup: options.cgroup } as const;
+  const maskedAndReadonly = [
+    ...(linux.maskedPaths.length ? [maskPaths(linux.maskedPaths)] : []),
+    ...(linux.readonlyPaths.length ? [readonlyPaths(linux.readonlyPaths)] : []),
+  ];
+  return [
+    {
+      name: "clone",
+      why: "config.json's new namespaces for the container's first process" +
+        (joinedPid ? "; its PID namespace is joined through gcr" : ""),
+      parent: [{
+        op: "clone",
+        flags: cloneFlags,
+        show: [...Object.entries(CLONE).filter(([, v]) => (cloneFlags & v) === v).map(([n]) => `CLONE_${n}`), "SIGCHLD"]
+          .join("|"),
+        ...(joinedPid?.path ? { pidNamespace: joinedPid.path } : {}),
+      }],
+      child: [],
+    },
+    closeFds(firstFree),
+    ...(newUser ? [mapIds(plan)] : []),
+    ...(joinPaths.length
+      ? [joinNamespacePaths(joinPaths.map((n) => ({ type: n.type, path: n.path!, flag: n.flag })))]
+      : []),
+    ...(options.cgroup || create.some((n) => n.type === "cgroup")
+      ? [enterCgroup(plan, create.some((n) => n.type === "cgroup"))]
+      : []),
+    ...(spec.hostname !== undefined && types.has("uts") ? [setHostname(plan)] : []),
+    ...(spec.domainname
+      ? [{
+        name: "set-domainname",
+        why: "config.json's domainname, in the container's UTS namespace",
+        parent: [],
+        child: [call("setdomainname", spec.domainname, spec.domainname.length)],
+      }]
+      : []),
+    makeMountsPrivate(),
+    bindRootfs(plan),
+    mountSpecMounts(mountActions(spec, options)),
+    ...(hasDev ? [bindDevices(plan), linkDev(plan)] : []),
+    ...(linux.devices.length ? [makeDevices(linux.devices, root)] : []),
+    ...(options.noPivot ? [moveRoot(root)] : [pivotRoot(plan), detachOldRoot()]),
+    ...(linux.rootfsPropagation ? [rootPropagation(linux.rootfsPropagation)] : []),
+    ...(Object.keys(linux.sysctl).length ? [writeSysctls(Object.entries(linux.sysctl), firstFree)] : []),
+    ...maskedAndReadonly,
+    ...(spec.root.readonly ? [readonlyRoot()] : []),
+    ...(fds.consoleSocket !== undefined && spec.process.terminal
+      ? [consolePty(CHAIN_FDS.firstFree + 2, firstFree)]
+      : []),
+    ...(spec.process.user.umask !== undefined
+      ? [{ name: "set-umask", why: "config.json's umask", parent: [], child: [call("umask", spec.process.user.umask)] }]
+      : []),
+    ...(spec.process.rlimits.length ? [setRlimits(spec.process.rlimits)] : []),
+    ...hardening(security, ids),
+    resetSignals(),
+    exec({ workdir: spec.process.cwd, env: spec.process.env, argv: spec.process.args }, {
+      handTerminal: false,
+      awaitStart: gate,
+    }),
+  ];
+}

@@ -1,0 +1,258 @@
+/**
+ * Steps an OCI bundle needs beyond gcr run's: config.json's mounts in their
+ * order, sysctls, rlimits, device nodes, a pty sent over the console socket,
+ * namespaces joined by path, a read-only root. Each is data, like every
+ * other step, so trace and explain show them the same way.
+ *
+ * @module
+ */
+import { CHAIN_FDS } from "../ffi/chain.ts";
+import {
+  CLONE,
+  LAYOUT,
+  MS,
+  O,
+  O_CLOEXEC,
+  S_IFBLK,
+  S_IFCHR,
+  S_IFIFO,
+  SCM_RIGHTS,
+  SOL_SOCKET,
+  SYS,
+  TIOCGPTPEER,
+  TIOCSCTTY,
+  TIOCSPTLCK,
+} from "../ffi/constants.ts";
+import type { ChildCall } from "../ffi/chain.ts";
+import { call, flags, NULL, num, rawSyscall, shown, type Step } from "../steps/step.ts";
+import { S_IFREG } from "../ffi/constants.ts";
+
+/** One thing the child does to build config.json's mounts, in order. */
+export type MountAction =
+  /** A folder under a file system mounted earlier in the same chain (which starts empty). */
+  | { readonly op: "mkdir"; readonly path: string }
+  /** An empty file to bind a file onto, under a file system mounted earlier. */
+  | { readonly op: "touch"; readonly path: string }
+  | {
+    readonly op: "mount";
+    readonly source: string;
+    readonly target: string;
+    readonly type: string | null;
+    readonly flags: number;
+    readonly data: string;
+  }
+  | { readonly op: "symlink"; readonly target: string; readonly path: string };
+
+/** `MS_BIND|MS_REC`: flags shown by name where MS has them. */
+function showFlags(value: number): string {
+  const names = Object.entries(MS).filter(([, bit]) => (value & bit) === bit).map(([name]) => name);
+  const known = names.reduce((sum, name) => sum | MS[name as keyof typeof MS], 0);
+  const rest = value & ~known;
+  const parts = names.map((name) => `MS_${name}`);
+  if (rest) parts.push(`0x${rest.toString(16)}`);
+  return parts.length ? parts.join("|") : "0";
+}
+
+function actionCall(action: MountAction): ChildCall {
+  switch (action.op) {
+    case "mkdir":
+      return call("mkdir", action.path, num(0o755, "0755"));
+    case "touch":
+      return call("mknod", action.path, num(S_IFREG | 0o644, "S_IFREG|0644"), 0);
+    case "symlink":
+      return call("symlink", action.target, action.path);
+    case "mount":
+      return call(
+        "mount",
+        action.source,
+        action.target,
+        action.type === null ? NULL : action.type,
+        num(action.flags, showFlags(action.flags)),
+        action.data === "" ? NULL : action.data,
+      );
+  }
+}
+
+/** config.json's `mounts`, in their order, into the new root before the pivot (mount points made by gcr or here). */
+export function mountSpecMounts(actions: readonly MountAction[]): Step {
+  return {
+    name: "mount-spec-mounts",
+    why: "config.json's mounts, in its order (later ones may sit on earlier ones), while host sources are reachable",
+    parent: [],
+    child: actions.map(actionCall),
+  };
+}
+
+/** Joins namespaces given by path in config.json (e.g. a network namespace an engine made). */
+export function joinNamespacePaths(paths: readonly { type: string; path: string; flag: number }[]): Step {
+  const first = CHAIN_FDS.firstFree;
+  return {
+    name: "join-namespace-paths",
+    why: "namespaces config.json names by path are joined, not made; the user namespace first",
+    parent: [],
+    child: paths.flatMap(({ type, path, flag }) => [
+      call("open", path, flags({ ...O, CLOEXEC: O_CLOEXEC }, "O_", ["RDONLY", "CLOEXEC"])),
+      rawSyscall(
+        "setns",
+        SYS.setns,
+        num(first, `${first} /* ${type} */`),
+        num(flag, Object.entries(CLONE).find(([, v]) => v === flag)?.[0] ?? String(flag)),
+      ),
+      call("close", first),
+    ]),
+  };
+}
+
+/**
+ * Writes config.json's sysctls through the container's own /proc/sys, after
+ * the pivot and before /proc/sys is made read-only. Only namespaced ones
+ * are accepted (checked by the planner), so none of this reaches the host.
+ */
+export function writeSysctls(sysctl: readonly (readonly [string, string])[], firstFree: number): Step {
+  return {
+    name: "write-sysctls",
+    why: "config.json's sysctls, in the container's own namespaces, through its /proc/sys",
+    parent: [],
+    child: sysctl.flatMap(([name, value]) => [
+      call(
+        "open",
+        `/proc/sys/${name.replaceAll(".", "/")}`,
+        flags({ ...O, CLOEXEC: O_CLOEXEC }, "O_", ["WRONLY", "CLOEXEC"]),
+      ),
+      call("write", num(firstFree, `${firstFree} /* ${name} */`), value, value.length),
+      call("close", firstFree),
+    ]),
+  };
+}
+
+/** setrlimit for each of config.json's rlimits (raising a hard limit needs CAP_SYS_RESOURCE on the host). */
+export function setRlimits(rlimits: readonly { type: string; resource: number; soft: bigint; hard: bigint }[]): Step {
+  const { rlimit } = LAYOUT;
+  return {
+    name: "set-rlimits",
+    why: "config.json's resource limits, inherited by the command across exec",
+    parent: [],
+    child: rlimits.map(({ type, resource, soft, hard }) => {
+      const bytes = new Uint8Array(rlimit.size);
+      const view = new DataView(bytes.buffer);
+      view.setBigUint64(rlimit.rlim_cur, soft, true);
+      view.setBigUint64(rlimit.rlim_max, hard, true);
+      return call("setrlimit", num(resource, type), shown({ bytes }, `{${soft}, ${hard}}`));
+    }),
+  };
+}
+
+/** Device nodes config.json lists (linux.devices), made with mknod (needs CAP_MKNOD: not in a user namespace). */
+export function makeDevices(
+  devices: readonly { path: string; type: string; major: number; minor: number; fileMode?: number }[],
+  root: string,
+): Step {
+  const kind = { c: S_IFCHR, u: S_IFCHR, b: S_IFBLK, p: S_IFIFO } as Record<string, number>;
+  return {
+    name: "make-devices",
+    why: "the device nodes config.json asks for in the container's /dev",
+    parent: [],
+    child: devices.map((device) => {
+      // makedev: glibc's encoding of major and minor into dev_t.
+      const dev = (BigInt(device.major & 0xfff) << 8n) | BigInt(device.minor & 0xff) |
+        (BigInt(device.minor & ~0xff) << 12n) | (BigInt(device.major & ~0xfff) << 32n);
+      const mode = kind[device.type]! | (device.fileMode ?? 0o666);
+      return call(
+        "mknod",
+        `${root}${device.path}`,
+        num(mode, `0${mode.toString(8)}`),
+        num(dev, `${device.major}:${device.minor}`),
+      );
+    }),
+  };
+}
+
+/**
+ * process.terminal with --console-socket: a pty from the container's own
+ * devpts, its master sent over the socket (SCM_RIGHTS, as runc does) to the
+ * engine, its peer the container's stdio and controlling terminal. The fd
+ * numbers are known in advance: the child opens the lowest free ones.
+ */
+export function consolePty(socketFd: number, firstFree: number): Step {
+  const master = firstFree, peer = firstFree + 1;
+  const { msghdr, iovec, cmsghdr } = LAYOUT;
+  const name = new TextEncoder().encode("/dev/ptmx");
+  const iov = new Uint8Array(iovec.size);
+  new DataView(iov.buffer).setBigUint64(iovec.iov_len, BigInt(name.length), true);
+  // CMSG_SPACE(sizeof(int)): the header, the fd, padded to 8 bytes.
+  const control = new Uint8Array(cmsghdr.size + 8);
+  const c = new DataView(control.buffer);
+  c.setBigUint64(cmsghdr.cmsg_len, BigInt(cmsghdr.size + 4), true);
+  c.setInt32(cmsghdr.cmsg_level, SOL_SOCKET, true);
+  c.setInt32(cmsghdr.cmsg_type, SCM_RIGHTS, true);
+  c.setInt32(cmsghdr.size, master, true);
+  const header = new Uint8Array(msghdr.size);
+  const h = new DataView(header.buffer);
+  h.setBigUint64(msghdr.msg_iovlen, 1n, true);
+  h.setBigUint64(msghdr.msg_controllen, BigInt(control.length), true);
+  const message = {
+    struct: header,
+    pointers: [
+      { offset: msghdr.msg_iov, to: { struct: iov, pointers: [{ offset: iovec.iov_base, to: { bytes: name } }] } },
+      { offset: msghdr.msg_control, to: { bytes: control } },
+    ],
+  };
+  const zero = new Uint8Array(4);
+  return {
+    name: "console-pty",
+    why: "a pty from the container's devpts: the master goes to the engine's console socket, the peer becomes stdio",
+    parent: [],
+    child: [
+      call("open", "/dev/ptmx", flags({ ...O, CLOEXEC: O_CLOEXEC }, "O_", ["RDWR", "NOCTTY", "CLOEXEC"])),
+      call("ioctl", num(master, `${master} /* master */`), num(TIOCSPTLCK, "TIOCSPTLCK"), shown({ bytes: zero }, "&0")),
+      call("ioctl", master, num(TIOCGPTPEER, "TIOCGPTPEER"), flags(O, "O_", ["RDWR", "NOCTTY"])),
+      call(
+        "sendmsg",
+        num(socketFd, `${socketFd} /* console socket */`),
+        shown(message, `{"/dev/ptmx", SCM_RIGHTS {${master}}}`),
+        0,
+      ),
+      call("close", master),
+      call("close", socketFd),
+      call("setsid"),
+      call("ioctl", num(peer, `${peer} /* peer */`), num(TIOCSCTTY, "TIOCSCTTY"), 0),
+      ...[0, 1, 2].map((fd) => call("dup3", peer, fd, 0)),
+      call("close", peer),
+    ],
+  };
+}
+
+/** root.readonly: the container's / read-only, last, once nothing more is mounted on it. */
+export function readonlyRoot(): Step {
+  return {
+    name: "readonly-root",
+    why: "config.json's root.readonly: / becomes read-only once every mount is in place",
+    parent: [],
+    child: [call("mount", NULL, "/", NULL, flags(MS, "MS_", ["REMOUNT", "BIND", "RDONLY"]), NULL)],
+  };
+}
+
+/** --no-pivot: move the root onto / and chroot into it (for a root on ramfs, where pivot_root fails). */
+export function moveRoot(root: string): Step {
+  return {
+    name: "move-root",
+    why: "--no-pivot: the root is moved over / and chroot'ed into; the host's root stays below it",
+    parent: [],
+    child: [
+      call("chdir", root),
+      call("mount", root, "/", NULL, flags(MS, "MS_", ["MOVE"]), NULL),
+      call("chroot", "."),
+      call("chdir", "/"),
+    ],
+  };
+}
+
+/** rootfsPropagation: the propagation of the container's / after the pivot. */
+export function rootPropagation(propagation: number): Step {
+  return {
+    name: "root-propagation",
+    why: "config.json's rootfsPropagation for the container's /",
+    parent: [],
+    child: [call("mount", NULL, "/", NULL, num(propagation, showFlags(propagation)), NULL)],
+  };
+}
