@@ -255,7 +255,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       const hint = call.fn !== "execvp"
         ? undefined
         : execFailureCode(errno) === 127
-        ? "command not found in the container's PATH"
+        ? "executable file not found in the container's PATH"
         : execFailureCode(errno) === 126
         ? "command cannot be executed"
         : undefined;

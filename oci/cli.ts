@@ -24,7 +24,7 @@ import {
   showCgroupOp,
   thaw,
 } from "../cgroup/cgroup.ts";
-import { resourcesFromOci } from "../cgroup/limits.ts";
+import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
 import { CHAIN_FDS } from "../ffi/chain.ts";
 import {
   AF_UNIX,
@@ -63,6 +63,20 @@ import { ociSteps, securityPlan } from "./plan.ts";
 import { type NamespaceType, parseSpec, readSpec } from "./spec.ts";
 
 const OCI_VERSION = "1.2.0";
+
+/** The device cgroup rules runc adds after config.json's: mknod of any node, and the standard devices. */
+const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
+  { allow: true, type: "c", access: "m" },
+  { allow: true, type: "b", access: "m" },
+  ...[[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [10, 200]].map(([major, minor]) => ({
+    allow: true,
+    type: "c" as const,
+    major: major!,
+    minor: minor!,
+    access: "rwm",
+  })),
+  { allow: true, type: "c", major: 136, access: "rwm" },
+];
 const cString = (text: string) => new TextEncoder().encode(text + "\0");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -219,7 +233,10 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     if (consoleSocket !== undefined) open.push(consoleSocket);
 
     const host = detectCgroups();
-    const limits = resourcesFromOci(raw.linux?.resources ?? {});
+    const asked = resourcesFromOci(raw.linux?.resources ?? {});
+    // As runc does: after config.json's device rules, the devices every
+    // container gets (the /dev gcr makes) stay usable, whatever came before.
+    const limits = asked.devices?.length ? { ...asked, devices: [...asked.devices, ...DEFAULT_DEVICE_RULES] } : asked;
     try {
       cgroup = createContainerCgroup(id, limits, {
         ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}),
