@@ -383,7 +383,14 @@ export function ociKillCommand(args: readonly string[]): number {
 export async function deleteCommand(args: readonly string[]): Promise<number> {
   const { flags, rest } = parseFlags(args, { force: "bool" }, { f: "force" }, "delete");
   const id = oneId(rest, "delete");
-  const found = findContainer(id);
+  let found: FoundContainer;
+  try {
+    found = findContainer(id);
+  } catch (error) {
+    // As runc: --force of a container that does not exist (its create failed) succeeds.
+    if (flags.get("force") === "true") return 0;
+    throw error;
+  }
   const record = found.record ?? readRecord(found.paths);
   if (record && currentStatus(record) !== "stopped") {
     if (flags.get("force") !== "true") {

@@ -90,7 +90,14 @@ export function containerSteps(plan: ContainerPlan): Step[] {
  * the same for a container's first process and for one `gcr exec` adds.
  */
 export function hardening(security: SecurityPlan, ids: IdPlan): Step[] {
+  // Without no_new_privs the kernel installs a filter only for a process
+  // with CAP_SYS_ADMIN, so it goes first, while the process still has it (as
+  // runc does); the filter must then allow the calls that follow (capset,
+  // prctl, setresuid: every engine's profile does). With no_new_privs it
+  // goes last, so the filter need not allow them.
+  const early = security.seccomp && !security.noNewPrivs ? [installSeccomp(security.seccomp)] : [];
   return [
+    ...early,
     // After the last mount: those need capabilities this drops.
     dropCapabilities(security.capabilities, security.user ? { userUid: security.user.uid } : {}),
     // After drop-capabilities: dropping from the bounding set needs
@@ -101,7 +108,7 @@ export function hardening(security: SecurityPlan, ids: IdPlan): Step[] {
     ...(security.noNewPrivs ? [noNewPrivs()] : []),
     // Last but the signal reset and exec: the chain's own write/read/execve
     // after it must pass the filter.
-    ...(security.seccomp ? [installSeccomp(security.seccomp)] : []),
+    ...(security.seccomp && security.noNewPrivs ? [installSeccomp(security.seccomp)] : []),
   ];
 }
 
