@@ -141,6 +141,7 @@ export async function execCommand(argv: readonly string[]): Promise<number> {
       ...(context.seccomp ? { seccomp: fromBase64(context.seccomp) } : {}),
     },
     dieWithParent: !args.detach,
+    nullStdio: args.detach,
   };
   const status = await runSteps(execSteps(plan), args.mode, { detach: args.detach });
   if ("running" in status) return 0;

@@ -503,7 +503,8 @@ function execContext(plan: ContainerPlan): ExecContext {
 
 async function run(argv: readonly string[], observer: RunObserver = {}): Promise<number> {
   const args = parseRunArgs(argv);
-  setQuiet(args.quiet);
+  // A detached container's log holds its own output, as docker logs shows it.
+  setQuiet(args.quiet || args.detach);
   assertSupportedPlatform();
   if (args.detach && !observer.started) {
     if (args.mode !== "run") throw new UsageError("-d cannot be combined with --trace or --step: they need a terminal");

@@ -122,6 +122,7 @@ export function gateCalls(steps: readonly Step[], mode: RunMode): ChainCall[][] 
   let parentActed = false;
   return steps.map((step) => {
     parentActed ||= step.parent.length > 0;
+    if (step.runsAhead) return step.child.map((call) => ({ call, gate: false }));
     return step.child.map((call, index) => {
       const gate = parentActed || (mode !== "run" && index === 0);
       parentActed = false;
@@ -268,7 +269,10 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
   try {
     let before: Snapshot | undefined;
     for (const [index, step] of steps.entries()) {
-      if (mode === "step") await waitForEnter(step, index, steps.length);
+      if (mode === "step" && !step.runsAhead) await waitForEnter(step, index, steps.length);
+      if (mode === "step" && step.runsAhead) {
+        prompt(`\n[${index + 1}/${steps.length}] ${step.name}: ${step.why} (runs at once)`);
+      }
       if (interrupted) {
         throw new StepError(step.name, new Error(`interrupted by signal ${interrupted}`), 128 + interrupted);
       }

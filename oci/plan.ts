@@ -18,6 +18,7 @@ import { bindDevices } from "../steps/bind_devices.ts";
 import { bindRootfs } from "../steps/bind_rootfs.ts";
 import { closeFds } from "../steps/close_fds.ts";
 import { detachOldRoot } from "../steps/detach_old_root.ts";
+import { dieWithParent } from "../steps/die_with_parent.ts";
 import { enterCgroup } from "../steps/enter_cgroup.ts";
 import { exec, type StartGate } from "../steps/exec.ts";
 import { linkDev } from "../steps/link_dev.ts";
@@ -349,6 +350,7 @@ export function ociSteps(spec: OciSpec, fds: CreateFds, options: OciRunOptions):
       }],
       child: [],
     },
+    dieWithParent(),
     closeFds(firstFree),
     ...(newUser ? [mapIds(plan)] : []),
     ...(joinPaths.length
@@ -388,6 +390,7 @@ export function ociSteps(spec: OciSpec, fds: CreateFds, options: OciRunOptions):
     exec({ workdir: spec.process.cwd, env: spec.process.env, argv: spec.process.args }, {
       handTerminal: false,
       awaitStart: gate,
+      outliveGcr: true,
     }),
   ];
 }

@@ -1,5 +1,5 @@
 import { CHAIN_FDS } from "../ffi/chain.ts";
-import { O_CLOEXEC } from "../ffi/constants.ts";
+import { O_CLOEXEC, PR_SET_PDEATHSIG } from "../ffi/constants.ts";
 import type { ContainerPlan } from "./plan.ts";
 import { call, num, shown, type Step } from "./step.ts";
 
@@ -14,6 +14,8 @@ export interface ExecOptions {
   readonly handTerminal?: boolean;
   /** OCI create: wait for `gcr start` just before execvp. */
   readonly awaitStart?: StartGate;
+  /** The process outlives gcr (create, exec -d): die-with-parent is undone before gcr lets go. */
+  readonly outliveGcr?: boolean;
 }
 
 /**
@@ -45,6 +47,9 @@ export function exec(plan: Pick<ContainerPlan, "workdir" | "env" | "argv">, opti
         shown({ pointerTo: { strings: plan.env } }, `&{${plan.env.map((e) => JSON.stringify(e)).join(", ")}}`),
         8,
       ),
+      ...(options.outliveGcr
+        ? [call("prctl", num(PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"), num(0, "0 /* no longer */"), 0, 0, 0)]
+        : []),
       ...(gate
         ? [
           {

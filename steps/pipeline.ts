@@ -41,7 +41,8 @@ import { readonlyPaths } from "./readonly_paths.ts";
 import { resetSignals } from "./reset_signals.ts";
 import { setHostname } from "./set_hostname.ts";
 import { setUser } from "./set_user.ts";
-import type { Step } from "./step.ts";
+import { call, flags, type Step } from "./step.ts";
+import { O, O_CLOEXEC } from "../ffi/constants.ts";
 
 /** The steps that build and start a container from `plan`. */
 export function containerSteps(plan: ContainerPlan): Step[] {
@@ -124,6 +125,8 @@ export interface ExecPlan extends Pick<ContainerPlan, "argv" | "env" | "workdir"
   readonly dieWithParent: boolean;
   /** The fd (from CHAIN_FDS.firstFree) of an engine's console socket: the process gets a pty of the container's. */
   readonly consoleSocket?: number;
+  /** gcr exec -d: stdio becomes /dev/null (an engine's exec --detach keeps the pipes it passed). */
+  readonly nullStdio?: boolean;
 }
 
 /** The steps that start a process inside a running container. */
@@ -132,14 +135,29 @@ export function execSteps(plan: ExecPlan): Step[] {
   const firstFree = CHAIN_FDS.firstFree + (plan.consoleSocket !== undefined ? 1 : 0);
   return [
     cloneIntoContainer(plan.pid, plan.namespaces.includes("pid")),
-    ...(plan.dieWithParent ? [dieWithParent()] : []),
+    dieWithParent(),
     closeFds(firstFree),
     openNamespaces(plan.pid, joins),
     joinNamespaces(joins, plan.cgroupProcs, firstFree),
     ...(plan.consoleSocket !== undefined ? [consolePty(plan.consoleSocket, firstFree)] : [ownProcessGroup()]),
+    ...(plan.nullStdio ? [nullStdio(firstFree)] : []),
     limitOpenFiles(),
     ...hardening(plan.security, plan.ids),
     resetSignals(),
-    exec(plan),
+    exec(plan, { outliveGcr: !plan.dieWithParent }),
   ];
+}
+
+/** exec -d: nobody reads or writes the process's stdio any more; /dev/null of the container's, as docker exec -d. */
+function nullStdio(firstFree: number): Step {
+  return {
+    name: "null-stdio",
+    why: "a detached process's stdin, stdout and stderr are the container's /dev/null: gcr exec -d returns",
+    parent: [],
+    child: [
+      call("open", "/dev/null", flags({ ...O, CLOEXEC: O_CLOEXEC }, "O_", ["RDWR", "CLOEXEC"])),
+      ...[0, 1, 2].map((fd) => call("dup3", firstFree, fd, 0)),
+      call("close", firstFree),
+    ],
+  };
 }

@@ -48,6 +48,12 @@ export interface Step {
   readonly why: string;
   readonly parent: readonly ParentOp[];
   readonly child: readonly ChildCall[];
+  /**
+   * Its calls never wait at a gate, not even in trace and step modes: they
+   * must run before the child can block (die-with-parent: a child waiting
+   * at a gate when gcr is killed would otherwise wait forever).
+   */
+  readonly runsAhead?: boolean;
 }
 
 /** An argument with the text trace and errors show for it. */
