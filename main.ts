@@ -774,7 +774,16 @@ function logError(options: GlobalOptions, message: string): void {
 function ociKillForm(args: readonly string[]): boolean {
   if (args.some((a) => a === "--all" || a === "-a")) return true;
   const positional = args.filter((a) => !a.startsWith("-"));
-  if (positional.length !== 2 || args.some((a) => a === "-s" || a.startsWith("--signal"))) return false;
+  if (args.some((a) => a === "-s" || a.startsWith("--signal"))) return false;
+  if (positional.length === 1) {
+    // `kill ID` of a container made by `gcr create` (it has a bundle): runc's form, SIGTERM.
+    try {
+      return findContainer(positional[0]!).record?.bundle !== undefined;
+    } catch {
+      return false;
+    }
+  }
+  if (positional.length !== 2) return false;
   try {
     parseSignal(positional[1]!);
   } catch {
@@ -791,7 +800,11 @@ function ociKillForm(args: readonly string[]): boolean {
 async function main(argv: readonly string[]): Promise<number> {
   const global = parseGlobalOptions(argv);
   const [command, ...rest] = global.rest;
-  const oci = () => import("./oci/cli.ts");
+  const oci = () => {
+    // create's stdio is the container's: gcr's own log lines must not mix into its output.
+    setQuiet(true);
+    return import("./oci/cli.ts");
+  };
   try {
     switch (command) {
       case "create":

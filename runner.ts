@@ -121,7 +121,8 @@ function execFailureCode(errno: number): number {
 export function gateCalls(steps: readonly Step[], mode: RunMode): ChainCall[][] {
   let parentActed = false;
   return steps.map((step) => {
-    parentActed ||= step.parent.length > 0;
+    // The clone itself leaves the child nothing to wait for: only what gcr does to it afterwards.
+    parentActed ||= step.parent.some((op) => op.op !== "clone");
     if (step.runsAhead) return step.child.map((call) => ({ call, gate: false }));
     return step.child.map((call, index) => {
       const gate = parentActed || (mode !== "run" && index === 0);

@@ -573,7 +573,9 @@ export async function ociExecCommand(args: readonly string[]): Promise<number> {
     { ociVersion: OCI_VERSION, root: { path: "/" }, process: processJson },
     found.record.bundle ?? "/",
   );
-  const security = securityPlan({ process: spec.process, linux: { ...spec.linux, seccomp: undefined } }, "process");
+  const planned = securityPlan({ process: spec.process, linux: { ...spec.linux, seccomp: undefined } }, "process");
+  // As runc: a process without capabilities gets the container's (not every capability).
+  const security = spec.process.capabilities ? planned : { ...planned, capabilities: new Set(context.capabilities) };
   const seccomp = context.seccomp ? Uint8Array.from(atob(context.seccomp), (c) => c.charCodeAt(0)) : undefined;
   const socketPath = flags.get("console-socket");
   if (spec.process.terminal && !socketPath) throw new UsageError("gcr exec: process.terminal needs --console-socket");

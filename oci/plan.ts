@@ -93,12 +93,21 @@ function idPlan(spec: OciSpec, newUser: boolean): IdPlan {
   };
 }
 
+/** The capabilities in gcr's own bounding set (/proc/self/status CapBnd). */
+function ownBoundingSet(): number[] {
+  const hex = Deno.readTextFileSync("/proc/self/status").match(/^CapBnd:\s*([0-9a-f]+)$/m)?.[1] ?? "0";
+  const mask = BigInt(`0x${hex}`);
+  return Object.values(CAPABILITIES).filter((cap) => (mask >> BigInt(cap)) & 1n);
+}
+
 /** config.json's process as gcr's security plan: capabilities, user, no_new_privs, seccomp. */
 export function securityPlan(spec: Pick<OciSpec, "process" | "linux">, field = "process"): SecurityPlan {
   const { process } = spec;
   const caps = process.capabilities;
-  const all = Object.values(CAPABILITIES);
-  const keep = new Set(caps ? caps.bounding : all);
+  // No capabilities in config.json: runc leaves the process its own, so gcr
+  // keeps its own bounding set (not every capability: a host may lack some,
+  // as this one lacks CAP_SYS_RESOURCE, and capset cannot add them).
+  const keep = new Set(caps ? caps.bounding : ownBoundingSet());
   if (caps) {
     // gcr keeps one set for bounding, effective and permitted (as Docker's
     // defaults are); a process config.json gives fewer effective ones than

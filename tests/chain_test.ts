@@ -26,12 +26,15 @@ Deno.test("gates: run mode waits only where gcr acts first; trace mode before ev
   const steps = containerSteps(plan);
   const run = gateCalls(steps, "run");
   const gated = steps.flatMap((step, i) => run[i]!.filter((c) => c.gate).map(() => step.name));
-  // set-hostname waits for the id maps (map-ids' parent ops); exec waits for the terminal hand-over.
-  if (JSON.stringify(gated) !== JSON.stringify(["die-with-parent", "map-ids", "exec"])) {
+  // map-ids' calls wait for its parent ops (the id maps); exec waits for the terminal hand-over.
+  if (JSON.stringify(gated) !== JSON.stringify(["map-ids", "exec"])) {
     throw new Error(`run-mode gates before: ${gated.join(", ")}`);
   }
   const trace = gateCalls(steps, "trace");
   steps.forEach((step, i) => {
-    if (step.child.length > 0 && !trace[i]![0]!.gate) throw new Error(`trace mode: no gate before ${step.name}`);
+    // die-with-parent runs ahead of every gate, in every mode: a child must never wait before it is tied to gcr.
+    if (step.runsAhead) {
+      if (trace[i]!.some((c) => c.gate)) throw new Error(`trace mode: ${step.name} must not wait`);
+    } else if (step.child.length > 0 && !trace[i]![0]!.gate) throw new Error(`trace mode: no gate before ${step.name}`);
   });
 });
