@@ -26,3 +26,21 @@ export function readTextOr(path: string, fallback = ""): string {
     return fallback;
   }
 }
+
+/**
+ * `node:path`'s `resolve` for POSIX paths: each part against the ones before
+ * it, from the working directory, with `.` and `..` folded. By hand because
+ * loading node:path costs ~15 ms of a start (it brings Node's assert and
+ * error modules), which engines pay on every `gcr create`.
+ */
+export function resolvePath(...parts: string[]): string {
+  let path = Deno.cwd();
+  for (const part of parts) path = part.startsWith("/") ? part : `${path}/${part}`;
+  const out: string[] = [];
+  for (const segment of path.split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") out.pop();
+    else out.push(segment);
+  }
+  return "/" + out.join("/");
+}

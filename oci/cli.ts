@@ -247,6 +247,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
       if (!(error instanceof CgroupUnavailableError) || limited) throw error;
     }
     if (cgroup) updateRecord(paths, { cgroups: [...cgroup.paths, ...cgroup.created] });
+    const security = securityPlan(spec);
     const steps = ociSteps(spec, {
       startFifo: fifo,
       devNull,
@@ -258,7 +259,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
         : {}),
       cgroupHierarchies: cgroupHierarchies(host, cgroup),
       cgroupVersion: host.version === 2 ? 2 : 1,
-    });
+    }, security);
     const inherit = [
       { from: fifo, to: CHAIN_FDS.firstFree },
       { from: devNull, to: CHAIN_FDS.firstFree + 1 },
@@ -267,7 +268,6 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     const outcome = await runSteps(steps, "run", { inherit, detach: true });
     if (!("running" in outcome)) throw new Error("the container's process ended before it reached the start gate");
     const pid = outcome.running;
-    const security = securityPlan(spec);
     const exec: ExecContext = {
       env: spec.process.env,
       workdir: spec.process.cwd,

@@ -13,7 +13,7 @@ import { libc } from "../ffi/libc.ts";
 import { closeFd, ensureDirInRoot, openInRoot } from "../image/safe_fs.ts";
 import { CAPABILITIES } from "../security/capabilities.ts";
 import type { ContainerUser } from "../security/user.ts";
-import { compileProfile, profileFromOci } from "../security/seccomp.ts";
+import { cachedCompile, profileFromOci } from "../security/seccomp.ts";
 import { bindDevices } from "../steps/bind_devices.ts";
 import { bindRootfs } from "../steps/bind_rootfs.ts";
 import { closeFds } from "../steps/close_fds.ts";
@@ -135,7 +135,7 @@ export function securityPlan(spec: Pick<OciSpec, "process" | "linux">, field = "
     ? { uid, gid, groups: additionalGids, home: env.get("HOME") ?? "/" }
     : undefined;
   let seccomp: Uint8Array | undefined;
-  if (spec.linux.seccomp) seccomp = compileProfile(profileFromOci(spec.linux.seccomp));
+  if (spec.linux.seccomp) seccomp = cachedCompile(profileFromOci(spec.linux.seccomp));
   return {
     capabilities: keep,
     noNewPrivs: process.noNewPrivileges,
@@ -300,7 +300,12 @@ function mountCalls(mount: OciMount, target: string, options: OciRunOptions, fie
  * path), ids, cgroup, hostname, mounts, pivot, sysctls, masked paths,
  * rlimits, the console, hardening, and the start gate before exec.
  */
-export function ociSteps(spec: OciSpec, fds: CreateFds, options: OciRunOptions): Step[] {
+export function ociSteps(
+  spec: OciSpec,
+  fds: CreateFds,
+  options: OciRunOptions,
+  security: SecurityPlan = securityPlan(spec),
+): Step[] {
   const linux = spec.linux;
   const types = new Set(linux.namespaces.map((n) => n.type));
   const create = linux.namespaces.filter((n) => !n.path);
@@ -332,7 +337,6 @@ export function ociSteps(spec: OciSpec, fds: CreateFds, options: OciRunOptions):
   }
   const inherited = 2 + (fds.consoleSocket !== undefined ? 1 : 0);
   const firstFree = CHAIN_FDS.firstFree + inherited;
-  const security = securityPlan(spec);
   const root = spec.root.path;
   const hasDev = spec.mounts.some((m) => m.destination.replace(/\/+$/, "") === "/dev" && !m.bind);
   const joinPaths = joined.filter((n) => n.type !== "pid").sort((

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { join, resolve } from "node:path";
+import { resolvePath } from "../host_files.ts";
 import { CLONE, MS, RLIMIT } from "../ffi/constants.ts";
 import { capabilityNumber } from "../security/capabilities.ts";
 import type { IdMapping } from "../steps/step.ts";
@@ -642,7 +642,7 @@ function asMount(bundle: string): Read<OciMount> {
     let source = mount.or("source", asCString, "");
     if (bind) {
       if (!source) fail(mount.at("source"), "is required for a bind mount");
-      source = resolve(bundle, source);
+      source = resolvePath(bundle, source);
     } else if (!declaredType) {
       fail(mount.at("type"), "is required unless the mount is a bind mount");
     }
@@ -963,7 +963,7 @@ function checkConsistency(spec: OciSpec): void {
 export function parseSpec(json: unknown, bundle: string): OciSpec {
   if (!isObject(json)) throw new SpecError("", "config.json: must hold a JSON object");
   const top = new Fields(json, "", TOP);
-  const base = resolve(bundle);
+  const base = resolvePath(bundle);
   const ociVersion = top.required("ociVersion", asString);
   if (!ociVersion.startsWith("1.")) {
     fail("ociVersion", `must be a 1.x runtime-spec version, not ${JSON.stringify(ociVersion)}`);
@@ -973,7 +973,7 @@ export function parseSpec(json: unknown, bundle: string): OciSpec {
     const fields = new Fields(value, path, { path: "read", readonly: "read" });
     const rootPath = fields.required("path", asCString);
     if (!rootPath) fail(fields.at("path"), "must not be empty");
-    return { path: resolve(base, rootPath), readonly: fields.or("readonly", asBoolean, false) };
+    return { path: resolvePath(base, rootPath), readonly: fields.or("readonly", asBoolean, false) };
   });
   const hostname = top.optional("hostname", asCString);
   const domainname = top.optional("domainname", asCString);
@@ -994,7 +994,7 @@ export function parseSpec(json: unknown, bundle: string): OciSpec {
 
 /** Reads and checks `<bundle>/config.json`. Every failure is a one-line {@link SpecError}. */
 export function readSpec(bundle: string): OciSpec {
-  const file = join(resolve(bundle), "config.json");
+  const file = `${resolvePath(bundle)}/config.json`;
   let text: string;
   try {
     text = Deno.readTextFileSync(file);

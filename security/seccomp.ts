@@ -763,7 +763,7 @@ function fnv1a(text: string): string {
  * exactly this profile's, and only from a folder no other user can write
  * (a filter from elsewhere could be a weaker one).
  */
-function cachedCompile(profile: SeccompProfile): Uint8Array {
+export function cachedCompile(profile: SeccompProfile): Uint8Array {
   // Argument comparisons hold BigInts; the architecture is part of the key.
   const json = JSON.stringify({ arch: Deno.build.arch, profile }, (_, v) => typeof v === "bigint" ? `${v}n` : v);
   const dir = filterCacheDir();
