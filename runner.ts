@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { buildChain, type ChainCall } from "./ffi/chain.ts";
+import { buildChain, type ChainCall, type ChainLayout } from "./ffi/chain.ts";
 import {
   cloneChild,
   closeFds,
@@ -143,6 +143,8 @@ export interface RunHooks {
   readonly detach?: boolean;
   /** Descriptors the child gets at fixed numbers (see ChainPipes.inherit). */
   readonly inherit?: readonly { readonly from: number; readonly to: number }[];
+  /** Where the child keeps the chain's pipes (ChainPipes.layout); default CHAIN_FDS. */
+  readonly layout?: ChainLayout;
 }
 
 /** What runSteps saw: how the command ended, or, detached, that it runs with this host pid. */
@@ -156,7 +158,8 @@ export async function runSteps(
 export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: RunHooks): Promise<RunOutcome>;
 export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: RunHooks = {}): Promise<RunOutcome> {
   const arena = new NativeArena();
-  const pipes = openChainPipes();
+  // The parent's ends go above every number the child's prologue writes to.
+  const pipes = openChainPipes(hooks.layout ? hooks.layout.firstFree + (hooks.inherit?.length ?? 0) : undefined);
   let pid = 0;
   let execd = false;
   // The child got past a call that ends its reports (the OCI start gate): it waits for gcr start.
@@ -175,7 +178,11 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
   const doParentOp = (op: ParentOp, step: Step) => {
     switch (op.op) {
       case "clone": {
-        const chain = buildChain(arena, chainCalls.flat(), { ...pipes, inherit: hooks.inherit ?? [] });
+        const chain = buildChain(arena, chainCalls.flat(), {
+          ...pipes,
+          inherit: hooks.inherit ?? [],
+          ...(hooks.layout ? { layout: hooks.layout } : {}),
+        });
         const restorePidNamespace = op.pidNamespace ? pidNamespaceForChildren(op.pidNamespace) : undefined;
         try {
           pid = cloneChild(arena, chain, op.flags, op.show);

@@ -78,6 +78,22 @@ export interface ChildCall {
  */
 export const CHAIN_FDS = { gate: 3, status: 4, firstFree: 5 } as const;
 
+/** Where the chain's descriptors are. */
+export interface ChainLayout {
+  readonly gate: number;
+  readonly status: number;
+  readonly firstFree: number;
+}
+
+/**
+ * The layout when the first `preserved` descriptors after stdio (3, 4, …)
+ * belong to the command (OCI `create --preserve-fds N`, as runc passes them):
+ * the chain's own move up by as many.
+ */
+export function chainLayout(preserved = 0): ChainLayout {
+  return { gate: 3 + preserved, status: 4 + preserved, firstFree: 5 + preserved };
+}
+
 /** File descriptors (in the parent) of the two pipes between parent and child. */
 export interface ChainPipes {
   /** The child reads one byte from it before each call. */
@@ -90,6 +106,8 @@ export interface ChainPipes {
    * Their parent numbers must be above every target (see inheritableFd).
    */
   readonly inherit?: readonly { readonly from: number; readonly to: number }[];
+  /** Where the child keeps the pipes (default CHAIN_FDS); sources must be above `firstFree` and every target. */
+  readonly layout?: ChainLayout;
 }
 
 /** A built chain: the first context, to pass to clone as setcontext's argument. */
@@ -203,7 +221,7 @@ export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipe
   type Context = { fn: ChildFunction; args: Arg[]; mask: Uint8Array };
   // Every signal (sigset_t is 1024 bits; the kernel ignores SIGKILL, SIGSTOP).
   let mask: Uint8Array = new Uint8Array(LAYOUT.sigset.size).fill(0xff);
-  const gate = CHAIN_FDS.gate, status = CHAIN_FDS.status;
+  const { gate, status } = pipes.layout ?? CHAIN_FDS;
   const contexts: Context[] = [
     { fn: "memcpy", args: [errno, zero, 4], mask },
     { fn: "dup3", args: [pipes.gateRead, gate, O_CLOEXEC], mask },

@@ -32,21 +32,21 @@ export interface ChainPipeFds {
 }
 
 /** A close-on-exec pipe whose ends are both above the chain's fixed fds. */
-function pipeAboveChainFds(): [number, number] {
+function pipeAboveChainFds(floor: number): [number, number] {
   const fds = new Int32Array(2);
   check(libc().pipe2(fds, O_CLOEXEC), "pipe2(O_CLOEXEC)");
   return [...fds].map((fd) => {
-    if (fd >= CHAIN_FDS.firstFree) return fd;
-    const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, CHAIN_FDS.firstFree), `fcntl(${fd}, F_DUPFD_CLOEXEC)`);
+    if (fd >= floor) return fd;
+    const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, floor), `fcntl(${fd}, F_DUPFD_CLOEXEC)`);
     libc().close(fd);
     return moved;
   }) as [number, number];
 }
 
 /** Opens the gate and status pipes. */
-export function openChainPipes(): ChainPipeFds {
-  const [gateRead, gateWrite] = pipeAboveChainFds();
-  const [statusRead, statusWrite] = pipeAboveChainFds();
+export function openChainPipes(floor: number = CHAIN_FDS.firstFree): ChainPipeFds {
+  const [gateRead, gateWrite] = pipeAboveChainFds(floor);
+  const [statusRead, statusWrite] = pipeAboveChainFds(floor);
   return { gateRead, gateWrite, statusRead, statusWrite };
 }
 

@@ -25,12 +25,13 @@ import {
   thaw,
 } from "../cgroup/cgroup.ts";
 import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
-import { CHAIN_FDS } from "../ffi/chain.ts";
+import { CHAIN_FDS, chainLayout } from "../ffi/chain.ts";
 import {
   AF_UNIX,
   AT_FDCWD,
   ERRNO,
   F_DUPFD_CLOEXEC,
+  F_GETFD,
   LAYOUT,
   O,
   O_CLOEXEC,
@@ -119,9 +120,9 @@ function oneId(rest: readonly string[], command: string): string {
   return rest[0]!;
 }
 
-/** A descriptor moved above the numbers the child's prologue writes to (see ChainPipes.inherit). */
-function inheritable(fd: number): number {
-  const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, 16), `fcntl(${fd}, F_DUPFD_CLOEXEC, 16)`);
+/** A descriptor moved to `floor` or above: above the numbers the child's prologue writes to (see ChainPipes.inherit). */
+function moveAbove(fd: number, floor: number): number {
+  const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, floor), `fcntl(${fd}, F_DUPFD_CLOEXEC, ${floor})`);
   libc().close(fd);
   return moved;
 }
@@ -190,8 +191,19 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     "create",
   );
   const id = oneId(rest, "create");
-  const preserve = flags.get("preserve-fds") ?? "0";
-  if (preserve !== "0") throw new UsageError(`gcr create: --preserve-fds ${preserve} is not supported (only 0)`);
+  const preserveText = flags.get("preserve-fds") ?? "0";
+  if (!/^\d{1,3}$/.test(preserveText)) {
+    throw new UsageError(`gcr create: --preserve-fds takes a count (got ${preserveText})`);
+  }
+  const preserved = Number(preserveText);
+  for (let fd = 3; fd < 3 + preserved; fd++) {
+    if (libc().fcntl(fd, F_GETFD, 0) === -1) {
+      throw new Error(`--preserve-fds ${preserved}: descriptor ${fd} is not open`);
+    }
+  }
+  const layout = chainLayout(preserved);
+  // gcr's own descriptors for the child go above every number its prologue writes to.
+  const inheritable = (fd: number) => moveAbove(fd, layout.firstFree + 16);
   const bundle = flags.get("bundle") ?? Deno.cwd();
   const spec = readSpec(bundle);
   const raw = JSON.parse(Deno.readTextFileSync(`${spec.bundle}/config.json`)) as { linux?: { resources?: unknown } };
@@ -249,6 +261,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     if (cgroup) updateRecord(paths, { cgroups: [...cgroup.paths, ...cgroup.created] });
     const security = securityPlan(spec);
     const steps = ociSteps(spec, {
+      preserved,
       startFifo: fifo,
       devNull,
       ...(consoleSocket !== undefined ? { consoleSocket } : {}),
@@ -261,11 +274,11 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
       cgroupVersion: host.version === 2 ? 2 : 1,
     }, security);
     const inherit = [
-      { from: fifo, to: CHAIN_FDS.firstFree },
-      { from: devNull, to: CHAIN_FDS.firstFree + 1 },
-      ...(consoleSocket !== undefined ? [{ from: consoleSocket, to: CHAIN_FDS.firstFree + 2 }] : []),
+      { from: fifo, to: layout.firstFree },
+      { from: devNull, to: layout.firstFree + 1 },
+      ...(consoleSocket !== undefined ? [{ from: consoleSocket, to: layout.firstFree + 2 }] : []),
     ];
-    const outcome = await runSteps(steps, "run", { inherit, detach: true });
+    const outcome = await runSteps(steps, "run", { inherit, detach: true, layout });
     if (!("running" in outcome)) throw new Error("the container's process ended before it reached the start gate");
     const pid = outcome.running;
     const exec: ExecContext = {
@@ -579,7 +592,7 @@ export async function ociExecCommand(args: readonly string[]): Promise<number> {
   const seccomp = context.seccomp ? Uint8Array.from(atob(context.seccomp), (c) => c.charCodeAt(0)) : undefined;
   const socketPath = flags.get("console-socket");
   if (spec.process.terminal && !socketPath) throw new UsageError("gcr exec: process.terminal needs --console-socket");
-  const socket = socketPath ? inheritable(connectUnix(socketPath)) : undefined;
+  const socket = socketPath ? moveAbove(connectUnix(socketPath), 16) : undefined;
   const detach = flags.get("detach") === "true";
   try {
     const outcome = await runSteps(

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { CHAIN_FDS } from "../ffi/chain.ts";
+import { chainLayout } from "../ffi/chain.ts";
 import { AT_FDCWD, CLONE, ERRNO, MS, O, O_CLOEXEC } from "../ffi/constants.ts";
 import { lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
@@ -39,6 +39,7 @@ import {
   type MountAction,
   mountSpecMounts,
   moveRoot,
+  preserveFds,
   readonlyRoot,
   rootPropagation,
   setRlimits,
@@ -51,6 +52,8 @@ export interface CreateFds {
   readonly startFifo: number;
   readonly devNull: number;
   readonly consoleSocket?: number;
+  /** --preserve-fds N: the caller's fds 3…3+N-1 stay the command's (the chain's own move up). */
+  readonly preserved: number;
 }
 
 export interface OciRunOptions {
@@ -335,15 +338,16 @@ export function ociSteps(
   if (spec.process.terminal && fds.consoleSocket === undefined) {
     fail("process.terminal", "needs --console-socket: gcr create returns, so the pty's master must go to the engine");
   }
+  const layout = chainLayout(fds.preserved);
   const inherited = 2 + (fds.consoleSocket !== undefined ? 1 : 0);
-  const firstFree = CHAIN_FDS.firstFree + inherited;
+  const firstFree = layout.firstFree + inherited;
   const root = spec.root.path;
   const hasDev = spec.mounts.some((m) => m.destination.replace(/\/+$/, "") === "/dev" && !m.bind);
   const joinPaths = joined.filter((n) => n.type !== "pid").sort((
     a,
     b,
   ) => (a.type === "user" ? -1 : b.type === "user" ? 1 : 0));
-  const gate: StartGate = { fifoFd: CHAIN_FDS.firstFree, nullFd: CHAIN_FDS.firstFree + 1 };
+  const gate: StartGate = { fifoFd: layout.firstFree, nullFd: layout.firstFree + 1, statusFd: layout.status };
   const plan = { root, hostname: spec.hostname ?? "", ids, cgroup: options.cgroup } as const;
   const maskedAndReadonly = [
     ...(linux.maskedPaths.length ? [maskPaths(linux.maskedPaths)] : []),
@@ -367,7 +371,7 @@ export function ociSteps(
     closeFds(firstFree),
     ...(newUser ? [mapIds(plan)] : []),
     ...(joinPaths.length
-      ? [joinNamespacePaths(joinPaths.map((n) => ({ type: n.type, path: n.path!, flag: n.flag })))]
+      ? [joinNamespacePaths(joinPaths.map((n) => ({ type: n.type, path: n.path!, flag: n.flag })), firstFree)]
       : []),
     ...(options.cgroup || create.some((n) => n.type === "cgroup")
       ? [enterCgroup(plan, create.some((n) => n.type === "cgroup"))]
@@ -391,13 +395,12 @@ export function ociSteps(
     ...(Object.keys(linux.sysctl).length ? [writeSysctls(Object.entries(linux.sysctl), firstFree)] : []),
     ...maskedAndReadonly,
     ...(spec.root.readonly ? [readonlyRoot()] : []),
-    ...(fds.consoleSocket !== undefined && spec.process.terminal
-      ? [consolePty(CHAIN_FDS.firstFree + 2, firstFree)]
-      : []),
+    ...(fds.consoleSocket !== undefined && spec.process.terminal ? [consolePty(layout.firstFree + 2, firstFree)] : []),
     ...(spec.process.user.umask !== undefined
       ? [{ name: "set-umask", why: "config.json's umask", parent: [], child: [call("umask", spec.process.user.umask)] }]
       : []),
     ...(spec.process.rlimits.length ? [setRlimits(spec.process.rlimits)] : []),
+    ...(fds.preserved ? [preserveFds(fds.preserved)] : []),
     ...hardening(security, ids),
     resetSignals(),
     exec({ workdir: spec.process.cwd, env: spec.process.env, argv: spec.process.args }, {

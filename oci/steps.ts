@@ -6,9 +6,9 @@
  *
  * @module
  */
-import { CHAIN_FDS } from "../ffi/chain.ts";
 import {
   CLONE,
+  F_SETFD,
   LAYOUT,
   MS,
   O,
@@ -84,8 +84,10 @@ export function mountSpecMounts(actions: readonly MountAction[]): Step {
 }
 
 /** Joins namespaces given by path in config.json (e.g. a network namespace an engine made). */
-export function joinNamespacePaths(paths: readonly { type: string; path: string; flag: number }[]): Step {
-  const first = CHAIN_FDS.firstFree;
+export function joinNamespacePaths(
+  paths: readonly { type: string; path: string; flag: number }[],
+  first: number,
+): Step {
   return {
     name: "join-namespace-paths",
     why: "namespaces config.json names by path are joined, not made; the user namespace first",
@@ -219,6 +221,20 @@ export function consolePty(socketFd: number, firstFree: number): Step {
       ...[0, 1, 2].map((fd) => call("dup3", peer, fd, 0)),
       call("close", peer),
     ],
+  };
+}
+
+/**
+ * --preserve-fds N: the caller's descriptors 3…3+N-1 reach the command, as
+ * runc passes them (sockets for socket activation); close-on-exec is
+ * cleared on each, since the caller may have set it.
+ */
+export function preserveFds(count: number): Step {
+  return {
+    name: "preserve-fds",
+    why: `--preserve-fds ${count}: descriptors 3 to ${2 + count} stay open for the command`,
+    parent: [],
+    child: Array.from({ length: count }, (_, i) => call("fcntl", 3 + i, num(F_SETFD, "F_SETFD"), 0)),
   };
 }
 

@@ -1,4 +1,3 @@
-import { CHAIN_FDS } from "../ffi/chain.ts";
 import { O_CLOEXEC, PR_SET_PDEATHSIG } from "../ffi/constants.ts";
 import type { ContainerPlan } from "./plan.ts";
 import { call, num, shown, type Step } from "./step.ts";
@@ -7,6 +6,8 @@ import { call, num, shown, type Step } from "./step.ts";
 export interface StartGate {
   readonly fifoFd: number;
   readonly nullFd: number;
+  /** The chain's status descriptor (CHAIN_FDS.status unless preserved fds moved it). */
+  readonly statusFd: number;
 }
 
 export interface ExecOptions {
@@ -56,7 +57,7 @@ export function exec(plan: Pick<ContainerPlan, "workdir" | "env" | "argv">, opti
             ...call(
               "dup3",
               num(gate.nullFd, `${gate.nullFd} /* /dev/null */`),
-              num(CHAIN_FDS.status, `${CHAIN_FDS.status} /* status */`),
+              num(gate.statusFd, `${gate.statusFd} /* status */`),
               num(O_CLOEXEC, "O_CLOEXEC"),
             ),
             endsReports: true,

@@ -460,6 +460,23 @@ Deno.test(
 const NAMESPACES = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup"];
 
 Deno.test(
+  named(
+    "exec: the process has the container's capabilities, no_new_privs and seccomp filter, as its pid 1 has",
+    missingRoot(),
+  ),
+  () =>
+    withState(async (state) => {
+      const id = await state.runD([...RUN, "busybox", "sleep", "30"]);
+      const initPid = (await state.inspect(id)).initPid!;
+      const hardening = /^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp|Seccomp_filters):.*$/gm;
+      const init = Deno.readTextFileSync(`/proc/${initPid}/status`).match(hardening)!.join("\n");
+      assertMatch(init, /Seccomp:\s+2/, "the container's pid 1 is filtered");
+      const exec = await state.ok(["exec", id, "cat", "/proc/self/status"]);
+      assertEquals(exec.stdout.match(hardening)!.join("\n"), init, "the exec'd process", describe(exec));
+    }),
+);
+
+Deno.test(
   named("exec: joins every namespace, sees the container's files and processes; -e -w -u; statuses; -d", missingRoot()),
   () =>
     withState(async (state) => {

@@ -381,6 +381,82 @@ Deno.test(
     }),
 );
 
+Deno.test(
+  named("oci --preserve-fds 2: the caller's descriptors 3 and 4 reach the command, nothing else does", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        // ls's own handle on /proc/self/fd is 5: nothing of gcr's may show above it.
+        c.process.args = sh("echo to-fd3 >&3; cat <&4 >&3; echo $(ls /proc/self/fd) >&3");
+      });
+      const id = o.newId();
+      const input = o.folder("in4") + "/data";
+      Deno.writeTextFileSync(input, "from-fd4\n");
+      const output = o.folder("out3") + "/data";
+      const created = await run(
+        "sh",
+        [
+          "-c",
+          'exec 3>"$1" 4<"$2"; shift 2; exec "$@" >/dev/null 2>&1',
+          "sh",
+          output,
+          input,
+          GCR,
+          "--root",
+          o.root,
+          "create",
+          "--bundle",
+          bundle,
+          "--preserve-fds",
+          "2",
+          id,
+        ],
+        { cwd: REPO, env: { GCR_STATE: STATE_DIR } },
+      );
+      assertEquals(created.code, 0, "create --preserve-fds 2", describe(created));
+      o.pids.push((await o.state(id)).pid);
+      await o.gcrOk(["start", id]);
+      await o.waitStatus(id, "stopped");
+      assertEquals(
+        Deno.readTextFileSync(output),
+        "to-fd3\nfrom-fd4\n0 1 2 3 4 5\n",
+        "fd 3 and fd 4 are the caller's; no other descriptor reached the command",
+      );
+      const bad = await o.gcr(["create", "--bundle", bundle, "--preserve-fds", "x", o.newId()]);
+      assert(bad.code !== 0, "a count that is not a number is refused");
+      assertIncludes(bad.stderr, "--preserve-fds", "the error names the option", describe(bad));
+    }),
+);
+
+Deno.test(
+  named("oci namespaces with a path are joined, not made (a network namespace an engine made)", SKIP),
+  () =>
+    withOci(async (o) => {
+      // The engine's network namespace: held by a process of the test's own.
+      const holder = new Deno.Command("unshare", { args: ["--net", "sleep", "60"], stdin: "null" }).spawn();
+      try {
+        let path = "";
+        for (let i = 0; i < 100 && !path; i++) {
+          const ns = Deno.readLinkSync(`/proc/${holder.pid}/ns/net`);
+          if (ns !== Deno.readLinkSync("/proc/self/ns/net")) path = `/proc/${holder.pid}/ns/net`;
+          else await new Promise((r) => setTimeout(r, 20));
+        }
+        assert(path, "unshare made a network namespace");
+        const bundle = await o.bundle((c) => {
+          c.linux.namespaces = c.linux.namespaces.map((n: Json) =>
+            n.type === "network" ? { type: "network", path } : n
+          );
+          c.process.args = sh("readlink /proc/self/ns/net");
+        });
+        const { stdout } = await o.runToEnd(bundle);
+        assertEquals(stdout.trim(), Deno.readLinkSync(path), "the container is in the holder's network namespace");
+      } finally {
+        holder.kill("SIGKILL");
+        await holder.status;
+      }
+    }),
+);
+
 // ---------------------------------------------------------------------------
 // 3. kill
 
