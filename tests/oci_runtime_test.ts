@@ -11,6 +11,8 @@
  *
  * @module
  */
+import { ociSteps } from "../oci/plan.ts";
+import { readSpec } from "../oci/spec.ts";
 import { dirname, join } from "node:path";
 import {
   BUSYBOX,
@@ -235,9 +237,9 @@ class Oci {
   }
 
   /** create, start, wait until stopped, delete: create's stdout and stderr (the container's). */
-  async runToEnd(bundle: string): Promise<{ stdout: string; stderr: string }> {
+  async runToEnd(bundle: string, extra: string[] = []): Promise<{ stdout: string; stderr: string }> {
     const id = this.newId();
-    const { created } = await this.launch(id, bundle);
+    const { created } = await this.launch(id, bundle, extra);
     await this.waitStatus(id, "stopped");
     await this.gcrOk(["delete", id]);
     return { stdout: readOr(created.outFile), stderr: readOr(created.errFile) };
@@ -454,6 +456,26 @@ Deno.test(
         holder.kill("SIGKILL");
         await holder.status;
       }
+    }),
+);
+
+Deno.test(
+  named("oci create --no-pivot: move-root instead of pivot-root, and the command runs in the image", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.args = sh("ls /");
+      });
+      const names = (noPivot: boolean) =>
+        ociSteps(readSpec(bundle), { preserved: 0, startFifo: 100, devNull: 101 }, {
+          noPivot,
+          cgroupHierarchies: [],
+          cgroupVersion: 1,
+        }).map((step) => step.name);
+      assert(names(true).includes("move-root") && !names(true).includes("pivot-root"), "--no-pivot moves the root");
+      assert(names(false).includes("pivot-root") && !names(false).includes("move-root"), "by default it pivots");
+      const { stdout } = await o.runToEnd(bundle, ["--no-pivot"]);
+      assertIncludes(stdout, "linuxrc\n", "the image's / is the container's", stdout);
     }),
 );
 
