@@ -8,15 +8,18 @@
  */
 
 /** The three files for a container: `[container path, content]`. */
-export function etcFiles(hostname: string, network: "none" | "host", dns: readonly string[], hostResolv: string): [
-  string,
-  string,
-][] {
+export function etcFiles(
+  hostname: string,
+  network: "none" | "host" | "bridge",
+  dns: readonly string[],
+  hostResolv: string,
+  address?: string,
+): [string, string][] {
   const hosts = [
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
-    // The container's own name resolves to loopback: it has no other address.
-    `127.0.1.1\t${hostname}`,
+    // The container's own name: its bridge address, or loopback when it has no other.
+    `${address ?? "127.0.1.1"}\t${hostname}`,
   ].join("\n") + "\n";
   return [
     ["/etc/hostname", `${hostname}\n`],
@@ -31,7 +34,7 @@ export function etcFiles(hostname: string, network: "none" | "host", dns: readon
  * 127.0.0.53, a local dnsmasq) are the container's own loopback, where none
  * listens: they are left out, as Docker does. search and options lines stay.
  */
-export function resolvConf(network: "none" | "host", dns: readonly string[], hostResolv: string): string {
+export function resolvConf(network: "none" | "host" | "bridge", dns: readonly string[], hostResolv: string): string {
   const lines = hostResolv.split("\n").map((line) => line.trim()).filter((line) => line && !line.startsWith("#"));
   const isServer = (line: string) => /^nameserver\s/.test(line);
   const loopback = (line: string) => /^nameserver\s+(127\.|::1\b)/.test(line);

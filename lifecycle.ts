@@ -249,6 +249,7 @@ export async function rmCommand(args: readonly string[]): Promise<number> {
         signalContainer(found.record, SIGNALS.SIGKILL);
         if (!(await waitStopped(found, 10_000))) throw new Error(`container ${found.id} did not stop after SIGKILL`);
       }
+      await releaseNetwork(found);
       removeContainer(found);
       console.log(found.id);
     } catch (error) {
@@ -257,6 +258,22 @@ export async function rmCommand(args: readonly string[]): Promise<number> {
     }
   }
   return status;
+}
+
+/**
+ * A bridged container whose gcr died without undoing its network (killed
+ * with SIGKILL): its NAT table and address are released here. Its veth went
+ * with its network namespace.
+ */
+export async function releaseNetwork(found: FoundContainer): Promise<void> {
+  const network = found.record?.network;
+  if (!network || sameProcess(found.record!.pid, found.record!.pidStart)) return;
+  const { detachFromBridge } = await import("./net/attach.ts");
+  try {
+    await detachFromBridge(network);
+  } catch (error) {
+    console.error(`gcr: ${(error as Error).message}`);
+  }
 }
 
 /** `gcr inspect <container>…`: the records as a JSON array, with the status as it is now. */
@@ -321,4 +338,18 @@ export async function logsCommand(args: readonly string[]): Promise<number> {
   } finally {
     file.close();
   }
+}
+
+/** `gcr prune`: removes every stopped container and prints its id. */
+export async function pruneCommand(args: readonly string[]): Promise<number> {
+  if (args.length) throw new Error(`gcr prune takes no arguments (got ${args.join(" ")})`);
+  for (const found of listContainers()) {
+    if (found.record && isRunning(found.record)) continue;
+    // A folder without a readable record is left by a reboot or by a gcr
+    // killed while it was being made: no container runs from it.
+    await releaseNetwork(found);
+    removeContainer(found);
+    console.log(found.id);
+  }
+  return 0;
 }

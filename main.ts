@@ -50,7 +50,6 @@ import {
   type ExecContext,
   findContainer,
   processStart,
-  pruneCommand,
   removeContainer,
   updateRecord,
 } from "./state.ts";
@@ -60,11 +59,15 @@ import { readTextOr } from "./host_files.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
 import { UsageError } from "./usage.ts";
+import { parsePublish, type PortMapping } from "./net/publish.ts";
+import type { BridgeAttachment } from "./net/bridge.ts";
+import { attachToBridge, detachFromBridge } from "./net/attach.ts";
 import {
   inspectCommand,
   killCommand,
   logsCommand,
   parseSignal,
+  pruneCommand,
   psCommand,
   rmCommand,
   stopCommand,
@@ -140,7 +143,9 @@ export interface RunArgs {
   env: string[];
   workdir: string;
   hostname?: string;
-  network: "none" | "host";
+  network: "none" | "host" | "bridge";
+  /** `-p [host-ip:]host-port:container-port[/proto]`, with --net bridge. */
+  publish: PortMapping[];
   rootfsDir?: string;
   image: string;
   command: string[];
@@ -185,6 +190,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     init: false,
     limitsOptional: false,
     dns: [],
+    publish: [],
     detach: false,
     capAdd: [],
     capDrop: [],
@@ -251,12 +257,20 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       case "net":
       case "network": {
         const net = value(rawName!, inline);
-        if (net !== "none" && net !== "host") {
-          throw new UsageError(`unsupported network ${JSON.stringify(net)} (supported: none, host)`);
+        if (net !== "none" && net !== "host" && net !== "bridge") {
+          throw new UsageError(`unsupported network ${JSON.stringify(net)} (supported: none, host, bridge)`);
         }
         parsed.network = net;
         break;
       }
+      case "p":
+      case "publish":
+        try {
+          parsed.publish.push(parsePublish(value(rawName!, inline)));
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+        break;
       case "rootfs-dir":
         parsed.rootfsDir = value(rawName!, inline);
         break;
@@ -357,6 +371,9 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       default:
         throw new UsageError(`unknown option ${rawName}`);
     }
+  }
+  if (parsed.publish.length && parsed.network !== "bridge") {
+    throw new UsageError("-p publishes ports of a bridged container: add --net bridge");
   }
   const image = args[i];
   if (image === undefined) throw new UsageError("missing <image>");
@@ -497,7 +514,7 @@ function execContext(plan: ContainerPlan): ExecContext {
     ...(security.seccomp ? { seccomp: toBase64(security.seccomp) } : {}),
     ...(security.user ? { user: security.user } : {}),
     cgroupProcs: plan.cgroup?.procs ?? [],
-    namespaces: ["user", "mnt", "pid", "uts", "ipc", ...(plan.network === "none" ? ["net"] : []), "cgroup"],
+    namespaces: ["user", "mnt", "pid", "uts", "ipc", ...(plan.network !== "host" ? ["net"] : []), "cgroup"],
   };
 }
 
@@ -509,6 +526,11 @@ async function run(argv: readonly string[], observer: RunObserver = {}): Promise
   if (args.detach && !observer.started) {
     if (args.mode !== "run") throw new UsageError("-d cannot be combined with --trace or --step: they need a terminal");
     return await detach(argv);
+  }
+  if (args.network === "bridge" && Deno.uid() !== 0) {
+    throw new Error(
+      "--net bridge needs root: it makes a bridge, veth pairs and NAT rules on the host (rootless: --net none or --net host)",
+    );
   }
   const dir = rootfsDir(args.rootfsDir);
   const rootfs = await findOrPull(args.image, dir, args.quiet);
@@ -541,14 +563,26 @@ async function run(argv: readonly string[], observer: RunObserver = {}): Promise
   log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
   let cgroup: ContainerCgroup | undefined;
   let exitStatus: number | undefined;
+  let bridge: BridgeAttachment | undefined;
   try {
+    if (args.network === "bridge") {
+      bridge = await attachToBridge(plan.id, args.publish);
+      plan = { ...plan, bridge };
+      updateRecord(paths, { network: bridge });
+    }
     if (args.rootfsCopy) await copyImage(rootfs, paths.merged);
     // Resolved in the image (or its copy); mount points made in upper, never in the image.
     const prepare = (spec: string) =>
       args.rootfsCopy ? prepareVolume(spec, paths.merged, paths.merged) : prepareVolume(spec, rootfs, paths.upper);
     // The container's own /etc/hostname, hosts and resolv.conf, bound first so
     // that a -v onto one of them is mounted on top and wins.
-    const generated = etcFiles(plan.hostname, plan.network, args.dns, readTextOr("/etc/resolv.conf")).flatMap(
+    const generated = etcFiles(
+      plan.hostname,
+      plan.network,
+      args.dns,
+      readTextOr("/etc/resolv.conf"),
+      bridge?.lease.address,
+    ).flatMap(
       ([target, text]) => {
         const file = `${paths.dir}/${target.slice("/etc/".length)}`;
         Deno.writeTextFileSync(file, text, { mode: 0o644 });
@@ -612,6 +646,13 @@ async function run(argv: readonly string[], observer: RunObserver = {}): Promise
     throw error;
   } finally {
     await cgroup?.remove();
+    if (bridge) {
+      try {
+        await detachFromBridge(bridge);
+      } catch (error) {
+        console.error(`gcr: ${(error as Error).message}`);
+      }
+    }
     try {
       if (args.remove) removeContainer({ id: plan.id, paths });
       else {
@@ -855,7 +896,27 @@ async function main(argv: readonly string[]): Promise<number> {
         const limited = hasLimits(args.limits)
           ? { ...withVolumes, cgroup: cgroupPreview(plan.id, args.limits) }
           : withVolumes;
-        console.log(explain(containerSteps(limited)));
+        // The address is leased only by run: explain shows where it would go.
+        const bridged: ContainerPlan = args.network === "bridge"
+          ? {
+            ...limited,
+            bridge: {
+              id: plan.id,
+              lease: {
+                containerId: plan.id,
+                address: "<address>",
+                cidr: "<address>/16",
+                gateway: "10.88.0.1",
+                pid: 0,
+                startTime: 0,
+              },
+              prefixLength: 16,
+              hostVeth: `veth${plan.id.slice(0, 8)}`,
+              ports: args.publish,
+            },
+          }
+          : limited;
+        console.log(explain(containerSteps(bridged)));
         return 0;
       }
       case "pull": {
@@ -885,7 +946,7 @@ async function main(argv: readonly string[]): Promise<number> {
       case "rm":
         return await rmCommand(rest);
       case "prune":
-        return pruneCommand(rest);
+        return await pruneCommand(rest);
       case "images": {
         const { imagesCommand } = await import("./image/pull_cli.ts");
         return await imagesCommand(rest);

@@ -66,6 +66,8 @@ export function showParentOp(op: ParentOp): string {
     case "join-cgroup":
       return [...op.setup.map((line) => `(before clone) ${line}`), ...op.procs.map((file) => `write ${file}: <pid>`)]
         .join("\n");
+    case "connect-bridge":
+      return op.show.join("\n");
   }
 }
 
@@ -175,7 +177,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     return () => Deno.removeSignalListener(name, handler);
   });
 
-  const doParentOp = (op: ParentOp, step: Step) => {
+  const doParentOp = async (op: ParentOp, step: Step) => {
     switch (op.op) {
       case "clone": {
         const chain = buildChain(arena, chainCalls.flat(), {
@@ -228,6 +230,12 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       case "log-identity":
         log(observedIdentity(pid, op.uidMap, op.gidMap));
         return;
+      case "connect-bridge": {
+        // Loaded only for --net bridge: the rest of gcr's start-up does not pay for it.
+        const { connect } = await import("./net/bridge.ts");
+        await connect(op.attachment, pid);
+        return;
+      }
       case "hand-terminal": {
         const fd = foregroundTerminal();
         if (fd !== undefined) giveTerminalBack = handTerminal(fd, pid);
@@ -293,7 +301,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
           if (mode === "trace" && op.op !== "log-identity") {
             showParentOp(op).split("\n").forEach((line) => say(`    gcr: ${line}`));
           }
-          doParentOp(op, step);
+          await doParentOp(op, step);
           if (op.op === "clone" && mode === "trace") say(`    → child pid ${pid} (host)`);
         }
       } catch (error) {

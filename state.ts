@@ -16,6 +16,7 @@
 import { MOUNT_POINTS } from "./rootfs.ts";
 import { exists } from "./host_files.ts";
 import type { IdPlan } from "./steps/plan.ts";
+import type { BridgeAttachment } from "./net/bridge.ts";
 
 /** Where a container is in its life, as `gcr ps` and `gcr state` say it. */
 export type ContainerStatus = "creating" | "created" | "running" | "paused" | "stopped";
@@ -84,6 +85,8 @@ export interface ContainerRecord {
   annotations?: Record<string, string>;
   /** The container's cgroup folders, removed with it. */
   cgroups?: string[];
+  /** --net bridge: its address, veth and ports, undone with it. */
+  network?: BridgeAttachment;
 }
 
 /** The state directory: $GCR_STATE, else /var/lib/gcr (root) or $XDG_DATA_HOME/gcr. */
@@ -351,17 +354,4 @@ export function removeContainer(found: FoundContainer): void {
   }
   removeTree(found.paths.dir);
   removeTree(found.paths.run);
-}
-
-/** `gcr prune`: removes every stopped container and prints its id. */
-export function pruneCommand(args: readonly string[]): number {
-  if (args.length) throw new Error(`gcr prune takes no arguments (got ${args.join(" ")})`);
-  for (const found of listContainers()) {
-    if (found.record && isRunning(found.record)) continue;
-    // A folder without a readable record is left by a reboot or by a gcr
-    // killed while it was being made: no container runs from it.
-    removeContainer(found);
-    console.log(found.id);
-  }
-  return 0;
 }

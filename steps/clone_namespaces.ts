@@ -12,7 +12,7 @@ import type { Step } from "./step.ts";
 export function cloneNamespaces(plan: ContainerPlan): Step {
   // CGROUP comes later, in enter-cgroup, once the child is in its cgroup.
   const names: (keyof typeof CLONE)[] = ["NEWUSER", "NEWPID", "NEWNS", "NEWUTS", "NEWIPC"];
-  if (plan.network === "none") names.push("NEWNET");
+  if (plan.network !== "host") names.push("NEWNET");
   return {
     name: "clone",
     why: "new user, PID, mount, UTS, IPC (and network) namespaces for the container's first process",

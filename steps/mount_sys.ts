@@ -13,7 +13,7 @@ import { call, flags, NULL, type Step } from "./step.ts";
 export function mountSys(plan: ContainerPlan): Step {
   const target = `${plan.root}/sys`;
   const readOnly = flags(MS, "MS_", ["RDONLY", "NOSUID", "NODEV", "NOEXEC"]);
-  if (plan.network === "none") {
+  if (plan.network !== "host") {
     return {
       name: "mount-sys",
       why: "a read-only sysfs of the container's own network namespace",

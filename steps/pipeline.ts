@@ -10,6 +10,7 @@ import { bindInit } from "./bind_init.ts";
 import { bindRootfs } from "./bind_rootfs.ts";
 import { bindVolumes } from "./bind_volumes.ts";
 import { bringUpLoopback } from "./bring_up_loopback.ts";
+import { connectBridge } from "./connect_bridge.ts";
 import { cloneNamespaces } from "./clone_namespaces.ts";
 import { closeFds } from "./close_fds.ts";
 import { detachOldRoot } from "./detach_old_root.ts";
@@ -55,7 +56,8 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     mapIds(plan),
     enterCgroup(plan),
     setHostname(plan),
-    ...(plan.network === "none" ? [bringUpLoopback()] : []),
+    ...(plan.network !== "host" ? [bringUpLoopback()] : []),
+    ...(plan.bridge ? [connectBridge(plan.bridge)] : []),
     // Propagation must be private before the first mount, or mounts leak out.
     makeMountsPrivate(),
     // The container's root: an overlay on the image (or, with --rootfs-copy,

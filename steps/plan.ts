@@ -6,6 +6,7 @@
  */
 import type { ContainerUser } from "../security/user.ts";
 import type { Volume } from "../volumes.ts";
+import type { BridgeAttachment } from "../net/bridge.ts";
 import type { IdMapping } from "./step.ts";
 
 /** How the container's user and group ids map to the host's. */
@@ -57,8 +58,12 @@ export interface ContainerPlan {
   /** Working directory inside the container. */
   readonly workdir: string;
   readonly ids: IdPlan;
-  /** `none`: a new network namespace with only loopback; `host`: the host's. */
-  readonly network: "none" | "host";
+  /**
+   * `none`: a new network namespace with only loopback; `host`: the host's;
+   * `bridge`: a new one joined to the gcr0 bridge (`bridge` says how).
+   */
+  readonly network: "none" | "host" | "bridge";
+  readonly bridge?: BridgeAttachment;
   readonly security: SecurityPlan;
   /** `--init`: the host's static init, bound at /dev/init and run as pid 1. */
   readonly init?: string;

@@ -8,6 +8,7 @@
  */
 import type { ChildArg, ChildCall } from "../ffi/chain.ts";
 import type { ChildFunction } from "../ffi/libc.ts";
+import type { BridgeAttachment } from "../net/bridge.ts";
 
 /** An id mapping line: `inside outside count`, as uid_map takes it. */
 export interface IdMapping {
@@ -39,7 +40,9 @@ export type ParentOp =
    * hierarchy on cgroup v1). `setup` says how gcr made that cgroup before
    * the clone, for trace and explain.
    */
-  | { readonly op: "join-cgroup"; readonly setup: readonly string[]; readonly procs: readonly string[] };
+  | { readonly op: "join-cgroup"; readonly setup: readonly string[]; readonly procs: readonly string[] }
+  /** Joins the child's network namespace to the gcr0 bridge (net/bridge.ts); `show`: what that does. */
+  | { readonly op: "connect-bridge"; readonly attachment: BridgeAttachment; readonly show: readonly string[] };
 
 export interface Step {
   /** kebab-case name used in logs and errors: `step mount-proc: …`. */

@@ -1,0 +1,32 @@
+/**
+ * A container's place on the gcr0 bridge, from gcr's side: the address it
+ * leases before the clone (so /etc/hosts can name it) and what undoes
+ * connect-bridge when it ends, or when gcr rm finds it left behind. The
+ * network modules load only when a container uses the bridge.
+ *
+ * @module
+ */
+import { runtimeDir } from "../state.ts";
+import type { BridgeAttachment } from "./bridge.ts";
+import type { PortMapping } from "./publish.ts";
+
+/** The container's place on the gcr0 bridge: an address leased for as long as this gcr lives. */
+export async function attachToBridge(id: string, ports: readonly PortMapping[]): Promise<BridgeAttachment> {
+  const { Ipam } = await import("./ipam.ts");
+  const ipam = new Ipam({ stateDir: `${runtimeDir()}/net` });
+  return {
+    id,
+    lease: ipam.allocate(id),
+    prefixLength: ipam.prefixLength,
+    hostVeth: `veth${id.slice(0, 8)}`,
+    ports,
+  };
+}
+
+/** Undoes attachToBridge and what connect-bridge did; the bridge goes with the last container on it. */
+export async function detachFromBridge(attachment: BridgeAttachment): Promise<void> {
+  const [{ Ipam }, { disconnect }] = await Promise.all([import("./ipam.ts"), import("./bridge.ts")]);
+  const ipam = new Ipam({ stateDir: `${runtimeDir()}/net` });
+  ipam.release(attachment.id);
+  disconnect(attachment, ipam.leases().length);
+}
