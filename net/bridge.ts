@@ -90,14 +90,14 @@ const ignoring = (errnos: number[], fn: () => void) => {
 };
 
 /** Runs nft on `script` (a file: nft reads a ruleset from one); throws with nft's message. */
-function runNft(script: string): void {
+function runNft(script: string, absentIs?: RegExp): void {
   const file = Deno.makeTempFileSync({ prefix: "gcr-nft-" });
   try {
     Deno.writeTextFileSync(file, script);
     const result = new Deno.Command("nft", { args: ["-f", file], stdout: "null", stderr: "piped" }).outputSync();
-    if (!result.success) {
-      throw new Error(`nft -f: ${new TextDecoder().decode(result.stderr).trim().split("\n")[0]}`);
-    }
+    const message = new TextDecoder().decode(result.stderr).trim();
+    // A table that is not there (connect failed before nft) is already undone.
+    if (!result.success && !(absentIs && absentIs.test(message))) throw new Error(`nft -f: ${message.split("\n")[0]}`);
   } finally {
     Deno.removeSync(file);
   }
@@ -144,10 +144,7 @@ export async function connect(attachment: BridgeAttachment, pid: number): Promis
 export function disconnect(attachment: BridgeAttachment, remaining: number): void {
   const problems: string[] = [];
   try {
-    const table = natTable(attachment.id);
-    const listed = new Deno.Command("nft", { args: ["list", "table", "ip", table], stdout: "null", stderr: "null" })
-      .outputSync();
-    if (listed.success) runNft(`delete table ip ${table}\n`);
+    runNft(`delete table ip ${natTable(attachment.id)}\n`, /No such file or directory/);
   } catch (error) {
     problems.push((error as Error).message);
   }
