@@ -902,6 +902,7 @@ async function main(argv: readonly string[]): Promise<number> {
             ...limited,
             bridge: {
               id: plan.id,
+              nat: (await import("./net/bridge.ts")).natBackend(),
               lease: {
                 containerId: plan.id,
                 address: "<address>",

@@ -14,8 +14,11 @@ import type { PortMapping } from "./publish.ts";
 export async function attachToBridge(id: string, ports: readonly PortMapping[]): Promise<BridgeAttachment> {
   const { Ipam } = await import("./ipam.ts");
   const ipam = new Ipam({ stateDir: `${runtimeDir()}/net` });
+  const { natBackend } = await import("./bridge.ts");
+  const nat = natBackend();
   return {
     id,
+    nat,
     lease: ipam.allocate(id),
     prefixLength: ipam.prefixLength,
     hostVeth: `veth${id.slice(0, 8)}`,

@@ -23,11 +23,80 @@ export const BRIDGE = "gcr0";
 /** What connecting one container needs, decided before the clone. */
 export interface BridgeAttachment {
   readonly id: string;
+  /** How NAT is done: nftables, or iptables where the host has no nft. */
+  readonly nat: NatBackend;
   readonly lease: Lease;
   readonly prefixLength: number;
   /** The host end of the veth pair (the container's end is `eth0`). */
   readonly hostVeth: string;
   readonly ports: readonly PortMapping[];
+}
+
+export type NatBackend = "nft" | "iptables";
+
+/**
+ * nftables when the host has `nft`, else iptables (`iptables-restore`):
+ * whichever the host has. `$GCR_NAT` chooses between them where both are.
+ */
+export function natBackend(): NatBackend {
+  const chosen = Deno.env.get("GCR_NAT");
+  if (chosen === "nft" || chosen === "iptables") return chosen;
+  if (chosen) throw new Error(`GCR_NAT must be nft or iptables (got ${JSON.stringify(chosen)})`);
+  const onPath = (program: string) =>
+    ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin"].some((dir) => {
+      try {
+        return Deno.statSync(`${dir}/${program}`).isFile;
+      } catch {
+        return false;
+      }
+    });
+  if (onPath("nft")) return "nft";
+  if (onPath("iptables-restore")) return "iptables";
+  throw new Error("--net bridge needs nftables (nft) or iptables for its NAT rules: neither is installed");
+}
+
+/** The container's own iptables chains (in the nat table): what it sends out, and its published ports. */
+export function iptablesChains(id: string): { post: string; dnat: string } {
+  const short = id.slice(0, 12);
+  return { post: `GCR-${short}-POST`, dnat: `GCR-${short}-DNAT` };
+}
+
+/** The same rules as natRules, for iptables-restore --noflush: the container's chains, and jumps to them. */
+export function iptablesRules(attachment: BridgeAttachment): string {
+  const { lease, ports } = attachment;
+  const { post, dnat } = iptablesChains(attachment.id);
+  return [
+    "*nat",
+    `:${post} - [0:0]`,
+    `:${dnat} - [0:0]`,
+    `-A ${post} -s ${lease.address}/32 ! -o ${BRIDGE} -j MASQUERADE`,
+    `-A ${post} -s 127.0.0.0/8 -d ${lease.address}/32 -o ${BRIDGE} -j MASQUERADE`,
+    ...ports.map((p) =>
+      `-A ${dnat} -p ${p.protocol} ${
+        p.hostIp ? `-d ${p.hostIp}/32` : "-m addrtype --dst-type LOCAL"
+      } -m ${p.protocol} --dport ${p.hostPort} -j DNAT --to-destination ${lease.address}:${p.containerPort}`
+    ),
+    `-I POSTROUTING -j ${post}`,
+    `-I PREROUTING -j ${dnat}`,
+    `-I OUTPUT -j ${dnat}`,
+    "COMMIT",
+  ].join("\n") + "\n";
+}
+
+/** What removes iptablesRules' chains and jumps. */
+export function iptablesRemoval(id: string): string {
+  const { post, dnat } = iptablesChains(id);
+  return [
+    "*nat",
+    `-D POSTROUTING -j ${post}`,
+    `-D PREROUTING -j ${dnat}`,
+    `-D OUTPUT -j ${dnat}`,
+    `-F ${post}`,
+    `-X ${post}`,
+    `-F ${dnat}`,
+    `-X ${dnat}`,
+    "COMMIT",
+  ].join("\n") + "\n";
 }
 
 /** The container's own nftables table. */
@@ -77,7 +146,11 @@ export function showConnect(attachment: BridgeAttachment): string[] {
     `sysctl net.ipv4.ip_forward=1 net.ipv4.conf.${BRIDGE}.route_localnet=1`,
     `ip link add ${hostVeth} type veth peer name eth0 netns <pid>; ip link set ${hostVeth} master ${BRIDGE} up  (rtnetlink)`,
     `in <pid>'s netns: ip addr add ${lease.cidr} dev eth0; ip link set eth0 up; ip route add default via ${lease.gateway}`,
-    ...natRules(attachment).trimEnd().split("\n").map((line, i) => (i === 0 ? `nft -f - <<< ${line}` : `    ${line}`)),
+    ...(attachment.nat === "nft"
+      ? natRules(attachment).trimEnd().split("\n").map((line, i) => (i === 0 ? `nft -f - <<< ${line}` : `    ${line}`))
+      : iptablesRules(attachment).trimEnd().split("\n").map((line, i) =>
+        i === 0 ? `iptables-restore --noflush <<< ${line}` : `    ${line}`
+      )),
   ];
 }
 
@@ -89,15 +162,21 @@ const ignoring = (errnos: number[], fn: () => void) => {
   }
 };
 
-/** Runs nft on `script` (a file: nft reads a ruleset from one); throws with nft's message. */
-function runNft(script: string, absentIs?: RegExp): void {
-  const file = Deno.makeTempFileSync({ prefix: "gcr-nft-" });
+/**
+ * Runs nft (`-f FILE`) or iptables-restore (`--noflush FILE`) on `script`;
+ * throws with the program's message.
+ */
+function runNat(backend: NatBackend, script: string, absentIs?: RegExp): void {
+  const file = Deno.makeTempFileSync({ prefix: `gcr-${backend}-` });
   try {
     Deno.writeTextFileSync(file, script);
-    const result = new Deno.Command("nft", { args: ["-f", file], stdout: "null", stderr: "piped" }).outputSync();
+    const [program, args] = backend === "nft" ? ["nft", ["-f", file]] : ["iptables-restore", ["--noflush", file]];
+    const result = new Deno.Command(program, { args, stdout: "null", stderr: "piped" }).outputSync();
     const message = new TextDecoder().decode(result.stderr).trim();
     // A table that is not there (connect failed before nft) is already undone.
-    if (!result.success && !(absentIs && absentIs.test(message))) throw new Error(`nft -f: ${message.split("\n")[0]}`);
+    if (!result.success && !(absentIs && absentIs.test(message))) {
+      throw new Error(`${program} ${args[0]}: ${message.split("\n")[0]}`);
+    }
   } finally {
     Deno.removeSync(file);
   }
@@ -133,7 +212,7 @@ export async function connect(attachment: BridgeAttachment, pid: number): Promis
     container.setUp("eth0");
     container.addDefaultRoute(lease.gateway);
   });
-  runNft(natRules(attachment));
+  runNat(attachment.nat, attachment.nat === "nft" ? natRules(attachment) : iptablesRules(attachment));
 }
 
 /**
@@ -144,7 +223,12 @@ export async function connect(attachment: BridgeAttachment, pid: number): Promis
 export function disconnect(attachment: BridgeAttachment, remaining: number): void {
   const problems: string[] = [];
   try {
-    runNft(`delete table ip ${natTable(attachment.id)}\n`, /No such file or directory/);
+    if (attachment.nat === "nft") {
+      runNat("nft", `delete table ip ${natTable(attachment.id)}\n`, /No such file or directory/);
+    } else {
+      // Chains that are not there (connect failed before iptables) are already undone.
+      runNat("iptables", iptablesRemoval(attachment.id), /[Bb]ad rule|No chain|does not exist/);
+    }
   } catch (error) {
     problems.push((error as Error).message);
   }

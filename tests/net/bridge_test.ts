@@ -29,7 +29,7 @@ const skip = missingRoot() ?? needs("unshare", "nft", "ip", "curl", "python3");
  * its --rootfs-dir option. Returns the script's result; the namespace goes
  * with its last process.
  */
-async function inOwnNetns(script: string, state: string) {
+async function inOwnNetns(script: string, state: string, nat = "nft") {
   const prologue = [
     "set -u",
     "ip link set lo up",
@@ -40,7 +40,7 @@ async function inOwnNetns(script: string, state: string) {
   ].join("\n");
   return await run("unshare", ["--net", "sh", "-c", `${prologue}\n${script}`], {
     cwd: REPO,
-    env: { GCR: GCR, R: `--rootfs-dir ${ROOTFS_DIR}`, GCR_STATE: state },
+    env: { GCR: GCR, R: `--rootfs-dir ${ROOTFS_DIR}`, GCR_STATE: state, GCR_NAT: nat },
     timeoutMs: 90_000,
   });
 }
@@ -58,7 +58,7 @@ async function withState(fn: (state: string) => Promise<void>): Promise<void> {
 /** What must be gone once the script's containers have ended, printed by the script itself. */
 const LEFTOVERS = `
 echo "leftover-links: $(ip -o link show | grep -c -E 'gcr0|veth')"
-echo "leftover-tables: $(nft list tables | grep -c gcr)"
+echo "leftover-tables: $(( $(nft list tables | grep -c gcr) + $(iptables -t nat -S | grep -c GCR-) ))"
 `;
 
 Deno.test(
@@ -114,100 +114,114 @@ ${LEFTOVERS}`,
     }),
 );
 
-Deno.test(
-  named("--net bridge -p: a published port answers on 127.0.0.1 and on the namespace's own address", skip),
-  () =>
-    withState(async (state) => {
-      const result = await inOwnNetns(
-        `
-a=$($GCR run -d -q --net bridge -p 8080:80 -p 127.0.0.1:8081:80 $R busybox httpd -f -p 80 -h /etc)
-sleep 0.3
-echo "loopback: $(curl -s -m 5 http://127.0.0.1:8080/hostname)"
-echo "own-address: $(curl -s -m 5 http://192.0.2.10:8080/hostname)"
-echo "loopback-only: $(curl -s -m 5 http://127.0.0.1:8081/hostname)"
-echo "loopback-only-elsewhere: $(curl -s -m 2 http://192.0.2.10:8081/hostname || echo refused)"
-echo "from-a-container: $($GCR run -q --net bridge $R busybox wget -q -O - http://192.0.2.10:8080/hostname)"
-echo "id: $a"
-$GCR rm -f $a >/dev/null
-${LEFTOVERS}`,
-        state,
-      );
-      assertEquals(result.code, 0, "the script", describe(result));
-      const id = result.stdout.match(/^id: ([0-9a-f]{12})$/m)?.[1];
-      assert(id, "the container's id", describe(result));
-      for (const line of ["loopback", "own-address", "loopback-only", "from-a-container"]) {
-        assertIncludes(result.stdout, `${line}: ${id}\n`, `-p answers (${line})`, describe(result));
-      }
-      assertIncludes(
-        result.stdout,
-        "loopback-only-elsewhere: refused\n",
-        "-p 127.0.0.1:… publishes on loopback only",
-        describe(result),
-      );
-      assertIncludes(result.stdout, "leftover-links: 0\nleftover-tables: 0\n", "nothing left", describe(result));
-    }),
-);
+/** nftables (the default where nft exists) and iptables (where it does not; GCR_NAT chooses here). */
+for (const nat of ["nft", "iptables"]) {
+  Deno.test(
+    named(`--net bridge -p (${nat}): a published port answers on 127.0.0.1 and on the namespace's own address`, skip),
+    () =>
+      withState(async (state) => {
+        const result = await inOwnNetns(
+          `
+  a=$($GCR run -d -q --net bridge -p 8080:80 -p 127.0.0.1:8081:80 $R busybox httpd -f -p 80 -h /etc)
+  sleep 0.3
+  echo "loopback: $(curl -s -m 5 http://127.0.0.1:8080/hostname)"
+  echo "own-address: $(curl -s -m 5 http://192.0.2.10:8080/hostname)"
+  echo "loopback-only: $(curl -s -m 5 http://127.0.0.1:8081/hostname)"
+  echo "loopback-only-elsewhere: $(curl -s -m 2 http://192.0.2.10:8081/hostname || echo refused)"
+  echo "from-a-container: $($GCR run -q --net bridge $R busybox wget -q -O - http://192.0.2.10:8080/hostname)"
+  echo "rules: nft $(nft list tables | grep -c gcr) iptables $(iptables -t nat -S | grep -c -- '-N GCR-')"
+  echo "id: $a"
+  $GCR rm -f $a >/dev/null
+  ${LEFTOVERS}`,
+          state,
+          nat,
+        );
+        assertEquals(result.code, 0, "the script", describe(result));
+        const id = result.stdout.match(/^id: ([0-9a-f]{12})$/m)?.[1];
+        assertIncludes(
+          result.stdout,
+          nat === "nft" ? "rules: nft 1 iptables 0\n" : "rules: nft 0 iptables 2\n",
+          `the rules are ${nat}'s`,
+          describe(result),
+        );
+        assert(id, "the container's id", describe(result));
+        for (const line of ["loopback", "own-address", "loopback-only", "from-a-container"]) {
+          assertIncludes(result.stdout, `${line}: ${id}\n`, `-p answers (${line})`, describe(result));
+        }
+        assertIncludes(
+          result.stdout,
+          "loopback-only-elsewhere: refused\n",
+          "-p 127.0.0.1:… publishes on loopback only",
+          describe(result),
+        );
+        assertIncludes(result.stdout, "leftover-links: 0\nleftover-tables: 0\n", "nothing left", describe(result));
+      }),
+  );
 
-Deno.test(
-  named("--net bridge: outbound traffic leaves with the namespace's address (NAT)", skip),
-  () =>
-    withState(async (state) => {
-      // "Outside": a second namespace behind t1, with a server that answers
-      // with the address it sees the client come from.
-      const server = [
-        "import socket",
-        "s = socket.socket(); s.bind(('192.0.2.20', 9000)); s.listen()",
-        "c, a = s.accept(); c.sendall(a[0].encode()); c.close()",
-      ].join("\n");
-      const result = await inOwnNetns(
-        `
-unshare --net sleep 60 & holder=$!
-sleep 0.2
-ip link set t1 netns $holder
-nsenter -t $holder -n sh -c 'ip link set lo up; ip addr add 192.0.2.20/24 dev t1; ip link set t1 up'
-nsenter -t $holder -n python3 -c "${server}" & serve=$!
-sleep 0.5
-echo "seen-as: $($GCR run -q --net bridge $R busybox nc 192.0.2.20 9000)"
-kill $holder $serve 2>/dev/null; wait 2>/dev/null
-${LEFTOVERS}`,
-        state,
-      );
-      assertEquals(result.code, 0, "the script", describe(result));
-      assertIncludes(
-        result.stdout,
-        "seen-as: 192.0.2.10\n",
-        "the server sees the namespace's address, not 10.88.x",
-        describe(result),
-      );
-      assertIncludes(result.stdout, "leftover-links: 0\nleftover-tables: 0\n", "nothing left", describe(result));
-    }),
-);
+  Deno.test(
+    named(`--net bridge (${nat}): outbound traffic leaves with the namespace's address (NAT)`, skip),
+    () =>
+      withState(async (state) => {
+        // "Outside": a second namespace behind t1, with a server that answers
+        // with the address it sees the client come from.
+        const server = [
+          "import socket",
+          "s = socket.socket(); s.bind(('192.0.2.20', 9000)); s.listen()",
+          "c, a = s.accept(); c.sendall(a[0].encode()); c.close()",
+        ].join("\n");
+        const result = await inOwnNetns(
+          `
+  unshare --net sleep 60 & holder=$!
+  sleep 0.2
+  ip link set t1 netns $holder
+  nsenter -t $holder -n sh -c 'ip link set lo up; ip addr add 192.0.2.20/24 dev t1; ip link set t1 up'
+  nsenter -t $holder -n python3 -c "${server}" & serve=$!
+  sleep 0.5
+  echo "seen-as: $($GCR run -q --net bridge $R busybox nc 192.0.2.20 9000)"
+  kill $holder $serve 2>/dev/null; wait 2>/dev/null
+  ${LEFTOVERS}`,
+          state,
+          nat,
+        );
+        assertEquals(result.code, 0, "the script", describe(result));
+        assertIncludes(
+          result.stdout,
+          "seen-as: 192.0.2.10\n",
+          "the server sees the namespace's address, not 10.88.x",
+          describe(result),
+        );
+        assertIncludes(result.stdout, "leftover-links: 0\nleftover-tables: 0\n", "nothing left", describe(result));
+      }),
+  );
 
-Deno.test(
-  named("--net bridge: a gcr killed with SIGKILL leaves a NAT table that gcr rm removes", skip),
-  () =>
-    withState(async (state) => {
-      const result = await inOwnNetns(
-        `
-a=$($GCR run -d -q --net bridge -p 8080:80 $R busybox httpd -f -p 80)
-monitor=$(sed -n 's/^  "pid": \\([0-9]*\\),$/\\1/p' "$GCR_STATE/run/$a/container.json")
-kill -9 $monitor; sleep 0.5
-echo "tables-after-kill: $(nft list tables | grep -c gcr)"
-$GCR rm $a >/dev/null
-echo "tables-after-rm: $(nft list tables | grep -c gcr)"
-`,
-        state,
-      );
-      assertEquals(result.code, 0, "the script", describe(result));
-      assertIncludes(
-        result.stdout,
-        "tables-after-kill: 1\n",
-        "the killed gcr could not undo its table",
-        describe(result),
-      );
-      assertIncludes(result.stdout, "tables-after-rm: 0\n", "gcr rm undid it", describe(result));
-    }),
-);
+  Deno.test(
+    named(`--net bridge (${nat}): a gcr killed with SIGKILL leaves NAT rules that gcr rm removes`, skip),
+    () =>
+      withState(async (state) => {
+        const result = await inOwnNetns(
+          `
+  a=$($GCR run -d -q --net bridge -p 8080:80 $R busybox httpd -f -p 80)
+  monitor=$(sed -n 's/^  "pid": \\([0-9]*\\),$/\\1/p' "$GCR_STATE/run/$a/container.json")
+  kill -9 $monitor; sleep 0.5
+  echo "tables-after-kill: $(( $(nft list tables | grep -c gcr) + $(iptables -t nat -S | grep -c -- '-N GCR-') ))"
+  $GCR rm $a >/dev/null
+  echo "tables-after-rm: $(( $(nft list tables | grep -c gcr) + $(iptables -t nat -S | grep -c -- '-N GCR-') ))"
+  `,
+          state,
+          nat,
+        );
+        assertEquals(result.code, 0, "the script", describe(result));
+        // nftables: the container's table; iptables: its two chains.
+        assertIncludes(
+          result.stdout,
+          `tables-after-kill: ${nat === "nft" ? 1 : 2}\n`,
+          "the killed gcr could not undo its table",
+          describe(result),
+        );
+        assertIncludes(result.stdout, "tables-after-rm: 0\n", "gcr rm undid it", describe(result));
+      }),
+  );
+}
 
 Deno.test(named("--net bridge refusals: -p without it; a bad -p; rootless", skip), async () => {
   await busyboxRootfs();
