@@ -77,11 +77,18 @@ addr_a=$($GCR inspect $a | sed -n 's/.*"address": "\\(.*\\)".*/\\1/p')
 echo "a-address: $addr_a"
 $GCR run -q --net bridge $R busybox wget -q -O - http://$addr_a/hostname
 echo "wget-status: $?"
+echo "resolv: $($GCR run -q --net bridge --dns 192.0.2.53 $R busybox grep nameserver /etc/resolv.conf)"
 $GCR rm -f $a >/dev/null
 ${LEFTOVERS}`,
         state,
       );
       assertEquals(result.code, 0, "the script", describe(result));
+      assertIncludes(
+        result.stdout,
+        "resolv: nameserver 192.0.2.53\n",
+        "--dns reaches a bridged container's resolv.conf",
+        describe(result),
+      );
       const lines = result.stdout.split("\n");
       const [cidr, route, hosts, hostname] = lines;
       assertMatch(cidr!, /^10\.88\.0\.\d+\/16$/, "eth0's address is from 10.88.0.0/16", describe(result));
