@@ -318,7 +318,9 @@ async function main(): Promise<void> {
     // benchmark's own, entered with nsenter (the same extra exec for both).
     holder = new Deno.Command("unshare", { args: ["--net", "sleep", "infinity"], stdin: "null" }).spawn();
     await mustRun("nsenter", [`--net=/proc/${holder.pid}/ns/net`, "ip", "link", "set", "lo", "up"]);
-    const inNetns = (args: string[]): [string, string[]] => ["nsenter", [`--net=/proc/${holder!.pid}/ns/net`, GCR, ...args]];
+    const inNetns = (
+      args: string[],
+    ): [string, string[]] => ["nsenter", [`--net=/proc/${holder!.pid}/ns/net`, GCR, ...args]];
     const contenders: Contender[] = [
       {
         name: "gcr",
@@ -340,8 +342,11 @@ async function main(): Promise<void> {
       },
       {
         name: "gcr netns bridge",
-        describe: "nsenter --net=<bench netns> ./gcr run -q --rm --net bridge busybox /bin/true (veth, address, NAT table)",
-        display: ["nsenter", "--net=<bench netns>", GCR, ...gcrArgs, "--net", "bridge", "busybox", "/bin/true"].join(" "),
+        describe:
+          "nsenter --net=<bench netns> ./gcr run -q --rm --net bridge busybox /bin/true (veth, address, NAT table)",
+        display: ["nsenter", "--net=<bench netns>", GCR, ...gcrArgs, "--net", "bridge", "busybox", "/bin/true"].join(
+          " ",
+        ),
         command: () => inNetns([...gcrArgs, "--net", "bridge", "busybox", "/bin/true"]),
       },
       {
