@@ -41,7 +41,8 @@ Deno.test("bad options are refused with a message that names them", () => {
   assertThrows(() => parseRunArgs(["--bogus", "busybox"]), /unknown option --bogus/);
   assertThrows(() => parseRunArgs(["-e"]), /option -e needs a value/);
   assertThrows(() => parseRunArgs(["-w", "relative", "busybox"]), /must be absolute/);
-  assertThrows(() => parseRunArgs(["--net", "bridge", "busybox"]), /unsupported network "bridge"/);
+  assertThrows(() => parseRunArgs(["--net", "overlay", "busybox"]), /unsupported network "overlay"/);
+  assertThrows(() => parseRunArgs(["-p", "8080:80", "busybox"]), /add --net bridge/);
   assertThrows(() => parseRunArgs(["--hostname", "bad name", "busybox"]), /invalid hostname/);
   assertThrows(() => parseRunArgs([]), /missing <image>/);
 });
