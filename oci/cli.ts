@@ -21,6 +21,7 @@ import {
   type ContainerCgroup,
   createContainerCgroup,
   freeze,
+  planContainerCgroup,
   showCgroupOp,
   thaw,
 } from "../cgroup/cgroup.ts";
@@ -249,11 +250,15 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     // As runc does: after config.json's device rules, the devices every
     // container gets (the /dev gcr makes) stay usable, whatever came before.
     const limits = asked.devices?.length ? { ...asked, devices: [...asked.devices, ...DEFAULT_DEVICE_RULES] } : asked;
+    const cgroupOptions = {
+      ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}),
+      controllers: ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "cpuset"],
+    };
     try {
-      cgroup = createContainerCgroup(id, limits, {
-        ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}),
-        controllers: ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "cpuset"],
-      });
+      // Recorded before they exist: a create killed while making them leaves
+      // folders that delete --force then finds (a missing one is no error).
+      updateRecord(paths, { cgroups: planContainerCgroup(id, limits, cgroupOptions).dirs });
+      cgroup = createContainerCgroup(id, limits, cgroupOptions);
     } catch (error) {
       const limited = Object.values(limits).some((v) => v !== undefined && !(Array.isArray(v) && v.length === 0));
       if (!(error instanceof CgroupUnavailableError) || limited) throw error;
@@ -334,16 +339,11 @@ export function startCommand(args: readonly string[]): number {
   return 0;
 }
 
-/** runc's status names; gcr's `creating` while create runs. */
-function ociStatus(record: ContainerRecord): string {
-  return currentStatus(record);
-}
-
 /** `gcr state ID`: the runtime-spec state as JSON. */
 export function stateCommand(args: readonly string[]): number {
   const { rest } = parseFlags(args, {}, {}, "state");
   const found = recorded(oneId(rest, "state"));
-  const status = ociStatus(found.record);
+  const status = currentStatus(found.record);
   const alive = status !== "stopped";
   console.log(JSON.stringify(
     {
@@ -420,37 +420,38 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
       await sleep(10);
     }
   }
-  const cgroups = record?.cgroups ?? [];
-  const ownFolders = cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
-  if (ownFolders.length) {
-    await openContainerCgroup(ownFolders, { created: cgroups.filter((dir) => !ownFolders.includes(dir)) }).remove();
-  }
+  if (record && ownCgroupFolders(record).length) await ownCgroup(record).remove();
   removeContainer({ ...found, ...(record ? { record: { ...record, cgroups: [] } } : {}) });
   return 0;
 }
 
-async function freezerOf(
-  id: string,
-  wanted: "running" | "paused",
-): Promise<FoundContainer & { record: ContainerRecord }> {
+/** The container `id` names, which must be `wanted` and have a cgroup (pause and resume freeze it). */
+function freezerOf(id: string, wanted: "running" | "paused"): FoundContainer & { record: ContainerRecord } {
   const found = recorded(id);
   const status = currentStatus(found.record);
   if (status !== wanted) throw new Error(`container ${found.id} is ${status}, not ${wanted}`);
   if (!found.record.cgroups?.length) throw new Error(`container ${found.id} has no cgroup to freeze`);
-  await Promise.resolve();
   return found;
 }
 
-/** The container's own cgroup folders (not the parents made for its cgroupsPath). */
-function ownCgroup(record: ContainerRecord): ContainerCgroup {
+/**
+ * The container's own cgroup folders: the deepest of those recorded (the
+ * others are the parents gcr made for its cgroupsPath, removed with it when
+ * empty).
+ */
+function ownCgroupFolders(record: ContainerRecord): string[] {
   const cgroups = record.cgroups ?? [];
-  const own = cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
-  return openContainerCgroup(own);
+  return cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
+}
+
+function ownCgroup(record: ContainerRecord): ContainerCgroup {
+  const own = ownCgroupFolders(record);
+  return openContainerCgroup(own, { created: (record.cgroups ?? []).filter((dir) => !own.includes(dir)) });
 }
 
 /** `gcr pause ID`: freezes every process of the container (cgroup freezer). */
 export async function pauseCommand(args: readonly string[]): Promise<number> {
-  const found = await freezerOf(oneId(parseFlags(args, {}, {}, "pause").rest, "pause"), "running");
+  const found = freezerOf(oneId(parseFlags(args, {}, {}, "pause").rest, "pause"), "running");
   await freeze(ownCgroup(found.record));
   updateRecord(found.paths, { status: "paused" });
   return 0;
@@ -458,7 +459,7 @@ export async function pauseCommand(args: readonly string[]): Promise<number> {
 
 /** `gcr resume ID`: thaws a paused container. */
 export async function resumeCommand(args: readonly string[]): Promise<number> {
-  const found = await freezerOf(oneId(parseFlags(args, {}, {}, "resume").rest, "resume"), "paused");
+  const found = freezerOf(oneId(parseFlags(args, {}, {}, "resume").rest, "resume"), "paused");
   thaw(ownCgroup(found.record));
   updateRecord(found.paths, { status: "running" });
   return 0;
