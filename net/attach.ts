@@ -10,10 +10,14 @@ import { runtimeDir } from "../state.ts";
 import type { BridgeAttachment } from "./bridge.ts";
 import type { PortMapping } from "./publish.ts";
 
-/** The container's place on the gcr0 bridge: an address leased for as long as this gcr lives. */
+/**
+ * The container's place on the gcr0 bridge: an address leased for as long as
+ * this gcr lives. The allocator's folder has a dot name, which no container
+ * id can have, so that gcr ps, rm and prune never take it for a container.
+ */
 export async function attachToBridge(id: string, ports: readonly PortMapping[]): Promise<BridgeAttachment> {
   const { Ipam } = await import("./ipam.ts");
-  const ipam = new Ipam({ stateDir: `${runtimeDir()}/net` });
+  const ipam = new Ipam({ stateDir: `${runtimeDir()}/.network` });
   const { natBackend } = await import("./bridge.ts");
   const nat = natBackend();
   return {
@@ -29,7 +33,7 @@ export async function attachToBridge(id: string, ports: readonly PortMapping[]):
 /** Undoes attachToBridge and what connect-bridge did; the bridge goes with the last container on it. */
 export async function detachFromBridge(attachment: BridgeAttachment): Promise<void> {
   const [{ Ipam }, { disconnect }] = await Promise.all([import("./ipam.ts"), import("./bridge.ts")]);
-  const ipam = new Ipam({ stateDir: `${runtimeDir()}/net` });
+  const ipam = new Ipam({ stateDir: `${runtimeDir()}/.network` });
   ipam.release(attachment.id);
   disconnect(attachment, ipam.leases().length);
 }
