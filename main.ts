@@ -86,8 +86,21 @@ const USAGE = `usage: gcr run [options] <image> [command [args…]]
        gcr explain run [options] <image> [command [args…]]
        gcr pull [pull options] <source>
        gcr images [--rootfs-dir DIR]
-       gcr rm <id>…          remove stopped containers' state folders
-       gcr prune             remove every stopped container's state folder
+       gcr ps [-a] [-q]      containers (running ones; -a: all)
+       gcr exec [-d] [-e K=V] [-w DIR] [-u USER] <container> <command> [args…]
+       gcr logs [-f] <container>
+       gcr stop [-t SECONDS] <container>…   SIGTERM, then SIGKILL
+       gcr kill [-s SIGNAL] <container>…
+       gcr inspect <container>…
+       gcr rm [-f] <container>…  remove stopped containers (-f: running ones too)
+       gcr prune             remove every stopped container
+
+OCI runtime (runc's command line, for engines such as podman):
+       gcr [--root DIR] [--log FILE] [--log-format json] create [--bundle B] [--pid-file F]
+           [--console-socket S] [--no-pivot] [--preserve-fds N] <id>
+       gcr start|state|pause|resume <id>;  gcr kill [--all] <id> [SIGNAL];  gcr delete [--force] <id>
+       gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] <id>
+       gcr ps [--format json] <id>;  gcr features;  gcr --version
 
 <image> is a folder under rootfs/ (or --rootfs-dir, or $GCR_ROOT), or a path. When it
 is neither (nor busybox) but an image reference, gcr pulls it first.
@@ -96,7 +109,14 @@ options (before <image>; everything after it is the command):
   -e, --env KEY=VALUE   set an environment variable (KEY alone: take it from gcr's)
   -w, --workdir DIR     working directory inside the container (default /)
       --hostname NAME   hostname (default: the container id)
-      --net none|host   a network namespace with only loopback (default), or the host's
+  -d, --detach          run in the background: print the id; output goes to gcr logs
+      --name NAME       a unique name for gcr ps, exec, logs, stop, rm
+  -i, -t                accepted (gcr shares its terminal with the container)
+      --net none|host|bridge
+                        a network namespace with only loopback (default), the host's, or one on
+                        the gcr0 bridge with an address, NAT and -p (root)
+  -p, --publish [IP:]HOST:CONTAINER[/udp]
+                        with --net bridge: a container port on the host
   -m, --memory SIZE     memory limit (64m, 1g, …); past it the kernel kills the container (exit 137)
       --cpus N          CPU time limit in CPUs (0.5: half of one)
       --pids-limit N    at most N processes and threads
