@@ -22,6 +22,7 @@ import {
   updateRecord,
 } from "./state.ts";
 import { UsageError } from "./usage.ts";
+import { parseFlags } from "./flags.ts";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -35,38 +36,6 @@ export function parseSignal(text: string): number {
     if (name in SIGNALS) return SIGNALS[name];
   }
   throw new UsageError(`unknown signal ${JSON.stringify(text)} (a name such as TERM or KILL, or a number 1-64)`);
-}
-
-/** Splits `args` into flags (with their values) and the rest, for the small commands here. */
-function parseFlags(
-  args: readonly string[],
-  spec: Record<string, "bool" | "value">,
-  command: string,
-): { flags: Map<string, string>; rest: string[] } {
-  const flags = new Map<string, string>();
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (!arg.startsWith("-") || arg === "-" || rest.length > 0) {
-      rest.push(arg);
-      continue;
-    }
-    if (arg === "--") {
-      rest.push(...args.slice(i + 1));
-      break;
-    }
-    const at = arg.indexOf("=");
-    const name = (at > 0 ? arg.slice(0, at) : arg).replace(/^--?/, "");
-    const kind = spec[name];
-    if (!kind) throw new UsageError(`gcr ${command}: unknown option ${arg}`);
-    if (kind === "bool") flags.set(name, "true");
-    else {
-      const value = at > 0 ? arg.slice(at + 1) : args[++i];
-      if (value === undefined) throw new UsageError(`gcr ${command}: option ${arg} needs a value`);
-      flags.set(name, value);
-    }
-  }
-  return { flags, rest };
 }
 
 /** `3 seconds`, `About a minute`, `2 hours`: how Docker says durations. */
@@ -109,16 +78,16 @@ function table(rows: string[][]): string {
 
 /** `gcr ps [-a] [-q]`: running containers (all with -a), newest first. */
 export function psCommand(args: readonly string[]): number {
-  const { flags, rest } = parseFlags(args, { a: "bool", all: "bool", q: "bool", quiet: "bool" }, "ps");
+  const { flags, rest } = parseFlags(args, { all: "bool", quiet: "bool" }, { a: "all", q: "quiet" }, "ps");
   if (rest.length) throw new UsageError(`gcr ps takes no arguments (got ${rest.join(" ")})`);
-  const all = flags.has("a") || flags.has("all");
+  const all = flags.has("all");
   const now = Date.now();
   const shown = listContainers().flatMap((found) => {
     if (!found.record) return [];
     const status = currentStatus(found.record);
     return all || status !== "stopped" ? [{ record: found.record, status }] : [];
   }).sort((a, b) => b.record.created.localeCompare(a.record.created));
-  if (flags.has("q") || flags.has("quiet")) {
+  if (flags.has("quiet")) {
     for (const { record } of shown) console.log(record.id);
     return 0;
   }
@@ -189,8 +158,8 @@ function noteStopped(found: FoundContainer): void {
 
 /** `gcr stop [-t SECONDS] <container>…`: SIGTERM, then SIGKILL after the grace period (10 s). */
 export async function stopCommand(args: readonly string[]): Promise<number> {
-  const { flags, rest } = parseFlags(args, { t: "value", time: "value" }, "stop");
-  const time = flags.get("t") ?? flags.get("time") ?? "10";
+  const { flags, rest } = parseFlags(args, { time: "value" }, { t: "time" }, "stop");
+  const time = flags.get("time") ?? "10";
   if (!/^\d+$/.test(time)) throw new UsageError(`gcr stop: -t takes whole seconds (got ${JSON.stringify(time)})`);
   if (rest.length === 0) throw new UsageError("gcr stop needs at least one container");
   let status = 0;
@@ -216,8 +185,8 @@ export async function stopCommand(args: readonly string[]): Promise<number> {
 
 /** `gcr kill [-s SIGNAL] <container>…`: a signal (default KILL) to each container's first process. */
 export function killCommand(args: readonly string[]): number {
-  const { flags, rest } = parseFlags(args, { s: "value", signal: "value" }, "kill");
-  const signal = parseSignal(flags.get("s") ?? flags.get("signal") ?? "KILL");
+  const { flags, rest } = parseFlags(args, { signal: "value" }, { s: "signal" }, "kill");
+  const signal = parseSignal(flags.get("signal") ?? "KILL");
   if (rest.length === 0) throw new UsageError("gcr kill needs at least one container");
   let status = 0;
   for (const ref of rest) {
@@ -235,9 +204,9 @@ export function killCommand(args: readonly string[]): number {
 
 /** `gcr rm [-f] <container>…`: removes stopped containers (-f: kills running ones first). */
 export async function rmCommand(args: readonly string[]): Promise<number> {
-  const { flags, rest } = parseFlags(args, { f: "bool", force: "bool" }, "rm");
+  const { flags, rest } = parseFlags(args, { force: "bool" }, { f: "force" }, "rm");
   if (rest.length === 0) throw new UsageError("gcr rm needs at least one container");
-  const force = flags.has("f") || flags.has("force");
+  const force = flags.has("force");
   let status = 0;
   for (const ref of rest) {
     try {
@@ -278,7 +247,7 @@ export async function releaseNetwork(found: FoundContainer): Promise<void> {
 
 /** `gcr inspect <container>…`: the records as a JSON array, with the status as it is now. */
 export function inspectCommand(args: readonly string[]): number {
-  const { rest } = parseFlags(args, {}, "inspect");
+  const { rest } = parseFlags(args, {}, {}, "inspect");
   if (rest.length === 0) throw new UsageError("gcr inspect needs at least one container");
   const out: unknown[] = [];
   let status = 0;
@@ -303,7 +272,7 @@ export function inspectCommand(args: readonly string[]): number {
 
 /** `gcr logs [-f] <container>`: what a detached container wrote; -f follows until it stops. */
 export async function logsCommand(args: readonly string[]): Promise<number> {
-  const { flags, rest } = parseFlags(args, { f: "bool", follow: "bool" }, "logs");
+  const { flags, rest } = parseFlags(args, { follow: "bool" }, { f: "follow" }, "logs");
   if (rest.length !== 1) throw new UsageError("gcr logs takes one container");
   const found = recorded(rest[0]!);
   if (!found.record.detached) {
@@ -315,7 +284,7 @@ export async function logsCommand(args: readonly string[]): Promise<number> {
   } catch (error) {
     throw new Error(`cannot read the log of ${found.id}: ${(error as Error).message}`);
   }
-  const follow = flags.has("f") || flags.has("follow");
+  const follow = flags.has("follow");
   const buffer = new Uint8Array(64 * 1024);
   try {
     for (;;) {

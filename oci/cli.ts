@@ -61,6 +61,7 @@ import {
 } from "../state.ts";
 import { execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "../usage.ts";
+import { parseFlags } from "../flags.ts";
 import { ociSteps, securityPlan } from "./plan.ts";
 import { type NamespaceType, parseSpec, readSpec } from "./spec.ts";
 
@@ -81,40 +82,6 @@ const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
 ];
 const cString = (text: string) => new TextEncoder().encode(text + "\0");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** runc-style flags: `--name value`, `--name=value`, `-n value`; booleans without a value. */
-function parseFlags(
-  args: readonly string[],
-  spec: Record<string, "bool" | "value">,
-  aliases: Record<string, string>,
-  command: string,
-): { flags: Map<string, string>; rest: string[] } {
-  const flags = new Map<string, string>();
-  const rest: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    if (rest.length > 0 || !arg.startsWith("-") || arg === "-") {
-      rest.push(arg);
-      continue;
-    }
-    if (arg === "--") {
-      rest.push(...args.slice(i + 1));
-      break;
-    }
-    const at = arg.indexOf("=");
-    const raw = (at > 0 ? arg.slice(0, at) : arg).replace(/^--?/, "");
-    const name = aliases[raw] ?? raw;
-    const kind = spec[name];
-    if (!kind) throw new UsageError(`gcr ${command}: unknown option ${arg}`);
-    if (kind === "bool") flags.set(name, at > 0 ? arg.slice(at + 1) : "true");
-    else {
-      const value = at > 0 ? arg.slice(at + 1) : args[++i];
-      if (value === undefined) throw new UsageError(`gcr ${command}: option ${arg} needs a value`);
-      flags.set(name, value);
-    }
-  }
-  return { flags, rest };
-}
 
 function oneId(rest: readonly string[], command: string): string {
   if (rest.length !== 1) throw new UsageError(`gcr ${command} takes one container id (got ${rest.length})`);
