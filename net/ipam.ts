@@ -20,7 +20,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 import { AT_FDCWD, LOCK_EX, O, O_CLOEXEC } from "../ffi/constants.ts";
 import { check } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
@@ -113,7 +112,7 @@ export class Ipam {
     this.#broadcast = (this.#network | ~mask) >>> 0;
     this.gateway = toText(this.#network + 1);
     Deno.mkdirSync(options.stateDir, { recursive: true, mode: 0o700 });
-    const base = join(options.stateDir, this.subnet.replace("/", "_"));
+    const base = `${options.stateDir.replace(/\/+$/, "")}/${this.subnet.replace("/", "_")}`;
     this.#statePath = `${base}.json`;
     this.#lockPath = `${base}.lock`;
   }

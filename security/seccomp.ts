@@ -748,10 +748,15 @@ function filterCacheDir(): string {
   return `${root}/seccomp`;
 }
 
-/** FNV-1a, 32 bits: a file name for a profile, not a check (the file holds the profile itself). */
-function fnv1a(text: string): string {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+/**
+ * FNV-1a, 32 bits, over the length and every 7th character: a file name for
+ * a profile, not a check (the file holds the whole profile, compared before
+ * use, so two profiles sharing a name only cost a recompile). All of a 10 KB
+ * profile took 3 ms of every start.
+ */
+function fileName(text: string): string {
+  let hash = Math.imul(0x811c9dc5 ^ text.length, 0x01000193);
+  for (let i = 0; i < text.length; i += 7) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
   return (hash >>> 0).toString(16).padStart(8, "0");
 }
 
@@ -767,7 +772,7 @@ export function cachedCompile(profile: SeccompProfile): Uint8Array {
   // Argument comparisons hold BigInts; the architecture is part of the key.
   const json = JSON.stringify({ arch: Deno.build.arch, profile }, (_, v) => typeof v === "bigint" ? `${v}n` : v);
   const dir = filterCacheDir();
-  const path = `${dir}/${fnv1a(json)}.bpf`;
+  const path = `${dir}/${fileName(json)}.bpf`;
   const trusted = (() => {
     try {
       const info = Deno.statSync(dir);

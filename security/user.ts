@@ -11,7 +11,6 @@
  *
  * @module
  */
-import { join } from "node:path";
 
 export interface ContainerUser {
   readonly uid: number;
@@ -120,5 +119,5 @@ export function resolveUserIn(spec: string, passwdText: string, groupText: strin
 
 /** Resolves `spec` against `<rootfs>/etc/passwd` and `<rootfs>/etc/group` (missing files count as empty). */
 export function resolveUser(spec: string, rootfs: string): ContainerUser {
-  return resolveUserIn(spec, readOrEmpty(join(rootfs, "etc/passwd")), readOrEmpty(join(rootfs, "etc/group")));
+  return resolveUserIn(spec, readOrEmpty(`${rootfs}/etc/passwd`), readOrEmpty(`${rootfs}/etc/group`));
 }
