@@ -879,7 +879,7 @@ async function main(argv: readonly string[]): Promise<number> {
       case "pause":
         return await (await oci()).pauseCommand(rest);
       case "resume":
-        return await (await oci()).resumeCommand(rest);
+        return (await oci()).resumeCommand(rest);
       case "features":
         return (await oci()).featuresCommand();
       case "--version":

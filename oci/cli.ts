@@ -425,7 +425,7 @@ export async function pauseCommand(args: readonly string[]): Promise<number> {
 }
 
 /** `gcr resume ID`: thaws a paused container. */
-export async function resumeCommand(args: readonly string[]): Promise<number> {
+export function resumeCommand(args: readonly string[]): number {
   const found = freezerOf(oneId(parseFlags(args, {}, {}, "resume").rest, "resume"), "paused");
   thaw(ownCgroup(found.record));
   updateRecord(found.paths, { status: "running" });
