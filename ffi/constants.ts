@@ -246,7 +246,7 @@ export const LAYOUT = {
   },
 } as const;
 
-/** Stack given to each ucontext in the child chain; makecontext writes into it. */
+/** The least stack each ucontext of the child chain has below it (they share one region: chain.ts stackTop). */
 export const CONTEXT_STACK_SIZE = 32 * 1024;
 /** Stack for the cloned child itself (it only runs setcontext). */
 export const CLONE_STACK_SIZE = 64 * 1024;
