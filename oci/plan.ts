@@ -14,14 +14,14 @@ import { closeFd, ensureDirInRoot, openInRoot } from "../image/safe_fs.ts";
 import { CAPABILITIES } from "../security/capabilities.ts";
 import type { ContainerUser } from "../security/user.ts";
 import { cachedCompile, profileFromOci } from "../security/seccomp.ts";
-import { bindDevices } from "../steps/bind_devices.ts";
+import { bindDevices, DEVICES } from "../steps/bind_devices.ts";
 import { bindRootfs } from "../steps/bind_rootfs.ts";
 import { closeFds } from "../steps/close_fds.ts";
 import { detachOldRoot } from "../steps/detach_old_root.ts";
 import { dieWithParent } from "../steps/die_with_parent.ts";
 import { enterCgroup } from "../steps/enter_cgroup.ts";
 import { exec, type StartGate } from "../steps/exec.ts";
-import { linkDev } from "../steps/link_dev.ts";
+import { DEV_LINKS, linkDev } from "../steps/link_dev.ts";
 import { makeMountsPrivate } from "../steps/make_mounts_private.ts";
 import { mapIds } from "../steps/map_ids.ts";
 import { maskPaths } from "../steps/mask_paths.ts";
@@ -223,6 +223,7 @@ export function mountActions(spec: OciSpec, options: OciRunOptions): MountAction
           closeFd(dirFd);
         }
       }
+      if (mount.copyUp) refuseCopyUp(mount, target, `${field}.options`);
       if (!mount.bind) fresh.set(destination, mount.type);
       actions.push(...mountCalls(mount, target, options, field));
     });
@@ -230,6 +231,23 @@ export function mountActions(spec: OciSpec, options: OciRunOptions): MountAction
     closeFd(rootFd);
   }
   return actions;
+}
+
+/**
+ * `tmpcopyup` (podman --read-only puts it on /tmp, /var/tmp, /run): the tmpfs
+ * should start with what the image has there. Over an empty folder that is
+ * an empty tmpfs, which gcr makes; copying files gcr does not do (the child
+ * runs only libc calls), so a folder with content is refused, by field.
+ */
+function refuseCopyUp(mount: OciMount, target: string, field: string): void {
+  if (mount.type !== "tmpfs") fail(field, `(tmpcopyup) is for tmpfs mounts, not ${mount.type}`);
+  let entries: Deno.DirEntry[] = [];
+  try {
+    entries = [...Deno.readDirSync(target)];
+  } catch { /* made by the child under a fresh tmpfs: empty */ }
+  if (entries.length) {
+    fail(field, `(tmpcopyup) over ${mount.destination}, which holds files in the image: gcr does not copy them up`);
+  }
 }
 
 /** The mount(2) calls for one entry: the mount, a read-only (or other flags) remount for binds, propagation. */
@@ -299,6 +317,31 @@ function mountCalls(mount: OciMount, target: string, options: OciRunOptions, fie
 }
 
 /**
+ * The folders device nodes go in (`/dev/cpu/0` for `/dev/cpu/0/cpuid`,
+ * `--privileged`): on the fresh /dev tmpfs the child makes them (returned,
+ * parents first); elsewhere gcr makes them in the root now, resolved inside it.
+ */
+function deviceFolders(devices: readonly { path: string }[], root: string, freshDev: boolean): string[] {
+  const folders = new Set<string>();
+  for (const { path } of devices) {
+    const parts = components(path, "linux.devices[].path").slice(0, -1);
+    for (let i = 1; i <= parts.length; i++) folders.add("/" + parts.slice(0, i).join("/"));
+  }
+  const inDev = [...folders].filter((dir) => freshDev && dir.startsWith("/dev/"));
+  const elsewhere = [...folders].filter((dir) => !inDev.includes(dir) && dir !== "/dev");
+  if (elsewhere.length) {
+    const rootFd = libc().openat(AT_FDCWD, new TextEncoder().encode(root + "\0"), O.PATH | O.DIRECTORY | O_CLOEXEC, 0);
+    if (rootFd === -1) throw new SyscallError(`open(${root})`, lastErrno());
+    try {
+      for (const dir of elsewhere) closeFd(ensureDirInRoot(rootFd, dir.slice(1)));
+    } finally {
+      closeFd(rootFd);
+    }
+  }
+  return inDev.sort((a, b) => a.length - b.length).map((dir) => `${root}${dir}`);
+}
+
+/**
  * The steps for `gcr create`: config.json's namespaces (made, or joined by
  * path), ids, cgroup, hostname, mounts, pivot, sysctls, masked paths,
  * rlimits, the console, hardening, and the start gate before exec.
@@ -343,6 +386,10 @@ export function ociSteps(
   const firstFree = layout.firstFree + inherited;
   const root = spec.root.path;
   const hasDev = spec.mounts.some((m) => m.destination.replace(/\/+$/, "") === "/dev" && !m.bind);
+  // The nodes gcr makes in every fresh /dev (bind-devices, link-dev) are not
+  // made twice when config.json lists them too (podman --privileged lists all).
+  const standard = new Set([...DEVICES.map((name) => `/dev/${name}`), ...DEV_LINKS.map(([, name]) => `/dev/${name}`)]);
+  const devices = linux.devices.filter((device) => !(hasDev && standard.has(device.path)));
   const joinPaths = joined.filter((n) => n.type !== "pid").sort((
     a,
     b,
@@ -389,7 +436,7 @@ export function ociSteps(
     bindRootfs(plan),
     mountSpecMounts(mountActions(spec, options)),
     ...(hasDev ? [bindDevices(plan), linkDev(plan)] : []),
-    ...(linux.devices.length ? [makeDevices(linux.devices, root)] : []),
+    ...(devices.length ? [makeDevices(devices, root, deviceFolders(devices, root, hasDev))] : []),
     ...(options.noPivot ? [moveRoot(root)] : [pivotRoot(plan), detachOldRoot()]),
     ...(linux.rootfsPropagation ? [rootPropagation(linux.rootfsPropagation)] : []),
     ...(Object.keys(linux.sysctl).length ? [writeSysctls(Object.entries(linux.sysctl), firstFree)] : []),

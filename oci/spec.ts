@@ -122,6 +122,8 @@ export interface OciMount {
   /** rbind: the mounts under the source come too. */
   readonly recursive: boolean;
   readonly readOnly: boolean;
+  /** `tmpcopyup`: a tmpfs that starts with the image's files at its mount point (see oci/plan.ts). */
+  readonly copyUp?: boolean;
 }
 
 export type NamespaceType = "pid" | "network" | "mount" | "ipc" | "uts" | "user" | "cgroup";
@@ -577,7 +579,6 @@ const UNSUPPORTED_MOUNT_OPTIONS = new Set([
   "rsymfollow",
   "nosymfollow",
   "symfollow",
-  "tmpcopyup",
   "idmap",
   "ridmap",
 ]);
@@ -586,6 +587,8 @@ export interface ParsedMountOptions {
   readonly flags: number;
   readonly propagation: number;
   readonly data: string;
+  /** `tmpcopyup` (runc's, crun's): the tmpfs starts with what the image has at its mount point. */
+  readonly copyUp: boolean;
 }
 
 /**
@@ -598,6 +601,7 @@ export function parseMountOptions(options: readonly string[], path = "options"):
   let flags = 0;
   let propagation = 0;
   let propagationOption = "";
+  let copyUp = false;
   const data: string[] = [];
   options.forEach((option, index) => {
     const at = item(path, index);
@@ -610,13 +614,15 @@ export function parseMountOptions(options: readonly string[], path = "options"):
       if (propagationOption) fail(at, `is a second propagation option (after ${propagationOption}); gcr takes one`);
       propagation = propagate;
       propagationOption = option;
+    } else if (option === "tmpcopyup") {
+      copyUp = true;
     } else if (UNSUPPORTED_MOUNT_OPTIONS.has(option)) {
       fail(at, `(${option}) is not supported by gcr`);
     } else {
       data.push(option);
     }
   });
-  return { flags, propagation, data: data.join(",") };
+  return { flags, propagation, data: data.join(","), copyUp };
 }
 
 function asMount(bundle: string): Read<OciMount> {
@@ -632,7 +638,7 @@ function asMount(bundle: string): Read<OciMount> {
     });
     const destination = mount.required("destination", asAbsolutePath);
     const declaredType = mount.or("type", asCString, "");
-    const { flags: optionFlags, propagation, data } = parseMountOptions(
+    const { flags: optionFlags, propagation, data, copyUp } = parseMountOptions(
       mount.or("options", list(asString), []),
       mount.at("options"),
     );
@@ -656,6 +662,7 @@ function asMount(bundle: string): Read<OciMount> {
       bind,
       recursive: bind && (flags & MS.REC) !== 0,
       readOnly: (flags & MS.RDONLY) !== 0,
+      ...(copyUp ? { copyUp } : {}),
     };
   };
 }
@@ -819,7 +826,10 @@ const asDevice: Read<OciDevice> = (value, path) => {
     type,
     major: number("major"),
     minor: number("minor"),
-    ...optionalEntry("fileMode", device.optional("fileMode", integer(0, 0o7777))),
+    // Engines pass stat's st_mode, file type bits included (podman: 0o20666
+    // for a character device); the type comes from `type`, so only the
+    // permission bits are kept.
+    ...optionalEntry("fileMode", device.optional("fileMode", (v, p) => integer(0, 0o177777)(v, p) & 0o7777)),
     ...optionalEntry("uid", device.optional("uid", asUint32)),
     ...optionalEntry("gid", device.optional("gid", asUint32)),
   };

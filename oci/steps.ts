@@ -148,24 +148,28 @@ export function setRlimits(rlimits: readonly { type: string; resource: number; s
 export function makeDevices(
   devices: readonly { path: string; type: string; major: number; minor: number; fileMode?: number }[],
   root: string,
+  folders: readonly string[] = [],
 ): Step {
   const kind = { c: S_IFCHR, u: S_IFCHR, b: S_IFBLK, p: S_IFIFO } as Record<string, number>;
   return {
     name: "make-devices",
     why: "the device nodes config.json asks for in the container's /dev",
     parent: [],
-    child: devices.map((device) => {
-      // makedev: glibc's encoding of major and minor into dev_t.
-      const dev = (BigInt(device.major & 0xfff) << 8n) | BigInt(device.minor & 0xff) |
-        (BigInt(device.minor & ~0xff) << 12n) | (BigInt(device.major & ~0xfff) << 32n);
-      const mode = kind[device.type]! | (device.fileMode ?? 0o666);
-      return call(
-        "mknod",
-        `${root}${device.path}`,
-        num(mode, `0${mode.toString(8)}`),
-        num(dev, `${device.major}:${device.minor}`),
-      );
-    }),
+    child: [
+      ...folders.map((dir) => call("mkdir", dir, num(0o755, "0755"))),
+      ...devices.map((device) => {
+        // makedev: glibc's encoding of major and minor into dev_t.
+        const dev = (BigInt(device.major & 0xfff) << 8n) | BigInt(device.minor & 0xff) |
+          (BigInt(device.minor & ~0xff) << 12n) | (BigInt(device.major & ~0xfff) << 32n);
+        const mode = kind[device.type]! | (device.fileMode ?? 0o666);
+        return call(
+          "mknod",
+          `${root}${device.path}`,
+          num(mode, `0${mode.toString(8)}`),
+          num(dev, `${device.major}:${device.minor}`),
+        );
+      }),
+    ],
   };
 }
 

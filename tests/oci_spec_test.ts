@@ -270,11 +270,13 @@ Deno.test("mount options: later flags win, propagation apart, the rest is the fi
     flags: MS.NOSUID,
     propagation: MS.SHARED,
     data: "mode=755,size=1m",
+    copyUp: false,
   });
   assertEquals(parseMountOptions(["noatime", "atime", "nodiratime", "sync", "dirsync", "mand", "remount"]), {
     flags: MS.NODIRATIME | MS.SYNCHRONOUS | MS.DIRSYNC | MS.MANDLOCK | MS.REMOUNT,
     propagation: 0,
     data: "",
+    copyUp: false,
   });
   assertEquals(parseMountOptions(["defaults", "constructor"]).data, "constructor", "not a flag by prototype");
   const bindType = parseSpec(
@@ -347,10 +349,15 @@ Deno.test("refused: features gcr does not have, named by field", () => {
     "mounts[0].options[1]",
     "config.json: mounts[0].options[1] (rro) is not supported by gcr",
   );
-  assertRefused(
-    config((j) => j.mounts.push({ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup"] })),
-    "mounts[1].options[0]",
-    /\(tmpcopyup\) is not supported by gcr/,
+  // tmpcopyup is read here; oci/plan.ts refuses it where there are files to copy.
+  assertEquals(
+    parseSpec(
+      config((j) => j.mounts.push({ destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup"] })),
+      "/b",
+    )
+      .mounts[1]?.copyUp,
+    true,
+    "tmpcopyup is carried to the planner",
   );
   assertRefused(
     config((j) => (j.linux.seccomp = { defaultAction: "SCMP_ACT_ALLOW", listenerPath: "/run/x.sock" })),

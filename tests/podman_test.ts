@@ -200,3 +200,30 @@ Deno.test(
     });
   },
 );
+
+Deno.test(named("podman --read-only, --privileged and --device: the same under gcr as under runc", skip), async () => {
+  const probes: [string, string[], string][] = [
+    // tmpcopyup tmpfs mounts over the image's empty /tmp (and /run, /var/tmp it lacks)
+    [
+      "--read-only",
+      ["--read-only"],
+      "touch /x 2>&1; touch /tmp/y && echo tmp-ok; mount | grep -E ' /(tmp|run|var/tmp) ' | cut -d' ' -f3,5 | sort",
+    ],
+    // every host device, all capabilities, no filter
+    ["--privileged", ["--privileged"], "grep -E '^(CapEff|Seccomp):' /proc/self/status; ls -R /dev | wc -l"],
+    ["--device", ["--device", "/dev/fuse"], "ls -l /dev/fuse | cut -d' ' -f1,2,3,4,5,6"],
+  ];
+  const seen: Record<string, string[]> = {};
+  for (const [name, path] of RUNTIMES) {
+    await withEnv(path(), async (env) => {
+      seen[name] = [];
+      for (const [label, options, script] of probes) {
+        const result = await env.podman(["run", "--rm", ...options, env.image, "sh", "-c", script]);
+        assertEquals(result.code, 0, `${label} under ${name}`, describe(result));
+        seen[name]!.push(`${label}: ${result.stdout}`);
+      }
+    });
+  }
+  assertIncludes(seen.gcr![0]!, "Read-only file system\ntmp-ok\n", "--read-only: / refuses writes, /tmp takes them");
+  assertEquals(seen.gcr, seen.runc, "the same results under gcr as under runc");
+});
