@@ -715,6 +715,9 @@ Deno.test(
       const cases: [string, (c: Json) => void][] = [
         ["hooks.prestart", (c) => (c.hooks = { prestart: [{ path: "/bin/true" }] })],
         ["linux.intelRdt", (c) => (c.linux.intelRdt = { closID: "gcr" })],
+        // tmpcopyup over a folder with files: gcr would have to copy them (over an empty one it is a plain tmpfs).
+        ["mounts[", (c) =>
+          c.mounts.push({ destination: "/etc", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup"] })],
       ];
       for (const [field, edit] of cases) {
         const bundle = await o.bundle((c) => {
