@@ -117,9 +117,12 @@ export async function execCommand(argv: readonly string[]): Promise<number> {
   }
   const context = record.exec;
   if (!context) throw new Error(`container ${found.id} was started by a gcr that did not record how to enter it`);
-  if (context.namespaces.includes("pid") && Deno.uid() !== 0) {
-    // setns(CLONE_NEWPID) needs CAP_SYS_ADMIN in gcr's own user namespace.
-    throw new Error("gcr exec needs root: joining a container's PID namespace needs CAP_SYS_ADMIN on the host");
+  // Rootless, gcr cannot join a PID namespace for its child (that needs
+  // CAP_SYS_ADMIN in gcr's own user namespace): the child joins it from the
+  // container's user namespace and forks into it.
+  const rootless = Deno.uid() !== 0;
+  if (rootless && context.namespaces.includes("pid") && !context.namespaces.includes("user")) {
+    throw new Error("gcr exec: a container without a user namespace of its own can be entered only as root");
   }
   const pid = record.initPid;
   // The container's own /etc/passwd, through its root as the kernel shows it to the host.
@@ -142,6 +145,7 @@ export async function execCommand(argv: readonly string[]): Promise<number> {
     },
     dieWithParent: !args.detach,
     nullStdio: args.detach,
+    pidVia: rootless ? "fork" : "parent",
   };
   const status = await runSteps(execSteps(plan), args.mode, { detach: args.detach });
   if ("running" in status) return 0;

@@ -68,6 +68,8 @@ export function showParentOp(op: ParentOp): string {
         .join("\n");
     case "connect-bridge":
       return op.show.join("\n");
+    case "adopt-child":
+      return "find the forked process in /proc/<gcr>/task/<gcr>/children; reap the one that forked it";
   }
 }
 
@@ -230,6 +232,16 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       case "log-identity":
         log(observedIdentity(pid, op.uidMap, op.gidMap));
         return;
+      case "adopt-child": {
+        const children = Deno.readTextFileSync(`/proc/${Deno.pid}/task/${Deno.pid}/children`).trim().split(/\s+/)
+          .filter(Boolean).map(Number).filter((child) => child !== pid);
+        if (children.length !== 1) {
+          throw new Error(`expected one forked process beside ${pid}, found ${children.length ? children.join(" ") : "none"}`);
+        }
+        killChild(pid); // it has exited already (its chain ends at the fork): this reaps it
+        pid = children[0]!;
+        return;
+      }
       case "connect-bridge": {
         // Loaded only for --net bridge: the rest of gcr's start-up does not pay for it.
         const { connect } = await import("./net/bridge.ts");

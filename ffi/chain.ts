@@ -69,6 +69,13 @@ export interface ChildCall {
    * means the child got past it and reports no more (the OCI start gate).
    */
   readonly endsReports?: boolean;
+  /**
+   * libc's `clone(fn, stack, flags, arg)`, whose new process runs the rest
+   * of the chain: buildChain fills in fn (setcontext), a stack and arg (the
+   * rest, built as a chain of its own), and ends this process's chain here.
+   * This is how a process that joined a PID namespace gets a child in it.
+   */
+  readonly forks?: boolean;
 }
 
 /**
@@ -223,8 +230,36 @@ export interface ChainCall {
   readonly gate: boolean;
 }
 
-/** Builds the chain for `calls` in `arena`; nothing runs until clone. */
-export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipes: ChainPipes): Chain {
+/** Stack of the process a `forks` call makes, before it switches to its chain's contexts. */
+const FORK_STACK_SIZE = 16 * 1024;
+
+/**
+ * Builds the chain for `calls` in `arena`; nothing runs until clone. A
+ * `continuation` (the calls after a `forks` call) has no prologue: the new
+ * process inherits the pipes at their places already.
+ */
+export function buildChain(
+  arena: NativeArena,
+  calls: readonly ChainCall[],
+  pipes: ChainPipes,
+  continuation = false,
+): Chain {
+  const fork = calls.findIndex(({ call }) => call.forks);
+  if (fork !== -1) {
+    const rest = buildChain(arena, calls.slice(fork + 1), pipes, true);
+    const stack = arena.uninitialised(FORK_STACK_SIZE);
+    const forking = calls[fork]!;
+    const [, , flags] = forking.call.args;
+    const resolved: ChainCall = {
+      ...forking,
+      call: {
+        ...forking.call,
+        args: [address(rest.setcontext), address(stack) + FORK_STACK_SIZE - 16, flags ?? 0, address(rest.start)],
+        forks: false, // resolved: its process's chain ends after it
+      },
+    };
+    return buildChain(arena, [...calls.slice(0, fork), resolved], pipes, continuation);
+  }
   const { ucontext } = LAYOUT;
   const errno = address(libc().__errno_location());
   const zero = arena.block(4).address;
@@ -239,9 +274,11 @@ export function buildChain(arena: NativeArena, calls: readonly ChainCall[], pipe
   const { gate, status } = pipes.layout ?? CHAIN_FDS;
   const contexts: Context[] = [
     { fn: "memcpy", args: [errno, zero, 4], mask },
-    { fn: "dup3", args: [pipes.gateRead, gate, O_CLOEXEC], mask },
-    { fn: "dup3", args: [pipes.statusWrite, status, O_CLOEXEC], mask },
-    ...(pipes.inherit ?? []).map(({ from, to }) => ({ fn: "dup3" as const, args: [from, to, O_CLOEXEC], mask })),
+    ...(continuation ? [] : [
+      { fn: "dup3" as const, args: [pipes.gateRead, gate, O_CLOEXEC], mask },
+      { fn: "dup3" as const, args: [pipes.statusWrite, status, O_CLOEXEC], mask },
+      ...(pipes.inherit ?? []).map(({ from, to }) => ({ fn: "dup3" as const, args: [from, to, O_CLOEXEC], mask })),
+    ]),
   ];
   for (const { call, gate: waits } of calls) {
     if (call.args.length > 6) throw new Error(`${call.fn}: at most 6 arguments fit in registers`);

@@ -9,6 +9,8 @@
 
 /** Namespace flags for clone(2) (linux/sched.h). */
 export const CLONE = {
+  /** The new process's parent is the caller's parent (a forked exec process is gcr's child). */
+  PARENT: 0x00008000,
   NEWNS: 0x00020000,
   NEWCGROUP: 0x02000000,
   NEWUTS: 0x04000000,

@@ -155,6 +155,7 @@ export const CHILD_FUNCTIONS = {
   chdir: "int chdir(const char *path)",
   open: "int open(const char *path, int flags, …)",
   chroot: "int chroot(const char *path)",
+  clone: "int clone(int (*fn)(void *), void *stack, int flags, void *arg, …)",
   fcntl: "int fcntl(int fd, int cmd, …)",
   umask: "mode_t umask(mode_t mask)",
   setsid: "pid_t setsid(void)",

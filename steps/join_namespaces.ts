@@ -1,7 +1,7 @@
 import { CHAIN_FDS } from "../ffi/chain.ts";
 import { CLONE, O, O_CLOEXEC } from "../ffi/constants.ts";
-import { call, flags, num, type ParentOp, rawSyscall, type Step } from "./step.ts";
-import { SYS } from "../ffi/constants.ts";
+import { call, flags, num, type ParentOp, rawSyscall, shown, type Step } from "./step.ts";
+import { PR_SET_PDEATHSIG, SIGNALS, SYS } from "../ffi/constants.ts";
 
 /** A namespace as /proc/<pid>/ns names it, and its clone flag. */
 export const NAMESPACE_FILES = {
@@ -78,23 +78,63 @@ export function joinNamespaces(
   types: readonly NamespaceFile[],
   cgroupProcs: readonly string[],
   base: number = CHAIN_FDS.firstFree,
+  options: { readonly opened?: readonly NamespaceFile[]; readonly name?: string; readonly close?: boolean } = {},
 ): Step {
+  // Where open-namespaces put each file: base + its place in the opened list.
+  const opened = options.opened ?? types;
   const parent: ParentOp[] = cgroupProcs.length ? [{ op: "join-cgroup", setup: [], procs: cgroupProcs }] : [];
   return {
-    name: "join-namespaces",
+    name: options.name ?? "join-namespaces",
     why: "the container's user namespace first (it grants the rest), its mount namespace last; " +
       "in its cgroup before the cgroup namespace",
     parent,
     child: [
-      ...types.map((type, index) =>
-        rawSyscall(
+      ...types.map((type) => {
+        const fd = base + opened.indexOf(type);
+        return rawSyscall(
           "setns",
           SYS.setns,
-          num(base + index, `${base + index} /* ${type} */`),
+          num(fd, `${fd} /* ${type} */`),
           flags(CLONE, "CLONE_", [NAMESPACE_FILES[type]]),
-        )
-      ),
-      call("close_range", base, num(0xffffffff, "~0U"), 0),
+        );
+      }),
+      ...(options.close === false ? [] : [call("close_range", base, num(0xffffffff, "~0U"), 0)]),
     ],
+  };
+}
+
+/**
+ * Rootless exec: gcr may not join a PID namespace itself (setns(CLONE_NEWPID)
+ * needs CAP_SYS_ADMIN in gcr's own user namespace), but the child may, once
+ * it is in the container's user namespace, where it has every capability.
+ * That moves only its future children, so it forks: libc's clone, whose new
+ * process starts the rest of the chain (ChildCall.forks) and, by
+ * CLONE_PARENT, is gcr's child, not its own. This process's chain ends here.
+ */
+export function forkIntoPidNamespace(): Step {
+  return {
+    name: "fork-into-pid-namespace",
+    why: "a PID namespace joined applies to children only: a child, adopted by gcr (CLONE_PARENT), runs the rest",
+    parent: [],
+    child: [{
+      ...call(
+        "clone",
+        shown(null, "setcontext"),
+        shown(null, "<its own stack>"),
+        num(CLONE.PARENT | SIGNALS.SIGCHLD, "CLONE_PARENT|SIGCHLD"),
+        shown(null, "<the rest of the chain>"),
+      ),
+      forks: true,
+    }],
+  };
+}
+
+/** The forked process becomes the one gcr drives; it is tied to gcr's life first, as the first one was. */
+export function adoptChild(): Step {
+  return {
+    name: "adopt-child",
+    why: "gcr drives the forked process from here (the one that forked it has exited); it dies with gcr",
+    parent: [{ op: "adopt-child" }],
+    child: [call("prctl", num(PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"), num(SIGNALS.SIGKILL, "SIGKILL"), 0, 0, 0)],
   };
 }

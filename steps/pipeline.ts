@@ -37,7 +37,15 @@ import { pivotRoot } from "./pivot_root.ts";
 import type { ContainerPlan, IdPlan, SecurityPlan } from "./plan.ts";
 import { CHAIN_FDS } from "../ffi/chain.ts";
 import { consolePty } from "../oci/steps.ts";
-import { cloneIntoContainer, joinNamespaces, joinOrder, openNamespaces } from "./join_namespaces.ts";
+import {
+  adoptChild,
+  cloneIntoContainer,
+  forkIntoPidNamespace,
+  joinNamespaces,
+  joinOrder,
+  type NamespaceFile,
+  openNamespaces,
+} from "./join_namespaces.ts";
 import { readonlyPaths } from "./readonly_paths.ts";
 import { resetSignals } from "./reset_signals.ts";
 import { setHostname } from "./set_hostname.ts";
@@ -129,18 +137,36 @@ export interface ExecPlan extends Pick<ContainerPlan, "argv" | "env" | "workdir"
   readonly consoleSocket?: number;
   /** gcr exec -d: stdio becomes /dev/null (an engine's exec --detach keeps the pipes it passed). */
   readonly nullStdio?: boolean;
+  /**
+   * How the process gets into the container's PID namespace: gcr sets it for
+   * its next child (`parent`, as root), or the child forks into it from
+   * inside the container's user namespace (`fork`, rootless).
+   */
+  readonly pidVia?: "parent" | "fork";
 }
 
 /** The steps that start a process inside a running container. */
 export function execSteps(plan: ExecPlan): Step[] {
   const joins = joinOrder(plan.namespaces);
   const firstFree = CHAIN_FDS.firstFree + (plan.consoleSocket !== undefined ? 1 : 0);
+  const pidNamespace = plan.namespaces.includes("pid");
+  // Rootless: the child joins the PID namespace itself, from inside the
+  // container's user namespace, and forks into it (forkIntoPidNamespace).
+  const fork = pidNamespace && plan.pidVia === "fork";
+  const opened: NamespaceFile[] = fork ? [...joins, "pid"] : joins;
   return [
-    cloneIntoContainer(plan.pid, plan.namespaces.includes("pid")),
+    cloneIntoContainer(plan.pid, pidNamespace && !fork),
     dieWithParent(),
     closeFds(firstFree),
-    openNamespaces(plan.pid, joins),
-    joinNamespaces(joins, plan.cgroupProcs, firstFree),
+    openNamespaces(plan.pid, opened),
+    ...(fork
+      ? [
+        joinNamespaces(["user", "pid"], [], firstFree, { opened, name: "join-user-and-pid", close: false }),
+        forkIntoPidNamespace(),
+        adoptChild(),
+        joinNamespaces(joins.filter((type) => type !== "user"), plan.cgroupProcs, firstFree, { opened }),
+      ]
+      : [joinNamespaces(joins, plan.cgroupProcs, firstFree)]),
     ...(plan.consoleSocket !== undefined ? [consolePty(plan.consoleSocket, firstFree)] : [ownProcessGroup()]),
     ...(plan.nullStdio ? [nullStdio(firstFree)] : []),
     limitOpenFiles(),

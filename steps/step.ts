@@ -41,6 +41,12 @@ export type ParentOp =
    * the clone, for trace and explain.
    */
   | { readonly op: "join-cgroup"; readonly setup: readonly string[]; readonly procs: readonly string[] }
+  /**
+   * After a `forks` call: the process it made (gcr's child too, by
+   * CLONE_PARENT) becomes the one gcr drives, and the one that made it,
+   * which has exited, is reaped.
+   */
+  | { readonly op: "adopt-child" }
   /** Joins the child's network namespace to the gcr0 bridge (net/bridge.ts); `show`: what that does. */
   | { readonly op: "connect-bridge"; readonly attachment: BridgeAttachment; readonly show: readonly string[] };
 

@@ -144,3 +144,41 @@ Deno.test(
     assertEquals(ids, ["0", "0"], "id -u and id -g inside", describe(result));
   },
 );
+
+Deno.test(
+  named(
+    "rootless exec: the child joins the PID namespace from the container's user namespace and forks into it",
+    rootlessUnavailable(),
+  ),
+  async () => {
+    await busyboxRootfs();
+    const started = await gcrOk(["run", "-d", "-q", "busybox", "sleep", "30"], { user: RANGED_USER });
+    const id = lines(started.stdout)[0]!;
+    try {
+      const inspect = await gcrOk(["inspect", id], { user: RANGED_USER });
+      const initPid = JSON.parse(inspect.stdout)[0].initPid as number;
+      const kinds = ["user", "mnt", "pid", "uts", "ipc", "net", "cgroup"];
+      const script = `echo $$; ${kinds.map((k) => `readlink /proc/self/ns/${k}`).join("; ")}; ` +
+        "grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status";
+      const exec = await gcrOk(["exec", id, "sh", "-c", script], { user: RANGED_USER });
+      const [pid, ...rest] = lines(exec.stdout);
+      assert(
+        Number(pid) >= 2 && Number(pid) < 100,
+        `a small pid in the container's PID namespace: ${pid}`,
+        describe(exec),
+      );
+      assertEquals(
+        rest.slice(0, kinds.length),
+        kinds.map((k) => Deno.readLinkSync(`/proc/${initPid}/ns/${k}`)),
+        "every namespace is the container's",
+        describe(exec),
+      );
+      const init = Deno.readTextFileSync(`/proc/${initPid}/status`).match(/^(CapEff|NoNewPrivs|Seccomp):.*$/gm)!;
+      assertEquals(rest.slice(kinds.length), init, "the container's hardening", describe(exec));
+      const status = await gcr(["exec", id, "sh", "-c", "exit 7"], { user: RANGED_USER });
+      assertEquals(status.code, 7, "the exit status passes through", describe(status));
+    } finally {
+      await gcr(["rm", "-f", id], { user: RANGED_USER });
+    }
+  },
+);
