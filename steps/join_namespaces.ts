@@ -1,7 +1,7 @@
 import { CHAIN_FDS } from "../ffi/chain.ts";
 import { CLONE, O, O_CLOEXEC } from "../ffi/constants.ts";
 import { call, flags, num, type ParentOp, rawSyscall, shown, type Step } from "./step.ts";
-import { PR_SET_PDEATHSIG, SIGNALS, SYS } from "../ffi/constants.ts";
+import { SIGNALS, SYS } from "../ffi/constants.ts";
 
 /** A namespace as /proc/<pid>/ns names it, and its clone flag. */
 export const NAMESPACE_FILES = {
@@ -129,12 +129,16 @@ export function forkIntoPidNamespace(): Step {
   };
 }
 
-/** The forked process becomes the one gcr drives; it is tied to gcr's life first, as the first one was. */
+/**
+ * The forked process becomes the one gcr drives. It has already tied itself
+ * to gcr's life (die-with-parent runs ahead of this step's gate): waiting
+ * here untied, it would read end-of-file on its gate if gcr died, and go on.
+ */
 export function adoptChild(): Step {
   return {
     name: "adopt-child",
-    why: "gcr drives the forked process from here (the one that forked it has exited); it dies with gcr",
+    why: "gcr drives the forked process from here; the one that forked it has exited and is reaped",
     parent: [{ op: "adopt-child" }],
-    child: [call("prctl", num(PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"), num(SIGNALS.SIGKILL, "SIGKILL"), 0, 0, 0)],
+    child: [],
   };
 }

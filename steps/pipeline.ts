@@ -163,6 +163,8 @@ export function execSteps(plan: ExecPlan): Step[] {
       ? [
         joinNamespaces(["user", "pid"], [], firstFree, { opened, name: "join-user-and-pid", close: false }),
         forkIntoPidNamespace(),
+        // The forked process's first call: a parent's death signal is not inherited.
+        dieWithParent(),
         adoptChild(),
         joinNamespaces(joins.filter((type) => type !== "user"), plan.cgroupProcs, firstFree, { opened }),
       ]
