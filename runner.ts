@@ -236,7 +236,9 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         const children = Deno.readTextFileSync(`/proc/${Deno.pid}/task/${Deno.pid}/children`).trim().split(/\s+/)
           .filter(Boolean).map(Number).filter((child) => child !== pid);
         if (children.length !== 1) {
-          throw new Error(`expected one forked process beside ${pid}, found ${children.length ? children.join(" ") : "none"}`);
+          throw new Error(
+            `expected one forked process beside ${pid}, found ${children.length ? children.join(" ") : "none"}`,
+          );
         }
         killChild(pid); // it has exited already (its chain ends at the fork): this reaps it
         pid = children[0]!;
