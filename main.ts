@@ -443,6 +443,7 @@ async function planFor(args: RunArgs, resolveRootfs: (image: string) => string):
     // With --init, the init is pid 1 and runs the command as its child.
     argv: init ? [INIT_PATH, "--", ...args.command] : args.command,
     ...(init ? { init } : {}),
+    ...(terminal() ? { console: terminal() } : {}),
     env: containerEnv(hostname, args.env, user?.home),
     workdir: args.workdir,
     ids: planIds(),
@@ -455,6 +456,17 @@ async function planFor(args: RunArgs, resolveRootfs: (image: string) => string):
       ...(seccomp ? { seccomp } : {}),
     },
   };
+}
+
+/** gcr's stdin when it is a terminal (`/dev/pts/3`), which bind-console shows the container as /dev/console. */
+function terminal(): string | undefined {
+  if (!Deno.stdin.isTerminal()) return undefined;
+  try {
+    const path = Deno.readLinkSync("/proc/self/fd/0");
+    return /^\/dev\/(pts\/\d+|tty[A-Za-z0-9]*)$/.test(path) ? path : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The cgroup a run would make, as explain shows it: computed, nothing created. */

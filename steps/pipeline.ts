@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { bindConsole } from "./bind_console.ts";
 import { bindDevices } from "./bind_devices.ts";
 import { bindInit } from "./bind_init.ts";
 import { bindRootfs } from "./bind_rootfs.ts";
@@ -79,6 +80,7 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     mountDevpts(plan),
     mountShm(plan),
     linkDev(plan),
+    ...(plan.console ? [bindConsole({ ...plan, console: plan.console })] : []),
     ...(plan.init ? [bindInit({ ...plan, init: plan.init })] : []),
     mountTmp(plan),
     mountSys(plan),

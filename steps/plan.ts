@@ -67,6 +67,8 @@ export interface ContainerPlan {
   readonly security: SecurityPlan;
   /** `--init`: the host's static init, bound at /dev/init and run as pid 1. */
   readonly init?: string;
+  /** gcr's terminal (`/dev/pts/3`) when its stdin is one: bound at /dev/console. */
+  readonly console?: string;
   /** The container's cgroup, when it has limits: how it was made, and its cgroup.procs files. */
   readonly cgroup?: { readonly setup: readonly string[]; readonly procs: readonly string[] };
 }

@@ -12,6 +12,7 @@
  */
 import { join } from "node:path";
 import {
+  busyboxRootfs,
   childrenOf,
   debianRootfs,
   debianUnavailable,
@@ -20,10 +21,11 @@ import {
   isDead,
   missingPrograms,
   named,
+  REPO,
   ROOTFS_DIR,
   run,
 } from "./fixtures.ts";
-import { assert, assertEquals, waitFor } from "./helpers.ts";
+import { assert, assertEquals, assertIncludes, assertMatch, waitFor } from "./helpers.ts";
 
 class Tmux {
   readonly session = `gcr-test-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
@@ -147,5 +149,35 @@ Deno.test(
       await tmux.close();
       Deno.removeSync(dir, { recursive: true });
     }
+  },
+);
+
+Deno.test(
+  named(
+    "under a terminal, the container finds it by name: gcr's tty is bound at /dev/console",
+    missingPrograms("script"),
+  ),
+  async () => {
+    await busyboxRootfs();
+    const command = `${GCR} run -q --rm --rootfs-dir ${ROOTFS_DIR} busybox sh -c 'tty; test -t 0 && echo isatty'`;
+    const result = await run("script", ["-qec", command, "/dev/null"], { cwd: REPO });
+    assertEquals(result.code, 0, "gcr run under script", describe(result));
+    assertMatch(result.stdout, /^\/dev\/console\r?\nisatty\r?$/m, "tty names the terminal", describe(result));
+    const piped = await run(GCR, [
+      "run",
+      "-q",
+      "--rm",
+      "--rootfs-dir",
+      ROOTFS_DIR,
+      "busybox",
+      "sh",
+      "-c",
+      "tty; ls /dev/console",
+    ], {
+      cwd: REPO,
+      stdin: "",
+    });
+    assertIncludes(piped.stdout, "not a tty", "without a terminal there is none", describe(piped));
+    assertIncludes(piped.stderr + piped.stdout, "/dev/console: No such file", "and no /dev/console", describe(piped));
   },
 );
