@@ -731,6 +731,22 @@ Deno.test(
         o.assertGone(id);
       }
 
+      // --systemd-cgroup is accepted, but a systemd unit path cannot be honoured: gcr writes cgroupfs folders.
+      const unitBundle = await o.bundle((c) => {
+        c.process.args = ["true"];
+        c.linux.cgroupsPath = "system.slice:gcr:unit-test";
+      });
+      const unit = o.newId();
+      const unitCreate = await o.toFiles(["--systemd-cgroup", "create", "--bundle", unitBundle, unit]);
+      assert(unitCreate.code !== 0, "a systemd cgroupsPath is refused", describe(unitCreate));
+      assertIncludes(
+        unitCreate.stderr,
+        "system.slice:gcr:unit-test",
+        "the message names the path",
+        describe(unitCreate),
+      );
+      o.assertGone(unit);
+
       const missing = o.newId();
       const noBundle = await o.create(missing, join(o.work, "no-such-bundle"));
       assert(noBundle.code !== 0, "create of a missing bundle fails", describe(noBundle));
