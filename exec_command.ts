@@ -9,9 +9,10 @@
  */
 import { type RunMode, runSteps } from "./runner.ts";
 import { resolveUser } from "./security/user.ts";
-import { currentStatus, findContainer } from "./state.ts";
+import { currentStatus, findContainer, recordedSeccomp } from "./state.ts";
 import { type ExecPlan, execSteps } from "./steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
+import { envOption, mergeEnv, workdirOption } from "./container_options.ts";
 
 export interface ExecArgs {
   container: string;
@@ -50,24 +51,14 @@ export function parseExecArgs(args: readonly string[]): ExecArgs {
     switch (rawName.replace(/^--?/, "")) {
       case "e":
       case "env": {
-        const entry = value(rawName, inline);
-        if (!entry.includes("=")) {
-          const fromHost = Deno.env.get(entry);
-          if (fromHost !== undefined) parsed.env.push(`${entry}=${fromHost}`);
-        } else if (entry.startsWith("=")) {
-          throw new UsageError(`invalid environment entry ${JSON.stringify(entry)}: the name is empty`);
-        } else parsed.env.push(entry);
+        const entry = envOption(value(rawName, inline));
+        if (entry !== undefined) parsed.env.push(entry);
         break;
       }
       case "w":
-      case "workdir": {
-        const dir = value(rawName, inline);
-        if (!dir.startsWith("/")) {
-          throw new UsageError(`the working directory must be absolute: ${JSON.stringify(dir)}`);
-        }
-        parsed.workdir = dir;
+      case "workdir":
+        parsed.workdir = workdirOption(value(rawName, inline));
         break;
-      }
       case "u":
       case "user":
         parsed.user = value(rawName, inline);
@@ -95,18 +86,6 @@ export function parseExecArgs(args: readonly string[]): ExecArgs {
   if (command.length === 0) throw new UsageError("gcr exec: missing <command>");
   return { ...parsed, container, command };
 }
-
-/** KEY=VALUE entries: `base` with `extra` applied in order (a later key wins, in its old place). */
-export function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
-  const env = new Map<string, string>();
-  for (const entry of [...base, ...extra]) {
-    const at = entry.indexOf("=");
-    env.set(entry.slice(0, at), entry.slice(at + 1));
-  }
-  return [...env].map(([key, val]) => `${key}=${val}`);
-}
-
-const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
 
 export async function execCommand(argv: readonly string[]): Promise<number> {
   const args = parseExecArgs(argv);
@@ -141,7 +120,7 @@ export async function execCommand(argv: readonly string[]): Promise<number> {
       noNewPrivs: context.noNewPrivs,
       maskPaths: false,
       ...(user ? { user } : {}),
-      ...(context.seccomp ? { seccomp: fromBase64(context.seccomp) } : {}),
+      ...(context.seccomp ? { seccomp: recordedSeccomp(context)! } : {}),
     },
     dieWithParent: !args.detach,
     nullStdio: args.detach,

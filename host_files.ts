@@ -44,3 +44,14 @@ export function resolvePath(...parts: string[]): string {
   }
   return "/" + out.join("/");
 }
+
+/**
+ * Writes `text` to a temporary file beside `path` and renames it over
+ * `path`: a reader (or a gcr killed meanwhile) sees the old file or the new
+ * one, never half of one.
+ */
+export function writeFileAtomically(path: string, text: string, mode: number): void {
+  const temporary = `${path}.tmp-${Deno.pid}`;
+  Deno.writeTextFileSync(temporary, text, { mode });
+  Deno.renameSync(temporary, path);
+}

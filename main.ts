@@ -15,9 +15,10 @@
  *
  * @module
  */
-import { assertSupportedPlatform, AT_FDCWD, F_DUPFD_CLOEXEC, O, O_CLOEXEC } from "./ffi/constants.ts";
+import { assertSupportedPlatform, F_DUPFD_CLOEXEC, O } from "./ffi/constants.ts";
 import { check } from "./ffi/errno.ts";
 import { libc } from "./ffi/libc.ts";
+import { openFd } from "./ffi/fds.ts";
 import { newContainerId } from "./container_id.ts";
 import { requireStaticInit } from "./host_init.ts";
 import { INIT_PATH } from "./steps/bind_init.ts";
@@ -48,6 +49,7 @@ import {
   type ContainerRecord,
   createContainerState,
   type ExecContext,
+  execContext,
   findContainer,
   processStart,
   removeContainer,
@@ -59,6 +61,7 @@ import { readTextOr } from "./host_files.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
 import { UsageError } from "./usage.ts";
+import { envOption, mergeEnv, workdirOption } from "./container_options.ts";
 import { parsePublish, type PortMapping } from "./net/publish.ts";
 import type { BridgeAttachment } from "./net/bridge.ts";
 import { attachToBridge, detachFromBridge } from "./net/attach.ts";
@@ -72,15 +75,6 @@ import {
   rmCommand,
   stopCommand,
 } from "./lifecycle.ts";
-
-const cString = (text: string) => new TextEncoder().encode(text + "\0");
-
-/** Bytes as base64, in slices: String.fromCharCode takes its arguments on the stack. */
-function toBase64(bytes: Uint8Array): string {
-  let text = "";
-  for (let at = 0; at < bytes.length; at += 8192) text += String.fromCharCode(...bytes.subarray(at, at + 8192));
-  return btoa(text);
-}
 
 const USAGE = `usage: gcr run [options] <image> [command [args…]]
        gcr explain run [options] <image> [command [args…]]
@@ -248,24 +242,14 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     switch (name) {
       case "e":
       case "env": {
-        const entry = value(rawName!, inline);
-        if (!entry.includes("=")) {
-          const fromHost = Deno.env.get(entry);
-          if (fromHost !== undefined) parsed.env.push(`${entry}=${fromHost}`);
-        } else if (entry.startsWith("=")) {
-          throw new UsageError(`invalid environment entry ${JSON.stringify(entry)}: the name is empty`);
-        } else parsed.env.push(entry);
+        const entry = envOption(value(rawName!, inline));
+        if (entry !== undefined) parsed.env.push(entry);
         break;
       }
       case "w":
-      case "workdir": {
-        const dir = value(rawName!, inline);
-        if (!dir.startsWith("/")) {
-          throw new UsageError(`the working directory must be absolute: ${JSON.stringify(dir)}`);
-        }
-        parsed.workdir = dir;
+      case "workdir":
+        parsed.workdir = workdirOption(value(rawName!, inline));
         break;
-      }
       case "hostname": {
         const host = value(rawName!, inline);
         if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(host)) {
@@ -403,18 +387,11 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
 
 /** The container's environment: defaults, TERM from gcr's, then -e entries in order. */
 export function containerEnv(hostname: string, extra: readonly string[], home = "/root"): string[] {
-  const env = new Map<string, string>([
-    ["PATH", DEFAULT_PATH],
-    ["HOSTNAME", hostname],
-    ["HOME", home],
-  ]);
   const term = Deno.env.get("TERM");
-  if (term) env.set("TERM", term);
-  for (const entry of extra) {
-    const at = entry.indexOf("=");
-    env.set(entry.slice(0, at), entry.slice(at + 1));
-  }
-  return [...env].map(([key, val]) => `${key}=${val}`);
+  return mergeEnv(
+    [`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`, `HOME=${home}`, ...(term ? [`TERM=${term}`] : [])],
+    extra,
+  );
 }
 
 /** Whether any resource limit was asked for (then the container gets a cgroup). */
@@ -432,6 +409,7 @@ async function planFor(args: RunArgs, resolveRootfs: (image: string) => string):
   const user = args.user === undefined ? undefined : resolveUser(args.user, rootfs);
   const seccomp = seccompProgram(args.seccomp, capabilities);
   const init = args.init ? requireStaticInit() : undefined;
+  const tty = terminal();
   const paths = containerPaths(id);
   return {
     id,
@@ -443,7 +421,7 @@ async function planFor(args: RunArgs, resolveRootfs: (image: string) => string):
     // With --init, the init is pid 1 and runs the command as its child.
     argv: init ? [INIT_PATH, "--", ...args.command] : args.command,
     ...(init ? { init } : {}),
-    ...(terminal() ? { console: terminal() } : {}),
+    ...(tty ? { console: tty } : {}),
     env: containerEnv(hostname, args.env, user?.home),
     workdir: args.workdir,
     ids: planIds(),
@@ -535,19 +513,15 @@ interface RunObserver {
 }
 
 /** What `gcr exec` needs later, from the plan of the run. */
-function execContext(plan: ContainerPlan): ExecContext {
-  const { security } = plan;
-  return {
+function execContextOf(plan: ContainerPlan): ExecContext {
+  return execContext({
     env: plan.env,
     workdir: plan.workdir,
     ids: plan.ids,
-    capabilities: [...security.capabilities],
-    noNewPrivs: security.noNewPrivs,
-    ...(security.seccomp ? { seccomp: toBase64(security.seccomp) } : {}),
-    ...(security.user ? { user: security.user } : {}),
+    security: plan.security,
     cgroupProcs: plan.cgroup?.procs ?? [],
     namespaces: ["user", "mnt", "pid", "uts", "ipc", ...(plan.network !== "host" ? ["net"] : []), "cgroup"],
-  };
+  });
 }
 
 async function run(argv: readonly string[], observer: RunObserver = {}): Promise<number> {
@@ -654,7 +628,7 @@ async function run(argv: readonly string[], observer: RunObserver = {}): Promise
             initPid: pid,
             initStart: processStart(pid) ?? "",
             started: new Date().toISOString(),
-            exec: execContext(running),
+            exec: execContextOf(running),
           });
           observer.started?.(running.id);
         },
@@ -761,10 +735,7 @@ async function monitor(argv: readonly string[]): Promise<number> {
     return await run(argv, {
       registered: (paths) => {
         logging = true;
-        const fd = check(
-          libc().openat(AT_FDCWD, cString(paths.log), O.WRONLY | O.CREAT | O.APPEND | O_CLOEXEC, 0o600),
-          `open(${paths.log})`,
-        );
+        const fd = openFd(paths.log, O.WRONLY | O.CREAT | O.APPEND, 0o600);
         // Deno writes Deno.stdout, Deno.stderr and console to duplicates of
         // fds 1 and 2 it made at start-up: those must lead to the log too,
         // or the pipe to gcr run -d never reaches end-of-file.

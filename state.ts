@@ -14,8 +14,8 @@
  * @module
  */
 import { MOUNT_POINTS } from "./rootfs.ts";
-import { exists } from "./host_files.ts";
-import type { IdPlan } from "./steps/plan.ts";
+import { exists, writeFileAtomically } from "./host_files.ts";
+import type { IdPlan, SecurityPlan } from "./steps/plan.ts";
 import type { BridgeAttachment } from "./net/bridge.ts";
 
 /** Where a container is in its life, as `gcr ps` and `gcr state` say it. */
@@ -46,6 +46,30 @@ export interface ExecContext {
   readonly cgroupProcs: readonly string[];
   /** Namespaces the container has of its own (user, mnt, pid, uts, ipc, net, cgroup). */
   readonly namespaces: readonly string[];
+}
+
+/** What the process was given, recorded as an ExecContext: the seccomp program in base64. */
+export function execContext(
+  given: Omit<ExecContext, "capabilities" | "noNewPrivs" | "seccomp" | "user"> & { readonly security: SecurityPlan },
+): ExecContext {
+  const { security, ...rest } = given;
+  let seccomp = "";
+  // In slices: String.fromCharCode takes its arguments on the stack.
+  for (let at = 0; security.seccomp && at < security.seccomp.length; at += 8192) {
+    seccomp += String.fromCharCode(...security.seccomp.subarray(at, at + 8192));
+  }
+  return {
+    ...rest,
+    capabilities: [...security.capabilities],
+    noNewPrivs: security.noNewPrivs,
+    ...(security.seccomp ? { seccomp: btoa(seccomp) } : {}),
+    ...(security.user ? { user: security.user } : {}),
+  };
+}
+
+/** The seccomp program an ExecContext recorded, or undefined (unconfined). */
+export function recordedSeccomp(context: ExecContext): Uint8Array | undefined {
+  return context.seccomp ? Uint8Array.from(atob(context.seccomp), (c) => c.charCodeAt(0)) : undefined;
 }
 
 /** What a container's record (`<runtime dir>/<id>/container.json`) holds. */
@@ -169,9 +193,7 @@ export function sameProcess(pid: number | undefined, start: string | undefined):
  * gcr killed at any moment leaves the old record or the new one.
  */
 export function writeRecord(paths: ContainerPaths, record: ContainerRecord): void {
-  const temporary = `${paths.record}.tmp-${Deno.pid}`;
-  Deno.writeTextFileSync(temporary, JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
-  Deno.renameSync(temporary, paths.record);
+  writeFileAtomically(paths.record, JSON.stringify(record, null, 2) + "\n", 0o600);
 }
 
 /** Reads the record, applies `change` and writes it back (atomically); no-op when it is gone. */

@@ -6,11 +6,9 @@
  */
 import { type Chain, CHAIN_FDS } from "./chain.ts";
 import {
-  AT_FDCWD,
   CLONE,
   CLONE_STACK_SIZE,
   ERRNO,
-  F_DUPFD_CLOEXEC,
   LAYOUT,
   O,
   O_CLOEXEC,
@@ -21,6 +19,7 @@ import {
 } from "./constants.ts";
 import { check, lastErrno, SyscallError } from "./errno.ts";
 import { libc } from "./libc.ts";
+import { moveFdAbove, openFd } from "./fds.ts";
 import type { NativeArena } from "./memory.ts";
 
 /** The parent's and the child's ends of the two chain pipes. */
@@ -35,12 +34,7 @@ export interface ChainPipeFds {
 function pipeAboveChainFds(floor: number): [number, number] {
   const fds = new Int32Array(2);
   check(libc().pipe2(fds, O_CLOEXEC), "pipe2(O_CLOEXEC)");
-  return [...fds].map((fd) => {
-    if (fd >= floor) return fd;
-    const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, floor), `fcntl(${fd}, F_DUPFD_CLOEXEC)`);
-    libc().close(fd);
-    return moved;
-  }) as [number, number];
+  return [...fds].map((fd) => moveFdAbove(fd, floor)) as [number, number];
 }
 
 /** Opens the gate and status pipes. */
@@ -85,8 +79,7 @@ export function cloneChild(arena: NativeArena, chain: Chain, flags: number, show
  * where it is. Both setns calls need CAP_SYS_ADMIN in gcr's user namespace.
  */
 export function pidNamespaceForChildren(path: string): () => void {
-  const open = (file: string) =>
-    check(libc().openat(AT_FDCWD, new TextEncoder().encode(file + "\0"), O.RDONLY | O_CLOEXEC, 0), `open(${file})`);
+  const open = (file: string) => openFd(file, O.RDONLY);
   const own = open("/proc/self/ns/pid");
   try {
     const target = open(path);

@@ -31,7 +31,6 @@ import {
   AF_UNIX,
   AT_FDCWD,
   ERRNO,
-  F_DUPFD_CLOEXEC,
   F_GETFD,
   LAYOUT,
   O,
@@ -41,6 +40,8 @@ import {
 } from "../ffi/constants.ts";
 import { check, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
+import { cString, moveFdAbove, openFd } from "../ffi/fds.ts";
+import { writeFileAtomically } from "../host_files.ts";
 import { parseSignal } from "../lifecycle.ts";
 import { runSteps } from "../runner.ts";
 import { CAPABILITIES } from "../security/capabilities.ts";
@@ -48,11 +49,12 @@ import {
   containerPaths,
   type ContainerRecord,
   currentStatus,
-  type ExecContext,
+  execContext,
   findContainer,
   type FoundContainer,
   processStart,
   readRecord,
+  recordedSeccomp,
   registerContainer,
   removeContainer,
   removeTree,
@@ -80,7 +82,6 @@ const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
   })),
   { allow: true, type: "c", major: 136, access: "rwm" },
 ];
-const cString = (text: string) => new TextEncoder().encode(text + "\0");
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function oneId(rest: readonly string[], command: string): string {
@@ -88,16 +89,6 @@ function oneId(rest: readonly string[], command: string): string {
   return rest[0]!;
 }
 
-/** A descriptor moved to `floor` or above: above the numbers the child's prologue writes to (see ChainPipes.inherit). */
-function moveAbove(fd: number, floor: number): number {
-  const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, floor), `fcntl(${fd}, F_DUPFD_CLOEXEC, ${floor})`);
-  libc().close(fd);
-  return moved;
-}
-
-function openFd(path: string, flags: number): number {
-  return check(libc().openat(AT_FDCWD, cString(path), flags | O_CLOEXEC, 0), `open(${path})`);
-}
 
 /** A connected unix stream socket to `path` (the engine's console socket). */
 function connectUnix(path: string): number {
@@ -116,12 +107,6 @@ function connectUnix(path: string): number {
   return fd;
 }
 
-/** Writes `text` to `path` atomically (engines read pid files while they are written). */
-function writeAtomically(path: string, text: string): void {
-  const temporary = `${path}.tmp-${Deno.pid}`;
-  Deno.writeTextFileSync(temporary, text, { mode: 0o644 });
-  Deno.renameSync(temporary, path);
-}
 
 /** The /proc/<pid>/ns names of config.json's namespace types. */
 const NS_FILE: Record<NamespaceType, string> = {
@@ -171,7 +156,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
   }
   const layout = chainLayout(preserved);
   // gcr's own descriptors for the child go above every number its prologue writes to.
-  const inheritable = (fd: number) => moveAbove(fd, layout.firstFree + 16);
+  const inheritable = (fd: number) => moveFdAbove(fd, layout.firstFree + 16);
   const bundle = flags.get("bundle") ?? Deno.cwd();
   const spec = readSpec(bundle);
   const raw = JSON.parse(Deno.readTextFileSync(`${spec.bundle}/config.json`)) as { linux?: { resources?: unknown } };
@@ -253,20 +238,17 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     const outcome = await runSteps(steps, "run", { inherit, detach: true, layout });
     if (!("running" in outcome)) throw new Error("the container's process ended before it reached the start gate");
     const pid = outcome.running;
-    const exec: ExecContext = {
+    const exec = execContext({
       env: spec.process.env,
       workdir: spec.process.cwd,
       ids: { uid: spec.linux.uidMappings, gid: spec.linux.gidMappings, via: "direct", setgroups: "allow" },
-      capabilities: [...security.capabilities],
-      noNewPrivs: security.noNewPrivs,
-      ...(security.user ? { user: security.user } : {}),
-      ...(security.seccomp ? { seccomp: btoa(String.fromCharCode(...security.seccomp)) } : {}),
+      security,
       cgroupProcs: cgroup ? cgroup.paths.map((p) => `${p}/cgroup.procs`) : [],
       namespaces: spec.linux.namespaces.map((n) => NS_FILE[n.type]),
-    };
+    });
     updateRecord(paths, { status: "created", initPid: pid, initStart: processStart(pid) ?? "", exec });
     const pidFile = flags.get("pid-file");
-    if (pidFile) writeAtomically(pidFile, String(pid));
+    if (pidFile) writeFileAtomically(pidFile, String(pid), 0o644);
     created = true;
     return 0;
   } finally {
@@ -557,10 +539,10 @@ export async function ociExecCommand(args: readonly string[]): Promise<number> {
   const planned = securityPlan({ process: spec.process, linux: { ...spec.linux, seccomp: undefined } }, "process");
   // As runc: a process without capabilities gets the container's (not every capability).
   const security = spec.process.capabilities ? planned : { ...planned, capabilities: new Set(context.capabilities) };
-  const seccomp = context.seccomp ? Uint8Array.from(atob(context.seccomp), (c) => c.charCodeAt(0)) : undefined;
+  const seccomp = recordedSeccomp(context);
   const socketPath = flags.get("console-socket");
   if (spec.process.terminal && !socketPath) throw new UsageError("gcr exec: process.terminal needs --console-socket");
-  const socket = socketPath ? moveAbove(connectUnix(socketPath), 16) : undefined;
+  const socket = socketPath ? moveFdAbove(connectUnix(socketPath), 16) : undefined;
   const detach = flags.get("detach") === "true";
   try {
     const outcome = await runSteps(
@@ -582,7 +564,7 @@ export async function ociExecCommand(args: readonly string[]): Promise<number> {
         ...(socket !== undefined ? { inherit: [{ from: socket, to: CHAIN_FDS.firstFree }] } : {}),
         onExec: (pid) => {
           const pidFile = flags.get("pid-file");
-          if (pidFile) writeAtomically(pidFile, String(pid));
+          if (pidFile) writeFileAtomically(pidFile, String(pid), 0o644);
         },
       },
     );

@@ -7,9 +7,8 @@
  * @module
  */
 import { chainLayout } from "../ffi/chain.ts";
-import { AT_FDCWD, CLONE, ERRNO, MS, O, O_CLOEXEC } from "../ffi/constants.ts";
-import { lastErrno, SyscallError } from "../ffi/errno.ts";
-import { libc } from "../ffi/libc.ts";
+import { CLONE, ERRNO, MS, O } from "../ffi/constants.ts";
+import { openFd } from "../ffi/fds.ts";
 import { closeFd, ensureDirInRoot, openInRoot } from "../image/safe_fs.ts";
 import { CAPABILITIES } from "../security/capabilities.ts";
 import type { ContainerUser } from "../security/user.ts";
@@ -165,8 +164,7 @@ function components(path: string, field: string): string[] {
  */
 export function mountActions(spec: OciSpec, options: OciRunOptions): MountAction[] {
   const root = spec.root.path;
-  const rootFd = libc().openat(AT_FDCWD, new TextEncoder().encode(root + "\0"), O.PATH | O.DIRECTORY | O_CLOEXEC, 0);
-  if (rootFd === -1) throw new SyscallError(`open(${root})`, lastErrno(), "root.path must be a folder");
+  const rootFd = openFd(root, O.PATH | O.DIRECTORY, 0, "root.path must be a folder");
   const actions: MountAction[] = [];
   const fresh = new Map<string, string>(); // destinations of earlier non-bind mounts, with their type
   const made = new Set<string>();
@@ -330,8 +328,7 @@ function deviceFolders(devices: readonly { path: string }[], root: string, fresh
   const inDev = [...folders].filter((dir) => freshDev && dir.startsWith("/dev/"));
   const elsewhere = [...folders].filter((dir) => !inDev.includes(dir) && dir !== "/dev");
   if (elsewhere.length) {
-    const rootFd = libc().openat(AT_FDCWD, new TextEncoder().encode(root + "\0"), O.PATH | O.DIRECTORY | O_CLOEXEC, 0);
-    if (rootFd === -1) throw new SyscallError(`open(${root})`, lastErrno());
+    const rootFd = openFd(root, O.PATH | O.DIRECTORY);
     try {
       for (const dir of elsewhere) closeFd(ensureDirInRoot(rootFd, dir.slice(1)));
     } finally {

@@ -53,6 +53,21 @@ for (const found of listContainers(STATE_DIR)) {
   }
 }
 
+/**
+ * The containers a state directory (a test's GCR_STATE) holds: data folders
+ * and runtime folders (records) both count, so --rm must leave neither.
+ */
+export function containerIds(state: string): string[] {
+  const names = (folder: string) => {
+    try {
+      return [...Deno.readDirSync(join(state, folder))].filter((e) => e.isDirectory).map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  return [...new Set([...names("containers"), ...names("run")])].sort();
+}
+
 /** Rootless test users: one with a subordinate id range, one without. */
 export const RANGED_USER = "gcrtest";
 export const SOLO_USER = "gcrsolo";

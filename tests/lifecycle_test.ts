@@ -9,6 +9,7 @@
 import { join } from "node:path";
 import {
   busyboxRootfs,
+  containerIds,
   describe,
   ensureFixtureDirs,
   GCR,
@@ -77,16 +78,7 @@ function freshState(): State {
   ensureFixtureDirs();
   const dir = Deno.makeTempDirSync({ dir: SCRATCH, prefix: "state-" });
   const env = { GCR_STATE: dir };
-  const ids = () => {
-    const names = (folder: string) => {
-      try {
-        return [...Deno.readDirSync(join(dir, folder))].filter((e) => e.isDirectory).map((e) => e.name);
-      } catch {
-        return [];
-      }
-    };
-    return [...new Set([...names("containers"), ...names("run")])].sort();
-  };
+  const ids = () => containerIds(dir);
   const run = (args: readonly string[], options: GcrOptions = {}) =>
     gcr(args, { ...options, env: { ...env, ...options.env } });
   const ok = async (args: readonly string[], options: GcrOptions = {}) => {

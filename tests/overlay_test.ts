@@ -9,6 +9,7 @@ import {
   BUSYBOX,
   busyboxRootfs,
   childrenOf,
+  containerIds,
   DEBIAN,
   debianRootfs,
   debianUnavailable,
@@ -33,17 +34,7 @@ import { assert, assertEquals, assertIncludes, assertMatch, lines } from "./help
 function freshState(): { dir: string; env: Record<string, string>; ids: () => string[]; remove: () => void } {
   ensureFixtureDirs();
   const dir = Deno.makeTempDirSync({ dir: SCRATCH, prefix: "state-" });
-  // Data folders and runtime folders (records) both count: --rm must leave neither.
-  const ids = () => {
-    const names = (folder: string) => {
-      try {
-        return [...Deno.readDirSync(join(dir, folder))].filter((e) => e.isDirectory).map((e) => e.name);
-      } catch {
-        return [];
-      }
-    };
-    return [...new Set([...names("containers"), ...names("run")])].sort();
-  };
+  const ids = () => containerIds(dir);
   return { dir, env: { GCR_STATE: dir }, ids, remove: () => Deno.removeSync(dir, { recursive: true }) };
 }
 

@@ -1,0 +1,37 @@
+/**
+ * File descriptors as gcr (the parent) handles them through libc: C
+ * strings, opening by path, and moving a descriptor above the numbers a
+ * child's chain writes to.
+ *
+ * @module
+ */
+import { AT_FDCWD, F_DUPFD_CLOEXEC, O_CLOEXEC } from "./constants.ts";
+import { check, lastErrno, SyscallError } from "./errno.ts";
+import { libc } from "./libc.ts";
+
+/** `text` as a NUL-terminated C string. */
+export function cString(text: string): Uint8Array {
+  return new TextEncoder().encode(text + "\0");
+}
+
+/**
+ * `openat(AT_FDCWD, path, flags|O_CLOEXEC, mode)`; throws a SyscallError for
+ * `open(<path>)`, with `hint` after the errno when given.
+ */
+export function openFd(path: string, flags: number, mode = 0, hint?: string): number {
+  const fd = libc().openat(AT_FDCWD, cString(path), flags | O_CLOEXEC, mode);
+  if (fd === -1) throw new SyscallError(`open(${path})`, lastErrno(), hint);
+  return fd;
+}
+
+/**
+ * `fd` itself when it is at `floor` or above, else a close-on-exec copy
+ * there (and `fd` closed): descriptors a chain's prologue copies from must
+ * sit above every number it copies to.
+ */
+export function moveFdAbove(fd: number, floor: number): number {
+  if (fd >= floor) return fd;
+  const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, floor), `fcntl(${fd}, F_DUPFD_CLOEXEC, ${floor})`);
+  libc().close(fd);
+  return moved;
+}
