@@ -27,17 +27,7 @@ import {
 } from "../cgroup/cgroup.ts";
 import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
 import { CHAIN_FDS, chainLayout } from "../ffi/chain.ts";
-import {
-  AF_UNIX,
-  AT_FDCWD,
-  ERRNO,
-  F_GETFD,
-  LAYOUT,
-  O,
-  O_CLOEXEC,
-  S_IFIFO,
-  SOCK_STREAM,
-} from "../ffi/constants.ts";
+import { AF_UNIX, AT_FDCWD, ERRNO, F_GETFD, LAYOUT, O, O_CLOEXEC, S_IFIFO, SOCK_STREAM } from "../ffi/constants.ts";
 import { check, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { cString, moveFdAbove, openFd } from "../ffi/fds.ts";
@@ -89,7 +79,6 @@ function oneId(rest: readonly string[], command: string): string {
   return rest[0]!;
 }
 
-
 /** A connected unix stream socket to `path` (the engine's console socket). */
 function connectUnix(path: string): number {
   const { sockaddr_un } = LAYOUT;
@@ -106,7 +95,6 @@ function connectUnix(path: string): number {
   }
   return fd;
 }
-
 
 /** The /proc/<pid>/ns names of config.json's namespace types. */
 const NS_FILE: Record<NamespaceType, string> = {
