@@ -32,6 +32,7 @@ import { resetSignals } from "../steps/reset_signals.ts";
 import { setHostname } from "../steps/set_hostname.ts";
 import { call, type Step } from "../steps/step.ts";
 import {
+  becomeRoot,
   consolePty,
   joinNamespacePaths,
   makeDevices,
@@ -413,7 +414,7 @@ export function ociSteps(
     },
     dieWithParent(),
     closeFds(firstFree),
-    ...(newUser ? [mapIds(plan)] : []),
+    ...(newUser ? [mapIds(plan), becomeRoot()] : []),
     ...(joinPaths.length
       ? [joinNamespacePaths(joinPaths.map((n) => ({ type: n.type, path: n.path!, flag: n.flag })), firstFree)]
       : []),

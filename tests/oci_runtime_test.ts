@@ -622,6 +622,41 @@ Deno.test(named("oci config: process.capabilities are the process's effective se
     assertMatch(stdout, new RegExp(`^CapBnd:\\s+${mask}$`, "m"), "CapBnd", stdout);
   }));
 
+Deno.test(
+  named("oci config: process.noNewPrivileges, and uid/gid mappings of a new user namespace", SKIP),
+  () =>
+    withOci(async (o) => {
+      for (const noNewPrivileges of [true, false]) {
+        const bundle = await o.bundle((c) => {
+          c.process.noNewPrivileges = noNewPrivileges;
+          c.process.args = sh("grep ^NoNewPrivs /proc/self/status");
+        });
+        const { stdout } = await o.runToEnd(bundle);
+        assertMatch(
+          stdout,
+          new RegExp(`^NoNewPrivs:\\s+${noNewPrivileges ? 1 : 0}$`, "m"),
+          `noNewPrivileges ${noNewPrivileges}`,
+        );
+      }
+      const mapped = await o.bundle((c) => {
+        c.linux.namespaces = [...c.linux.namespaces.filter((n: Json) => n.type !== "user"), { type: "user" }];
+        c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.process.args = sh("cat /proc/self/uid_map /proc/self/gid_map; id -u");
+      });
+      // The container's root is host uid 100000 now: as with runc, the bundle must be reachable by it.
+      Deno.chmodSync(o.work, 0o755);
+      Deno.chmodSync(mapped, 0o755);
+      const { stdout, stderr } = await o.runToEnd(mapped);
+      assertEquals(
+        stdout.split("\n").map((line) => line.trim().split(/\s+/).join(" ")).filter(Boolean),
+        ["0 100000 65536", "0 100000 65536", "0"],
+        "the maps config.json gives, and root inside",
+        stdout + stderr,
+      );
+    }),
+);
+
 Deno.test(named("oci config: rlimits (NOFILE soft and hard)", SKIP), () =>
   withOci(async (o) => {
     const bundle = await o.bundle((c) => {
