@@ -41,7 +41,7 @@
  */
 import { CONTEXT_STACK_SIZE, LAYOUT, O_CLOEXEC, SIG_SETMASK } from "./constants.ts";
 import { type ChildFunction, childFunction, childFunctionAddress, libc, makecontext } from "./libc.ts";
-import { address, getU64, type NativeArena, setU64 } from "./memory.ts";
+import { address, type NativeArena, putU64, setU64, takeU64, words } from "./memory.ts";
 
 /** An argument of a child call, as data; turned into a 64-bit value by `encode`. */
 export type ChildArg =
@@ -176,9 +176,9 @@ const ARGUMENT_REGISTERS = ["gregs_rdi", "gregs_rsi", "gregs_rdx", "gregs_rcx", 
  * undefined and every context is made by makecontext.
  */
 function learnMakecontext(
-  view: DataView,
+  contexts: Uint32Array,
   base: number,
-  stacksView: DataView,
+  stack: Uint32Array,
   stacksAt: number,
   link: number,
   fn: number,
@@ -188,24 +188,24 @@ function learnMakecontext(
   const spOf = (i: number) => Math.floor((stacksAt + stackTop(i) - 8) / 16) * 16 - 8;
   const index = base / ucontext.size;
   const sp = spOf(index);
-  const startContext = getU64(stacksView, sp - stacksAt);
+  const startContext = takeU64(stack, sp - stacksAt);
+  const registers = ARGUMENT_REGISTERS.map((name) => ucontext[name]);
   const emulate = (at: number, f: number, a: readonly number[]) => {
     const b = at * ucontext.size;
     const s = spOf(at);
-    const linkAt = getU64(view, b + ucontext.uc_link);
-    setU64(stacksView, s - stacksAt, startContext);
-    setU64(stacksView, s + 8 - stacksAt, linkAt);
-    setU64(view, b + ucontext.gregs_rip, f);
-    setU64(view, b + ucontext.gregs_rbx, s + 8);
-    setU64(view, b + ucontext.gregs_rsp, s);
-    a.forEach((value, n) => setU64(view, b + ucontext[ARGUMENT_REGISTERS[n]!], value));
+    putU64(stack, s - stacksAt, startContext);
+    putU64(stack, s + 8 - stacksAt, takeU64(contexts, b + ucontext.uc_link));
+    putU64(contexts, b + ucontext.gregs_rip, f);
+    putU64(contexts, b + ucontext.gregs_rbx, s + 8);
+    putU64(contexts, b + ucontext.gregs_rsp, s);
+    for (let n = 0; n < a.length; n++) putU64(contexts, b + registers[n]!, a[n]!);
   };
-  const made = new Uint8Array(view.buffer, view.byteOffset + base, ucontext.size).slice();
-  const stackWords = [getU64(stacksView, sp - stacksAt), getU64(stacksView, sp + 8 - stacksAt)];
+  const bytes = new Uint8Array(contexts.buffer, contexts.byteOffset + base, ucontext.size);
+  const made = bytes.slice();
+  const linked = takeU64(stack, sp + 8 - stacksAt);
   emulate(index, fn, args);
-  const same = startContext !== 0 && stackWords[1] === link &&
-    made.every((byte, k) => byte === view.getUint8(base + k));
-  if (!same) new Uint8Array(view.buffer, view.byteOffset + base, ucontext.size).set(made);
+  const same = startContext !== 0 && linked === link && made.every((byte, k) => byte === bytes[k]);
+  if (!same) bytes.set(made);
   return same ? emulate : undefined;
 }
 
@@ -298,34 +298,38 @@ export function buildChain(
   // each context starts as a copy, with its fpregs pointer moved to its own
   // __fpregs_mem. Built back to front so each can link to the one after it.
   const all = arena.block(contexts.length * ucontext.size);
-  const view = all.view;
+  const contextWords = words(all.bytes);
   const stackBytes = stackTop(contexts.length) + 16;
   const stacks = arena.uninitialised(stackBytes);
-  const stacksView = new DataView(Deno.UnsafePointerView.getArrayBuffer(stacks, stackBytes));
+  const stackWords = words(new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(stacks, stackBytes)));
   const template = arena.block(ucontext.size);
   if (libc().getcontext(template.pointer) !== 0) throw new Error("getcontext failed");
   const contextAddress = (i: number) => all.address + i * ucontext.size;
   const stacksAt = address(stacks);
+  // Each distinct function once: the lookup goes through a pointer object and a BigInt.
+  const functions = new Map<ChildFunction, number>();
   let emulate: ((i: number, fn: number, args: readonly number[]) => void) | undefined;
   let next = 0;
   for (let i = contexts.length - 1; i >= 0; i--) {
     const context = contexts[i]!;
     const base = i * ucontext.size;
     all.bytes.set(template.bytes, base);
-    setU64(view, base + ucontext.fpregs, contextAddress(i) + ucontext.fpregs_mem);
-    setU64(view, base + ucontext.uc_stack_ss_sp, stacksAt);
-    view.setInt32(base + ucontext.uc_stack_ss_flags, 0, true);
-    setU64(view, base + ucontext.uc_stack_ss_size, stackTop(i));
-    setU64(view, base + ucontext.uc_link, next);
+    putU64(contextWords, base + ucontext.fpregs, contextAddress(i) + ucontext.fpregs_mem);
+    putU64(contextWords, base + ucontext.uc_stack_ss_sp, stacksAt);
+    contextWords[(base + ucontext.uc_stack_ss_flags) >> 2] = 0;
+    putU64(contextWords, base + ucontext.uc_stack_ss_size, stackTop(i));
+    putU64(contextWords, base + ucontext.uc_link, next);
     all.bytes.set(context.mask, base + ucontext.uc_sigmask);
-    const a = context.args.map((arg) =>
-      typeof arg === "number" ? arg : contextAddress(i + arg.rdxOfContextAhead) + ucontext.gregs_rdx
-    );
-    const fn = childFunctionAddress(context.fn);
+    const a: number[] = [];
+    for (const arg of context.args) {
+      a.push(typeof arg === "number" ? arg : contextAddress(i + arg.rdxOfContextAhead) + ucontext.gregs_rdx);
+    }
+    let fn = functions.get(context.fn);
+    if (fn === undefined) functions.set(context.fn, fn = childFunctionAddress(context.fn));
     if (emulate) emulate(i, fn, a);
     else {
       makecontext(contextAddress(i), fn, context.args.length, a);
-      emulate = learnMakecontext(view, base, stacksView, stacksAt, next, fn, a);
+      emulate = learnMakecontext(contextWords, base, stackWords, stacksAt, next, fn, a);
     }
     next = contextAddress(i);
   }
