@@ -22,6 +22,7 @@ import {
 import { ERRNO, SIGNALS } from "./ffi/constants.ts";
 import { SyscallError } from "./ffi/errno.ts";
 import { NativeArena } from "./ffi/memory.ts";
+import { primeMigration } from "./cgroup/cgroup.ts";
 import { foregroundTerminal, handTerminal } from "./ffi/terminal.ts";
 import { log, prompt, runningAs, say } from "./log.ts";
 import { changes, type Snapshot, snapshot } from "./observe.ts";
@@ -64,8 +65,12 @@ export function showParentOp(op: ParentOp): string {
     case "hand-terminal":
       return "tcsetpgrp(<tty>, <pid>) when gcr owns the terminal's foreground";
     case "join-cgroup":
-      return [...op.setup.map((line) => `(before clone) ${line}`), ...op.procs.map((file) => `write ${file}: <pid>`)]
-        .join("\n");
+      return [
+        ...op.setup.map((line) => `(before clone) ${line}`),
+        "(while the chain is built) write gcr's own cgroup.procs: <gcr pid>, a move to where it is: the kernel's " +
+        "first migration of a burst waits for an RCU grace period, the next ones do not",
+        ...op.procs.map((file) => `write ${file}: <pid>`),
+      ].join("\n");
     case "connect-bridge":
       return op.show.join("\n");
     case "adopt-child":
@@ -162,6 +167,11 @@ export async function runSteps(
 export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: RunHooks): Promise<RunOutcome>;
 export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: RunHooks = {}): Promise<RunOutcome> {
   const arena = new NativeArena();
+  // Started first, so the kernel's wait overlaps building the chain (see primeMigration).
+  const joinsCgroup = steps.flatMap((step) => step.parent).find((op) => op.op === "join-cgroup");
+  const primed = joinsCgroup?.procs[0] !== undefined && mode !== "step"
+    ? primeMigration(joinsCgroup.procs[0])
+    : undefined;
   // The parent's ends go above every number the child's prologue writes to.
   const pipes = openChainPipes(hooks.layout ? hooks.layout.firstFree + (hooks.inherit?.length ?? 0) : undefined);
   let pid = 0;
@@ -220,6 +230,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         return;
       }
       case "join-cgroup":
+        await primed;
         for (const file of op.procs) {
           try {
             Deno.writeTextFileSync(file, String(pid), { create: false });

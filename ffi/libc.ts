@@ -47,6 +47,8 @@ const symbols = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // ssize_t write(int fd, const void *buf, size_t count)
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  /** write(2) on a thread of Deno's: a promise, for a write the kernel may keep waiting (primeMigration). */
+  write_later: { name: "write", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
   // int close(int fd)
   close: { parameters: ["i32"], result: "i32" },
   // int kill(pid_t pid, int sig)

@@ -18,10 +18,12 @@ import {
   explainContainerCgroup,
   GCR_FOLDER,
   InvalidLimitError,
+  ownCgroupProcs,
   parseCpus,
   parseMemory,
   parsePidsLimit,
   planContainerCgroup,
+  primeMigration,
   type ResourceLimits,
   showCgroupOp,
 } from "../cgroup/cgroup.ts";
@@ -198,6 +200,54 @@ Deno.test("detectCgroups: a cgroup2-only host, and a container's bind-mounted v1
     ],
   });
 });
+
+Deno.test("ownCgroupProcs: the caller's cgroup.procs in the hierarchy of a container's, v1 and v2", () => {
+  const v1 = detectCgroups(
+    [
+      "40 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory",
+      "41 31 0:33 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct",
+      "42 31 0:34 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw",
+    ].join("\n"),
+    "5:memory:/user.slice\n3:cpu,cpuacct:/\n0::/user.slice/session-2.scope\n",
+  );
+  assertEquals(
+    ownCgroupProcs("/sys/fs/cgroup/memory/gcr/abc/cgroup.procs", v1),
+    "/sys/fs/cgroup/memory/user.slice/cgroup.procs",
+  );
+  assertEquals(
+    ownCgroupProcs("/sys/fs/cgroup/cpu,cpuacct/gcr/abc/cgroup.procs", v1),
+    "/sys/fs/cgroup/cpu,cpuacct/cgroup.procs",
+  );
+  assertEquals(
+    ownCgroupProcs("/sys/fs/cgroup/unified/gcr/abc/cgroup.procs", v1),
+    "/sys/fs/cgroup/unified/user.slice/session-2.scope/cgroup.procs",
+  );
+  // Not under a mount gcr knows (a prefix of a name is not a parent folder).
+  assertEquals(ownCgroupProcs("/sys/fs/cgroup/memoryx/gcr/abc/cgroup.procs", v1), undefined);
+  const v2 = detectCgroups(
+    "30 23 0:26 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n",
+    "0::/user.slice/user-1000.slice/session-3.scope\n",
+  );
+  assertEquals(
+    ownCgroupProcs("/sys/fs/cgroup/user.slice/gcr/abc/cgroup.procs", v2),
+    "/sys/fs/cgroup/user.slice/user-1000.slice/session-3.scope/cgroup.procs",
+  );
+});
+
+Deno.test(
+  named("primeMigration leaves the caller where it was and moves nothing into the container's cgroup", missingRoot()),
+  async () => {
+    const before = Deno.readTextFileSync("/proc/self/cgroup");
+    await withCgroup({ pidsLimit: 10 }, {}, async (cgroup) => {
+      const procs = `${cgroup.paths[0]}/cgroup.procs`;
+      await primeMigration(procs);
+      assertEquals(Deno.readTextFileSync("/proc/self/cgroup"), before, "the caller's cgroups");
+      assertEquals(Deno.readTextFileSync(procs).trim(), "", "nothing moved into the container's cgroup");
+    });
+    // Where gcr cannot move itself (a file that is not a cgroup's), it only loses the head start.
+    await primeMigration("/nonexistent/gcr/abc/cgroup.procs");
+  },
+);
 
 Deno.test(named("detectCgroups on this host matches /proc/self/cgroup", missingRoot()), () => {
   const host = detectCgroups();
