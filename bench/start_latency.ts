@@ -23,6 +23,20 @@ const GCR = `${REPO}/gcr`;
 /** Targets the table checks against. */
 const TARGET_RATIO = 0.9;
 const TARGET_OVER_DENO_MS = 10;
+/** The namespaces `gcr run` makes by default, made by unshare(1) with its own fork and /proc. */
+const UNSHARE_ARGS = [
+  "--user",
+  "--map-root-user",
+  "--pid",
+  "--fork",
+  "--mount",
+  "--uts",
+  "--ipc",
+  "--net",
+  "--cgroup",
+  "--mount-proc",
+  "/bin/true",
+];
 
 interface Options {
   runs: number;
@@ -372,6 +386,19 @@ async function main(): Promise<void> {
         },
       },
       {
+        name: "gcr --version",
+        describe: "./gcr --version: Deno's start-up plus loading gcr's code through its script, no container",
+        display: [GCR, "--version"].join(" "),
+        command: () => [GCR, ["--version"]],
+      },
+      {
+        name: "unshare",
+        describe: `unshare ${UNSHARE_ARGS.join(" ")}: gcr's namespaces made by util-linux's small C ` +
+          "program (no rootfs, mounts or pivot): what the kernel's share costs",
+        display: ["unshare", ...UNSHARE_ARGS].join(" "),
+        command: () => ["unshare", UNSHARE_ARGS],
+      },
+      {
         name: "deno-hello",
         describe: `deno run ${denoFlags.join(" ")} <tmp>/hello.ts (Deno's start-up: the floor)`,
         display: [deno, "run", ...denoFlags, hello].join(" "),
@@ -429,6 +456,10 @@ async function main(): Promise<void> {
         gcr_minus_deno_hello_met: overDeno <= TARGET_OVER_DENO_MS,
         net_namespace_cost_ms: round2(median("gcr") - median("gcr --net host")),
         bridge_cost_ms: round2(median("gcr netns bridge") - median("gcr netns none")),
+        limits_cost_ms: round2(median("gcr limits") - median("gcr")),
+        // No Deno program can start a container faster than Deno starts plus
+        // what the kernel takes for the namespaces alone.
+        deno_floor_over_runc: round2((median("deno-hello") + median("unshare")) / median("runc")),
       },
     };
     if (options.json) {
@@ -456,6 +487,12 @@ async function main(): Promise<void> {
           `bridge − none (netns)  ${
             result.ratios.bridge_cost_ms.toFixed(1).padStart(6)
           } ms  (--net bridge: address lease, veth, route, NAT table; undone at exit)`,
+          `gcr limits − gcr       ${
+            result.ratios.limits_cost_ms.toFixed(1).padStart(6)
+          } ms  (--memory, --pids-limit: a cgroup made, joined and removed)`,
+          `(deno-hello + unshare) / runc  ${
+            result.ratios.deno_floor_over_runc.toFixed(2)
+          }  (a floor for any runtime on Deno: its start-up plus the kernel's namespaces)`,
           "",
           `note: runc runs with runc spec's defaults (${runcNamespaces}): no user namespace, which gcr always creates.`,
         ].join("\n"),
