@@ -607,7 +607,7 @@ function _v1Plan(
     for (const parent of parents) {
       ops.push({ op: "mkdir", path: parent, existing: "ok" });
       // The shared gcr folder may exist already, with its sets: only a folder missing now is new.
-      if (options.path !== undefined || !_exists(parent)) ops.push(...cpusetOps(parent));
+      if (isCpuset && (options.path !== undefined || !_exists(parent))) ops.push(...cpusetOps(parent));
     }
     ops.push({ op: "mkdir", path: dir, existing: "error" });
     ops.push(...cpusetOps(dir, limits.cpusetCpus, limits.cpusetMems));
