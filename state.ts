@@ -297,6 +297,14 @@ export function isRunning(record: ContainerRecord): boolean {
  * user namespace with the same mapping (`unshare --map-auto`).
  */
 export function removeTree(path: string): void {
+  // One call first (~15 fewer calls for a container's folders with --rm): it
+  // fails only on a folder closed to its owner, which the walk opens up.
+  try {
+    Deno.removeSync(path, { recursive: true });
+    return;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound && !exists(path)) return;
+  }
   const walk = (dir: string) => {
     try {
       Deno.chmodSync(dir, 0o700);
