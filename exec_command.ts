@@ -12,6 +12,7 @@ import { resolveUser } from "./security/user.ts";
 import { currentStatus, findContainer, recordedSeccomp } from "./state.ts";
 import { type ExecPlan, execSteps } from "./steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
+import { scanOptions } from "./flags.ts";
 import { envOption, mergeEnv, workdirOption } from "./container_options.ts";
 
 export interface ExecArgs {
@@ -27,41 +28,21 @@ export interface ExecArgs {
 /** Parses `gcr exec [options] <container> <command> [args…]`; options end at the container. */
 export function parseExecArgs(args: readonly string[]): ExecArgs {
   const parsed: Omit<ExecArgs, "container" | "command"> = { env: [], detach: false, mode: "run" };
-  let i = 0;
-  const value = (name: string, inline: string | undefined) => {
-    if (inline !== undefined) return inline;
-    const next = args[++i];
-    if (next === undefined) throw new UsageError(`gcr exec: option ${name} needs a value`);
-    return next;
-  };
-  for (; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--") {
-      i++;
-      break;
-    }
-    if (!arg.startsWith("-") || arg === "-") break;
-    if (/^-[dit]{2,3}$/.test(arg)) {
-      if (arg.includes("d")) parsed.detach = true;
-      continue;
-    }
-    const at = arg.indexOf("=");
-    const rawName = at > 0 ? arg.slice(0, at) : arg;
-    const inline = at > 0 ? arg.slice(at + 1) : undefined;
-    switch (rawName.replace(/^--?/, "")) {
+  const i = scanOptions(args, "gcr exec: ", (name, typed, value) => {
+    switch (name) {
       case "e":
       case "env": {
-        const entry = envOption(value(rawName, inline));
+        const entry = envOption(value());
         if (entry !== undefined) parsed.env.push(entry);
         break;
       }
       case "w":
       case "workdir":
-        parsed.workdir = workdirOption(value(rawName, inline));
+        parsed.workdir = workdirOption(value());
         break;
       case "u":
       case "user":
-        parsed.user = value(rawName, inline);
+        parsed.user = value();
         break;
       case "d":
       case "detach":
@@ -77,9 +58,9 @@ export function parseExecArgs(args: readonly string[]): ExecArgs {
         parsed.mode = "trace";
         break;
       default:
-        throw new UsageError(`gcr exec: unknown option ${rawName}`);
+        throw new UsageError(`gcr exec: unknown option ${typed}`);
     }
-  }
+  });
   const container = args[i];
   if (container === undefined) throw new UsageError("gcr exec: missing <container>");
   const command = args.slice(i + 1);

@@ -2,8 +2,8 @@
  * Flags of the small commands (ps, stop, kill, rm, logs, inspect, and the
  * OCI verbs): `--name value`, `--name=value`, `-n value`, booleans alone;
  * they end at the first argument that is not one, or at `--`. `run` and
- * `exec` parse their own: their options end at the image or container, and
- * everything after belongs to the command.
+ * `exec` take Docker's kind (scanOptions): their options end at the image or
+ * container, and everything after belongs to the command.
  *
  * @module
  */
@@ -41,4 +41,45 @@ export function parseFlags(
     }
   }
   return { flags, rest };
+}
+
+/**
+ * Docker-style options before the first positional argument (run's image,
+ * exec's container), after which everything is the command's: `--name
+ * value`, `--name=value`, `-n value`, one or two dashes (as Go's flag package
+ * accepts), `--` to end them, and `-it`/`-dit` as their single letters.
+ * `handle` gets each option's name without dashes, the option as typed (for
+ * messages), and `value()` to take its value. Returns the index of the first
+ * argument after the options. Hand-written because util.parseArgs cannot
+ * stop at the first positional.
+ */
+export function scanOptions(
+  args: readonly string[],
+  messagePrefix: string,
+  handle: (name: string, typed: string, value: () => string) => void,
+): number {
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === "--") return i + 1;
+    if (!arg.startsWith("-") || arg === "-") break;
+    if (/^-[dit]{2,3}$/.test(arg)) {
+      for (const letter of arg.slice(1)) {
+        handle(letter, `-${letter}`, () => {
+          throw new UsageError(`${messagePrefix}option -${letter} takes no value`);
+        });
+      }
+      continue;
+    }
+    const at = arg.indexOf("=");
+    const typed = at > 0 ? arg.slice(0, at) : arg;
+    const inline = at > 0 ? arg.slice(at + 1) : undefined;
+    handle(typed.replace(/^--?/, ""), typed, () => {
+      if (inline !== undefined) return inline;
+      const next = args[++i];
+      if (next === undefined) throw new UsageError(`${messagePrefix}option ${typed} needs a value`);
+      return next;
+    });
+  }
+  return i;
 }

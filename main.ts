@@ -61,6 +61,7 @@ import { readTextOr } from "./host_files.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
 import { UsageError } from "./usage.ts";
+import { scanOptions } from "./flags.ts";
 import { envOption, mergeEnv, workdirOption } from "./container_options.ts";
 import { parsePublish, type PortMapping } from "./net/publish.ts";
 import type { BridgeAttachment } from "./net/bridge.ts";
@@ -191,9 +192,7 @@ export interface RunArgs {
 
 /**
  * Parses `run`'s arguments. Options end at the image, as with docker run: the
- * command's own options pass through untouched. Long options take one or two
- * dashes, as Go's flag package accepts, and `--name=value` or `--name value`.
- * Hand-written because util.parseArgs cannot stop at the first positional.
+ * command's own options pass through untouched (see scanOptions).
  */
 export function parseRunArgs(args: readonly string[]): RunArgs {
   const limits: { memoryBytes?: number; cpus?: number; pidsLimit?: number } = {};
@@ -215,43 +214,20 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
     workdir: "/",
     network: "none",
   };
-  let i = 0;
-  const value = (name: string, inline: string | undefined): string => {
-    if (inline !== undefined) return inline;
-    const next = args[++i];
-    if (next === undefined) throw new UsageError(`option ${name} needs a value`);
-    return next;
-  };
-  for (; i < args.length; i++) {
-    const arg = args[i]!;
-    if (arg === "--") {
-      i++;
-      break;
-    }
-    if (!arg.startsWith("-") || arg === "-") break;
-    // -it, -dit: short switches together, as Docker takes them.
-    if (/^-[dit]{2,3}$/.test(arg)) {
-      if (arg.includes("d")) parsed.detach = true;
-      continue;
-    }
-    const [rawName, inline] = arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [
-      arg,
-      undefined,
-    ];
-    const name = rawName!.replace(/^--?/, "");
+  const i = scanOptions(args, "", (name, typed, value) => {
     switch (name) {
       case "e":
       case "env": {
-        const entry = envOption(value(rawName!, inline));
+        const entry = envOption(value());
         if (entry !== undefined) parsed.env.push(entry);
         break;
       }
       case "w":
       case "workdir":
-        parsed.workdir = workdirOption(value(rawName!, inline));
+        parsed.workdir = workdirOption(value());
         break;
       case "hostname": {
-        const host = value(rawName!, inline);
+        const host = value();
         if (!/^[A-Za-z0-9]([A-Za-z0-9.-]{0,62})$/.test(host)) {
           throw new UsageError(`invalid hostname ${JSON.stringify(host)}`);
         }
@@ -260,7 +236,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       }
       case "net":
       case "network": {
-        const net = value(rawName!, inline);
+        const net = value();
         if (net !== "none" && net !== "host" && net !== "bridge") {
           throw new UsageError(`unsupported network ${JSON.stringify(net)} (supported: none, host, bridge)`);
         }
@@ -270,35 +246,35 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       case "p":
       case "publish":
         try {
-          parsed.publish.push(parsePublish(value(rawName!, inline)));
+          parsed.publish.push(parsePublish(value()));
         } catch (error) {
           throw new UsageError((error as Error).message);
         }
         break;
       case "rootfs-dir":
-        parsed.rootfsDir = value(rawName!, inline);
+        parsed.rootfsDir = value();
         break;
       case "m":
       case "memory":
-        limits.memoryBytes = parseMemory(value(rawName!, inline), rawName!);
+        limits.memoryBytes = parseMemory(value(), typed);
         break;
       case "cpus":
-        limits.cpus = parseCpus(value(rawName!, inline));
+        limits.cpus = parseCpus(value());
         break;
       case "pids-limit": {
-        const pids = parsePidsLimit(value(rawName!, inline));
+        const pids = parsePidsLimit(value());
         if (pids === undefined) delete limits.pidsLimit;
         else limits.pidsLimit = pids;
         break;
       }
       case "cap-add":
-        parsed.capAdd.push(...value(rawName!, inline).split(","));
+        parsed.capAdd.push(...value().split(","));
         break;
       case "cap-drop":
-        parsed.capDrop.push(...value(rawName!, inline).split(","));
+        parsed.capDrop.push(...value().split(","));
         break;
       case "security-opt": {
-        const option = value(rawName!, inline);
+        const option = value();
         const [key, setting] = option.split(/[=:](.*)/s) as [string, string | undefined];
         if (key === "seccomp" && setting) parsed.seccomp = setting;
         else if (key === "no-new-privileges" && (setting === undefined || /^(true|false)$/.test(setting))) {
@@ -314,25 +290,25 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
       }
       case "u":
       case "user":
-        parsed.user = value(rawName!, inline);
+        parsed.user = value();
         break;
       case "v":
       case "volume":
-        parsed.volumes.push(value(rawName!, inline));
+        parsed.volumes.push(value());
         break;
       case "rm":
         parsed.remove = true;
         break;
       case "name": {
-        const name = value(rawName!, inline);
-        if (!CONTAINER_ID.test(name)) {
+        const wanted = value();
+        if (!CONTAINER_ID.test(wanted)) {
           throw new UsageError(
             `invalid container name ${
-              JSON.stringify(name)
+              JSON.stringify(wanted)
             }: letters, digits and _.+- only, not starting with one of _.+-`,
           );
         }
-        parsed.name = name;
+        parsed.name = wanted;
         break;
       }
       case "d":
@@ -357,7 +333,7 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
         break;
       case "dns":
         try {
-          parsed.dns.push(parseDns(value(rawName!, inline)));
+          parsed.dns.push(parseDns(value()));
         } catch (error) {
           throw new UsageError((error as Error).message);
         }
@@ -373,9 +349,9 @@ export function parseRunArgs(args: readonly string[]): RunArgs {
         parsed.quiet = true;
         break;
       default:
-        throw new UsageError(`unknown option ${rawName}`);
+        throw new UsageError(`unknown option ${typed}`);
     }
-  }
+  });
   if (parsed.publish.length && parsed.network !== "bridge") {
     throw new UsageError("-p publishes ports of a bridged container: add --net bridge");
   }

@@ -41,7 +41,7 @@
  */
 import { CONTEXT_STACK_SIZE, LAYOUT, O_CLOEXEC, SIG_SETMASK } from "./constants.ts";
 import { type ChildFunction, childFunction, childFunctionAddress, libc, makecontext } from "./libc.ts";
-import { address, type NativeArena, putU64, setU64, takeU64, words } from "./memory.ts";
+import { address, getU64, type NativeArena, setU64, words } from "./memory.ts";
 
 /** An argument of a child call, as data; turned into a 64-bit value by `encode`. */
 export type ChildArg =
@@ -142,7 +142,7 @@ export function encode(arena: NativeArena, arg: ChildArg): number {
   if ("struct" in arg) {
     const block = arena.block(arg.struct.length);
     block.bytes.set(arg.struct);
-    for (const { offset, to } of arg.pointers) setU64(block.view, offset, encode(arena, to));
+    for (const { offset, to } of arg.pointers) setU64(block.words, offset, encode(arena, to));
     return block.address;
   }
   if ("pointerTo" in arg) return arena.u64(encode(arena, arg.pointerTo));
@@ -188,21 +188,21 @@ function learnMakecontext(
   const spOf = (i: number) => Math.floor((stacksAt + stackTop(i) - 8) / 16) * 16 - 8;
   const index = base / ucontext.size;
   const sp = spOf(index);
-  const startContext = takeU64(stack, sp - stacksAt);
+  const startContext = getU64(stack, sp - stacksAt);
   const registers = ARGUMENT_REGISTERS.map((name) => ucontext[name]);
   const emulate = (at: number, f: number, a: readonly number[]) => {
     const b = at * ucontext.size;
     const s = spOf(at);
-    putU64(stack, s - stacksAt, startContext);
-    putU64(stack, s + 8 - stacksAt, takeU64(contexts, b + ucontext.uc_link));
-    putU64(contexts, b + ucontext.gregs_rip, f);
-    putU64(contexts, b + ucontext.gregs_rbx, s + 8);
-    putU64(contexts, b + ucontext.gregs_rsp, s);
-    for (let n = 0; n < a.length; n++) putU64(contexts, b + registers[n]!, a[n]!);
+    setU64(stack, s - stacksAt, startContext);
+    setU64(stack, s + 8 - stacksAt, getU64(contexts, b + ucontext.uc_link));
+    setU64(contexts, b + ucontext.gregs_rip, f);
+    setU64(contexts, b + ucontext.gregs_rbx, s + 8);
+    setU64(contexts, b + ucontext.gregs_rsp, s);
+    for (let n = 0; n < a.length; n++) setU64(contexts, b + registers[n]!, a[n]!);
   };
   const bytes = new Uint8Array(contexts.buffer, contexts.byteOffset + base, ucontext.size);
   const made = bytes.slice();
-  const linked = takeU64(stack, sp + 8 - stacksAt);
+  const linked = getU64(stack, sp + 8 - stacksAt);
   emulate(index, fn, args);
   const same = startContext !== 0 && linked === link && made.every((byte, k) => byte === bytes[k]);
   if (!same) bytes.set(made);
@@ -314,11 +314,11 @@ export function buildChain(
     const context = contexts[i]!;
     const base = i * ucontext.size;
     all.bytes.set(template.bytes, base);
-    putU64(contextWords, base + ucontext.fpregs, contextAddress(i) + ucontext.fpregs_mem);
-    putU64(contextWords, base + ucontext.uc_stack_ss_sp, stacksAt);
+    setU64(contextWords, base + ucontext.fpregs, contextAddress(i) + ucontext.fpregs_mem);
+    setU64(contextWords, base + ucontext.uc_stack_ss_sp, stacksAt);
     contextWords[(base + ucontext.uc_stack_ss_flags) >> 2] = 0;
-    putU64(contextWords, base + ucontext.uc_stack_ss_size, stackTop(i));
-    putU64(contextWords, base + ucontext.uc_link, next);
+    setU64(contextWords, base + ucontext.uc_stack_ss_size, stackTop(i));
+    setU64(contextWords, base + ucontext.uc_link, next);
     all.bytes.set(context.mask, base + ucontext.uc_sigmask);
     const a: number[] = [];
     for (const arg of context.args) {

@@ -14,9 +14,9 @@ const encoder = new TextEncoder();
 export class NativeBlock {
   constructor(readonly address: number, readonly bytes: Uint8Array) {}
 
-  /** Made on demand: building a chain takes hundreds of blocks that never need one. */
-  get view(): DataView {
-    return new DataView(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+  /** Made on demand: building a chain takes hundreds of blocks that never need them. */
+  get words(): Uint32Array {
+    return words(this.bytes);
   }
 
   get pointer(): Deno.PointerObject {
@@ -85,15 +85,15 @@ export class NativeArena {
   /** A NULL-terminated `char *[]`, as argv and envp are; returns its address. */
   cStringArray(texts: readonly string[]): number {
     const array = this.block((texts.length + 1) * 8);
-    const view = array.view;
-    texts.forEach((text, i) => setU64(view, i * 8, this.cString(text)));
+    const cells = array.words;
+    texts.forEach((text, i) => setU64(cells, i * 8, this.cString(text)));
     return array.address;
   }
 
   /** An 8-byte cell holding `value`, for APIs that take a pointer to it. */
   u64(value: number): number {
     const cell = this.block(8);
-    setU64(cell.view, 0, value);
+    setU64(cell.words, 0, value);
     return cell.address;
   }
 
@@ -116,33 +116,25 @@ export function address(pointer: Deno.PointerValue): number {
   return Number(Deno.UnsafePointer.value(pointer));
 }
 
-/** Stores a 64-bit value (a safe integer; negative as two's complement), little-endian. */
-export function setU64(view: DataView, offset: number, value: number): void {
-  view.setUint32(offset, value >>> 0, true); // ToUint32: the low half, modulo 2^32
-  view.setInt32(offset + 4, Math.floor(value / 2 ** 32), true);
-}
-
-/** Reads a 64-bit value stored by setU64 (or by C) as a number. */
-export function getU64(view: DataView, offset: number): number {
-  return view.getUint32(offset, true) + view.getInt32(offset + 4, true) * 2 ** 32;
-}
-
 /**
- * 32-bit words over native bytes, for code that stores many 64-bit values at
- * 8-byte-aligned offsets (the chain's contexts): indexed stores cost less
- * than DataView calls in code that runs once, cold.
+ * 32-bit words over native bytes (16-byte aligned, as blocks are), for
+ * 64-bit values at 8-byte-aligned offsets: indexed stores cost less than
+ * DataView calls in code that runs once, cold (the chain's ~375 contexts).
  */
 export function words(bytes: Uint8Array): Uint32Array {
   return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
 }
 
-/** setU64 for `words` (little-endian, as x86_64 is); `offset` in bytes, a multiple of 8. */
-export function putU64(words: Uint32Array, offset: number, value: number): void {
-  words[offset >> 2] = value >>> 0;
+/**
+ * Stores a 64-bit value (a safe integer; negative as two's complement),
+ * little-endian as x86_64 is; `offset` in bytes, a multiple of 8.
+ */
+export function setU64(words: Uint32Array, offset: number, value: number): void {
+  words[offset >> 2] = value >>> 0; // ToUint32: the low half, modulo 2^32
   words[(offset >> 2) + 1] = Math.floor(value / 2 ** 32);
 }
 
-/** getU64 for `words`. */
-export function takeU64(words: Uint32Array, offset: number): number {
+/** Reads a 64-bit value stored by setU64 (or by C) as a number. */
+export function getU64(words: Uint32Array, offset: number): number {
   return words[offset >> 2]! + (words[(offset >> 2) + 1]! | 0) * 2 ** 32;
 }

@@ -212,9 +212,7 @@ export function credentialsFromDockerConfig(config: DockerConfig, domain: string
     if (typeof entry.auth === "string" && entry.auth !== "") {
       let decoded: string;
       try {
-        decoded = new TextDecoder("utf-8", { fatal: true }).decode(
-          Uint8Array.from(atob(entry.auth), (c) => c.charCodeAt(0)),
-        );
+        decoded = new TextDecoder("utf-8", { fatal: true }).decode(Uint8Array.fromBase64(entry.auth));
       } catch {
         throw new Error(`cannot read the credentials for ${key} in ${config.path}: "auth" is not base64`);
       }
@@ -279,8 +277,7 @@ export class Authenticator {
         `${this.#options.domain} requires a user name and password: pass --username and --password-stdin, or run docker login`,
       );
     }
-    const bytes = new TextEncoder().encode(`${credentials.username}:${credentials.password}`);
-    return `Basic ${btoa(String.fromCharCode(...bytes))}`;
+    return `Basic ${new TextEncoder().encode(`${credentials.username}:${credentials.password}`).toBase64()}`;
   }
 
   /**

@@ -27,7 +27,7 @@ import {
   thaw,
 } from "../cgroup/cgroup.ts";
 import { missingRoot, named } from "./fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch, sleep, waitFor } from "./helpers.ts";
+import { assert, assertEquals, assertIncludes, assertMatch, sleep, startInCgroup, waitFor } from "./helpers.ts";
 
 /** The hierarchies an OCI container joins (all that gcr knows how to use). */
 const OCI_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "cpuset", "devices", "freezer"];
@@ -102,21 +102,9 @@ async function sweep(top: string): Promise<void> {
   }
 }
 
-/** A process that waits for a line on stdin, then runs `script`; moved into `cgroup` first. */
-function startInCgroup(cgroup: ContainerCgroup, script: string) {
-  const child = new Deno.Command("sh", {
-    args: ["-c", `read go; ${script}`],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  cgroup.addProcess(child.pid);
-  const go = async () => {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode("go\n"));
-    await writer.close();
-  };
-  return { child, go };
+/** A shell that runs `script` once `go()` is called; moved into `cgroup` first. */
+function startScriptInCgroup(cgroup: ContainerCgroup, script: string) {
+  return startInCgroup(cgroup, "sh", ["-c", `read go; ${script}`]);
 }
 
 /** The cgroup of `pid` in the hierarchy that has `controller`, from /proc/<pid>/cgroup. */
@@ -418,7 +406,7 @@ Deno.test(
         assertEquals(read("pids", "pids.max"), "64");
 
         // A real process in it: /dev/null opens, /dev/zero (1:5) is not on the list.
-        const probe = startInCgroup(
+        const probe = startScriptInCgroup(
           cgroup,
           "echo x > /dev/null && echo null-ok; head -c1 /dev/zero > /dev/null && echo zero-ok; " +
             "grep Cpus_allowed_list /proc/self/status",
@@ -501,7 +489,7 @@ Deno.test(
     const counter = Deno.makeTempFileSync({ prefix: "gcr-freezer-" });
     try {
       const cgroup = createContainerCgroup("c1", {}, { path: `/${top}/c1`, controllers: ["freezer"] });
-      const ticker = startInCgroup(cgroup, `i=0; while :; do i=$((i+1)); echo $i > ${counter}; sleep 0.02; done`);
+      const ticker = startScriptInCgroup(cgroup, `i=0; while :; do i=$((i+1)); echo $i > ${counter}; sleep 0.02; done`);
       try {
         await ticker.go();
         const count = () => Number(Deno.readTextFileSync(counter).trim() || "0");

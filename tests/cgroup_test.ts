@@ -37,7 +37,7 @@ import {
   SCRATCH,
   syncSource,
 } from "./fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch, waitFor } from "./helpers.ts";
+import { assert, assertEquals, assertIncludes, assertMatch, startInCgroup, waitFor } from "./helpers.ts";
 
 const V1: CgroupOptions = {};
 const V2: CgroupOptions = { preferV2: true };
@@ -82,18 +82,6 @@ function cannotLimit(options: CgroupOptions, ...controllers: string[]): string |
   if (host.version === 2) return "this host has no cgroup v1 hierarchies";
   const missing = controllers.filter((c) => !host.hierarchies.some((h) => h.controllers.includes(c)));
   return missing.length ? `no v1 hierarchy for ${missing.join(", ")}` : undefined;
-}
-
-/** A process that waits for a line on stdin, then runs; moved into `cgroup` before it goes on. */
-function startInCgroup(cgroup: ContainerCgroup, program: string, args: string[]) {
-  const child = new Deno.Command(program, { args, stdin: "piped", stdout: "piped", stderr: "piped" }).spawn();
-  cgroup.addProcess(child.pid);
-  const go = async () => {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode("go\n"));
-    await writer.close();
-  };
-  return { child, go };
 }
 
 /** Runs `body` with a new cgroup and removes the cgroup afterwards, whatever happened. */

@@ -105,3 +105,19 @@ export async function waitFor<T>(
     await sleep(every);
   }
 }
+
+/**
+ * A process that waits for a line on stdin (the command must read one
+ * first), moved into `cgroup` before `go()` sends it: limited from its
+ * first instruction after that.
+ */
+export function startInCgroup(cgroup: { addProcess(pid: number): void }, program: string, args: string[]) {
+  const child = new Deno.Command(program, { args, stdin: "piped", stdout: "piped", stderr: "piped" }).spawn();
+  cgroup.addProcess(child.pid);
+  const go = async () => {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("go\n"));
+    await writer.close();
+  };
+  return { child, go };
+}
