@@ -62,7 +62,13 @@ export function planIds(uid = Deno.uid() ?? 0, gid = Deno.gid() ?? 0): IdPlan {
     const identity = (file: string): IdMapping[] => [{ inside: 0, outside: 0, count: ownedFromZero(file) }];
     // A user namespace inherits "deny" from its parent, and cannot undo it.
     const setgroups = readTextOr("/proc/self/setgroups").trim() === "deny" ? "deny" : "allow";
-    return { uid: identity("/proc/self/uid_map"), gid: identity("/proc/self/gid_map"), via: "direct", setgroups };
+    return {
+      uid: identity("/proc/self/uid_map"),
+      gid: identity("/proc/self/gid_map"),
+      via: "direct",
+      setgroups,
+      writer: "root",
+    };
   }
   const single = (id: number): IdMapping[] => [{ inside: 0, outside: id, count: 1 }];
   const name = userName(uid);
@@ -73,7 +79,7 @@ export function planIds(uid = Deno.uid() ?? 0, gid = Deno.gid() ?? 0): IdPlan {
       ...single(id),
       { inside: 1, outside: sub.start, count: Math.min(sub.count, RANGE - 1) },
     ];
-    return { uid: ranged(uid, subUid), gid: ranged(gid, subGid), via: "helper", setgroups: "allow" };
+    return { uid: ranged(uid, subUid), gid: ranged(gid, subGid), via: "helper", setgroups: "allow", writer: "user" };
   }
-  return { uid: single(uid), gid: single(gid), via: "direct", setgroups: "deny" };
+  return { uid: single(uid), gid: single(gid), via: "direct", setgroups: "deny", writer: "user" };
 }

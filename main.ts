@@ -25,7 +25,7 @@ import { INIT_PATH } from "./steps/bind_init.ts";
 import { planIds } from "./id_maps.ts";
 import { log, runningAs, setQuiet } from "./log.ts";
 import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "./rootfs.ts";
-import { type RunMode, runSteps, showParentOp, StepError } from "./runner.ts";
+import { type RunMode, runSteps, showChildCall, showParentOp, StepError } from "./runner.ts";
 import {
   CgroupUnavailableError,
   type ContainerCgroup,
@@ -435,7 +435,7 @@ export function explain(steps: readonly Step[]): string {
   steps.forEach((step, index) => {
     lines.push(`${String(index + 1).padStart(2)}. ${step.name}: ${step.why}`);
     for (const op of step.parent) showParentOp(op).split("\n").forEach((line) => lines.push(`      gcr:   ${line}`));
-    for (const call of step.child) lines.push(`      child: ${call.show}`);
+    for (const call of step.child) showChildCall(call).forEach((line) => lines.push(`      ${line}`));
   });
   return lines.join("\n");
 }

@@ -8,23 +8,27 @@ import { readTextOr } from "./host_files.ts";
 
 const NAMESPACES = ["user", "pid", "mnt", "uts", "ipc", "cgroup", "net"] as const;
 
-/** A view of a process, taken from /proc. */
+/**
+ * A view of a process, taken from /proc. `null`: gcr may not look (the
+ * child is non-dumpable, and gcr, not root, lacks CAP_SYS_PTRACE); its
+ * status and mountinfo stay readable.
+ */
 export interface Snapshot {
-  readonly namespaces: Readonly<Record<string, string>>;
+  readonly namespaces: Readonly<Record<string, string | null>>;
   readonly ids: string;
   readonly capabilities: string;
   /** Mount id → "mount point, type, source, options". */
   readonly mounts: ReadonlyMap<string, { readonly at: string; readonly what: string }>;
-  readonly fds: readonly string[];
-  readonly cwd: string;
+  readonly fds: readonly string[] | null;
+  readonly cwd: string | null;
   readonly processGroup: string;
 }
 
-function link(path: string): string {
+function link(path: string): string | null {
   try {
     return Deno.readLinkSync(path);
-  } catch {
-    return "?";
+  } catch (error) {
+    return error instanceof Deno.errors.PermissionDenied ? null : "?";
   }
 }
 
@@ -36,10 +40,12 @@ function field(status: string, name: string): string {
 export function snapshot(pid: number | "self"): Snapshot {
   const dir = `/proc/${pid}`;
   const status = readTextOr(`${dir}/status`);
-  let fds: string[] = [];
+  let fds: string[] | null = [];
   try {
     fds = [...Deno.readDirSync(`${dir}/fd`)].map((e) => e.name).sort((a, b) => Number(a) - Number(b));
-  } catch { /* gone */ }
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied) fds = null;
+  }
   return {
     namespaces: Object.fromEntries(NAMESPACES.map((ns) => [ns, link(`${dir}/ns/${ns}`)])),
     ids: `uid ${field(status, "Uid").split(" ")[0]} gid ${field(status, "Gid").split(" ")[0]} (host), pid ${
@@ -64,16 +70,19 @@ export function snapshot(pid: number | "self"): Snapshot {
 /** Lines describing what changed from `before` to `after`; `limit` caps long lists. */
 export function changes(before: Snapshot, after: Snapshot, limit = 8): string[] {
   const lines: string[] = [];
+  const hidden = after.cwd === null && before.cwd !== null;
+  if (hidden) {
+    lines.push("its namespaces, fds and cwd are hidden from gcr from here: the child is non-dumpable");
+  }
   for (const ns of NAMESPACES) {
-    if (before.namespaces[ns] !== after.namespaces[ns]) {
-      lines.push(`namespace ${ns}: ${before.namespaces[ns]} → ${after.namespaces[ns]}`);
-    }
+    const [was, is] = [before.namespaces[ns], after.namespaces[ns]];
+    if (is !== null && was !== is) lines.push(`namespace ${ns}: ${was} → ${is}`);
   }
   if (before.ids !== after.ids) lines.push(`ids: ${after.ids}`);
   if (before.capabilities !== after.capabilities) lines.push(`effective capabilities: ${after.capabilities}`);
-  if (before.cwd !== after.cwd) lines.push(`cwd: ${after.cwd}`);
+  if (after.cwd !== null && before.cwd !== after.cwd) lines.push(`cwd: ${after.cwd}`);
   if (before.processGroup !== after.processGroup) lines.push(`process group: ${after.processGroup}`);
-  if (before.fds.join() !== after.fds.join()) lines.push(`open fds: ${after.fds.join(" ")}`);
+  if (after.fds !== null && before.fds?.join() !== after.fds.join()) lines.push(`open fds: ${after.fds.join(" ")}`);
   const added = [...after.mounts].filter(([id]) => !before.mounts.has(id)).map(([, m]) => m);
   const removed = [...before.mounts].filter(([id]) => !after.mounts.has(id)).map(([, m]) => m);
   const moved = [...after.mounts].flatMap(([id, m]) => {

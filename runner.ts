@@ -6,8 +6,9 @@
  *
  * @module
  */
-import { buildChain, type ChainCall, type ChainLayout } from "./ffi/chain.ts";
+import { buildChain, CHAIN_FDS, type ChainCall, type ChainLayout, type ChildCall } from "./ffi/chain.ts";
 import {
+  bornNonDumpable,
   cloneChild,
   closeFds,
   type ExitStatus,
@@ -21,7 +22,9 @@ import {
 } from "./ffi/child.ts";
 import { ERRNO, SIGNALS } from "./ffi/constants.ts";
 import { SyscallError } from "./ffi/errno.ts";
+import { moveFdAbove } from "./ffi/fds.ts";
 import { NativeArena } from "./ffi/memory.ts";
+import { sealedTrampoline, TRAMPOLINE_NAME } from "./security/exec_trampoline.ts";
 import { primeMigration } from "./cgroup/cgroup.ts";
 import { foregroundTerminal, handTerminal } from "./ffi/terminal.ts";
 import { log, prompt, runningAs, say } from "./log.ts";
@@ -52,9 +55,17 @@ export function showParentOp(op: ParentOp): string {
   switch (op.op) {
     case "clone": {
       const clone = `clone(setcontext, stack, ${op.show}, chain)`;
-      return op.pidNamespace
-        ? `setns(${op.pidNamespace}, CLONE_NEWPID) for children; ${clone}; setns back to gcr's own`
+      const trampoline = `memfd_create("${TRAMPOLINE_NAME}"), its code written, sealed (F_SEAL_WRITE|…): ` +
+        "the child's exec trampoline";
+      const born = op.nonDumpable
+        ? `prctl(PR_SET_DUMPABLE, 0) on gcr just around the clone: the child is born non-dumpable; ${clone}`
         : clone;
+      return [
+        trampoline,
+        op.pidNamespace
+          ? `setns(${op.pidNamespace}, CLONE_NEWPID) for children; ${born}; setns back to gcr's own`
+          : born,
+      ].join("\n");
     }
     case "write-proc-file":
       return `write /proc/<pid>/${op.file}: ${JSON.stringify(op.content.trim())}`;
@@ -78,6 +89,11 @@ export function showParentOp(op: ParentOp): string {
   }
 }
 
+/** How a child call is shown in step mode and explain: the call, and what the trampoline then runs. */
+export function showChildCall(call: ChildCall): string[] {
+  return [`child: ${call.show}`, ...(call.execs ? [`${TRAMPOLINE_NAME}: ${call.execs.then}`] : [])];
+}
+
 /** A host id as the container sees it, through the map gcr wrote. */
 function inside(map: readonly IdMapping[], outside: number): number {
   const m = map.find((m) => outside >= m.outside && outside < m.outside + m.count);
@@ -98,7 +114,7 @@ function observedIdentity(pid: number, uidMap: readonly IdMapping[], gidMap: rea
 async function waitForEnter(step: Step, index: number, total: number): Promise<void> {
   prompt(`\n[${index + 1}/${total}] ${step.name}: ${step.why}`);
   for (const op of step.parent) showParentOp(op).split("\n").forEach((line) => prompt(`    gcr:   ${line}`));
-  for (const call of step.child) prompt(`    child: ${call.show}`);
+  for (const call of step.child) showChildCall(call).forEach((line) => prompt(`    ${line}`));
   prompt("    press Enter to run this step (Ctrl-D to abort)");
   let tty: Deno.FsFile | undefined;
   try {
@@ -173,7 +189,15 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     ? primeMigration(joinsCgroup.procs[0])
     : undefined;
   // The parent's ends go above every number the child's prologue writes to.
-  const pipes = openChainPipes(hooks.layout ? hooks.layout.firstFree + (hooks.inherit?.length ?? 0) : undefined);
+  const floor = hooks.layout ? hooks.layout.firstFree + (hooks.inherit?.length ?? 0) : undefined;
+  const pipes = openChainPipes(floor);
+  let trampoline: number;
+  try {
+    trampoline = moveFdAbove(sealedTrampoline(), floor ?? CHAIN_FDS.firstFree);
+  } catch (error) {
+    closeFds(pipes.gateRead, pipes.gateWrite, pipes.statusRead, pipes.statusWrite);
+    throw error;
+  }
   let pid = 0;
   let execd = false;
   // The child got past a call that ends its reports (the OCI start gate): it waits for gcr start.
@@ -194,12 +218,14 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       case "clone": {
         const chain = buildChain(arena, chainCalls.flat(), {
           ...pipes,
+          trampoline,
           inherit: hooks.inherit ?? [],
           ...(hooks.layout ? { layout: hooks.layout } : {}),
         });
         const restorePidNamespace = op.pidNamespace ? pidNamespaceForChildren(op.pidNamespace) : undefined;
         try {
-          pid = cloneChild(arena, chain, op.flags, op.show);
+          const clone = () => cloneChild(arena, chain, op.flags, op.show);
+          pid = op.nonDumpable ? bornNonDumpable(clone) : clone();
         } catch (error) {
           const hint = error instanceof SyscallError ? cloneFailureHint(error.errno) : undefined;
           throw hint ? new Error(`${(error as Error).message}: ${hint}`, { cause: error }) : error;
@@ -208,7 +234,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         }
         // The child has its own copies now: the parent's are only in the way
         // (the status pipe must reach end-of-file when the child execs).
-        closeFds(pipes.gateRead, pipes.statusWrite);
+        closeFds(pipes.gateRead, pipes.statusWrite, trampoline);
         arena.free();
         return;
       }
@@ -285,24 +311,29 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         if (mode === "trace") say(`    ${call.show} → reports end here; the child waits for gcr start  ${took} ms`);
         return;
       }
-      if (call.fn === "execvp") {
+      if (call.execs) {
         execd = true;
-        if (mode === "trace") say(`    ${call.show} → exec'd  ${took} ms`);
+        if (mode === "trace") say(`    ${call.show} → ${TRAMPOLINE_NAME}: ${call.execs.then} → exec'd  ${took} ms`);
         hooks.onExec?.(pid);
         return;
       }
       throw new StepError(step.name, new Error(`${call.show}: the container's process died`));
     }
-    if (errno !== 0) {
-      const hint = call.fn !== "execvp"
-        ? undefined
-        : execFailureCode(errno) === 127
+    if (errno < 0 && call.execs) {
+      // The trampoline's exec of the command failed (it reports -errno).
+      const code = execFailureCode(-errno);
+      const hint = code === 127
         ? "executable file not found in the container's PATH"
-        : execFailureCode(errno) === 126
+        : code === 126
         ? "command cannot be executed"
         : undefined;
-      const error = new SyscallError(call.show, errno, hint);
-      throw new StepError(step.name, error, call.fn === "execvp" ? execFailureCode(errno) : 125);
+      throw new StepError(step.name, new SyscallError(call.execs.then, -errno, hint), code);
+    }
+    if (errno !== 0) {
+      const hint = call.execs
+        ? `${TRAMPOLINE_NAME} could not be run: a seccomp profile must allow execveat`
+        : undefined;
+      throw new StepError(step.name, new SyscallError(call.show, errno, hint), 125);
     }
     if (mode === "trace") say(`    ${call.show} = 0  ${took} ms`);
   };
@@ -352,7 +383,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     giveTerminalBack?.();
     onSignal.forEach((remove) => remove());
     closeFds(pipes.gateWrite, pipes.statusRead);
-    if (pid === 0) closeFds(pipes.gateRead, pipes.statusWrite);
+    if (pid === 0) closeFds(pipes.gateRead, pipes.statusWrite, trampoline);
     arena.free();
   }
 }

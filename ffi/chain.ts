@@ -23,9 +23,10 @@
  * the chain never gets past a failure, so it stays 0 until a call fails. (A
  * call that set errno on success would be reported as failed: fail closed.)
  *
- * Before the first call, a prologue moves the two pipes to fixed descriptors
- * (`CHAIN_FDS`), so that steps can name them: close-fds keeps exactly 0-4,
- * and the next descriptor the child opens is 5.
+ * Before the first call, a prologue moves the two pipes and the exec
+ * trampoline (security/exec_trampoline.ts) to fixed descriptors
+ * (`CHAIN_FDS`), so that steps can name them: close-fds keeps exactly 0-5,
+ * and the next descriptor the child opens is 6.
  *
  * setcontext restores each context's `uc_sigmask`, so the masks are set
  * here as a plain sequence of calls would leave them: every signal blocked
@@ -33,9 +34,11 @@
  * `sigprocmask(SIG_SETMASK, set)` call, and `set` from then on.
  *
  * The status pipe is close-on-exec: end-of-file instead of a status after
- * the exec call means exec succeeded. If the chain ever runs off its end, the
- * last context calls `_exit(127)` rather than glibc's default `exit(0)`,
- * which would run the parent's atexit handlers in the child.
+ * the exec call means exec succeeded (the exec step hands the pipe to the
+ * trampoline, which closes it the same way when it execs the command). If
+ * the chain ever runs off its end, the last context calls `_exit(127)`
+ * rather than glibc's default `exit(0)`, which would run the parent's
+ * atexit handlers in the child.
  *
  * @module
  */
@@ -70,6 +73,12 @@ export interface ChildCall {
    */
   readonly endsReports?: boolean;
   /**
+   * The call replaces the process (execveat of the trampoline): end-of-file
+   * on the status pipe means the command runs; a negative status is the
+   * errno of the trampoline's own exec of the command, which `then` shows.
+   */
+  readonly execs?: { readonly then: string };
+  /**
    * libc's `clone(fn, stack, flags, arg)`, whose new process runs the rest
    * of the chain: buildChain fills in fn (setcontext), a stack and arg (the
    * rest, built as a chain of its own), and ends this process's chain here.
@@ -79,16 +88,18 @@ export interface ChildCall {
 }
 
 /**
- * Where the child holds its ends of the pipes after the prologue. The parent
- * keeps its own ends at 5 or above (`openChainPipes`), so the two dup3 calls
- * never overwrite each other's source.
+ * Where the child holds its ends of the pipes and the trampoline after the
+ * prologue. The parent keeps its own at 6 or above (`openChainPipes`), so
+ * the dup3 calls never overwrite each other's source.
  */
-export const CHAIN_FDS = { gate: 3, status: 4, firstFree: 5 } as const;
+export const CHAIN_FDS = { gate: 3, status: 4, trampoline: 5, firstFree: 6 } as const;
 
 /** Where the chain's descriptors are. */
 export interface ChainLayout {
   readonly gate: number;
   readonly status: number;
+  /** The sealed memfd of the exec trampoline, close-on-exec. */
+  readonly trampoline: number;
   readonly firstFree: number;
 }
 
@@ -98,7 +109,8 @@ export interface ChainLayout {
  * the chain's own move up by as many.
  */
 export function chainLayout(preserved = 0): ChainLayout {
-  return { gate: 3 + preserved, status: 4 + preserved, firstFree: 5 + preserved };
+  const at = (fd: number) => fd + preserved;
+  return { gate: at(3), status: at(4), trampoline: at(5), firstFree: at(6) };
 }
 
 /** File descriptors (in the parent) of the two pipes between parent and child. */
@@ -107,6 +119,8 @@ export interface ChainPipes {
   readonly gateRead: number;
   /** The child writes 4 bytes of errno to it after each call. */
   readonly statusWrite: number;
+  /** The exec trampoline's sealed memfd (security/exec_trampoline.ts). */
+  readonly trampoline: number;
   /**
    * More descriptors the child gets at fixed numbers from `CHAIN_FDS.firstFree`
    * on (the OCI start FIFO, a console socket), moved there by the prologue.
@@ -271,12 +285,13 @@ export function buildChain(
   type Context = { fn: ChildFunction; args: Arg[]; mask: Uint8Array };
   // Every signal (sigset_t is 1024 bits; the kernel ignores SIGKILL, SIGSTOP).
   let mask: Uint8Array = new Uint8Array(LAYOUT.sigset.size).fill(0xff);
-  const { gate, status } = pipes.layout ?? CHAIN_FDS;
+  const { gate, status, trampoline } = pipes.layout ?? CHAIN_FDS;
   const contexts: Context[] = [
     { fn: "memcpy", args: [errno, zero, 4], mask },
     ...(continuation ? [] : [
       { fn: "dup3" as const, args: [pipes.gateRead, gate, O_CLOEXEC], mask },
       { fn: "dup3" as const, args: [pipes.statusWrite, status, O_CLOEXEC], mask },
+      { fn: "dup3" as const, args: [pipes.trampoline, trampoline, O_CLOEXEC], mask },
       ...(pipes.inherit ?? []).map(({ from, to }) => ({ fn: "dup3" as const, args: [from, to, O_CLOEXEC], mask })),
     ]),
   ];

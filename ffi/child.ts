@@ -12,6 +12,8 @@ import {
   LAYOUT,
   O,
   O_CLOEXEC,
+  PR_GET_DUMPABLE,
+  PR_SET_DUMPABLE,
   SIG_BLOCK,
   SIG_SETMASK,
   SIGNALS,
@@ -70,6 +72,25 @@ export function cloneChild(arena: NativeArena, chain: Chain, flags: number, show
   libc().pthread_sigmask(SIG_SETMASK, saved, new Uint8Array(LAYOUT.sigset.size));
   if (pid === -1) throw new SyscallError(`clone(${show})`, errno);
   return pid;
+}
+
+/**
+ * Runs `clone` with gcr itself non-dumpable, so the child is born so (the
+ * flag lives in the memory map, which clone copies), then restores gcr's
+ * own. A non-dumpable process's /proc/<pid>/exe, mem, fd/ and the like open
+ * only to holders of CAP_SYS_PTRACE over the host's user namespace: a child
+ * that starts in a namespace the container's processes can see (gcr exec)
+ * is never, not for an instant, open to them while it is still a clone of
+ * gcr's Deno, whose exe is the host's deno binary (CVE-2019-5736).
+ */
+export function bornNonDumpable<T>(clone: () => T): T {
+  const was = libc().prctl(PR_GET_DUMPABLE, 0n, 0n, 0n, 0n);
+  check(libc().prctl(PR_SET_DUMPABLE, 0n, 0n, 0n, 0n), "prctl(PR_SET_DUMPABLE, 0)");
+  try {
+    return clone();
+  } finally {
+    libc().prctl(PR_SET_DUMPABLE, BigInt(was), 0n, 0n, 0n);
+  }
 }
 
 /**

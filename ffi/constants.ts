@@ -73,7 +73,13 @@ export const MOUNT_ATTR = {
   NOSUID: 0x2,
   NODEV: 0x4,
   NOEXEC: 0x8,
+  /** The atime field (RELATIME is 0 in it): set whole with attr_clr's ATIME bits. */
+  NOATIME: 0x10,
+  STRICTATIME: 0x20,
+  NODIRATIME: 0x80,
 } as const;
+/** mount_attr.attr_clr's mask for the atime field, which is one value, not bits. */
+export const MOUNT_ATTR__ATIME = 0x70;
 
 export const MNT_DETACH = 0x2;
 export const AT_FDCWD = -100;
@@ -84,6 +90,9 @@ export const F_DUPFD_CLOEXEC = 1030;
 export const F_GETFD = 1;
 export const F_SETFD = 2;
 export const PR_SET_PDEATHSIG = 1;
+/** prctl(2): whether the process may be ptrace'd and its /proc files opened by others of its uid (linux/prctl.h). */
+export const PR_GET_DUMPABLE = 3;
+export const PR_SET_DUMPABLE = 4;
 export const SIG_SETMASK = 2;
 export const SIG_BLOCK = 0;
 export const SIG_DFL = 0n;
@@ -156,7 +165,16 @@ export const SIGNALS = {
  * the parent's thread list in memory but has only one thread, so the
  * wrapper can wait forever (seen here: a hang in setxid_mark_thread).
  */
-export const SYS = { setgroups: 116, setresuid: 117, setresgid: 119, capset: 126, unshare: 272, setns: 308 } as const;
+export const SYS = {
+  setgroups: 116,
+  setresuid: 117,
+  setresgid: 119,
+  capset: 126,
+  unshare: 272,
+  setns: 308,
+  /** glibc 2.36 has no openat2 wrapper. */
+  openat2: 437,
+} as const;
 
 /** Network interface ioctls and flags (linux/sockios.h, net/if.h). */
 export const SIOCGIFFLAGS = 0x8913;
@@ -202,7 +220,7 @@ export const LAYOUT = {
     fpregs_mem: 424,
   },
   /** struct mount_attr: attr_set, attr_clr, propagation, userns_fd (u64 each). */
-  mount_attr: { size: 32, attr_set: 0, attr_clr: 8 },
+  mount_attr: { size: 32, attr_set: 0, attr_clr: 8, propagation: 16 },
   /** struct ifreq: name[16] then a union whose ifr_flags is a short. */
   ifreq: { size: 40, ifr_name: 0, ifr_flags: 16 },
   /** struct rlimit: rlim_cur, rlim_max (rlim_t, 64-bit). */
@@ -267,7 +285,7 @@ export function assertSupportedPlatform(): void {
 }
 
 /** openat2(2): syscall number and `struct open_how` resolve flags (linux/openat2.h). */
-export const SYS_openat2 = 437;
+export const SYS_openat2 = SYS.openat2;
 export const RESOLVE = {
   NO_XDEV: 0x01,
   NO_MAGICLINKS: 0x02,
@@ -335,8 +353,18 @@ export const _LINUX_CAPABILITY_VERSION_3 = 0x20080522;
 export const CAP_LAST_CAP = 40;
 /** seccomp(2) mode for prctl(PR_SET_SECCOMP, …) (linux/seccomp.h). */
 export const SECCOMP_MODE_FILTER = 2;
-/** memfd_create(2) flag (sys/mman.h): libseccomp exports its BPF into a memfd. */
+/** memfd_create(2) flags (linux/memfd.h): libseccomp exports its BPF into a memfd; the exec trampoline lives in one. */
 export const MFD_CLOEXEC = 1;
+export const MFD_ALLOW_SEALING = 2;
+/** Linux 6.3+: the memfd may be executed even where vm.memfd_noexec defaults it otherwise. */
+export const MFD_EXEC = 0x10;
+/** fcntl(2) file seals (linux/fcntl.h); F_SEAL_EXEC is Linux 6.3+. */
+export const F_ADD_SEALS = 1033;
+export const F_SEAL = { SEAL: 0x1, SHRINK: 0x2, GROW: 0x4, WRITE: 0x8, EXEC: 0x20 } as const;
+/** open_tree(2) and move_mount(2) flags (linux/mount.h): a bind made as a detached tree, then attached by fd. */
+export const OPEN_TREE_CLONE = 0x1;
+export const MOVE_MOUNT_F_EMPTY_PATH = 0x4;
+export const MOVE_MOUNT_T_EMPTY_PATH = 0x40;
 
 /** Sockets for rtnetlink (sys/socket.h, linux/netlink.h). */
 export const AF_UNSPEC = 0;

@@ -3,7 +3,7 @@
  *
  * Two kinds of symbols live here. Those the parent calls directly (clone,
  * pipe2, read, waitpid, …) and those only the child calls, from inside the
- * ucontext chain (mount, pivot_root, execvp, …): the latter are never called
+ * ucontext chain (mount, pivot_root, execveat, …): the latter are never called
  * from JavaScript, only looked up by address with `dlsym`, so they are listed
  * in `CHILD_FUNCTIONS` instead of the table.
  *
@@ -129,6 +129,8 @@ const symbols = {
   setsid: { parameters: [], result: "i32" },
   // int connect(int sockfd, const struct sockaddr *addr, socklen_t addrlen): the OCI console socket
   connect: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int prctl(int option, unsigned long arg2, …): variadic; four unsigned long arguments here
+  prctl: { parameters: ["i32", "u64", "u64", "u64", "u64"], result: "i32" },
   // int setns(int fd, int nstype): from the JS thread, moves only that thread
   setns: { parameters: ["i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -172,7 +174,13 @@ export const CHILD_FUNCTIONS = {
   signal: "sighandler_t signal(int signum, sighandler_t handler)",
   setrlimit: "int setrlimit(int resource, const struct rlimit *rlim)",
   sigprocmask: "int sigprocmask(int how, const sigset_t *set, sigset_t *oldset)",
-  execvp: "int execvp(const char *file, char *const argv[])",
+  execveat: "int execveat(int dirfd, const char *pathname, char *const argv[], char *const envp[], int flags)",
+  mkdirat: "int mkdirat(int dirfd, const char *path, mode_t mode)",
+  mknodat: "int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)",
+  symlinkat: "int symlinkat(const char *target, int newdirfd, const char *linkpath)",
+  open_tree: "int open_tree(int dirfd, const char *path, unsigned int flags)",
+  move_mount:
+    "int move_mount(int from_dirfd, const char *from_path, int to_dirfd, const char *to_path, unsigned int flags)",
   setcontext: "int setcontext(const ucontext_t *ucp)",
 } as const;
 

@@ -229,7 +229,13 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     const exec = execContext({
       env: spec.process.env,
       workdir: spec.process.cwd,
-      ids: { uid: spec.linux.uidMappings, gid: spec.linux.gidMappings, via: "direct", setgroups: "allow" },
+      ids: {
+        uid: spec.linux.uidMappings,
+        gid: spec.linux.gidMappings,
+        via: "direct",
+        setgroups: "allow",
+        writer: Deno.uid() === 0 ? "root" : "user",
+      },
       security,
       cgroupProcs: cgroup ? cgroup.paths.map((p) => `${p}/cgroup.procs`) : [],
       namespaces: spec.linux.namespaces.map((n) => NS_FILE[n.type]),

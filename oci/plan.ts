@@ -20,6 +20,7 @@ import { detachOldRoot } from "../steps/detach_old_root.ts";
 import { dieWithParent } from "../steps/die_with_parent.ts";
 import { enterCgroup } from "../steps/enter_cgroup.ts";
 import { exec, type StartGate } from "../steps/exec.ts";
+import { nonDumpable } from "../steps/non_dumpable.ts";
 import { DEV_LINKS, linkDev } from "../steps/link_dev.ts";
 import { makeMountsPrivate } from "../steps/make_mounts_private.ts";
 import { mapIds } from "../steps/map_ids.ts";
@@ -85,7 +86,7 @@ export function namespacedSysctl(name: string, namespaces: ReadonlySet<string>):
 function idPlan(spec: OciSpec, newUser: boolean): IdPlan {
   if (!newUser) {
     const all = [{ inside: 0, outside: 0, count: 4294967295 }];
-    return { uid: all, gid: all, via: "direct", setgroups: "allow" };
+    return { uid: all, gid: all, via: "direct", setgroups: "allow", writer: "root" };
   }
   const rootless = Deno.uid() !== 0;
   return {
@@ -93,6 +94,7 @@ function idPlan(spec: OciSpec, newUser: boolean): IdPlan {
     gid: spec.linux.gidMappings,
     via: "direct",
     setgroups: rootless ? "deny" : "allow",
+    writer: rootless ? "user" : "root",
   };
 }
 
@@ -392,7 +394,7 @@ export function ociSteps(
     a,
     b,
   ) => (a.type === "user" ? -1 : b.type === "user" ? 1 : 0));
-  const gate: StartGate = { fifoFd: layout.firstFree, nullFd: layout.firstFree + 1, statusFd: layout.status };
+  const gate: StartGate = { fifoFd: layout.firstFree, nullFd: layout.firstFree + 1 };
   const plan = { root, hostname: spec.hostname ?? "", ids, cgroup: options.cgroup } as const;
   const maskedAndReadonly = [
     ...(linux.maskedPaths.length ? [maskPaths(linux.maskedPaths)] : []),
@@ -409,12 +411,13 @@ export function ociSteps(
         show: [...Object.entries(CLONE).filter(([, v]) => (cloneFlags & v) === v).map(([n]) => `CLONE_${n}`), "SIGCHLD"]
           .join("|"),
         ...(joinedPid?.path ? { pidNamespace: joinedPid.path } : {}),
+        nonDumpable: !newUser || ids.writer === "root",
       }],
       child: [],
     },
     dieWithParent(),
     closeFds(firstFree),
-    ...(newUser ? [mapIds(plan), becomeRoot()] : []),
+    ...(newUser ? [mapIds(plan), becomeRoot(), ...(ids.writer === "user" ? [nonDumpable()] : [])] : []),
     ...(joinPaths.length
       ? [joinNamespacePaths(joinPaths.map((n) => ({ type: n.type, path: n.path!, flag: n.flag })), firstFree)]
       : []),
@@ -452,6 +455,7 @@ export function ociSteps(
       handTerminal: false,
       awaitStart: gate,
       outliveGcr: true,
+      layout,
     }),
   ];
 }

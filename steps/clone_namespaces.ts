@@ -20,6 +20,7 @@ export function cloneNamespaces(plan: ContainerPlan): Step {
       op: "clone",
       flags: names.reduce((sum, name) => sum | CLONE[name], 0),
       show: [...names.map((name) => `CLONE_${name}`), "SIGCHLD"].join("|"),
+      nonDumpable: plan.ids.writer === "root",
     }],
     child: [],
   };

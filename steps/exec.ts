@@ -1,4 +1,6 @@
-import { O_CLOEXEC, PR_SET_PDEATHSIG } from "../ffi/constants.ts";
+import { CHAIN_FDS, type ChainLayout } from "../ffi/chain.ts";
+import { AT_EMPTY_PATH, F_SETFD, O_CLOEXEC, PR_SET_PDEATHSIG } from "../ffi/constants.ts";
+import { TRAMPOLINE_NAME } from "../security/exec_trampoline.ts";
 import type { ContainerPlan } from "./plan.ts";
 import { call, num, shown, type Step } from "./step.ts";
 
@@ -6,8 +8,6 @@ import { call, num, shown, type Step } from "./step.ts";
 export interface StartGate {
   readonly fifoFd: number;
   readonly nullFd: number;
-  /** The chain's status descriptor (CHAIN_FDS.status unless preserved fds moved it). */
-  readonly statusFd: number;
 }
 
 export interface ExecOptions {
@@ -17,37 +17,44 @@ export interface ExecOptions {
   readonly awaitStart?: StartGate;
   /** The process outlives gcr (create, exec -d): die-with-parent is undone before gcr lets go. */
   readonly outliveGcr?: boolean;
+  /** Where the chain keeps its descriptors (default CHAIN_FDS). */
+  readonly layout?: ChainLayout;
 }
 
 /**
- * Replaces the child with the command. environ is pointed at the container's
- * environment first (a memcpy of one pointer: setenv could malloc), so
- * execvp searches the container's PATH, inside the new root.
+ * Replaces the child with the command, through the exec trampoline
+ * (security/exec_trampoline.S). Until now the process is a clone of gcr's
+ * Deno: exec'd from here, a command of /proc/self/exe would run the host's
+ * deno binary under the image's own ld.so (CVE-2019-5736). So the chain
+ * execveat()s the sealed memfd of gcr-exec, which does execvp's PATH search
+ * in the container's environment and execs the command: the process's exe
+ * is never the host's binary again. The status pipe stays open across that
+ * exec so gcr-exec can report a failed execvp (as a negative errno); it
+ * makes the pipe close-on-exec, so the command's exec closes it and gcr
+ * reads end-of-file, as before.
  *
- * With `awaitStart` (OCI create), the child then points its status
+ * With `awaitStart` (OCI create), the child first points its status
  * descriptor at /dev/null (gcr create, which read the reports, is about to
  * exit: end-of-file there is its cue) and blocks reading the start FIFO
  * until `gcr start` writes a byte. Signals are already reset, so `gcr kill`
- * works on a created container as runc's does. Should execvp fail after
- * start, the chain's gate reads end-of-file (gcr create is gone) and it
- * ends in _exit(127).
+ * works on a created container as runc's does. Should the exec fail after
+ * start, gcr-exec's report goes to /dev/null and it exits 127.
  */
 export function exec(plan: Pick<ContainerPlan, "workdir" | "env" | "argv">, options: ExecOptions = {}): Step {
   const gate = options.awaitStart;
+  const { status, trampoline } = options.layout ?? CHAIN_FDS;
+  const [file] = plan.argv;
+  const quoted = (items: readonly string[]) => `{${items.map((item) => JSON.stringify(item)).join(", ")}}`;
+  const argv = [TRAMPOLINE_NAME, String(status), file!, ...plan.argv];
   return {
     name: "exec",
     why: gate
-      ? "the command becomes the container's process once gcr start opens the gate"
-      : "the command becomes the container's pid 1, with the container's environment and working directory",
+      ? "the command becomes the container's process once gcr start opens the gate, through gcr's sealed exec trampoline"
+      : "the command becomes the container's pid 1, with the container's environment and working directory, " +
+        "through gcr's sealed exec trampoline",
     parent: options.handTerminal === false ? [] : [{ op: "hand-terminal" }],
     child: [
       call("chdir", plan.workdir),
-      call(
-        "memcpy",
-        shown({ libcVariable: "environ" }, "&environ"),
-        shown({ pointerTo: { strings: plan.env } }, `&{${plan.env.map((e) => JSON.stringify(e)).join(", ")}}`),
-        8,
-      ),
       ...(options.outliveGcr
         ? [call("prctl", num(PR_SET_PDEATHSIG, "PR_SET_PDEATHSIG"), num(0, "0 /* no longer */"), 0, 0, 0)]
         : []),
@@ -57,7 +64,7 @@ export function exec(plan: Pick<ContainerPlan, "workdir" | "env" | "argv">, opti
             ...call(
               "dup3",
               num(gate.nullFd, `${gate.nullFd} /* /dev/null */`),
-              num(gate.statusFd, `${gate.statusFd} /* status */`),
+              num(status, `${status} /* status */`),
               num(O_CLOEXEC, "O_CLOEXEC"),
             ),
             endsReports: true,
@@ -70,11 +77,18 @@ export function exec(plan: Pick<ContainerPlan, "workdir" | "env" | "argv">, opti
           ),
         ]
         : []),
-      call(
-        "execvp",
-        plan.argv[0]!,
-        shown({ strings: plan.argv }, `{${plan.argv.map((a) => JSON.stringify(a)).join(", ")}}`),
-      ),
+      call("fcntl", num(status, `${status} /* status */`), num(F_SETFD, "F_SETFD"), 0),
+      {
+        ...call(
+          "execveat",
+          num(trampoline, `${trampoline} /* ${TRAMPOLINE_NAME}, a sealed memfd */`),
+          "",
+          shown({ strings: argv }, quoted(argv)),
+          shown({ strings: plan.env }, quoted(plan.env)),
+          num(AT_EMPTY_PATH, "AT_EMPTY_PATH"),
+        ),
+        execs: { then: `execvp(${JSON.stringify(file)}, ${quoted(plan.argv)})` },
+      },
     ],
   };
 }

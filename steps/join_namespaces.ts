@@ -46,6 +46,8 @@ export function cloneIntoContainer(pid: number, pidNamespace: boolean): Step {
       op: "clone",
       flags: 0,
       show: "SIGCHLD",
+      // Born into the container's PID namespace, it is visible there at once.
+      nonDumpable: true,
       ...(pidNamespace ? { pidNamespace: `/proc/${pid}/ns/pid` } : {}),
     }],
     child: [],

@@ -33,6 +33,7 @@ import { mountShm } from "./mount_shm.ts";
 import { mountSys } from "./mount_sys.ts";
 import { mountTmp } from "./mount_tmp.ts";
 import { noNewPrivs } from "./no_new_privs.ts";
+import { nonDumpable } from "./non_dumpable.ts";
 import { ownProcessGroup } from "./own_process_group.ts";
 import { pivotRoot } from "./pivot_root.ts";
 import type { ContainerPlan, IdPlan, SecurityPlan } from "./plan.ts";
@@ -63,6 +64,7 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     closeFds(),
     // Everything after this runs as the container's root, so ids come first.
     mapIds(plan),
+    ...(plan.ids.writer === "user" ? [nonDumpable()] : []),
     enterCgroup(plan),
     setHostname(plan),
     ...(plan.network !== "host" ? [bringUpLoopback()] : []),

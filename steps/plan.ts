@@ -21,6 +21,12 @@ export interface IdPlan {
   readonly via: "direct" | "helper";
   /** `deny` is required before an unprivileged process may write gid_map. */
   readonly setgroups: "allow" | "deny";
+  /**
+   * Who writes the maps: root, or an ordinary user (directly or through
+   * newuidmap), whom the kernel lets write only into a dumpable process's
+   * /proc files (so that child is made non-dumpable after map-ids).
+   */
+  readonly writer: "root" | "user";
 }
 
 /** What the container's first process may do: Docker's defaults unless asked otherwise. */

@@ -23,7 +23,20 @@ export type ParentOp =
    * `pidNamespace`: a /proc/<pid>/ns/pid file the parent joins for its
    * children just around the clone (setns CLONE_NEWPID), then leaves again.
    */
-  | { readonly op: "clone"; readonly flags: number; readonly show: string; readonly pidNamespace?: string }
+  | {
+    readonly op: "clone";
+    readonly flags: number;
+    readonly show: string;
+    readonly pidNamespace?: string;
+    /**
+     * gcr is non-dumpable just around the clone, so the child is born
+     * non-dumpable (see bornNonDumpable). Not where gcr, as an ordinary
+     * user, must still write the child's id maps: the kernel lets it only
+     * into a dumpable process's /proc files (the non-dumpable step follows
+     * map-ids there).
+     */
+    readonly nonDumpable?: boolean;
+  }
   | {
     readonly op: "write-proc-file";
     readonly file: "setgroups" | "uid_map" | "gid_map";

@@ -11,7 +11,11 @@ const plan = testPlan({}, true);
 Deno.test("this glibc's makecontext matches the JavaScript one, so the chain is built without ~180 FFI calls", () => {
   const arena = new NativeArena();
   try {
-    const chain = buildChain(arena, gateCalls(containerSteps(plan), "run").flat(), { gateRead: 10, statusWrite: 11 });
+    const chain = buildChain(arena, gateCalls(containerSteps(plan), "run").flat(), {
+      gateRead: 10,
+      statusWrite: 11,
+      trampoline: 12,
+    });
     if (!chain.emulatedMakecontext) {
       throw new Error(
         "makecontext's output differs from the model in learnMakecontext: every context used makecontext",

@@ -131,7 +131,7 @@ Deno.test("single-id map: setgroups denied, devpts without gid=5, no setgroups c
 
 Deno.test("explain prints every step with its calls", () => {
   const text = explain(containerSteps(plan()));
-  for (const expected of [/^ 1\. clone: /m, /child: pivot_root\("\.", "\."\)/, /child: execvp\("sh", \{"sh"\}\)/]) {
+  for (const expected of [/^ 1\. clone: /m, /child: pivot_root\("\.", "\."\)/, /gcr-exec: execvp\("sh", \{"sh"\}\)/]) {
     if (!expected.test(text)) throw new Error(`explain lacks ${expected}:\n${text}`);
   }
 });

@@ -355,6 +355,8 @@ export interface GcrOptions extends RunOptions {
    * ROOTFS_DIR; `false` passes nothing.
    */
   rootfsDir?: string | false;
+  /** A deno binary to run gcr with: the gcr script runs the first deno on PATH, so its folder goes first. */
+  deno?: string;
 }
 
 function withRootfsDir(args: readonly string[], dir: string | false): string[] {
@@ -368,11 +370,14 @@ function withRootfsDir(args: readonly string[], dir: string | false): string[] {
 export async function spawnGcr(args: readonly string[], options: GcrOptions = {}): Promise<Running> {
   const full = withRootfsDir(args, options.rootfsDir ?? ROOTFS_DIR);
   if (!options.user) {
-    return new Running(GCR, full, { cwd: REPO, ...options, env: { GCR_STATE: STATE_DIR, ...options.env } });
+    const path: Record<string, string> = options.deno
+      ? { PATH: `${dirname(options.deno)}:${Deno.env.get("PATH") ?? ""}` }
+      : {};
+    return new Running(GCR, full, { cwd: REPO, ...options, env: { GCR_STATE: STATE_DIR, ...path, ...options.env } });
   }
   await syncSource();
   const account = await ensureUser(options.user);
-  const denoDir = dirname(Deno.execPath());
+  const denoDir = dirname(options.deno ?? Deno.execPath());
   // setpriv, env and the gcr script all exec: the pid is gcr's own.
   return new Running("setpriv", [
     `--reuid=${account.name}`,

@@ -117,7 +117,7 @@ Deno.test("--user resolves names and numbers against the image's passwd and grou
 Deno.test("set-user: groups, then gid, then uid, as raw syscalls; unmapped ids and rootless groups are refused", () => {
   const alice = resolveUserIn("alice", PASSWD, GROUP);
   const all = [{ inside: 0, outside: 0, count: 65536 }];
-  const root = { uid: all, gid: all, via: "direct", setgroups: "allow" } as const;
+  const root = { uid: all, gid: all, via: "direct", setgroups: "allow", writer: "root" } as const;
   const solo = { ...root, uid: [{ inside: 0, outside: 1000, count: 1 }], setgroups: "deny" } as const;
   assertEquals(setUser(alice, root).child.map((c) => c.show), [
     "setgroups(2, {10, 50}) [raw syscall 116]",

@@ -18,7 +18,7 @@ export function testPlan(overrides: Partial<ContainerPlan> = {}, root = false): 
     argv: ["sh"],
     env: ["PATH=/bin"],
     workdir: "/",
-    ids: { uid: map, gid: map, via: "direct", setgroups: root ? "allow" : "deny" },
+    ids: { uid: map, gid: map, via: "direct", setgroups: root ? "allow" : "deny", writer: root ? "root" : "user" },
     network: "none",
     security: { capabilities: new Set([0, 1]), noNewPrivs: true, maskPaths: true },
     ...overrides,

@@ -93,7 +93,7 @@ Deno.test(named("`gcr explain run busybox sh` prints the same steps and runs not
   assertEquals(names.map((m) => m[2]), STEPS, "step names in order", describe(result));
   assertEquals(names.map((m) => Number(m[1])), STEPS.map((_, i) => i + 1), "step numbering", describe(result));
   assertIncludes(result.stdout, 'child: pivot_root(".", ".")', "explain shows the child's calls", describe(result));
-  assertIncludes(result.stdout, 'child: execvp("sh", {"sh"})', "explain shows the command", describe(result));
+  assertIncludes(result.stdout, 'gcr-exec: execvp("sh", {"sh"})', "explain shows the command", describe(result));
   assertEquals(result.stderr, "", "no log lines: no container was started", describe(result));
 
   // Nothing happens at all: not even the busybox image gets built.

@@ -1,0 +1,298 @@
+/**
+ * CVE-2019-5736's shape, tried for real: a hostile program in a container
+ * tries to open the binary of the runtime that started it, and to write to
+ * it once the runtime has exited. The runtime's binary here is a copy of
+ * deno, put first on PATH (the gcr script runs the first deno on PATH), so
+ * nothing the tests do can touch the host's real deno. The probe
+ * (tests/security/exe_probe.c, static, no libc) attacks two ways:
+ *
+ * - joining: the container's pid 1 scans /proc while `gcr exec` sends
+ *   processes in, and opens /proc/<pid>/exe of any that is still a clone
+ *   of the runtime;
+ * - entrypoint: the image's command is /proc/self/exe and its
+ *   /lib64/ld-linux-x86-64.so.2 is the probe, so if the runtime exec'd the
+ *   command from a clone of itself, the kernel runs the runtime's binary
+ *   with the probe as its interpreter.
+ *
+ * Each case fails if the probe's report names the copy's device and inode,
+ * or if the copy's contents changed.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import {
+  BUSYBOX,
+  busyboxRootfs,
+  describe,
+  ensureFixtureDirs,
+  ensureUser,
+  GCR,
+  gcr,
+  named,
+  needs,
+  RANGED_USER,
+  REPO,
+  rootlessUnavailable,
+  run,
+  type RunResult,
+  SCRATCH,
+} from "../fixtures.ts";
+import { assert, assertEquals, assertNotIncludes, waitFor } from "../helpers.ts";
+
+const SKIP = needs("gcc", "runc");
+
+/** A scratch folder with a copy of deno in bin/ and a hostile busybox rootfs in rootfs/. */
+interface Arena {
+  readonly dir: string;
+  readonly deno: string;
+  readonly rootfs: string;
+  /** "dev:ino" of the deno copy, as the probe reports files. */
+  readonly target: string;
+  readonly digest: string;
+  remove(): void;
+}
+
+async function ok(program: string, args: string[]): Promise<RunResult> {
+  const result = await run(program, args, { timeoutMs: 120_000 });
+  assertEquals(result.code, 0, `${program} failed`, describe(result));
+  return result;
+}
+
+async function sha256(path: string): Promise<string> {
+  return (await ok("sha256sum", [path])).stdout.split(" ")[0]!;
+}
+
+/** Makes the arena; with `owner`, everything in it is theirs (a deno in ~/.deno/bin, as rootless users have). */
+async function arena(owner?: { uid: number; gid: number }): Promise<Arena> {
+  ensureFixtureDirs();
+  await busyboxRootfs();
+  const dir = Deno.makeTempDirSync({ dir: SCRATCH, prefix: "escape-" });
+  Deno.chmodSync(dir, 0o755);
+  const deno = join(dir, "bin", "deno");
+  const rootfs = join(dir, "rootfs");
+  Deno.mkdirSync(join(dir, "bin"));
+  await ok("cp", [Deno.execPath(), deno]);
+  await ok("cp", ["-a", BUSYBOX, rootfs]);
+  Deno.mkdirSync(join(rootfs, "lib64"), { recursive: true });
+  const probe = join(rootfs, "probe");
+  await ok("gcc", [
+    "-static",
+    "-nostdlib",
+    "-fno-stack-protector",
+    "-fno-builtin",
+    "-O2",
+    "-o",
+    probe,
+    join(REPO, "tests/security/exe_probe.c"),
+  ]);
+  await ok("cp", [probe, join(rootfs, "lib64", "ld-linux-x86-64.so.2")]);
+  if (owner) await ok("chown", ["-R", `${owner.uid}:${owner.gid}`, dir]);
+  const info = Deno.statSync(deno);
+  return {
+    dir,
+    deno,
+    rootfs,
+    target: `${info.dev}:${info.ino}`,
+    digest: await sha256(deno),
+    remove: () => Deno.removeSync(dir, { recursive: true }),
+  };
+}
+
+/** The probe must not have reached the copy, and the copy must be as it was. */
+async function assertUntouched(a: Arena, report: string, context: string): Promise<void> {
+  assertNotIncludes(report, `probe: exe ${a.target}\n`, "the probe ran with the runtime's binary as its exe", context);
+  assertNotIncludes(report, "probe: opened the runtime's binary", "the probe opened the runtime's binary", context);
+  assertNotIncludes(report, "probe: wrote", "the probe wrote to the runtime's binary", context);
+  assertEquals(await sha256(a.deno), a.digest, "the runtime's binary is unchanged", context);
+}
+
+/** A bundle for `gcr create` from `runc spec`, with the arena's rootfs and `args`. */
+async function bundle(a: Arena, name: string, args: string[]): Promise<string> {
+  const dir = join(a.dir, name);
+  Deno.mkdirSync(dir);
+  await ok("runc", ["spec", "--bundle", dir]);
+  const path = join(dir, "config.json");
+  const config = JSON.parse(Deno.readTextFileSync(path));
+  config.root = { path: a.rootfs, readonly: false };
+  config.process.terminal = false;
+  config.process.args = args;
+  Deno.writeTextFileSync(path, JSON.stringify(config));
+  return dir;
+}
+
+/** `gcr <args>` run by the arena's deno as root, its stdout and stderr into `log` (it may outlive gcr). */
+function gcrLogged(a: Arena, args: string[], log: string): Promise<RunResult> {
+  const line = [GCR, ...args].map((arg) => `'${arg}'`).join(" ");
+  return run("sh", ["-c", `exec ${line} >>'${log}' 2>&1`], {
+    cwd: REPO,
+    env: { PATH: `${join(a.dir, "bin")}:${Deno.env.get("PATH") ?? ""}` },
+  });
+}
+
+const readOr = (path: string) => {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+};
+
+/** Waits until the OCI container `id` has stopped (its command ended), then deletes it. */
+async function stopped(a: Arena, root: string, id: string): Promise<void> {
+  await waitFor(
+    `container ${id} to stop`,
+    async () => {
+      const state = await gcr(["--root", root, "state", id], { deno: a.deno });
+      return state.code !== 0 || JSON.parse(state.stdout).status === "stopped" ? true : undefined;
+    },
+    20_000,
+    200,
+  );
+  await gcr(["--root", root, "delete", "--force", id], { deno: a.deno });
+}
+
+Deno.test(named("OCI create/start: a command of /proc/self/exe never runs the runtime's binary", SKIP), async () => {
+  const a = await arena();
+  try {
+    const root = join(a.dir, "state");
+    const log = join(a.dir, "container.log");
+    const dir = await bundle(a, "entry", ["/proc/self/exe"]);
+    const created = await gcrLogged(a, ["--root", root, "create", "--bundle", dir, "entry"], log);
+    assertEquals(created.code, 0, "gcr create", readOr(log));
+    const started = await gcrLogged(a, ["--root", root, "start", "entry"], log);
+    assertEquals(started.code, 0, "gcr start", readOr(log));
+    await stopped(a, root, "entry");
+    await assertUntouched(a, readOr(log), readOr(log));
+  } finally {
+    a.remove();
+  }
+});
+
+Deno.test(named("OCI exec --process: a joining process is never open to the container", SKIP), async () => {
+  const a = await arena();
+  try {
+    const root = join(a.dir, "state");
+    const log = join(a.dir, "container.log");
+    const dir = await bundle(a, "join", ["/probe", "watch", a.target, "4"]);
+    assertEquals((await gcrLogged(a, ["--root", root, "create", "--bundle", dir, "join"], log)).code, 0, "create");
+    assertEquals((await gcrLogged(a, ["--root", root, "start", "join"], log)).code, 0, "start", readOr(log));
+    await waitFor("the probe to watch", () => readOr(log).includes("probe: watching") || undefined);
+    const process = join(a.dir, "process.json");
+    const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+    Deno.writeTextFileSync(process, JSON.stringify({ ...config.process, args: ["/bin/true"] }));
+    const execs: RunResult[] = [];
+    for (let i = 0; i < 5; i++) {
+      execs.push(await gcr(["--root", root, "exec", "--process", process, "join"], { deno: a.deno }));
+      if (execs.at(-1)!.code !== 0) break; // the probe won and ended the container: the report says so
+    }
+    await stopped(a, root, "join");
+    await assertUntouched(a, readOr(log), readOr(log));
+    assertEquals(execs.map((e) => e.code), [0, 0, 0, 0, 0], "every exec ran", execs.map(describe).join("\n"));
+  } finally {
+    a.remove();
+  }
+});
+
+Deno.test(named("gcr run: a command of /proc/self/exe never runs the runtime's binary", SKIP), async () => {
+  const a = await arena();
+  try {
+    const result = await gcr(["run", "-q", "--rm", a.rootfs, "/proc/self/exe"], { deno: a.deno, rootfsDir: false });
+    await assertUntouched(a, result.stdout, describe(result));
+    assertEquals(result.code, 127, "/proc/self/exe is gcr's trampoline, which refuses to run", describe(result));
+    assertEquals(
+      result.stderr,
+      "gcr-exec: gcr's exec trampoline runs only as gcr starts a command\n",
+      "",
+      describe(result),
+    );
+  } finally {
+    a.remove();
+  }
+});
+
+Deno.test(named("gcr run -d + gcr exec: a joining process is never open to the container", SKIP), async () => {
+  const a = await arena();
+  const name = `escape-${Deno.pid}`;
+  try {
+    const started = await gcr(["run", "-d", "--name", name, a.rootfs, "/probe", "watch", a.target, "4"], {
+      deno: a.deno,
+      rootfsDir: false,
+    });
+    assertEquals(started.code, 0, "gcr run -d", describe(started));
+    await waitFor("the probe to watch", async () => {
+      const logs = await gcr(["logs", name], { deno: a.deno });
+      return logs.stdout.includes("probe: watching") || undefined;
+    });
+    const execs: RunResult[] = [];
+    for (let i = 0; i < 5; i++) execs.push(await gcr(["exec", name, "/bin/true"], { deno: a.deno }));
+    assertEquals(execs.map((e) => e.code), [0, 0, 0, 0, 0], "every exec ran", execs.map(describe).join("\n"));
+    await waitFor(
+      "the probe to end",
+      async () => {
+        const ps = await gcr(["ps", "-q"], { deno: a.deno });
+        return ps.stdout.includes(started.stdout.trim()) ? undefined : true;
+      },
+      20_000,
+      200,
+    );
+    const logs = await gcr(["logs", name], { deno: a.deno });
+    await assertUntouched(a, logs.stdout, describe(logs));
+  } finally {
+    await gcr(["rm", "-f", name], { deno: a.deno });
+    a.remove();
+  }
+});
+
+Deno.test(
+  named("rootless gcr run: /proc/self/exe never runs a deno the user owns", rootlessUnavailable() ?? SKIP),
+  async () => {
+    const account = await ensureUser(RANGED_USER);
+    const a = await arena(account);
+    try {
+      const entry = await gcr(["run", "-q", "--rm", a.rootfs, "/proc/self/exe"], {
+        user: RANGED_USER,
+        deno: a.deno,
+        rootfsDir: false,
+      });
+      await assertUntouched(a, entry.stdout, describe(entry));
+    } finally {
+      a.remove();
+    }
+  },
+);
+
+Deno.test(
+  named("rootless gcr exec: a joining process is never open to the container", rootlessUnavailable() ?? SKIP),
+  async () => {
+    const account = await ensureUser(RANGED_USER);
+    const a = await arena(account);
+    const name = `escape-rootless-${Deno.pid}`;
+    const as = { user: RANGED_USER, deno: a.deno, rootfsDir: false as const };
+    try {
+      const started = await gcr(["run", "-d", "--name", name, a.rootfs, "/probe", "watch", a.target, "4"], as);
+      assertEquals(started.code, 0, "gcr run -d", describe(started));
+      await waitFor("the probe to watch", async () => {
+        const logs = await gcr(["logs", name], as);
+        return logs.stdout.includes("probe: watching") || undefined;
+      });
+      const execs: RunResult[] = [];
+      for (let i = 0; i < 5; i++) execs.push(await gcr(["exec", name, "/bin/true"], as));
+      assertEquals(execs.map((e) => e.code), [0, 0, 0, 0, 0], "every exec ran", execs.map(describe).join("\n"));
+      await waitFor(
+        "the probe to end",
+        async () => {
+          const ps = await gcr(["ps", "-q"], as);
+          return ps.stdout.includes(started.stdout.trim()) ? undefined : true;
+        },
+        20_000,
+        200,
+      );
+      const logs = await gcr(["logs", name], as);
+      assert(logs.stdout.includes("probe: watching"), "the probe ran", describe(logs));
+      await assertUntouched(a, logs.stdout, describe(logs));
+    } finally {
+      await gcr(["rm", "-f", name], as);
+      a.remove();
+    }
+  },
+);
