@@ -579,6 +579,10 @@ async function run(argv: readonly string[], observer: RunObserver = {}): Promise
     plan = { ...plan, volumes };
     if (hasLimits(args.limits)) {
       try {
+        // Recorded before they exist, as create does: a gcr killed while
+        // making them leaves folders that rm and prune then find (a missing
+        // one is no error).
+        updateRecord(paths, { cgroups: planContainerCgroup(plan.id, args.limits).dirs });
         cgroup = createContainerCgroup(plan.id, args.limits);
       } catch (error) {
         // Limits that cannot be had are an error unless the user said to go

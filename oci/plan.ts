@@ -7,7 +7,7 @@
  * @module
  */
 import { chainLayout } from "../ffi/chain.ts";
-import { CLONE, ERRNO, MS, O } from "../ffi/constants.ts";
+import { CLONE, ERRNO, MOUNT_ATTR, MS, O } from "../ffi/constants.ts";
 import { openFd } from "../ffi/fds.ts";
 import { closeFd, ensureDirInRoot, openInRoot } from "../image/safe_fs.ts";
 import { CAPABILITIES } from "../security/capabilities.ts";
@@ -26,6 +26,7 @@ import { makeMountsPrivate } from "../steps/make_mounts_private.ts";
 import { mapIds } from "../steps/map_ids.ts";
 import { maskPaths } from "../steps/mask_paths.ts";
 import { hardening } from "../steps/pipeline.ts";
+import { openRoot, type RootFd } from "../steps/in_root.ts";
 import { pivotRoot } from "../steps/pivot_root.ts";
 import type { IdPlan, SecurityPlan } from "../steps/plan.ts";
 import { readonlyPaths } from "../steps/readonly_paths.ts";
@@ -160,10 +161,10 @@ function components(path: string, field: string): string[] {
 /**
  * config.json's mounts as child actions. A mount point in the bundle's root
  * is made by gcr now, resolved inside the root (openat2 RESOLVE_IN_ROOT: a
- * symlink in the image cannot send it elsewhere on the host), and the mount
- * goes onto the folder it resolved to. A mount point under an earlier
- * non-bind mount (a /dev/pts in /dev's tmpfs) is made by the child, on the
- * fresh file system where it cannot exist yet.
+ * symlink in the image cannot send it elsewhere on the host); the child
+ * resolves it again, inside the root, as it mounts (steps/in_root.ts). A
+ * mount point under an earlier non-bind mount (a /dev/pts in /dev's tmpfs)
+ * is made by the child, on the fresh file system where it cannot exist yet.
  */
 export function mountActions(spec: OciSpec, options: OciRunOptions): MountAction[] {
   const root = spec.root.path;
@@ -185,14 +186,17 @@ export function mountActions(spec: OciSpec, options: OciRunOptions): MountAction
         }
       }
       const destination = "/" + parts.join("/");
+      const kernelFs = mount.type === "proc" || mount.type === "sysfs";
       const under = [...fresh.keys()].filter((d) =>
         destination.startsWith(d + "/")
       ).sort((a, b) => b.length - a.length)[0];
-      let target: string;
+      // Where the mount lands, as a container path, for the checks below.
+      let lands = destination;
+      let landsOnHost: string | undefined;
       if (under !== undefined) {
         // On a file system this chain mounted: every level below it is new.
         const rest = parts.slice(components(under, field).length);
-        let path = `${root}${under}`;
+        let path = under;
         const empty = fresh.get(under) === "tmpfs" || fresh.get(under) === "ramfs";
         rest.forEach((part, i) => {
           path += `/${part}`;
@@ -202,8 +206,8 @@ export function mountActions(spec: OciSpec, options: OciRunOptions): MountAction
           made.add(path);
           actions.push(i === rest.length - 1 && isFile ? { op: "touch", path } : { op: "mkdir", path });
         });
-        target = path;
       } else {
+        if (kernelFs) refuseSymlinks(root, parts, mount.type, `${field}.destination`);
         const relative = parts.join("/");
         const parent = parts.slice(0, -1).join("/");
         const dirFd = ensureDirInRoot(rootFd, parent);
@@ -216,17 +220,19 @@ export function mountActions(spec: OciSpec, options: OciRunOptions): MountAction
           }
           const resolved = openInRoot(rootFd, relative, O.PATH);
           try {
-            target = Deno.readLinkSync(`/proc/self/fd/${resolved}`);
+            landsOnHost = Deno.readLinkSync(`/proc/self/fd/${resolved}`);
           } finally {
             closeFd(resolved);
           }
         } finally {
           closeFd(dirFd);
         }
+        lands = landsOnHost === root ? "/" : landsOnHost.slice(root.length);
       }
-      if (mount.copyUp) refuseCopyUp(mount, target, `${field}.options`);
+      refuseOverProc(mount, lands, `${field}.destination`);
+      if (mount.copyUp) refuseCopyUp(mount, landsOnHost, `${field}.options`);
       if (!mount.bind) fresh.set(destination, mount.type);
-      actions.push(...mountCalls(mount, target, options, field));
+      actions.push(...mountCalls(mount, destination, options, field));
     });
   } finally {
     closeFd(rootFd);
@@ -235,75 +241,152 @@ export function mountActions(spec: OciSpec, options: OciRunOptions): MountAction
 }
 
 /**
+ * proc and sysfs go only onto an ordinary folder, as runc requires: through
+ * a symlink the container's /proc would be whatever the image put at the
+ * real path, with gcr's masks landing elsewhere (CVE-2019-16884).
+ */
+function refuseSymlinks(root: string, parts: readonly string[], type: string, field: string): void {
+  let path = root;
+  for (const part of parts) {
+    path += `/${part}`;
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(path);
+    } catch {
+      return; // missing from here on: gcr makes ordinary folders
+    }
+    if (!info.isDirectory) {
+      fail(field, `must be an ordinary folder for a ${type} mount (${path.slice(root.length)} is not)`);
+    }
+  }
+}
+
+/** What may be mounted under /proc: files lxcfs emulates (runc's list); anything else would hide the kernel's. */
+const PROC_FILES_LXCFS_EMULATES = new Set([
+  "/proc/cpuinfo",
+  "/proc/diskstats",
+  "/proc/meminfo",
+  "/proc/stat",
+  "/proc/swaps",
+  "/proc/uptime",
+  "/proc/loadavg",
+  "/proc/slabinfo",
+  "/proc/sys/kernel/ns_last_pid",
+  "/proc/sys/crypto/fips_enabled",
+]);
+
+/**
+ * Nothing but a proc file system goes over /proc, and under it only what
+ * lxcfs emulates (CVE-2019-19921: a volume over /proc let a container
+ * replace the files the runtime writes its labels and masks through).
+ * `lands`: where the mount resolved to, inside the root.
+ */
+function refuseOverProc(mount: OciMount, lands: string, field: string): void {
+  if (lands === "/proc") {
+    if (mount.type === "proc" || (mount.bind && isProcRoot(mount.source))) return;
+    fail(field, `${JSON.stringify(mount.destination)} cannot be mounted over /proc: it is not of type proc`);
+  }
+  if (lands.startsWith("/proc/") && !PROC_FILES_LXCFS_EMULATES.has(lands)) {
+    fail(field, `${JSON.stringify(mount.destination)} cannot be mounted inside /proc`);
+  }
+}
+
+/** Whether `path` is where a proc file system is mounted on the host. */
+function isProcRoot(path: string): boolean {
+  let real: string;
+  try {
+    real = Deno.realPathSync(path);
+  } catch {
+    return false;
+  }
+  return Deno.readTextFileSync("/proc/self/mountinfo").split("\n").some((line) => {
+    const [left = "", right = ""] = line.split(" - ");
+    return left.split(" ")[4] === real && right.split(" ")[0] === "proc";
+  });
+}
+
+/**
  * `tmpcopyup` (podman --read-only puts it on /tmp, /var/tmp, /run): the tmpfs
  * should start with what the image has there. Over an empty folder that is
  * an empty tmpfs, which gcr makes; copying files gcr does not do (the child
  * runs only libc calls), so a folder with content is refused, by field.
  */
-function refuseCopyUp(mount: OciMount, target: string, field: string): void {
+function refuseCopyUp(mount: OciMount, target: string | undefined, field: string): void {
   if (mount.type !== "tmpfs") fail(field, `(tmpcopyup) is for tmpfs mounts, not ${mount.type}`);
   let entries: Deno.DirEntry[] = [];
   try {
-    entries = [...Deno.readDirSync(target)];
-  } catch { /* made by the child under a fresh tmpfs: empty */ }
+    if (target !== undefined) entries = [...Deno.readDirSync(target)];
+  } catch { /* not there: empty */ }
   if (entries.length) {
     fail(field, `(tmpcopyup) over ${mount.destination}, which holds files in the image: gcr does not copy them up`);
   }
 }
 
-/** The mount(2) calls for one entry: the mount, a read-only (or other flags) remount for binds, propagation. */
+/**
+ * What the child does for one entry. A bind gets its flags as mount
+ * attributes before it is attached (only per-mount flags mean anything on a
+ * bind, as with a bind remount, and only those asked for are set); any other
+ * mount takes them in its mount(2) call. A propagation type goes with a
+ * bind's attributes, or in a mount(2) of its own after a fresh mount.
+ */
 function mountCalls(mount: OciMount, target: string, options: OciRunOptions, field: string): MountAction[] {
   const out: MountAction[] = [];
   if (mount.type === "cgroup" || mount.type === "cgroup2") {
     if (options.cgroupVersion === 2) {
-      out.push({ op: "mount", source: "cgroup2", target, type: "cgroup2", flags: mount.flags, data: "" });
+      out.push({
+        op: "mount",
+        source: "cgroup2",
+        target,
+        type: "cgroup2",
+        flags: mount.flags,
+        data: "",
+        resolve: "in-root",
+      });
     } else {
       // cgroup v1: a tmpfs with the container's own folder of each hierarchy
       // bound in (read-only when asked), as runc does without a cgroup namespace.
       const base = mount.flags & ~MS.RDONLY;
-      out.push({ op: "mount", source: "tmpfs", target, type: "tmpfs", flags: base, data: "mode=755" });
+      out.push({
+        op: "mount",
+        source: "tmpfs",
+        target,
+        type: "tmpfs",
+        flags: base,
+        data: "mode=755",
+        resolve: "in-root",
+      });
       for (const { name, dir } of options.cgroupHierarchies) {
         out.push({ op: "mkdir", path: `${target}/${name}` });
-        out.push({ op: "mount", source: dir, target: `${target}/${name}`, type: null, flags: MS.BIND, data: "" });
         out.push({
-          op: "mount",
-          source: "",
+          op: "bind",
+          source: dir,
           target: `${target}/${name}`,
-          type: null,
-          flags: MS.BIND | MS.REMOUNT | (mount.flags & (MS.RDONLY | MS.NOSUID | MS.NODEV | MS.NOEXEC)),
-          data: "",
+          recursive: false,
+          attributes: { set: mountAttributes(mount.flags) },
         });
         for (const alias of name.includes(",") ? name.split(",") : []) {
           out.push({ op: "symlink", target: name, path: `${target}/${alias}` });
         }
       }
       if (mount.readOnly) {
-        out.push({
-          op: "mount",
-          source: "",
-          target,
-          type: null,
-          flags: base | MS.REMOUNT | MS.RDONLY,
-          data: "mode=755",
-        });
+        out.push({ op: "change", target, flags: base | MS.REMOUNT | MS.RDONLY, data: "mode=755" });
       }
     }
   } else if (mount.bind) {
+    const propagation = mount.propagation & ~MS.REC;
     out.push({
-      op: "mount",
+      op: "bind",
       source: mount.source,
       target,
-      type: null,
-      flags: MS.BIND | (mount.recursive ? MS.REC : 0),
-      data: "",
+      recursive: mount.recursive,
+      attributes: { set: mountAttributes(mount.flags), ...(propagation ? { propagation } : {}) },
     });
-    // A bind mount takes no other flags on its first call: they come with a remount.
-    const extra = mount.flags & ~(MS.BIND | MS.REC);
-    if (extra) out.push({ op: "mount", source: "", target, type: null, flags: MS.BIND | MS.REMOUNT | extra, data: "" });
+    return out;
   } else {
     if (!/^[a-z0-9_.]+$/.test(mount.type)) {
       fail(`${field}.type`, `${JSON.stringify(mount.type)} is not a file system type`);
     }
+    const kernelFs = mount.type === "proc" || mount.type === "sysfs";
     out.push({
       op: "mount",
       source: mount.source || mount.type,
@@ -311,10 +394,23 @@ function mountCalls(mount: OciMount, target: string, options: OciRunOptions, fie
       type: mount.type,
       flags: mount.flags,
       data: mount.data,
+      resolve: kernelFs ? "no-symlinks" : "in-root",
     });
   }
-  if (mount.propagation) out.push({ op: "mount", source: "", target, type: null, flags: mount.propagation, data: "" });
+  if (mount.propagation) out.push({ op: "change", target, flags: mount.propagation, data: "" });
   return out;
+}
+
+/** A bind's MS_* flags as mount_setattr attributes (the per-mount ones; the rest belong to the file system). */
+function mountAttributes(flags: number): number {
+  const pairs: [number, number][] = [
+    [MS.RDONLY, MOUNT_ATTR.RDONLY],
+    [MS.NOSUID, MOUNT_ATTR.NOSUID],
+    [MS.NODEV, MOUNT_ATTR.NODEV],
+    [MS.NOEXEC, MOUNT_ATTR.NOEXEC],
+    [MS.NODIRATIME, MOUNT_ATTR.NODIRATIME],
+  ];
+  return pairs.reduce((sum, [ms, attr]) => (flags & ms ? sum | attr : sum), 0);
 }
 
 /**
@@ -338,7 +434,7 @@ function deviceFolders(devices: readonly { path: string }[], root: string, fresh
       closeFd(rootFd);
     }
   }
-  return inDev.sort((a, b) => a.length - b.length).map((dir) => `${root}${dir}`);
+  return inDev.sort((a, b) => a.length - b.length);
 }
 
 /**
@@ -384,6 +480,8 @@ export function ociSteps(
   const layout = chainLayout(fds.preserved);
   const inherited = 2 + (fds.consoleSocket !== undefined ? 1 : 0);
   const firstFree = layout.firstFree + inherited;
+  // The root's descriptor while mounts are made (steps/in_root.ts): the lowest free one then.
+  const fd: RootFd = { root: firstFree };
   const root = spec.root.path;
   const hasDev = spec.mounts.some((m) => m.destination.replace(/\/+$/, "") === "/dev" && !m.bind);
   // The nodes gcr makes in every fresh /dev (bind-devices, link-dev) are not
@@ -435,10 +533,11 @@ export function ociSteps(
       : []),
     makeMountsPrivate(),
     bindRootfs(plan),
-    mountSpecMounts(mountActions(spec, options)),
-    ...(hasDev ? [bindDevices(plan), linkDev(plan)] : []),
-    ...(devices.length ? [makeDevices(devices, root, deviceFolders(devices, root, hasDev))] : []),
-    ...(options.noPivot ? [moveRoot(root)] : [pivotRoot(plan), detachOldRoot()]),
+    openRoot(root, fd),
+    mountSpecMounts(mountActions(spec, options), fd),
+    ...(hasDev ? [bindDevices(fd), linkDev(fd)] : []),
+    ...(devices.length ? [makeDevices(devices, fd, deviceFolders(devices, root, hasDev))] : []),
+    ...(options.noPivot ? [moveRoot(root, fd)] : [pivotRoot(plan, fd), detachOldRoot()]),
     ...(linux.rootfsPropagation ? [rootPropagation(linux.rootfsPropagation)] : []),
     ...(Object.keys(linux.sysctl).length ? [writeSysctls(Object.entries(linux.sysctl), firstFree)] : []),
     ...maskedAndReadonly,

@@ -24,62 +24,85 @@ import {
   TIOCSPTLCK,
 } from "../ffi/constants.ts";
 import type { ChildCall } from "../ffi/chain.ts";
+import {
+  type BindAttributes,
+  bindInRoot,
+  changeMountInRoot,
+  mkdirInRoot,
+  mknodInRoot,
+  mountInRoot,
+  type Resolve,
+  type RootFd,
+  showMountFlags,
+  symlinkInRoot,
+} from "../steps/in_root.ts";
 import { call, flags, NULL, num, rawSyscall, shown, type Step } from "../steps/step.ts";
 import { S_IFREG } from "../ffi/constants.ts";
 
-/** One thing the child does to build config.json's mounts, in order. */
+/**
+ * One thing the child does to build config.json's mounts, in order. Paths
+ * are the container's; each is resolved inside the root as the child acts
+ * (steps/in_root.ts).
+ */
 export type MountAction =
   /** A folder under a file system mounted earlier in the same chain (which starts empty). */
   | { readonly op: "mkdir"; readonly path: string }
   /** An empty file to bind a file onto, under a file system mounted earlier. */
   | { readonly op: "touch"; readonly path: string }
+  /** A fresh file system (tmpfs, proc, mqueue, …). */
   | {
     readonly op: "mount";
     readonly source: string;
     readonly target: string;
-    readonly type: string | null;
+    readonly type: string;
     readonly flags: number;
     readonly data: string;
+    readonly resolve: Resolve;
   }
+  /** A bind of a host path, its attributes set before it is attached. */
+  | {
+    readonly op: "bind";
+    readonly source: string;
+    readonly target: string;
+    readonly recursive: boolean;
+    readonly attributes: BindAttributes;
+  }
+  /** A remount or propagation change of what is mounted at `target`. */
+  | { readonly op: "change"; readonly target: string; readonly flags: number; readonly data: string }
   | { readonly op: "symlink"; readonly target: string; readonly path: string };
 
-/** `MS_BIND|MS_REC`: flags shown by name where MS has them. */
-function showFlags(value: number): string {
-  const names = Object.entries(MS).filter(([, bit]) => (value & bit) === bit).map(([name]) => name);
-  const known = names.reduce((sum, name) => sum | MS[name as keyof typeof MS], 0);
-  const rest = value & ~known;
-  const parts = names.map((name) => `MS_${name}`);
-  if (rest) parts.push(`0x${rest.toString(16)}`);
-  return parts.length ? parts.join("|") : "0";
-}
-
-function actionCall(action: MountAction): ChildCall {
+function actionCalls(action: MountAction, fd: RootFd): ChildCall[] {
   switch (action.op) {
     case "mkdir":
-      return call("mkdir", action.path, num(0o755, "0755"));
+      return mkdirInRoot(fd, action.path, 0o755);
     case "touch":
-      return call("mknod", action.path, num(S_IFREG | 0o644, "S_IFREG|0644"), 0);
+      return mknodInRoot(fd, action.path, { value: S_IFREG | 0o644, show: "S_IFREG|0644" }, 0n);
     case "symlink":
-      return call("symlink", action.target, action.path);
+      return symlinkInRoot(fd, action.target, action.path);
     case "mount":
-      return call(
-        "mount",
-        action.source,
-        action.target,
-        action.type === null ? NULL : action.type,
-        num(action.flags, showFlags(action.flags)),
-        action.data === "" ? NULL : action.data,
-      );
+      return mountInRoot(fd, action.target, {
+        source: action.source,
+        type: action.type,
+        flags: action.flags,
+        data: action.data === "" ? null : action.data,
+      }, action.resolve);
+    case "bind":
+      return bindInRoot(fd, action.source, action.target, {
+        recursive: action.recursive,
+        attributes: action.attributes,
+      });
+    case "change":
+      return changeMountInRoot(fd, action.target, action.flags, action.data === "" ? null : action.data);
   }
 }
 
-/** config.json's `mounts`, in their order, into the new root before the pivot (mount points made by gcr or here). */
-export function mountSpecMounts(actions: readonly MountAction[]): Step {
+/** config.json's mounts, in their order, into the new root before the pivot (mount points made by gcr or here). */
+export function mountSpecMounts(actions: readonly MountAction[], fd: RootFd): Step {
   return {
     name: "mount-spec-mounts",
     why: "config.json's mounts, in its order (later ones may sit on earlier ones), while host sources are reachable",
     parent: [],
-    child: actions.map(actionCall),
+    child: actions.flatMap((action) => actionCalls(action, fd)),
   };
 }
 
@@ -147,7 +170,7 @@ export function setRlimits(rlimits: readonly { type: string; resource: number; s
 /** Device nodes config.json lists (linux.devices), made with mknod (needs CAP_MKNOD: not in a user namespace). */
 export function makeDevices(
   devices: readonly { path: string; type: string; major: number; minor: number; fileMode?: number }[],
-  root: string,
+  fd: RootFd,
   folders: readonly string[] = [],
 ): Step {
   const kind = { c: S_IFCHR, u: S_IFCHR, b: S_IFBLK, p: S_IFIFO } as Record<string, number>;
@@ -156,18 +179,13 @@ export function makeDevices(
     why: "the device nodes config.json asks for in the container's /dev",
     parent: [],
     child: [
-      ...folders.map((dir) => call("mkdir", dir, num(0o755, "0755"))),
-      ...devices.map((device) => {
+      ...folders.flatMap((dir) => mkdirInRoot(fd, dir, 0o755)),
+      ...devices.flatMap((device) => {
         // makedev: glibc's encoding of major and minor into dev_t.
         const dev = (BigInt(device.major & 0xfff) << 8n) | BigInt(device.minor & 0xff) |
           (BigInt(device.minor & ~0xff) << 12n) | (BigInt(device.major & ~0xfff) << 32n);
         const mode = kind[device.type]! | (device.fileMode ?? 0o666);
-        return call(
-          "mknod",
-          `${root}${device.path}`,
-          num(mode, `0${mode.toString(8)}`),
-          num(dev, `${device.major}:${device.minor}`),
-        );
+        return mknodInRoot(fd, device.path, { value: mode, show: `0${mode.toString(8)}` }, dev);
       }),
     ],
   };
@@ -270,12 +288,13 @@ export function readonlyRoot(): Step {
 }
 
 /** --no-pivot: move the root onto / and chroot into it (for a root on ramfs, where pivot_root fails). */
-export function moveRoot(root: string): Step {
+export function moveRoot(root: string, fd: RootFd): Step {
   return {
     name: "move-root",
     why: "--no-pivot: the root is moved over / and chroot'ed into; the host's root stays below it",
     parent: [],
     child: [
+      call("close", num(fd.root, `${fd.root} /* root */`)),
       call("chdir", root),
       call("mount", root, "/", NULL, flags(MS, "MS_", ["MOVE"]), NULL),
       call("chroot", "."),
@@ -290,6 +309,6 @@ export function rootPropagation(propagation: number): Step {
     name: "root-propagation",
     why: "config.json's rootfsPropagation for the container's /",
     parent: [],
-    child: [call("mount", NULL, "/", NULL, num(propagation, showFlags(propagation)), NULL)],
+    child: [call("mount", NULL, "/", NULL, num(propagation, showMountFlags(propagation)), NULL)],
   };
 }

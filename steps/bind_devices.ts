@@ -1,6 +1,6 @@
-import { MS, S_IFREG } from "../ffi/constants.ts";
-import type { ContainerPlan } from "./plan.ts";
-import { call, flags, NULL, num, type Step } from "./step.ts";
+import { S_IFREG } from "../ffi/constants.ts";
+import { bindInRoot, mknodInRoot, type RootFd } from "./in_root.ts";
+import { type Step } from "./step.ts";
 
 /** The device nodes every program expects, as Docker and runc provide them. */
 export const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as const;
@@ -12,15 +12,15 @@ export const DEVICES = ["null", "zero", "full", "random", "urandom", "tty"] as c
  * bind mount keeps the host node and its mount's flags. mknod(S_IFREG) only
  * makes the empty file to bind onto.
  */
-export function bindDevices(plan: Pick<ContainerPlan, "root">): Step {
+export function bindDevices(fd: RootFd): Step {
   return {
     name: "bind-devices",
     why:
       "null, zero, full, random, urandom and tty, bound from the host (device nodes cannot be made in a user namespace)",
     parent: [],
     child: DEVICES.flatMap((device) => [
-      call("mknod", `${plan.root}/dev/${device}`, num(S_IFREG | 0o666, "S_IFREG|0666"), 0),
-      call("mount", `/dev/${device}`, `${plan.root}/dev/${device}`, NULL, flags(MS, "MS_", ["BIND"]), NULL),
+      ...mknodInRoot(fd, `/dev/${device}`, { value: S_IFREG | 0o666, show: "S_IFREG|0666" }, 0n),
+      ...bindInRoot(fd, `/dev/${device}`, `/dev/${device}`, { recursive: false }),
     ]),
   };
 }

@@ -1,6 +1,6 @@
-import { MS, S_IFREG } from "../ffi/constants.ts";
-import type { ContainerPlan } from "./plan.ts";
-import { call, flags, NULL, num, type Step } from "./step.ts";
+import { S_IFREG } from "../ffi/constants.ts";
+import { bindInRoot, mknodInRoot, type RootFd } from "./in_root.ts";
+import { type Step } from "./step.ts";
 
 /** Where the init lands inside the container: in its private /dev, never in the image. */
 export const INIT_PATH = "/dev/init";
@@ -13,15 +13,14 @@ export const INIT_PATH = "/dev/init";
  * forwards signals and reaps. It is bound onto an empty file in the
  * container's /dev tmpfs, so the image folder is untouched.
  */
-export function bindInit(plan: ContainerPlan & { readonly init: string }): Step {
-  const target = `${plan.root}${INIT_PATH}`;
+export function bindInit(plan: { readonly init: string }, fd: RootFd): Step {
   return {
     name: "bind-init",
     why: "a real init as pid 1 forwards signals to the command and reaps zombies (--init)",
     parent: [],
     child: [
-      call("mknod", target, num(S_IFREG | 0o755, "S_IFREG|0755"), 0),
-      call("mount", plan.init, target, NULL, flags(MS, "MS_", ["BIND"]), NULL),
+      ...mknodInRoot(fd, INIT_PATH, { value: S_IFREG | 0o755, show: "S_IFREG|0755" }, 0n),
+      ...bindInRoot(fd, plan.init, INIT_PATH, { recursive: false }),
     ],
   };
 }

@@ -1,5 +1,5 @@
-import type { ContainerPlan } from "./plan.ts";
-import { call, type Step } from "./step.ts";
+import { type RootFd, symlinkInRoot } from "./in_root.ts";
+import { type Step } from "./step.ts";
 
 /** The symlinks programs expect in /dev (fd, stdin, stdout, stderr, ptmx). */
 export const DEV_LINKS = [
@@ -11,11 +11,11 @@ export const DEV_LINKS = [
 ] as const;
 
 /** Links in /dev: the stdio names point into /proc, ptmx into the private devpts. */
-export function linkDev(plan: Pick<ContainerPlan, "root">): Step {
+export function linkDev(fd: RootFd): Step {
   return {
     name: "link-dev",
     why: "/dev/stdin, /dev/fd and friends point into /proc; /dev/ptmx must be the new devpts instance's",
     parent: [],
-    child: DEV_LINKS.map(([target, name]) => call("symlink", target, `${plan.root}/dev/${name}`)),
+    child: DEV_LINKS.flatMap(([target, name]) => symlinkInRoot(fd, target, `/dev/${name}`)),
   };
 }

@@ -48,6 +48,7 @@ import {
   type NamespaceFile,
   openNamespaces,
 } from "./join_namespaces.ts";
+import { openRoot, type RootFd } from "./in_root.ts";
 import { readonlyPaths } from "./readonly_paths.ts";
 import { resetSignals } from "./reset_signals.ts";
 import { setHostname } from "./set_hostname.ts";
@@ -58,6 +59,8 @@ import { O, O_CLOEXEC } from "../ffi/constants.ts";
 /** The steps that build and start a container from `plan`. */
 export function containerSteps(plan: ContainerPlan): Step[] {
   const { security } = plan;
+  // The root's descriptor: the lowest free once close-fds has left the chain's own.
+  const fd: RootFd = { root: CHAIN_FDS.firstFree };
   return [
     cloneNamespaces(plan),
     dieWithParent(),
@@ -74,21 +77,23 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     // The container's root: an overlay on the image (or, with --rootfs-copy,
     // a copy of it bound onto itself); either way a mount point for the pivot.
     plan.overlay ? mountOverlay(plan) : bindRootfs(plan),
+    // Opened once it is mounted: every target below is resolved from it.
+    openRoot(plan.root, fd),
     // These mounts go into the rootfs before the pivot, while the host's /dev
     // and /proc (needed by bind-devices and mount-proc) are still reachable.
-    mountProc(plan),
-    mountDev(plan),
-    bindDevices(plan),
-    mountDevpts(plan),
-    mountShm(plan),
-    linkDev(plan),
-    ...(plan.console ? [bindConsole({ ...plan, console: plan.console })] : []),
-    ...(plan.init ? [bindInit({ ...plan, init: plan.init })] : []),
-    mountTmp(plan),
-    mountSys(plan),
+    mountProc(fd),
+    mountDev(fd),
+    bindDevices(fd),
+    mountDevpts(plan, fd),
+    mountShm(fd),
+    linkDev(fd),
+    ...(plan.console ? [bindConsole({ console: plan.console }, fd)] : []),
+    ...(plan.init ? [bindInit({ init: plan.init }, fd)] : []),
+    mountTmp(fd),
+    mountSys(plan, fd),
     // Last before the pivot: the host paths must still be reachable.
-    ...(plan.volumes.length ? [bindVolumes(plan)] : []),
-    pivotRoot(plan),
+    ...(plan.volumes.length ? [bindVolumes(plan, fd)] : []),
+    pivotRoot(plan, fd),
     detachOldRoot(),
     // On the container's own /proc and /sys, while it still has CAP_SYS_ADMIN.
     ...(security.maskPaths ? [maskPaths(), readonlyPaths()] : []),

@@ -108,7 +108,14 @@ Deno.test("--net host: no loopback step, /sys bound read-only recursively", () =
   const steps = containerSteps(plan({ network: "host" }));
   assertEquals(steps.some((s) => s.name === "bring-up-loopback"), false);
   const sys = steps.find((s) => s.name === "mount-sys")!;
-  assertEquals(sys.child.map((c) => c.fn), ["mount", "mount_setattr"]);
+  // Opened inside the root, bound as a detached tree made read-only all the way down, then attached.
+  assertEquals(sys.child.map((c) => c.fn), ["syscall", "open_tree", "mount_setattr", "move_mount", "close", "close"]);
+  const setattr = sys.child.find((c) => c.fn === "mount_setattr")!.show;
+  for (
+    const part of ["AT_RECURSIVE", "MOUNT_ATTR_RDONLY", "MOUNT_ATTR_NOSUID", "MOUNT_ATTR_NODEV", "MOUNT_ATTR_NOEXEC"]
+  ) {
+    if (!setattr.includes(part)) throw new Error(`mount_setattr lacks ${part}: ${setattr}`);
+  }
   const clone = steps[0]!.parent[0]!;
   if (clone.op !== "clone" || clone.show.includes("NEWNET")) {
     throw new Error(`unexpected clone: ${JSON.stringify(clone)}`);

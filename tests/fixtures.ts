@@ -218,6 +218,12 @@ export class Running {
   #pumps: Promise<void>[];
   #timeoutMs: number;
   #stdin: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  #exited = false;
+
+  /** Whether the process has ended. */
+  get exited(): boolean {
+    return this.#exited;
+  }
 
   constructor(program: string, args: readonly string[], options: RunOptions = {}) {
     this.command = [program, ...args].map(quote).join(" ");
@@ -237,6 +243,7 @@ export class Running {
       stderr: "piped",
     }).spawn();
     this.pid = this.#child.pid;
+    this.#child.status.then(() => (this.#exited = true), () => (this.#exited = true));
     this.#pumps = [
       this.#pump(this.#child.stdout, (text) => (this.stdout += text)),
       this.#pump(this.#child.stderr, (text) => (this.stderr += text)),
@@ -273,19 +280,24 @@ export class Running {
   }
 
   /** Waits until stdout matches `pattern`; kills the process and fails on timeout or early exit. */
-  async waitForStdout(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+  waitForStdout(pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
+    return this.waitForOutput("stdout", pattern, timeoutMs);
+  }
+
+  /** Waits until `stream` (stdout or stderr) matches `pattern`; kills the process and fails on timeout or early exit. */
+  async waitForOutput(stream: "stdout" | "stderr", pattern: RegExp, timeoutMs = 10_000): Promise<RegExpMatchArray> {
     const deadline = performance.now() + timeoutMs;
     let exited = false;
     this.#child.status.then(() => (exited = true));
     for (;;) {
-      const match = this.stdout.match(pattern);
+      const match = this[stream].match(pattern);
       if (match) return match;
       if (exited || performance.now() > deadline) {
         const why = exited ? "the process exited" : `timed out after ${timeoutMs} ms`;
         this.kill("SIGKILL");
         const result = await this.finish().catch(() => undefined);
         throw new Error(
-          `${why} before stdout matched ${pattern}\n${result ? describe(result) : this.command}`,
+          `${why} before ${stream} matched ${pattern}\n${result ? describe(result) : this.command}`,
         );
       }
       await new Promise((resolve) => setTimeout(resolve, 20));

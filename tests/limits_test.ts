@@ -3,10 +3,20 @@
  * container, gcr says when the kernel OOM-killed it, and its cgroup is gone
  * afterwards.
  */
-import { busyboxRootfs, describe, gcr, missingRoot, named, RANGED_USER, rootlessUnavailable } from "./fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch, lines } from "./helpers.ts";
+import {
+  busyboxRootfs,
+  describe,
+  gcr,
+  missingRoot,
+  named,
+  RANGED_USER,
+  rootlessUnavailable,
+  SCRATCH,
+  spawnGcr,
+} from "./fixtures.ts";
+import { assert, assertEquals, assertIncludes, assertMatch, lines, sleep } from "./helpers.ts";
 
-/** Every cgroup folder gcr made for container `id`, in any hierarchy. */
+/** Every cgroup folder gcr made for container `id` (any container with `*`), in any hierarchy. */
 function cgroupFoldersOf(id: string): string[] {
   const found: string[] = [];
   const walk = (dir: string, depth: number) => {
@@ -20,7 +30,7 @@ function cgroupFoldersOf(id: string): string[] {
     for (const entry of entries) {
       if (!entry.isDirectory) continue;
       const path = `${dir}/${entry.name}`;
-      if (entry.name === id && dir.endsWith("/gcr")) found.push(path);
+      if ((entry.name === id || id === "*") && dir.endsWith("/gcr")) found.push(path);
       else walk(path, depth + 1);
     }
   };
@@ -147,5 +157,66 @@ Deno.test(
       /^gcr: running without limits \(--limits-optional\): resource limits need root/m,
       "notice",
     );
+  },
+);
+
+/** A container cgroup folder that was not in `before`, once one appears (polled every millisecond). */
+async function newCgroupFolder(before: ReadonlySet<string>, timeoutMs: number): Promise<string | undefined> {
+  const parents = lines(Deno.readTextFileSync("/proc/self/cgroup")).flatMap((line) => {
+    const [, controllers = "", path = "/"] = line.split(":");
+    const hierarchy = controllers ? controllers.replace(/^name=/, "") : "unified";
+    return [`/sys/fs/cgroup/${hierarchy}${path === "/" ? "" : path}/gcr`];
+  });
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    for (const parent of parents) {
+      try {
+        for (const entry of Deno.readDirSync(parent)) {
+          const path = `${parent}/${entry.name}`;
+          if (entry.isDirectory && !before.has(path)) return path;
+        }
+      } catch { /* not made yet */ }
+    }
+    await sleep(1);
+  }
+  return undefined;
+}
+
+Deno.test(
+  named("gcr run SIGKILLed as it makes its cgroup: rm -f and prune leave no cgroup folder", missingRoot()),
+  async () => {
+    await busyboxRootfs();
+    // A state folder of this test's own, so prune touches only its containers.
+    const state = Deno.makeTempDirSync({ dir: SCRATCH, prefix: "kill-state-" });
+    const env = { GCR_STATE: state };
+    const before = new Set(cgroupFoldersOf("*"));
+    try {
+      // Killed the moment its first cgroup folder appears, while it makes the rest.
+      for (let round = 0; round < 10; round++) {
+        const running = await spawnGcr(
+          ["run", "-q", "--memory", "32m", "--pids-limit", "50", "busybox", "sleep", "5"],
+          {
+            env,
+          },
+        );
+        const seen = await newCgroupFolder(new Set(cgroupFoldersOf("*")), 10_000);
+        running.kill("SIGKILL");
+        await running.finish().catch(() => undefined);
+        assert(seen, "gcr made a cgroup folder", running.stderr);
+      }
+      const listed = await gcr(["ps", "-a", "-q"], { env });
+      for (const id of lines(listed.stdout)) await gcr(["rm", "-f", id], { env });
+      const pruned = await gcr(["prune"], { env });
+      assertEquals(pruned.code, 0, "prune", describe(pruned));
+      const left = cgroupFoldersOf("*").filter((path) => !before.has(path));
+      assertEquals(left, [], "cgroup folders no command cleans up");
+    } finally {
+      for (const path of cgroupFoldersOf("*").filter((path) => !before.has(path))) {
+        try {
+          Deno.removeSync(path);
+        } catch { /* busy or gone */ }
+      }
+      Deno.removeSync(state, { recursive: true });
+    }
   },
 );

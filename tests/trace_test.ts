@@ -29,6 +29,7 @@ const STEPS = [
   "bring-up-loopback",
   "make-mounts-private",
   "mount-overlay",
+  "open-root",
   "mount-proc",
   "mount-dev",
   "bind-devices",
