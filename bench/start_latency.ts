@@ -2,7 +2,11 @@
  * Start latency: whole-process wall time of `gcr run busybox /bin/true`
  * against `runc run` on the same rootfs and against Deno's own start-up.
  *
- *   deno run -A bench/start_latency.ts [--runs N] [--warmup N] [--timeout SECONDS] [--json]
+ *   deno run -A bench/start_latency.ts [--runs N] [--warmup N] [--timeout SECONDS] [--baseline DIR] [--json]
+ *
+ * `--baseline DIR`: another checkout of gcr (e.g. `git worktree add DIR
+ * <commit>`), whose `gcr run` joins the same interleaved rounds: what a
+ * change costs, measured side by side rather than across two drifting runs.
  *
  * Rounds are interleaved: each round runs every contender once, in an order
  * that rotates from round to round, so drift (CPU frequency, page cache,
@@ -43,6 +47,7 @@ interface Options {
   warmup: number;
   json: boolean;
   timeoutMs: number;
+  baseline?: string;
 }
 
 interface Contender {
@@ -70,7 +75,8 @@ interface Summary {
   samples_ms: number[];
 }
 
-const USAGE = "usage: deno run -A bench/start_latency.ts [--runs N] [--warmup N] [--timeout SECONDS] [--json]";
+const USAGE =
+  "usage: deno run -A bench/start_latency.ts [--runs N] [--warmup N] [--timeout SECONDS] [--baseline DIR] [--json]";
 
 function parseOptions(args: readonly string[]): Options {
   const options: Options = { runs: 30, warmup: 3, json: false, timeoutMs: 10_000 };
@@ -104,6 +110,12 @@ function parseOptions(args: readonly string[]): Options {
       case "--json":
         options.json = true;
         break;
+      case "--baseline": {
+        const dir = inline ?? args[++i];
+        if (!dir) throw new Error(`--baseline needs a folder holding another checkout's gcr script\n${USAGE}`);
+        options.baseline = dir.replace(/\/+$/, "");
+        break;
+      }
       case "-h":
       case "--help":
         console.log(USAGE);
@@ -398,6 +410,14 @@ async function main(): Promise<void> {
         display: ["unshare", ...UNSHARE_ARGS].join(" "),
         command: () => ["unshare", UNSHARE_ARGS],
       },
+      ...(options.baseline
+        ? [{
+          name: "gcr baseline",
+          describe: `${options.baseline}/gcr run -q --rm busybox /bin/true (the same run from another checkout)`,
+          display: [`${options.baseline}/gcr`, ...gcrArgs, "busybox", "/bin/true"].join(" "),
+          command: (): [string, string[]] => [`${options.baseline}/gcr`, [...gcrArgs, "busybox", "/bin/true"]],
+        }]
+        : []),
       {
         name: "deno-hello",
         describe: `deno run ${denoFlags.join(" ")} <tmp>/hello.ts (Deno's start-up: the floor)`,
@@ -460,6 +480,7 @@ async function main(): Promise<void> {
         // No Deno program can start a container faster than Deno starts plus
         // what the kernel takes for the namespaces alone.
         deno_floor_over_runc: round2((median("deno-hello") + median("unshare")) / median("runc")),
+        ...(options.baseline ? { gcr_minus_baseline_ms: round2(median("gcr") - median("gcr baseline")) } : {}),
       },
     };
     if (options.json) {
@@ -493,6 +514,11 @@ async function main(): Promise<void> {
           `(deno-hello + unshare) / runc  ${
             result.ratios.deno_floor_over_runc.toFixed(2)
           }  (a floor for any runtime on Deno: its start-up plus the kernel's namespaces)`,
+          ...(options.baseline
+            ? [`gcr − gcr baseline     ${
+              (median("gcr") - median("gcr baseline")).toFixed(1).padStart(6)
+            } ms  (this checkout against ${options.baseline})`]
+            : []),
           "",
           `note: runc runs with runc spec's defaults (${runcNamespaces}): no user namespace, which gcr always creates.`,
         ].join("\n"),

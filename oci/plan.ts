@@ -26,7 +26,7 @@ import { makeMountsPrivate } from "../steps/make_mounts_private.ts";
 import { mapIds } from "../steps/map_ids.ts";
 import { maskPaths } from "../steps/mask_paths.ts";
 import { hardening } from "../steps/pipeline.ts";
-import { openRoot, type RootFd } from "../steps/in_root.ts";
+import { openDev, openRoot, type RootFd } from "../steps/in_root.ts";
 import { pivotRoot } from "../steps/pivot_root.ts";
 import type { IdPlan, SecurityPlan } from "../steps/plan.ts";
 import { readonlyPaths } from "../steps/readonly_paths.ts";
@@ -482,8 +482,10 @@ export function ociSteps(
   const firstFree = layout.firstFree + inherited;
   // The root's descriptor while mounts are made (steps/in_root.ts): the lowest free one then.
   const fd: RootFd = { root: firstFree };
+  const dev = openDev(fd);
   const root = spec.root.path;
   const hasDev = spec.mounts.some((m) => m.destination.replace(/\/+$/, "") === "/dev" && !m.bind);
+  const devFd = hasDev ? dev.fd : fd;
   // The nodes gcr makes in every fresh /dev (bind-devices, link-dev) are not
   // made twice when config.json lists them too (podman --privileged lists all).
   const standard = new Set([...DEVICES.map((name) => `/dev/${name}`), ...DEV_LINKS.map(([, name]) => `/dev/${name}`)]);
@@ -535,9 +537,10 @@ export function ociSteps(
     bindRootfs(plan),
     openRoot(root, fd),
     mountSpecMounts(mountActions(spec, options), fd),
-    ...(hasDev ? [bindDevices(fd), linkDev(fd)] : []),
-    ...(devices.length ? [makeDevices(devices, fd, deviceFolders(devices, root, hasDev))] : []),
-    ...(options.noPivot ? [moveRoot(root, fd)] : [pivotRoot(plan, fd), detachOldRoot()]),
+    // config.json's /dev tmpfs, once mounted, is opened like gcr run's (steps/in_root.ts).
+    ...(hasDev ? [dev.step, bindDevices(dev.fd), linkDev(dev.fd)] : []),
+    ...(devices.length ? [makeDevices(devices, devFd, deviceFolders(devices, root, hasDev))] : []),
+    ...(options.noPivot ? [moveRoot(root, devFd)] : [pivotRoot(plan, devFd), detachOldRoot()]),
     ...(linux.rootfsPropagation ? [rootPropagation(linux.rootfsPropagation)] : []),
     ...(Object.keys(linux.sysctl).length ? [writeSysctls(Object.entries(linux.sysctl), firstFree)] : []),
     ...maskedAndReadonly,

@@ -28,6 +28,7 @@ import {
   type BindAttributes,
   bindInRoot,
   changeMountInRoot,
+  closeRoot,
   mkdirInRoot,
   mknodInRoot,
   mountInRoot,
@@ -294,7 +295,7 @@ export function moveRoot(root: string, fd: RootFd): Step {
     why: "--no-pivot: the root is moved over / and chroot'ed into; the host's root stays below it",
     parent: [],
     child: [
-      call("close", num(fd.root, `${fd.root} /* root */`)),
+      ...closeRoot(fd),
       call("chdir", root),
       call("mount", root, "/", NULL, flags(MS, "MS_", ["MOVE"]), NULL),
       call("chroot", "."),

@@ -16,10 +16,17 @@
  * onto the opened target in one call, so a read-only volume is never
  * writable in between.
  *
+ * Once the container's /dev is mounted, gcr opens it too (open-dev): it is
+ * a fresh tmpfs of gcr's own that nothing else can reach, so a single name
+ * in it (`null`, `pts`, `console`) is safe to name relative to that
+ * descriptor, or through /proc/self/fd/<dev>/<name> for mount(2), without
+ * an openat2 each. A mount of a name gcr made is always preceded by the
+ * mknodat or mkdirat that made it (which refuses an existing symlink).
+ *
  * The descriptors are the lowest free ones, known in advance (the chain
  * cannot pass a return value on): the root's, opened once after it is
- * mounted (open-root), then `at` = root + 1 for a target and `tree` =
- * root + 2 for a detached tree, each closed right after its use.
+ * mounted (open-root), /dev's right after it (open-dev), then `at` for a
+ * target and `tree` for a detached tree, each closed right after its use.
  *
  * @module
  */
@@ -41,19 +48,33 @@ import {
   RESOLVE,
   SYS,
 } from "../ffi/constants.ts";
-import { call, flags, NULL, num, rawSyscall, shown, type Step } from "./step.ts";
+import { call, flags, NULL, num, rawSyscall, type Shown, shown, type Step } from "./step.ts";
 
-/** Where the root's descriptor is: the lowest one free after close-fds and the chain's own. */
+/** Where the root's descriptor is (the lowest one free after close-fds and the chain's own), and /dev's once open. */
 export interface RootFd {
   readonly root: number;
+  readonly dev?: number;
 }
 
 /** How a target may be reached: symlinks resolved inside the root, or none at all (proc and sysfs, as runc). */
 export type Resolve = "in-root" | "no-symlinks";
 
-/** The target's descriptor, and the detached tree's. */
-const at = (fd: RootFd) => fd.root + 1;
-const tree = (fd: RootFd) => fd.root + 2;
+/** The target's descriptor, and the detached tree's: the lowest free ones. */
+const at = (fd: RootFd) => (fd.dev ?? fd.root) + 1;
+const tree = (fd: RootFd) => at(fd) + 1;
+
+/** The name of `path` in gcr's own /dev, where that is open and `path` is one name directly in it. */
+function inDev(fd: RootFd, path: string): string | undefined {
+  const parts = relative(path).split("/");
+  return fd.dev !== undefined && parts.length === 2 && parts[0] === "dev" ? parts[1] : undefined;
+}
+
+/** `/proc/self/fd/<dev>/<name>`: the name in the /dev gcr opened, as a path mount(2) accepts. */
+function devPath(fd: RootFd, name: string): Shown {
+  return shown({ string: `/proc/self/fd/${fd.dev}/${name}` }, `"/proc/self/fd/${fd.dev}/${name}" /* /dev/${name} */`);
+}
+
+const devFd = (fd: RootFd) => num(fd.dev!, `${fd.dev} /* /dev */`);
 
 /** Opens the root folder once it is mounted; every in-root call starts from this descriptor. */
 export function openRoot(root: string, fd: RootFd): Step {
@@ -65,6 +86,32 @@ export function openRoot(root: string, fd: RootFd): Step {
       yields(call("open", root, flags({ ...O, CLOEXEC: O_CLOEXEC }, "O_", ["PATH", "DIRECTORY", "CLOEXEC"])), fd.root),
     ],
   };
+}
+
+/**
+ * Opens the container's /dev (a tmpfs gcr or config.json just mounted) as
+ * descriptor root + 1, kept until the pivot: names in it are made and
+ * mounted on relative to it. Returns the descriptors from then on.
+ */
+export function openDev(fd: RootFd): { step: Step; fd: RootFd } {
+  const dev = fd.root + 1;
+  return {
+    step: {
+      name: "open-dev",
+      why: "the new /dev, opened once: its device nodes, links and mounts are made relative to it",
+      parent: [],
+      child: [openInRoot(fd, "/dev", "no-symlinks")],
+    },
+    fd: { root: fd.root, dev },
+  };
+}
+
+/** The root's and /dev's descriptors closed, before the pivot: nothing of the tree gcr assembled stays open. */
+export function closeRoot(fd: RootFd): ChildCall[] {
+  return [
+    call("close", num(fd.root, `${fd.root} /* root */`)),
+    ...(fd.dev !== undefined ? [call("close", devFd(fd))] : []),
+  ];
 }
 
 /** `/proc` → `proc`: openat2 takes paths relative to the root's descriptor. */
@@ -113,18 +160,11 @@ export function mountInRoot(
   mount: { readonly source: string; readonly type: string; readonly flags: number; readonly data: string | null },
   resolve: Resolve = "in-root",
 ): ChildCall[] {
-  return [
-    openInRoot(fd, path, resolve),
-    call(
-      "mount",
-      mount.source,
-      procFd(at(fd), path),
-      mount.type,
-      num(mount.flags, showMountFlags(mount.flags)),
-      mount.data ?? NULL,
-    ),
-    call("close", at(fd)),
-  ];
+  const name = inDev(fd, path);
+  const mounting = (target: Shown) =>
+    call("mount", mount.source, target, mount.type, num(mount.flags, showMountFlags(mount.flags)), mount.data ?? NULL);
+  if (name !== undefined) return [mounting(devPath(fd, name))];
+  return [openInRoot(fd, path, resolve), mounting(procFd(at(fd), path)), call("close", at(fd))];
 }
 
 /**
@@ -149,9 +189,11 @@ export interface BindAttributes {
 }
 
 /**
- * Binds `source` (a host path) onto `path` in the root: the bind is made as
- * a detached tree, its attributes set on every mount of it (AT_RECURSIVE
- * with `recursive`), and moved onto the opened target.
+ * Binds `source` (a host path) onto `path` in the root. With attributes,
+ * the bind is made as a detached tree, the attributes are set on every
+ * mount of it (AT_RECURSIVE with `recursive`), and it is moved onto the
+ * opened target: it is never visible without them. Without, one mount(2)
+ * onto the opened target does.
  */
 export function bindInRoot(
   fd: RootFd,
@@ -162,8 +204,15 @@ export function bindInRoot(
   const { recursive, attributes = {} } = options;
   const setattr = attributes.set || attributes.clear || attributes.propagation;
   const recursiveFlag = recursive ? AT_RECURSIVE : 0;
+  const name = inDev(fd, path);
+  if (!setattr) {
+    const bind = (target: Shown) =>
+      call("mount", source, target, NULL, flags(MS, "MS_", recursive ? ["BIND", "REC"] : ["BIND"]), NULL);
+    if (name !== undefined) return [bind(devPath(fd, name))];
+    return [openInRoot(fd, path, options.resolve), bind(procFd(at(fd), path)), call("close", at(fd))];
+  }
   return [
-    openInRoot(fd, path, options.resolve),
+    ...(name !== undefined ? [] : [openInRoot(fd, path, options.resolve)]),
     yields(
       call(
         "open_tree",
@@ -186,21 +235,32 @@ export function bindInRoot(
         LAYOUT.mount_attr.size,
       )]
       : []),
-    call(
-      "move_mount",
-      num(tree(fd), `${tree(fd)} /* detached */`),
-      "",
-      num(at(fd), `${at(fd)} /* ${path} */`),
-      "",
-      num(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH, "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH"),
-    ),
+    name !== undefined
+      ? call(
+        "move_mount",
+        num(tree(fd), `${tree(fd)} /* detached */`),
+        "",
+        devFd(fd),
+        name,
+        num(MOVE_MOUNT_F_EMPTY_PATH, "MOVE_MOUNT_F_EMPTY_PATH"),
+      )
+      : call(
+        "move_mount",
+        num(tree(fd), `${tree(fd)} /* detached */`),
+        "",
+        num(at(fd), `${at(fd)} /* ${path} */`),
+        "",
+        num(MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH, "MOVE_MOUNT_F_EMPTY_PATH|MOVE_MOUNT_T_EMPTY_PATH"),
+      ),
     call("close", tree(fd)),
-    call("close", at(fd)),
+    ...(name !== undefined ? [] : [call("close", at(fd))]),
   ];
 }
 
 /** mkdir of `path` (its last component) in the folder that holds it, opened in the root. */
 export function mkdirInRoot(fd: RootFd, path: string, mode: number): ChildCall[] {
+  const own = inDev(fd, path);
+  if (own !== undefined) return [call("mkdirat", devFd(fd), own, num(mode, `0${mode.toString(8)}`))];
   const { folder, name } = split(path);
   return [
     openInRoot(fd, folder),
@@ -211,6 +271,8 @@ export function mkdirInRoot(fd: RootFd, path: string, mode: number): ChildCall[]
 
 /** mknod of `path` in the folder that holds it, opened in the root. */
 export function mknodInRoot(fd: RootFd, path: string, mode: { value: number; show: string }, dev: bigint): ChildCall[] {
+  const own = inDev(fd, path);
+  if (own !== undefined) return [call("mknodat", devFd(fd), own, num(mode.value, mode.show), num(dev))];
   const { folder, name } = split(path);
   return [
     openInRoot(fd, folder),
@@ -221,6 +283,8 @@ export function mknodInRoot(fd: RootFd, path: string, mode: { value: number; sho
 
 /** A symlink at `path` (in the folder that holds it, opened in the root) pointing at `target`. */
 export function symlinkInRoot(fd: RootFd, target: string, path: string): ChildCall[] {
+  const own = inDev(fd, path);
+  if (own !== undefined) return [call("symlinkat", target, devFd(fd), own)];
   const { folder, name } = split(path);
   return [
     openInRoot(fd, folder),

@@ -48,7 +48,7 @@ import {
   type NamespaceFile,
   openNamespaces,
 } from "./join_namespaces.ts";
-import { openRoot, type RootFd } from "./in_root.ts";
+import { openDev, openRoot, type RootFd } from "./in_root.ts";
 import { readonlyPaths } from "./readonly_paths.ts";
 import { resetSignals } from "./reset_signals.ts";
 import { setHostname } from "./set_hostname.ts";
@@ -61,6 +61,8 @@ export function containerSteps(plan: ContainerPlan): Step[] {
   const { security } = plan;
   // The root's descriptor: the lowest free once close-fds has left the chain's own.
   const fd: RootFd = { root: CHAIN_FDS.firstFree };
+  // /dev is opened once it is mounted (open-dev): the steps after it get its descriptor too.
+  const dev = openDev(fd);
   return [
     cloneNamespaces(plan),
     dieWithParent(),
@@ -81,19 +83,20 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     openRoot(plan.root, fd),
     // These mounts go into the rootfs before the pivot, while the host's /dev
     // and /proc (needed by bind-devices and mount-proc) are still reachable.
-    mountProc(fd),
     mountDev(fd),
-    bindDevices(fd),
-    mountDevpts(plan, fd),
-    mountShm(fd),
-    linkDev(fd),
-    ...(plan.console ? [bindConsole({ console: plan.console }, fd)] : []),
-    ...(plan.init ? [bindInit({ init: plan.init }, fd)] : []),
-    mountTmp(fd),
-    mountSys(plan, fd),
+    dev.step,
+    bindDevices(dev.fd),
+    mountDevpts(plan, dev.fd),
+    mountShm(dev.fd),
+    linkDev(dev.fd),
+    ...(plan.console ? [bindConsole({ console: plan.console }, dev.fd)] : []),
+    ...(plan.init ? [bindInit({ init: plan.init }, dev.fd)] : []),
+    mountProc(dev.fd),
+    mountTmp(dev.fd),
+    mountSys(plan, dev.fd),
     // Last before the pivot: the host paths must still be reachable.
-    ...(plan.volumes.length ? [bindVolumes(plan, fd)] : []),
-    pivotRoot(plan, fd),
+    ...(plan.volumes.length ? [bindVolumes(plan, dev.fd)] : []),
+    pivotRoot(plan, dev.fd),
     detachOldRoot(),
     // On the container's own /proc and /sys, while it still has CAP_SYS_ADMIN.
     ...(security.maskPaths ? [maskPaths(), readonlyPaths()] : []),
