@@ -515,9 +515,11 @@ async function main(): Promise<void> {
             result.ratios.deno_floor_over_runc.toFixed(2)
           }  (a floor for any runtime on Deno: its start-up plus the kernel's namespaces)`,
           ...(options.baseline
-            ? [`gcr − gcr baseline     ${
-              (median("gcr") - median("gcr baseline")).toFixed(1).padStart(6)
-            } ms  (this checkout against ${options.baseline})`]
+            ? [
+              `gcr − gcr baseline     ${
+                (median("gcr") - median("gcr baseline")).toFixed(1).padStart(6)
+              } ms  (this checkout against ${options.baseline})`,
+            ]
             : []),
           "",
           `note: runc runs with runc spec's defaults (${runcNamespaces}): no user namespace, which gcr always creates.`,
