@@ -10,6 +10,7 @@
 import { type RunMode, runSteps } from "./runner.ts";
 import { resolveUser } from "./security/user.ts";
 import { currentStatus, findContainer, recordedSeccomp } from "./state.ts";
+import { pidNamespaceVia } from "./steps/join_namespaces.ts";
 import { type ExecPlan, execSteps } from "./steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
 import { scanOptions } from "./flags.ts";
@@ -77,13 +78,7 @@ export async function execCommand(argv: readonly string[]): Promise<number> {
   }
   const context = record.exec;
   if (!context) throw new Error(`container ${found.id} was started by a gcr that did not record how to enter it`);
-  // Rootless, gcr cannot join a PID namespace for its child (that needs
-  // CAP_SYS_ADMIN in gcr's own user namespace): the child joins it from the
-  // container's user namespace and forks into it.
-  const rootless = Deno.uid() !== 0;
-  if (rootless && context.namespaces.includes("pid") && !context.namespaces.includes("user")) {
-    throw new Error("gcr exec: a container without a user namespace of its own can be entered only as root");
-  }
+  const pidVia = pidNamespaceVia(context.namespaces, Deno.uid());
   const pid = record.initPid;
   // The container's own /etc/passwd, through its root as the kernel shows it to the host.
   const user = args.user !== undefined ? resolveUser(args.user, `/proc/${pid}/root`) : context.user;
@@ -105,7 +100,7 @@ export async function execCommand(argv: readonly string[]): Promise<number> {
     },
     dieWithParent: !args.detach,
     nullStdio: args.detach,
-    pidVia: rootless ? "fork" : "parent",
+    pidVia,
   };
   const status = await runSteps(execSteps(plan), args.mode, { detach: args.detach });
   if ("running" in status) return 0;

@@ -51,6 +51,7 @@ import {
   sameProcess,
   updateRecord,
 } from "../state.ts";
+import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "../usage.ts";
 import { parseFlags } from "../flags.ts";
@@ -550,6 +551,7 @@ export async function ociExecCommand(args: readonly string[]): Promise<number> {
         ids: context.ids,
         security: { ...security, ...(seccomp ? { seccomp } : {}) },
         dieWithParent: !detach,
+        pidVia: pidNamespaceVia(context.namespaces, Deno.uid()),
         ...(socket !== undefined && spec.process.terminal ? { consoleSocket: CHAIN_FDS.firstFree } : {}),
       }),
       "run",

@@ -31,6 +31,20 @@ export function joinOrder(types: readonly string[]): NamespaceFile[] {
 }
 
 /**
+ * How a process gets into a container's PID namespace (ExecPlan.pidVia).
+ * Rootless, gcr cannot join it for its child (that needs CAP_SYS_ADMIN in
+ * gcr's own user namespace): the child joins it from the container's user
+ * namespace and forks into it.
+ */
+export function pidNamespaceVia(namespaces: readonly string[], uid: number | null): "parent" | "fork" {
+  if (uid === 0) return "parent";
+  if (namespaces.includes("pid") && !namespaces.includes("user")) {
+    throw new Error("gcr exec: a container without a user namespace of its own can be entered only as root");
+  }
+  return "fork";
+}
+
+/**
  * Creates the process that enters a running container: no new namespaces,
  * but the parent sets its PID namespace for children to the container's
  * just for the clone (a process cannot move itself into a PID namespace,

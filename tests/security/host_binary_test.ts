@@ -21,6 +21,7 @@
  */
 import { join } from "node:path";
 import {
+  type Account,
   BUSYBOX,
   busyboxRootfs,
   describe,
@@ -37,6 +38,7 @@ import {
   run,
   type RunResult,
   SCRATCH,
+  syncSource,
 } from "../fixtures.ts";
 import { assertEquals, assertNotIncludes, waitFor } from "../helpers.ts";
 
@@ -107,27 +109,50 @@ async function assertUntouched(a: Arena, report: string, context: string): Promi
   assertEquals(await sha256(a.deno), a.digest, "the runtime's binary is unchanged", context);
 }
 
-/** A bundle for `gcr create` from `runc spec`, with the arena's rootfs and `args`. */
-async function bundle(a: Arena, name: string, args: string[]): Promise<string> {
+/**
+ * A bundle for `gcr create` from `runc spec` (`--rootless` for a user: a user
+ * namespace mapping 0 to them), with the arena's rootfs and `args`.
+ */
+async function bundle(a: Arena, name: string, args: string[], user?: Account): Promise<string> {
   const dir = join(a.dir, name);
   Deno.mkdirSync(dir);
-  await ok("runc", ["spec", "--bundle", dir]);
+  await ok("runc", ["spec", ...(user ? ["--rootless"] : []), "--bundle", dir]);
   const path = join(dir, "config.json");
   const config = JSON.parse(Deno.readTextFileSync(path));
   config.root = { path: a.rootfs, readonly: false };
   config.process.terminal = false;
   config.process.args = args;
+  if (user) {
+    config.linux.uidMappings = [{ containerID: 0, hostID: user.uid, size: 1 }];
+    config.linux.gidMappings = [{ containerID: 0, hostID: user.gid, size: 1 }];
+    await ok("chown", ["-R", `${user.uid}:${user.gid}`, dir]);
+  }
   Deno.writeTextFileSync(path, JSON.stringify(config));
   return dir;
 }
 
-/** `gcr <args>` run by the arena's deno as root, its stdout and stderr into `log` (it may outlive gcr). */
-function gcrLogged(a: Arena, args: string[], log: string): Promise<RunResult> {
-  const line = [GCR, ...args].map((arg) => `'${arg}'`).join(" ");
-  return run("sh", ["-c", `exec ${line} >>'${log}' 2>&1`], {
-    cwd: REPO,
-    env: { PATH: `${join(a.dir, "bin")}:${Deno.env.get("PATH") ?? ""}` },
-  });
+/**
+ * `gcr <args>` run by the arena's deno (as `user`: from the world-readable
+ * source copy), its stdout and stderr into `log`, which the container keeps.
+ */
+async function gcrLogged(a: Arena, args: string[], log: string, user?: Account): Promise<RunResult> {
+  const script = user ? join(await syncSource(), "gcr") : GCR;
+  const line = `exec ${[script, ...args].map((arg) => `'${arg}'`).join(" ")} >>'${log}' 2>&1`;
+  if (!user) {
+    return run("sh", ["-c", line], { cwd: REPO, env: { PATH: `${join(a.dir, "bin")}:${Deno.env.get("PATH") ?? ""}` } });
+  }
+  return run("setpriv", [
+    `--reuid=${user.name}`,
+    `--regid=${user.gid}`,
+    "--init-groups",
+    "env",
+    "-i",
+    `HOME=${user.home}`,
+    `PATH=${join(a.dir, "bin")}:/usr/local/bin:/usr/bin:/bin`,
+    "sh",
+    "-c",
+    line,
+  ]);
 }
 
 const readOr = (path: string) => {
@@ -139,31 +164,59 @@ const readOr = (path: string) => {
 };
 
 /** Waits until the OCI container `id` has stopped (its command ended), then deletes it. */
-async function stopped(a: Arena, root: string, id: string): Promise<void> {
+async function stopped(root: string, id: string, as: GcrOptions): Promise<void> {
   await waitFor(
     `container ${id} to stop`,
     async () => {
-      const state = await gcr(["--root", root, "state", id], { deno: a.deno });
+      const state = await gcr(["--root", root, "state", id], as);
       return state.code !== 0 || JSON.parse(state.stdout).status === "stopped" ? true : undefined;
     },
     20_000,
     200,
   );
-  await gcr(["--root", root, "delete", "--force", id], { deno: a.deno });
+  await gcr(["--root", root, "delete", "--force", id], as);
+}
+
+/** The entrypoint attack through the OCI verbs: the bundle's command is /proc/self/exe. */
+async function ociEntryAttack(a: Arena, user?: Account): Promise<void> {
+  const root = join(a.dir, "state");
+  const log = join(a.dir, "container.log");
+  const dir = await bundle(a, "entry", ["/proc/self/exe"], user);
+  const created = await gcrLogged(a, ["--root", root, "create", "--bundle", dir, "entry"], log, user);
+  assertEquals(created.code, 0, "gcr create", readOr(log));
+  const started = await gcrLogged(a, ["--root", root, "start", "entry"], log, user);
+  assertEquals(started.code, 0, "gcr start", readOr(log));
+  await stopped(root, "entry", { deno: a.deno, ...(user ? { user: user.name } : {}) });
+  await assertUntouched(a, readOr(log), readOr(log));
+}
+
+/** The joining attack through the OCI verbs: `gcr exec --process` while the probe, pid 1, watches. */
+async function ociJoiningAttack(a: Arena, user?: Account): Promise<void> {
+  const as = { deno: a.deno, ...(user ? { user: user.name } : {}) };
+  const root = join(a.dir, "state");
+  const log = join(a.dir, "container.log");
+  const dir = await bundle(a, "join", ["/probe", "watch", a.target, "4"], user);
+  const created = await gcrLogged(a, ["--root", root, "create", "--bundle", dir, "join"], log, user);
+  assertEquals(created.code, 0, "create", readOr(log));
+  assertEquals((await gcrLogged(a, ["--root", root, "start", "join"], log, user)).code, 0, "start", readOr(log));
+  await waitFor("the probe to watch", () => readOr(log).includes("probe: watching") || undefined);
+  const process = join(a.dir, "process.json");
+  const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+  Deno.writeTextFileSync(process, JSON.stringify({ ...config.process, args: ["/bin/true"] }));
+  const execs: RunResult[] = [];
+  for (let i = 0; i < 5; i++) {
+    execs.push(await gcr(["--root", root, "exec", "--process", process, "join"], as));
+    if (execs.at(-1)!.code !== 0) break; // the probe won and ended the container: the report says so
+  }
+  await stopped(root, "join", as);
+  await assertUntouched(a, readOr(log), readOr(log));
+  assertEquals(execs.map((e) => e.code), [0, 0, 0, 0, 0], "every exec ran", execs.map(describe).join("\n"));
 }
 
 Deno.test(named("OCI create/start: a command of /proc/self/exe never runs the runtime's binary", SKIP), async () => {
   const a = await arena();
   try {
-    const root = join(a.dir, "state");
-    const log = join(a.dir, "container.log");
-    const dir = await bundle(a, "entry", ["/proc/self/exe"]);
-    const created = await gcrLogged(a, ["--root", root, "create", "--bundle", dir, "entry"], log);
-    assertEquals(created.code, 0, "gcr create", readOr(log));
-    const started = await gcrLogged(a, ["--root", root, "start", "entry"], log);
-    assertEquals(started.code, 0, "gcr start", readOr(log));
-    await stopped(a, root, "entry");
-    await assertUntouched(a, readOr(log), readOr(log));
+    await ociEntryAttack(a);
   } finally {
     a.remove();
   }
@@ -172,27 +225,29 @@ Deno.test(named("OCI create/start: a command of /proc/self/exe never runs the ru
 Deno.test(named("OCI exec --process: a joining process is never open to the container", SKIP), async () => {
   const a = await arena();
   try {
-    const root = join(a.dir, "state");
-    const log = join(a.dir, "container.log");
-    const dir = await bundle(a, "join", ["/probe", "watch", a.target, "4"]);
-    assertEquals((await gcrLogged(a, ["--root", root, "create", "--bundle", dir, "join"], log)).code, 0, "create");
-    assertEquals((await gcrLogged(a, ["--root", root, "start", "join"], log)).code, 0, "start", readOr(log));
-    await waitFor("the probe to watch", () => readOr(log).includes("probe: watching") || undefined);
-    const process = join(a.dir, "process.json");
-    const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
-    Deno.writeTextFileSync(process, JSON.stringify({ ...config.process, args: ["/bin/true"] }));
-    const execs: RunResult[] = [];
-    for (let i = 0; i < 5; i++) {
-      execs.push(await gcr(["--root", root, "exec", "--process", process, "join"], { deno: a.deno }));
-      if (execs.at(-1)!.code !== 0) break; // the probe won and ended the container: the report says so
-    }
-    await stopped(a, root, "join");
-    await assertUntouched(a, readOr(log), readOr(log));
-    assertEquals(execs.map((e) => e.code), [0, 0, 0, 0, 0], "every exec ran", execs.map(describe).join("\n"));
+    await ociJoiningAttack(a);
   } finally {
     a.remove();
   }
 });
+
+Deno.test(
+  named(
+    "rootless OCI create/start and exec --process: neither attack reaches a deno the user owns",
+    rootlessUnavailable() ?? SKIP,
+  ),
+  async () => {
+    const user = await ensureUser(RANGED_USER);
+    for (const attack of [ociEntryAttack, ociJoiningAttack]) {
+      const a = await arena(user);
+      try {
+        await attack(a, user);
+      } finally {
+        a.remove();
+      }
+    }
+  },
+);
 
 Deno.test(named("gcr run: a command of /proc/self/exe never runs the runtime's binary", SKIP), async () => {
   const a = await arena();
