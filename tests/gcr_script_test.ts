@@ -1,0 +1,57 @@
+/**
+ * The `gcr` script runs a bundle of gcr's sources and rebuilds it when any
+ * of them changed: at any depth of the tree, not only the first two.
+ */
+import { join } from "node:path";
+import { describe, REPO, run } from "./fixtures.ts";
+import { assertEquals } from "./helpers.ts";
+
+/** A copy of the sources (no .git, no .cache, no images) in a new folder. */
+async function copyOfSources(): Promise<{ dir: string; remove: () => void }> {
+  const dir = Deno.makeTempDirSync({ prefix: "gcr-script-" });
+  const names = [...Deno.readDirSync(REPO)].map((e) => e.name).filter((n) => ![".git", ".cache", "rootfs"].includes(n));
+  const copy = await run("cp", ["-r", ...names.map((n) => join(REPO, n)), dir]);
+  assertEquals(copy.code, 0, "cp", describe(copy));
+  return { dir, remove: () => Deno.removeSync(dir, { recursive: true }) };
+}
+
+Deno.test("gcr's bundle is rebuilt when a module two folders deep changes, from any working directory", async () => {
+  const { dir, remove } = await copyOfSources();
+  try {
+    const nested = join(dir, "deeper", "still");
+    Deno.mkdirSync(nested, { recursive: true });
+    const marker = join(nested, "marker.ts");
+    Deno.writeTextFileSync(marker, 'export const MARKER = "first";\n');
+    const main = join(dir, "main.ts");
+    Deno.writeTextFileSync(
+      main,
+      'import { MARKER } from "./deeper/still/marker.ts";\nconsole.error(`marker: ${MARKER}`);\n' +
+        Deno.readTextFileSync(main),
+    );
+    const gcr = join(dir, "gcr");
+    const first = await run(gcr, ["--version"], { cwd: "/" });
+    assertEquals(
+      [first.code, first.stderr],
+      [0, "marker: first\n"],
+      "built, with the module as it was",
+      describe(first),
+    );
+    assertEquals(Deno.statSync(join(dir, ".cache", "bundle", "main.js")).isFile, true, "it runs a bundle");
+
+    // Only the nested module changes; a second of mtime resolution is not assumed.
+    const built = Deno.statSync(join(dir, ".cache", "bundle", "stamp")).mtime!;
+    Deno.writeTextFileSync(marker, 'export const MARKER = "second";\n');
+    Deno.utimeSync(marker, new Date(), new Date(built.getTime() + 2000));
+    const second = await run(gcr, ["--version"], { cwd: dir });
+    assertEquals(
+      [second.code, second.stderr],
+      [0, "marker: second\n"],
+      "rebuilt for the nested edit",
+      describe(second),
+    );
+    const third = await run(gcr, ["--version"], { cwd: "/tmp" });
+    assertEquals(third.stderr, "marker: second\n", "and fresh from then on", describe(third));
+  } finally {
+    remove();
+  }
+});
