@@ -19,13 +19,13 @@ import { assertSupportedPlatform, F_DUPFD_CLOEXEC, O } from "./ffi/constants.ts"
 import { check } from "./ffi/errno.ts";
 import { libc } from "./ffi/libc.ts";
 import { openFd } from "./ffi/fds.ts";
-import { newContainerId } from "./container_id.ts";
-import { requireStaticInit } from "./host_init.ts";
+import { newContainerId } from "./plan/container_id.ts";
+import { requireStaticInit } from "./host/init.ts";
 import { INIT_PATH } from "./steps/bind_init.ts";
-import { planIds } from "./id_maps.ts";
-import { log, runningAs, setQuiet } from "./log.ts";
-import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "./rootfs.ts";
-import { type RunMode, runSteps, showChildCall, showParentOp, StepError } from "./runner.ts";
+import { planIds } from "./plan/id_maps.ts";
+import { log, runningAs, setQuiet } from "./output/log.ts";
+import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "./image/rootfs.ts";
+import { type RunMode, runSteps, showChildCall, showParentOp, StepError } from "./runner/runner.ts";
 import {
   CgroupUnavailableError,
   type ContainerCgroup,
@@ -54,15 +54,15 @@ import {
   processStart,
   removeContainer,
   updateRecord,
-} from "./state.ts";
-import { prepareVolume } from "./volumes.ts";
-import { etcFiles, parseDns } from "./etc_files.ts";
-import { readTextOr } from "./host_files.ts";
+} from "./state/state.ts";
+import { prepareVolume } from "./plan/volumes.ts";
+import { etcFiles, parseDns } from "./plan/etc_files.ts";
+import { readTextOr } from "./host/files.ts";
 import type { ContainerPlan } from "./steps/plan.ts";
 import type { Step } from "./steps/step.ts";
-import { UsageError } from "./usage.ts";
-import { scanOptions } from "./flags.ts";
-import { envOption, mergeEnv, workdirOption } from "./container_options.ts";
+import { UsageError } from "./commands/usage.ts";
+import { scanOptions } from "./commands/flags.ts";
+import { envOption, mergeEnv, workdirOption } from "./plan/container_options.ts";
 import { parsePublish, type PortMapping } from "./net/publish.ts";
 import type { BridgeAttachment } from "./net/bridge.ts";
 import { attachToBridge, detachFromBridge } from "./net/attach.ts";
@@ -75,7 +75,7 @@ import {
   psCommand,
   rmCommand,
   stopCommand,
-} from "./lifecycle.ts";
+} from "./commands/lifecycle.ts";
 
 const USAGE = `usage: gcr run [options] <image> [command [args…]]
        gcr explain run [options] <image> [command [args…]]
@@ -454,7 +454,7 @@ async function findOrPull(image: string, dir: string, quiet: boolean): Promise<s
   } catch (error) {
     const local = isPath(image) && (image.startsWith("/") || image.startsWith("."));
     if (image === "busybox" || local || !REFERENCE_LIKE.test(image)) throw error;
-    const { pullForRun } = await import("./image/pull_cli.ts");
+    const { pullForRun } = await import("./commands/pull.ts");
     let pulled: string;
     try {
       pulled = await pullForRun(image, dir, quiet);
@@ -827,7 +827,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const oci = () => {
     // create's stdio is the container's: gcr's own log lines must not mix into its output.
     setQuiet(true);
-    return import("./oci/cli.ts");
+    return import("./commands/oci.ts");
   };
   try {
     switch (command) {
@@ -904,7 +904,7 @@ async function main(argv: readonly string[]): Promise<number> {
         return 0;
       }
       case "pull": {
-        const { parsePullArgs, pullCommand } = await import("./image/pull_cli.ts");
+        const { parsePullArgs, pullCommand } = await import("./commands/pull.ts");
         return await pullCommand(parsePullArgs(rest, "pull"));
       }
       case "__monitor":
@@ -915,7 +915,7 @@ async function main(argv: readonly string[]): Promise<number> {
         return psCommand(rest);
       case "exec": {
         if (rest.some((a) => /^(--process|-p)(=|$)/.test(a))) return await (await oci()).ociExecCommand(rest);
-        const { execCommand } = await import("./exec_command.ts");
+        const { execCommand } = await import("./commands/exec.ts");
         return await execCommand(rest);
       }
       case "logs":
@@ -932,7 +932,7 @@ async function main(argv: readonly string[]): Promise<number> {
       case "prune":
         return await pruneCommand(rest);
       case "images": {
-        const { imagesCommand } = await import("./image/pull_cli.ts");
+        const { imagesCommand } = await import("./commands/pull.ts");
         return await imagesCommand(rest);
       }
       case "help":

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { sealedTrampoline, trampolineElf } from "../security/exec_trampoline.ts";
+import { sealedTrampoline, trampolineElf } from "../ffi/exec_trampoline.ts";
 import { libc } from "../ffi/libc.ts";
 
 const runs = Number(Deno.args[Deno.args.indexOf("--runs") + 1] ?? 300) || 300;

@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { podmanEnv } from "../tests/podman_env.ts";
+import { podmanEnv } from "../tests/oci/podman_env.ts";
 
 const REPO = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 

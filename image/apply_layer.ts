@@ -50,7 +50,7 @@ import {
   symlinkAt,
   timespecs,
   writeAll,
-} from "./safe_fs.ts";
+} from "../ffi/safe_fs.ts";
 
 const { ENOENT, EPERM, EACCES, EEXIST, ENOTDIR, EINVAL, ELOOP, EOPNOTSUPP } = ERRNO;
 

@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { timestamp } from "../log.ts";
+import { timestamp } from "../output/log.ts";
 
 /** Receives pull events. `id` is a layer's short digest (12 hex digits). */
 export interface PullProgress {

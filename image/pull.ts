@@ -47,7 +47,7 @@ import { createProgress, humanSize, type PullProgress, shortDigest } from "./pro
 import { parseReference, validateDigest } from "./reference.ts";
 import { pullImage } from "./registry.ts";
 import { TarReader } from "./tar.ts";
-import { pathInfo } from "../host_files.ts";
+import { pathInfo } from "../host/files.ts";
 
 /** Where an image comes from. */
 export type ImageSourceSpec =

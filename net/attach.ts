@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { runtimeDir } from "../state.ts";
+import { runtimeDir } from "../state/state.ts";
 import type { BridgeAttachment } from "./bridge.ts";
 import type { PortMapping } from "./publish.ts";
 

@@ -9,7 +9,7 @@
 import { chainLayout } from "../ffi/chain.ts";
 import { CLONE, ERRNO, MOUNT_ATTR, MS, O } from "../ffi/constants.ts";
 import { openFd } from "../ffi/fds.ts";
-import { closeFd, ensureDirInRoot, openInRoot } from "../image/safe_fs.ts";
+import { closeFd, ensureDirInRoot, openInRoot } from "../ffi/safe_fs.ts";
 import { CAPABILITIES } from "../security/capabilities.ts";
 import type { ContainerUser } from "../security/user.ts";
 import { cachedCompile, profileFromOci } from "../security/seccomp.ts";
@@ -46,7 +46,7 @@ import {
   rootPropagation,
   setRlimits,
   writeSysctls,
-} from "./steps.ts";
+} from "../steps/oci_steps.ts";
 import { type OciMount, type OciSpec, SpecError } from "./spec.ts";
 
 /** Descriptors the child gets from gcr create at fixed numbers (ChainPipes.inherit). */

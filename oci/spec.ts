@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { resolvePath } from "../host_files.ts";
+import { resolvePath } from "../host/files.ts";
 import { CLONE, MS, RLIMIT } from "../ffi/constants.ts";
 import { capabilityNumber } from "../security/capabilities.ts";
 import type { IdMapping } from "../steps/step.ts";

@@ -1,5 +1,5 @@
 import { CLONE, ERRNO } from "../ffi/constants.ts";
-import { readTextOr } from "../host_files.ts";
+import { readTextOr } from "../host/files.ts";
 import type { ContainerPlan } from "./plan.ts";
 import type { Step } from "./step.ts";
 

@@ -1,6 +1,6 @@
 import { CHAIN_FDS, type ChainLayout } from "../ffi/chain.ts";
 import { AT_EMPTY_PATH, F_SETFD, O_CLOEXEC, PR_SET_PDEATHSIG } from "../ffi/constants.ts";
-import { TRAMPOLINE_NAME } from "../security/exec_trampoline.ts";
+import { TRAMPOLINE_NAME } from "../ffi/exec_trampoline.ts";
 import type { ContainerPlan } from "./plan.ts";
 import { call, num, shown, type Step } from "./step.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 import type { ContainerUser } from "../security/user.ts";
-import type { Volume } from "../volumes.ts";
+import type { Volume } from "../plan/volumes.ts";
 import type { BridgeAttachment } from "../net/bridge.ts";
 import type { IdMapping } from "./step.ts";
 

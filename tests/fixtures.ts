@@ -14,8 +14,8 @@
  *
  * @module
  */
-import { subordinateRange } from "../id_maps.ts";
-import { isRunning, listContainers, removeTree } from "../state.ts";
+import { subordinateRange } from "../plan/id_maps.ts";
+import { isRunning, listContainers, removeTree } from "../state/state.ts";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertEquals } from "./helpers.ts";

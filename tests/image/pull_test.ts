@@ -37,7 +37,7 @@ import {
 } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch, lines } from "../helpers.ts";
 import { defaultName, parseSource, recordPath } from "../../image/pull.ts";
-import { parsePullArgs } from "../../image/pull_cli.ts";
+import { parsePullArgs } from "../../commands/pull.ts";
 import { deepEqual } from "node:assert/strict";
 
 const isRoot = Deno.uid() === 0;

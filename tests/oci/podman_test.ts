@@ -1,0 +1,229 @@
+/**
+ * podman, a real engine, driving gcr as its OCI runtime (`--runtime ./gcr`),
+ * side by side with runc, the anchor: the same podman commands must give the
+ * same results with both. Also: the podman fixture (tests/podman_env.ts)
+ * leaves nothing behind on the host.
+ */
+import { describe, GCR, isDead, liveProcessesWith, named, parseMountinfo, which } from "../fixtures.ts";
+import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts";
+import { hostContainerState, type PodmanEnv, podmanEnv, podmanUnavailable } from "./podman_env.ts";
+
+const skip = podmanUnavailable() ?? (which("runc") ? undefined : "runc is not installed");
+
+/** runc (the anchor the fixture is proven with) and gcr. */
+const RUNTIMES = [["runc", () => which("runc")!], ["gcr", () => GCR]] as const;
+
+async function withEnv(runtime: string, fn: (env: PodmanEnv) => Promise<void>): Promise<void> {
+  const env = await podmanEnv({ runtime });
+  try {
+    await fn(env);
+  } finally {
+    await env.cleanup();
+  }
+}
+
+for (const [name, path] of RUNTIMES) {
+  Deno.test(
+    named(`podman run --rm with ${name} prints the command's output and passes its exit status`, skip),
+    async () => {
+      await withEnv(path(), async (env) => {
+        const hi = await env.podman(["run", "--rm", env.image, "echo", "hi"]);
+        assertEquals([hi.code, hi.stdout], [0, "hi\n"], "podman run --rm echo hi", describe(hi));
+        const seven = await env.podman(["run", "--rm", env.image, "sh", "-c", "exit 7"]);
+        assertEquals(seven.code, 7, "the container's exit status", describe(seven));
+        const none = await env.podman(["run", "--rm", env.image, "cat", "/proc/net/dev"]);
+        assertEquals(none.code, 0, "reading /proc/net/dev", describe(none));
+        assertEquals(
+          none.stdout.split("\n").slice(2).filter(Boolean).map((l) => l.trim().split(":")[0]),
+          ["lo"],
+          "containers get no network but loopback by default",
+          describe(none),
+        );
+        const left = await env.podman(["ps", "--all", "--quiet"]);
+        assertEquals(left.stdout, "", "--rm removed the containers", describe(left));
+      });
+    },
+  );
+
+  Deno.test(named(`podman run -d, exec, stop and rm with ${name}`, skip), async () => {
+    await withEnv(path(), async (env) => {
+      // A shell that ends on SIGTERM (pid 1 ignores signals it has no handler for).
+      const started = await env.podman([
+        "run",
+        "-d",
+        "--name",
+        "sleeper",
+        env.image,
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 100 & wait",
+      ]);
+      assertEquals(started.code, 0, "podman run -d", describe(started));
+      assertMatch(started.stdout, /^[0-9a-f]{64}\n$/, "run -d prints the container id", describe(started));
+      const exec = await env.podman(["exec", "sleeper", "echo", "hi"]);
+      assertEquals([exec.code, exec.stdout], [0, "hi\n"], "podman exec", describe(exec));
+      const status = await env.podman(["exec", "sleeper", "sh", "-c", "exit 5"]);
+      assertEquals(status.code, 5, "podman exec passes the exit status", describe(status));
+      const input = await env.podman(["exec", "-i", "sleeper", "cat"], { stdin: "piped\n" });
+      assertEquals([input.code, input.stdout], [0, "piped\n"], "podman exec -i", describe(input));
+      const execTty = await env.tty(["exec", "-it", "sleeper", "sh", "-c", "tty; exit 4"]);
+      assertEquals(execTty.code, 4, "podman exec -it exit status", describe(execTty));
+      assertIncludes(execTty.stdout, "/dev/pts/", "podman exec -it has a terminal", describe(execTty));
+      const running = await env.podman(["inspect", "--format", "{{.State.Status}}", "sleeper"]);
+      assertEquals(running.stdout.trim(), "running", "inspect", describe(running));
+      const t0 = performance.now();
+      const stopped = await env.podman(["stop", "sleeper"]);
+      assertEquals(stopped.code, 0, "podman stop", describe(stopped));
+      assert(performance.now() - t0 < 8000, "SIGTERM stopped it (no 10 s wait for SIGKILL)", describe(stopped));
+      const exited = await env.podman(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "sleeper"]);
+      assertEquals(exited.stdout.trim(), "exited 0", "inspect after stop", describe(exited));
+      const removed = await env.podman(["rm", "sleeper"]);
+      assertEquals(removed.code, 0, "podman rm", describe(removed));
+      const left = await env.podman(["ps", "--all", "--quiet"]);
+      assertEquals(left.stdout, "", "no containers left", describe(left));
+    });
+  });
+
+  Deno.test(named(`podman run -it under a pseudo-terminal with ${name}`, skip), async () => {
+    await withEnv(path(), async (env) => {
+      // The pause: podman attaches to conmon while the container starts, and
+      // output written before it has attached is lost (1 run in 7 here, with
+      // runc as with gcr: a race between podman and conmon, not the runtime).
+      const result = await env.tty(["run", "--rm", "-it", env.image, "sh", "-c", "sleep 0.5; tty; stty size; exit 3"]);
+      assertEquals(result.code, 3, "the exit status through podman and script", describe(result));
+      assertMatch(result.stdout, /\/dev\/pts\/\d+\r?\n/, "the container's stdio is a terminal", describe(result));
+    });
+  });
+}
+
+Deno.test(named("podman environment cleanup leaves no containers, processes, mounts or host state", skip), async () => {
+  const before = await hostContainerState();
+  const env = await podmanEnv({ runtime: which("runc")! });
+  const dir = env.dir;
+  let pid = 0;
+  try {
+    // Left running on purpose: cleanup has to stop it.
+    const started = await env.podman(["run", "-d", "--name", "left", env.image, "sleep", "1000"]);
+    assertEquals(started.code, 0, "podman run -d", describe(started));
+    const inspect = await env.podman(["inspect", "--format", "{{.State.Pid}}", "left"]);
+    pid = Number(inspect.stdout.trim());
+    assert(pid > 0 && !isDead(pid), "the container's process runs", describe(inspect));
+    const stopped = await env.podman(["create", env.image, "true"]);
+    assertEquals(stopped.code, 0, "podman create", describe(stopped));
+    assert(liveProcessesWith(dir).length > 0, "conmon runs, naming the environment's folder");
+  } finally {
+    await env.cleanup();
+  }
+  assertEquals(liveProcessesWith(dir), [], "no process mentions the environment's folder");
+  assert(isDead(pid), `the container's process ${pid} is gone`);
+  const mounts = parseMountinfo(Deno.readTextFileSync("/proc/self/mountinfo")).filter((m) =>
+    m.mountPoint.startsWith(dir)
+  );
+  assertEquals(mounts.map((m) => m.mountPoint), [], "no mounts left under the environment's folder");
+  let gone = false;
+  try {
+    Deno.statSync(dir);
+  } catch {
+    gone = true;
+  }
+  assert(gone, `${dir} is removed`);
+  assertEquals(await hostContainerState(), before, "podman left the host's container state alone");
+  await env.cleanup(); // idempotent
+});
+
+/** What a container sees of its own confinement: it must be the same under gcr as under runc. */
+const PROBE = [
+  "grep -E '^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status",
+  "echo nofile $(ulimit -n) nproc $(ulimit -u)",
+  "ls /dev | sort | tr '\\n' ' '; echo",
+  "cat /sys/fs/cgroup/pids/pids.max",
+  "cat /proc/sys/net/ipv4/ping_group_range",
+  "echo > /proc/sys/kernel/hostname 2>/dev/null && echo proc-sys-writable || echo proc-sys-read-only",
+  "head -c 1 /dev/null; cat /proc/kcore 2>&1 | head -c 0; wc -c < /proc/kcore",
+  "mount | grep -c ' /sys/fs/cgroup/'",
+  "id; pwd; echo $HOSTNAME $container",
+].join("; ");
+
+Deno.test(
+  named("under podman, a gcr container is confined as a runc one is (caps, seccomp, limits, /dev, /proc)", skip),
+  async () => {
+    const seen: Record<string, string> = {};
+    for (const [name, path] of RUNTIMES) {
+      await withEnv(path(), async (env) => {
+        const result = await env.podman(["run", "--rm", "--hostname", "probe", env.image, "sh", "-c", PROBE]);
+        assertEquals(result.code, 0, `the probe under ${name}`, describe(result));
+        seen[name] = result.stdout;
+      });
+    }
+    assertMatch(seen.gcr!, /Seccomp:\s+2/, "gcr installed podman's seccomp filter");
+    assertMatch(seen.gcr!, /nofile 1024 nproc 1024/, "podman's rlimits");
+    assertEquals(seen.gcr, seen.runc, "the same confinement under gcr as under runc");
+  },
+);
+
+Deno.test(
+  named("podman with gcr: cgroupsPath and pids limit, pause/unpause, kill, a missing command is 127", skip),
+  async () => {
+    await withEnv(GCR, async (env) => {
+      const started = await env.podman(["run", "-d", "--name", "c", "--pids-limit", "77", env.image, "sleep", "100"]);
+      assertEquals(started.code, 0, "podman run -d", describe(started));
+      const id = started.stdout.trim();
+      const inspect = await env.podman(["inspect", "--format", "{{.State.Pid}}", "c"]);
+      const pid = Number(inspect.stdout.trim());
+      const cgroups = Deno.readTextFileSync(`/proc/${pid}/cgroup`);
+      assertIncludes(cgroups, `:pids:/libpod_parent/libpod-${id}`, "the container is in its cgroupsPath", cgroups);
+      assertEquals(
+        Deno.readTextFileSync(`/sys/fs/cgroup/pids/libpod_parent/libpod-${id}/pids.max`).trim(),
+        "77",
+        "--pids-limit reached the pids controller",
+      );
+      const paused = await env.podman(["pause", "c"]);
+      assertEquals(paused.code, 0, "podman pause", describe(paused));
+      const state = await env.podman(["inspect", "--format", "{{.State.Status}}", "c"]);
+      assertEquals(state.stdout.trim(), "paused", "inspect after pause", describe(state));
+      assertEquals(
+        Deno.readTextFileSync(`/sys/fs/cgroup/freezer/libpod_parent/libpod-${id}/freezer.state`).trim(),
+        "FROZEN",
+        "the freezer holds it",
+      );
+      const unpaused = await env.podman(["unpause", "c"]);
+      assertEquals(unpaused.code, 0, "podman unpause", describe(unpaused));
+      const killed = await env.podman(["kill", "c"]);
+      assertEquals(killed.code, 0, "podman kill", describe(killed));
+      const exited = await env.podman(["wait", "c"]);
+      assertEquals(exited.stdout.trim(), "137", "podman wait after kill: SIGKILL", describe(exited));
+      const removed = await env.podman(["rm", "c"]);
+      assertEquals(removed.code, 0, "podman rm", describe(removed));
+      assert(isDead(pid), "the container's process is gone");
+      const missing = await env.podman(["run", "--rm", env.image, "/nonexistent"]);
+      assertEquals(missing.code, 127, "a command that does not exist", describe(missing));
+    });
+  },
+);
+
+Deno.test(named("podman --read-only, --privileged and --device: the same under gcr as under runc", skip), async () => {
+  const probes: [string, string[], string][] = [
+    // tmpcopyup tmpfs mounts over the image's empty /tmp (and /run, /var/tmp it lacks)
+    [
+      "--read-only",
+      ["--read-only"],
+      "touch /x 2>&1; touch /tmp/y && echo tmp-ok; mount | grep -E ' /(tmp|run|var/tmp) ' | cut -d' ' -f3,5 | sort",
+    ],
+    // every host device, all capabilities, no filter
+    ["--privileged", ["--privileged"], "grep -E '^(CapEff|Seccomp):' /proc/self/status; ls -R /dev | wc -l"],
+    ["--device", ["--device", "/dev/fuse"], "ls -l /dev/fuse | cut -d' ' -f1,2,3,4,5,6"],
+  ];
+  const seen: Record<string, string[]> = {};
+  for (const [name, path] of RUNTIMES) {
+    await withEnv(path(), async (env) => {
+      seen[name] = [];
+      for (const [label, options, script] of probes) {
+        const result = await env.podman(["run", "--rm", ...options, env.image, "sh", "-c", script]);
+        assertEquals(result.code, 0, `${label} under ${name}`, describe(result));
+        seen[name]!.push(`${label}: ${result.stdout}`);
+      }
+    });
+  }
+  assertIncludes(seen.gcr![0]!, "Read-only file system\ntmp-ok\n", "--read-only: / refuses writes, /tmp takes them");
+  assertEquals(seen.gcr, seen.runc, "the same results under gcr as under runc");
+});

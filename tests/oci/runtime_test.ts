@@ -1,0 +1,1085 @@
+/**
+ * gcr as an OCI runtime (runc's command line), driven the way an engine
+ * drives it: bundles made by `umoci unpack` (an independent tool) from an
+ * OCI layout built with umoci out of the tests' busybox rootfs, config.json
+ * edited per test, every gcr call with its own `--root`. What is checked is
+ * what a user or an engine sees: exit statuses, messages, `state`, files the
+ * container writes into its rootfs or a bound host folder, /proc of its
+ * processes, cgroup folders, and that nothing is left behind.
+ *
+ * The layout is kept in $GCR_TEST_CACHE/oci-runtime/ between runs.
+ *
+ * @module
+ */
+import { ociSteps } from "../../oci/plan.ts";
+import { readSpec } from "../../oci/spec.ts";
+import { dirname, join } from "node:path";
+import {
+  BUSYBOX,
+  busyboxRootfs,
+  describe,
+  exists,
+  FIXTURES,
+  GCR,
+  gcr,
+  isDead,
+  liveProcessesInPidNamespace,
+  liveProcessesWith,
+  named,
+  needs,
+  REPO,
+  run,
+  Running,
+  type RunResult,
+  SCRATCH,
+  STATE_DIR,
+} from "../fixtures.ts";
+import {
+  assert,
+  assertEquals,
+  assertIncludes,
+  assertMatch,
+  assertNotIncludes,
+  lines,
+  sleep,
+  waitFor,
+} from "../helpers.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+const SKIP = needs("umoci", "python3");
+const LAYOUT = join(FIXTURES, "oci-runtime", "busybox-layout");
+const TAG = "t";
+const PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+async function must(program: string, args: string[], timeoutMs = 120_000): Promise<RunResult> {
+  const result = await run(program, args, { timeoutMs });
+  assertEquals(result.code, 0, `${program} failed`, describe(result));
+  return result;
+}
+
+let layoutBuilt: Promise<string> | undefined;
+/** An OCI layout (tag `t`) with one layer, the busybox rootfs, made by umoci; cached. */
+function busyboxLayout(): Promise<string> {
+  return layoutBuilt ??= (async () => {
+    if (exists(join(LAYOUT, "index.json"))) return LAYOUT;
+    await busyboxRootfs();
+    Deno.mkdirSync(dirname(LAYOUT), { recursive: true });
+    const tmp = Deno.makeTempDirSync({ dir: dirname(LAYOUT), prefix: ".build-" });
+    try {
+      const layout = join(tmp, "layout");
+      const image = `${layout}:${TAG}`;
+      await must("umoci", ["init", "--layout", layout]);
+      await must("umoci", ["new", "--image", image]);
+      await must("umoci", ["unpack", "--image", image, join(tmp, "b0")]);
+      await must("cp", ["-a", `${BUSYBOX}/.`, join(tmp, "b0", "rootfs") + "/"]);
+      await must("umoci", ["repack", "--image", image, join(tmp, "b0")]);
+      await must("umoci", ["config", "--image", image, "--config.cmd", "sh", "--config.env", PATH_ENV]);
+      await must("umoci", ["gc", "--layout", layout]);
+      try {
+        Deno.renameSync(layout, LAYOUT);
+      } catch (error) {
+        if (!exists(join(LAYOUT, "index.json"))) throw error; // another run won the race
+      }
+    } finally {
+      Deno.removeSync(tmp, { recursive: true });
+    }
+    return LAYOUT;
+  })();
+}
+
+const readOr = (path: string) => {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+};
+
+/** The cgroup folders of a live process in each v1 hierarchy (from /proc/<pid>/cgroup), but the test's own. */
+function cgroupFoldersOf(pid: number): string[] {
+  const own = new Set(lines(readOr("/proc/self/cgroup")));
+  return lines(readOr(`/proc/${pid}/cgroup`))
+    .filter((line) => !own.has(line))
+    .map((line) => line.split(":"))
+    .filter(([, controllers]) => controllers)
+    .map(([, controllers, path]) => `/sys/fs/cgroup/${controllers!.replace(/^name=/, "")}${path}`);
+}
+
+/** The folders gcr makes by default (`gcr/<id>` below the caller's cgroup) in every v1 hierarchy. */
+function defaultCgroupFolders(id: string): string[] {
+  return lines(readOr("/proc/self/cgroup"))
+    .map((line) => line.split(":"))
+    .filter(([, controllers]) => controllers)
+    .map(([, controllers, path]) =>
+      `/sys/fs/cgroup/${controllers!.replace(/^name=/, "")}${path === "/" ? "" : path}/gcr/${id}`
+    );
+}
+
+interface Created extends RunResult {
+  /** Files holding create's stdout and stderr, which the container inherits. */
+  outFile: string;
+  errFile: string;
+}
+
+/** One test's runtime folder (--root), scratch folder and containers; cleanup removes them all. */
+class Oci {
+  readonly root = Deno.makeTempDirSync({ prefix: "gcr-oci-root-" });
+  readonly work: string;
+  readonly ids: string[] = [];
+  /** Host pids of container processes seen, killed at cleanup if still alive. */
+  readonly pids: number[] = [];
+  #bundles = 0;
+  #outputs = 0;
+
+  constructor() {
+    Deno.mkdirSync(SCRATCH, { recursive: true });
+    this.work = Deno.realPathSync(Deno.makeTempDirSync({ dir: SCRATCH, prefix: "oci-" }));
+  }
+
+  newId(): string {
+    const id = `oci-${crypto.randomUUID().slice(0, 8)}`;
+    this.ids.push(id);
+    return id;
+  }
+
+  /** `umoci unpack` of the layout into a new bundle, config.json edited by `edit` (terminal off first). */
+  async bundle(edit: (config: Json) => void = () => {}): Promise<string> {
+    const layout = await busyboxLayout();
+    const dir = join(this.work, `bundle${this.#bundles++}`);
+    await must("umoci", ["unpack", "--image", `${layout}:${TAG}`, dir]);
+    const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+    config.process.terminal = false;
+    edit(config);
+    Deno.writeTextFileSync(join(dir, "config.json"), JSON.stringify(config, null, 2));
+    return dir;
+  }
+
+  /** A host folder for bind mounts. */
+  folder(name: string): string {
+    const dir = join(this.work, name);
+    Deno.mkdirSync(dir);
+    return dir;
+  }
+
+  /** `gcr --root R <args>` with piped output (for commands that leave no process holding it). */
+  gcr(args: string[], timeoutMs = 30_000): Promise<RunResult> {
+    return gcr(["--root", this.root, ...args], { timeoutMs });
+  }
+
+  async gcrOk(args: string[]): Promise<RunResult> {
+    const result = await this.gcr(args);
+    assertEquals(result.code, 0, `gcr ${args[0]} should succeed`, describe(result));
+    return result;
+  }
+
+  /**
+   * `gcr --root R <args>` with stdout and stderr going to files (for
+   * create and exec --detach, whose container processes inherit them).
+   */
+  async toFiles(args: string[], timeoutMs = 30_000): Promise<Created> {
+    const n = this.#outputs++;
+    const outFile = join(this.work, `out${n}`);
+    const errFile = join(this.work, `err${n}`);
+    const result = await run(
+      "sh",
+      [
+        "-c",
+        'out=$1 err=$2; shift 2; exec "$@" >"$out" 2>"$err"',
+        "sh",
+        outFile,
+        errFile,
+        GCR,
+        "--root",
+        this.root,
+        ...args,
+      ],
+      { cwd: REPO, env: { GCR_STATE: STATE_DIR }, timeoutMs },
+    );
+    return { ...result, stdout: readOr(outFile), stderr: readOr(errFile), outFile, errFile };
+  }
+
+  async create(id: string, bundle: string, extra: string[] = []): Promise<Created> {
+    return await this.toFiles(["create", "--bundle", bundle, ...extra, id]);
+  }
+
+  async createOk(id: string, bundle: string, extra: string[] = []): Promise<{ created: Created; pid: number }> {
+    const created = await this.create(id, bundle, extra);
+    assertEquals(created.code, 0, "gcr create should succeed", describe(created));
+    const state = await this.state(id);
+    assertEquals(state.status, "created", "state after create", JSON.stringify(state));
+    this.pids.push(state.pid);
+    return { created, pid: state.pid };
+  }
+
+  /** create + start: the container's init pid. */
+  async launch(id: string, bundle: string, extra: string[] = []): Promise<{ created: Created; pid: number }> {
+    const launched = await this.createOk(id, bundle, extra);
+    await this.gcrOk(["start", id]);
+    return launched;
+  }
+
+  async state(id: string): Promise<Json> {
+    const result = await this.gcr(["state", id]);
+    assertEquals(result.code, 0, "gcr state should succeed", describe(result));
+    return JSON.parse(result.stdout);
+  }
+
+  async waitStatus(id: string, status: string, timeoutMs = 10_000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    for (;;) {
+      const last = (await this.state(id)).status;
+      if (last === status) return;
+      assert(performance.now() < deadline, `container ${id} should be ${status} within ${timeoutMs} ms (is ${last})`);
+      await sleep(50);
+    }
+  }
+
+  /** create, start, wait until stopped, delete: create's stdout and stderr (the container's). */
+  async runToEnd(bundle: string, extra: string[] = []): Promise<{ stdout: string; stderr: string }> {
+    const id = this.newId();
+    const { created } = await this.launch(id, bundle, extra);
+    await this.waitStatus(id, "stopped");
+    await this.gcrOk(["delete", id]);
+    return { stdout: readOr(created.outFile), stderr: readOr(created.errFile) };
+  }
+
+  /** Nothing of `id` left: no record folder, no process of its pids, no cgroup folder. */
+  assertGone(id: string, pids: number[] = [], cgroups: string[] = []): void {
+    assert(!exists(join(this.root, id)), `the record folder ${join(this.root, id)} should be gone`);
+    for (const pid of pids) assert(isDead(pid), `process ${pid} of ${id} should be gone`);
+    assertEquals(liveProcessesWith(id), [], `no process should mention ${id}`);
+    for (const dir of [...cgroups, ...defaultCgroupFolders(id)]) {
+      assert(!exists(dir), `cgroup folder ${dir} should be gone`);
+    }
+  }
+
+  async cleanup(): Promise<void> {
+    for (const id of this.ids) {
+      if (exists(join(this.root, id))) await this.gcr(["delete", "--force", id]).catch(() => {});
+    }
+    for (const pid of this.pids) {
+      if (!isDead(pid)) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch { /* gone */ }
+      }
+    }
+    Deno.removeSync(this.root, { recursive: true });
+    Deno.removeSync(this.work, { recursive: true });
+  }
+}
+
+async function withOci(fn: (o: Oci) => Promise<void>): Promise<void> {
+  const o = new Oci();
+  try {
+    await fn(o);
+  } finally {
+    await o.cleanup();
+  }
+}
+
+const sh = (script: string) => ["sh", "-c", script];
+
+// ---------------------------------------------------------------------------
+// 1. Lifecycle
+
+Deno.test(
+  named("oci lifecycle: create waits at the gate, start runs it, state follows, delete removes", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.args = sh("echo ran > /ran; while [ ! -e /go ]; do sleep 0.05; done");
+      });
+      const rootfs = join(bundle, "rootfs");
+      const id = o.newId();
+      const pidFile = join(o.work, "init.pid");
+      const t0 = performance.now();
+      const created = await o.create(id, bundle, ["--pid-file", pidFile]);
+      const took = performance.now() - t0;
+      assertEquals(created.code, 0, "create exits 0", describe(created));
+      assert(took < 10_000, `create should return promptly (took ${took.toFixed(0)} ms)`);
+      const pidText = Deno.readTextFileSync(pidFile);
+      assertMatch(pidText, /^[1-9]\d*$/, "the pid file holds one pid, no newline");
+      const pid = Number(pidText);
+      o.pids.push(pid);
+      assert(!isDead(pid), `the container's process ${pid} is alive after create`);
+      assertMatch(readOr(`/proc/${pid}/status`), /^NSpid:\s+\d+\s+1$/m, "pid 1 of a new PID namespace");
+      const state = await o.state(id);
+      assertEquals(
+        { status: state.status, pid: state.pid, id: state.id, bundle: state.bundle },
+        { status: "created", pid, id, bundle },
+        "state after create",
+      );
+      await sleep(300);
+      assert(!exists(join(rootfs, "ran")), "the command must not run before start");
+
+      await o.gcrOk(["start", id]);
+      await waitFor("the command to write /ran", () => exists(join(rootfs, "ran")) || undefined);
+      assertEquals(readOr(join(rootfs, "ran")), "ran\n", "the command's file");
+      const running = await o.state(id);
+      assertEquals({ status: running.status, pid: running.pid }, { status: "running", pid }, "state after start");
+      const again = await o.gcr(["start", id]);
+      assert(again.code !== 0, "a second start fails", describe(again));
+
+      Deno.writeTextFileSync(join(rootfs, "go"), "");
+      await o.waitStatus(id, "stopped");
+      assert(isDead(pid), "the process is gone once stopped");
+
+      await o.gcrOk(["delete", id]);
+      const gone = await o.gcr(["state", id]);
+      assert(gone.code !== 0, "state of a deleted container fails", describe(gone));
+      assertMatch(gone.stderr, /does not exist|no such container/i, "state says it does not exist", describe(gone));
+      o.assertGone(id, [pid]);
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 2. stdio
+
+Deno.test(
+  named("oci stdio: the container writes to create's stdout and stderr, after create exited", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.args = sh("echo out-from-container; echo err-from-container >&2");
+      });
+      const id = o.newId();
+      const child = new Deno.Command(GCR, {
+        args: ["--root", o.root, "create", "--bundle", bundle, id],
+        cwd: REPO,
+        env: { GCR_STATE: STATE_DIR },
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const output = Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text()]);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          try {
+            Deno.kill(child.pid, "SIGKILL");
+          } catch { /* gone */ }
+          reject(new Error("gcr create did not exit"));
+        }, 20_000);
+      });
+      try {
+        const status = await Promise.race([child.status, timeout]);
+        assertEquals(status.code, 0, "create exits 0 (its stdout still open in the container)");
+        const state = await o.state(id);
+        o.pids.push(state.pid);
+        assertEquals(state.status, "created", "state after create");
+        await o.gcrOk(["start", id]);
+        // The pipes end when the container, the last holder of their write ends, exits.
+        const [stdout, stderr] = await Promise.race([output, timeout]);
+        assertEquals(stdout, "out-from-container\n", "the container's stdout came through create's pipe");
+        assertIncludes(stderr, "err-from-container\n", "the container's stderr came through create's pipe");
+      } finally {
+        clearTimeout(timer);
+        await o.gcr(["delete", "--force", id]);
+        await output.catch(() => {});
+      }
+    }),
+);
+
+Deno.test(
+  named("oci --preserve-fds 2: the caller's descriptors 3 and 4 reach the command, nothing else does", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        // ls's own handle on /proc/self/fd is 5: nothing of gcr's may show above it.
+        c.process.args = sh("echo to-fd3 >&3; cat <&4 >&3; echo $(ls /proc/self/fd) >&3");
+      });
+      const id = o.newId();
+      const input = o.folder("in4") + "/data";
+      Deno.writeTextFileSync(input, "from-fd4\n");
+      const output = o.folder("out3") + "/data";
+      const created = await run(
+        "sh",
+        [
+          "-c",
+          'exec 3>"$1" 4<"$2"; shift 2; exec "$@" >/dev/null 2>&1',
+          "sh",
+          output,
+          input,
+          GCR,
+          "--root",
+          o.root,
+          "create",
+          "--bundle",
+          bundle,
+          "--preserve-fds",
+          "2",
+          id,
+        ],
+        { cwd: REPO, env: { GCR_STATE: STATE_DIR } },
+      );
+      assertEquals(created.code, 0, "create --preserve-fds 2", describe(created));
+      o.pids.push((await o.state(id)).pid);
+      await o.gcrOk(["start", id]);
+      await o.waitStatus(id, "stopped");
+      assertEquals(
+        Deno.readTextFileSync(output),
+        "to-fd3\nfrom-fd4\n0 1 2 3 4 5\n",
+        "fd 3 and fd 4 are the caller's; no other descriptor reached the command",
+      );
+      const bad = await o.gcr(["create", "--bundle", bundle, "--preserve-fds", "x", o.newId()]);
+      assert(bad.code !== 0, "a count that is not a number is refused");
+      assertIncludes(bad.stderr, "--preserve-fds", "the error names the option", describe(bad));
+    }),
+);
+
+Deno.test(
+  named("oci namespaces with a path are joined, not made (a network namespace an engine made)", SKIP),
+  () =>
+    withOci(async (o) => {
+      // The engine's network namespace: held by a process of the test's own.
+      const holder = new Deno.Command("unshare", { args: ["--net", "sleep", "60"], stdin: "null" }).spawn();
+      try {
+        let path = "";
+        for (let i = 0; i < 100 && !path; i++) {
+          const ns = Deno.readLinkSync(`/proc/${holder.pid}/ns/net`);
+          if (ns !== Deno.readLinkSync("/proc/self/ns/net")) path = `/proc/${holder.pid}/ns/net`;
+          else await new Promise((r) => setTimeout(r, 20));
+        }
+        assert(path, "unshare made a network namespace");
+        const bundle = await o.bundle((c) => {
+          c.linux.namespaces = c.linux.namespaces.map((n: Json) =>
+            n.type === "network" ? { type: "network", path } : n
+          );
+          c.process.args = sh("readlink /proc/self/ns/net");
+        });
+        const { stdout } = await o.runToEnd(bundle);
+        assertEquals(stdout.trim(), Deno.readLinkSync(path), "the container is in the holder's network namespace");
+      } finally {
+        holder.kill("SIGKILL");
+        await holder.status;
+      }
+    }),
+);
+
+Deno.test(
+  named("oci create --no-pivot: move-root instead of pivot-root, and the command runs in the image", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.args = sh("ls /");
+      });
+      const names = (noPivot: boolean) =>
+        ociSteps(readSpec(bundle), { preserved: 0, startFifo: 100, devNull: 101 }, {
+          noPivot,
+          cgroupHierarchies: [],
+          cgroupVersion: 1,
+        }).map((step) => step.name);
+      assert(names(true).includes("move-root") && !names(true).includes("pivot-root"), "--no-pivot moves the root");
+      assert(names(false).includes("pivot-root") && !names(false).includes("move-root"), "by default it pivots");
+      const { stdout } = await o.runToEnd(bundle, ["--no-pivot"]);
+      assertIncludes(stdout, "linuxrc\n", "the image's / is the container's", stdout);
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 3. kill
+
+Deno.test(named("oci kill: default SIGTERM reaches a trap", SKIP), () =>
+  withOci(async (o) => {
+    const bundle = await o.bundle((c) => {
+      c.process.args = sh(`trap 'echo TERM > /got; exit 0' TERM; echo up > /up; while true; do sleep 0.05; done`);
+    });
+    const rootfs = join(bundle, "rootfs");
+    const id = o.newId();
+    const { pid } = await o.launch(id, bundle);
+    await waitFor("the trap to be set", () => exists(join(rootfs, "up")) || undefined);
+    const kill = await o.gcr(["kill", id]);
+    assertEquals(kill.code, 0, "kill ID exits 0", describe(kill));
+    await o.waitStatus(id, "stopped");
+    assertEquals(readOr(join(rootfs, "got")), "TERM\n", "the default signal is SIGTERM (the trap ran)", describe(kill));
+    assert(isDead(pid), "the process is gone");
+  }));
+
+Deno.test(
+  named("oci kill: 9, KILL and SIGKILL stop a running sleep; kill of a stopped container fails", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.args = ["sleep", "1000"];
+      });
+      for (const signal of ["9", "KILL", "SIGKILL"]) {
+        const id = o.newId();
+        const { pid } = await o.launch(id, bundle);
+        await sleep(100);
+        assertEquals((await o.state(id)).status, "running", "running before the kill");
+        const kill = await o.gcr(["kill", id, signal]);
+        assertEquals(kill.code, 0, `kill ID ${signal} exits 0`, describe(kill));
+        await o.waitStatus(id, "stopped");
+        assert(isDead(pid), `kill ${signal}: the process is gone`);
+        const late = await o.gcr(["kill", id, signal]);
+        assert(late.code !== 0, "kill of a stopped container fails", describe(late));
+        assertMatch(late.stderr, /not running/, "it says the container is not running", describe(late));
+        await o.gcrOk(["delete", id]);
+        o.assertGone(id, [pid]);
+      }
+    }),
+);
+
+Deno.test(
+  named("oci kill --all: every process of the container gets the signal, not only the first", SKIP),
+  () =>
+    withOci(async (o) => {
+      // As pid 1 of its namespace, sh ignores a SIGTERM it has no handler for; its children do not.
+      const bundle = await o.bundle((c) => {
+        c.process.args = sh("sleep 1000 & sleep 1000 & echo up > /up; wait");
+      });
+      const id = o.newId();
+      const { pid } = await o.launch(id, bundle);
+      await waitFor("the children", () => exists(join(bundle, "rootfs", "up")) || undefined);
+      const ps = await o.gcrOk(["ps", "--format", "json", id]);
+      const pids: number[] = JSON.parse(ps.stdout);
+      assertEquals(pids.length, 3, "sh and two sleeps", describe(ps));
+      assert(pids.includes(pid), "ps lists the init", describe(ps));
+      o.pids.push(...pids);
+      await o.gcrOk(["kill", id, "TERM"]);
+      await sleep(300);
+      assertEquals((await o.state(id)).status, "running", "TERM to the init alone changes nothing");
+      assert(pids.every((p) => !isDead(p)), "all three alive after kill without --all");
+      await o.gcrOk(["kill", "--all", id, "TERM"]);
+      await o.waitStatus(id, "stopped");
+      for (const p of pids) await waitFor(`process ${p} to end`, () => isDead(p) || undefined);
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 4. delete
+
+Deno.test(
+  named("oci delete: refuses a running container; --force kills and removes, also a created one", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.args = ["sleep", "1000"];
+      });
+      const id = o.newId();
+      const { pid } = await o.launch(id, bundle);
+      const cgroups = cgroupFoldersOf(pid);
+      assert(cgroups.length > 0, "the container has cgroup folders of its own", readOr(`/proc/${pid}/cgroup`));
+      const refused = await o.gcr(["delete", id]);
+      assert(refused.code !== 0, "delete of a running container fails", describe(refused));
+      assertMatch(refused.stderr, /running/, "it says why", describe(refused));
+      assertIncludes(refused.stderr, "--force", "and how", describe(refused));
+      assertEquals((await o.state(id)).status, "running", "still running after the refusal");
+      assert(!isDead(pid), "the process is alive after the refusal");
+      await o.gcrOk(["delete", "--force", id]);
+      o.assertGone(id, [pid], cgroups);
+
+      const never = o.newId();
+      const { pid: waiting } = await o.createOk(never, bundle);
+      const waitingCgroups = cgroupFoldersOf(waiting);
+      assert(
+        waitingCgroups.length > 0,
+        "a created container has its cgroup folders",
+        readOr(`/proc/${waiting}/cgroup`),
+      );
+      await o.gcrOk(["delete", "--force", never]);
+      o.assertGone(never, [waiting], waitingCgroups);
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 5. config.json honoured
+
+Deno.test(named("oci config: hostname, env, cwd, user and groups", SKIP), () =>
+  withOci(async (o) => {
+    const bundle = await o.bundle((c) => {
+      c.hostname = "oci-box";
+      c.process.env.push("GREETING=hello there");
+      c.process.cwd = "/tmp";
+      c.process.user = { uid: 1000, gid: 1001, additionalGids: [1002] };
+      c.process.capabilities.inheritable = [];
+      c.process.capabilities.ambient = [];
+      c.process.args = sh('hostname; echo "$GREETING"; pwd; id -u; id -g; id -G');
+    });
+    const { stdout, stderr } = await o.runToEnd(bundle);
+    assertEquals(
+      lines(stdout),
+      ["oci-box", "hello there", "/tmp", "1000", "1001", "1001 1002"],
+      "what the process saw",
+      stderr,
+    );
+  }));
+
+Deno.test(named("oci config: process.capabilities are the process's effective set", SKIP), () =>
+  withOci(async (o) => {
+    const caps = ["CAP_CHOWN", "CAP_KILL", "CAP_NET_RAW"]; // bits 0, 5, 13
+    const bundle = await o.bundle((c) => {
+      c.process.capabilities = { bounding: caps, effective: caps, permitted: caps, inheritable: [], ambient: [] };
+      c.process.args = sh("grep ^Cap /proc/self/status");
+    });
+    const { stdout, stderr } = await o.runToEnd(bundle);
+    const mask = ((1 << 0) | (1 << 5) | (1 << 13)).toString(16).padStart(16, "0");
+    assertMatch(stdout, new RegExp(`^CapEff:\\s+${mask}$`, "m"), "CapEff", stdout + stderr);
+    assertMatch(stdout, new RegExp(`^CapPrm:\\s+${mask}$`, "m"), "CapPrm", stdout);
+    assertMatch(stdout, new RegExp(`^CapBnd:\\s+${mask}$`, "m"), "CapBnd", stdout);
+  }));
+
+Deno.test(
+  named("oci config: process.noNewPrivileges, and uid/gid mappings of a new user namespace", SKIP),
+  () =>
+    withOci(async (o) => {
+      for (const noNewPrivileges of [true, false]) {
+        const bundle = await o.bundle((c) => {
+          c.process.noNewPrivileges = noNewPrivileges;
+          c.process.args = sh("grep ^NoNewPrivs /proc/self/status");
+        });
+        const { stdout } = await o.runToEnd(bundle);
+        assertMatch(
+          stdout,
+          new RegExp(`^NoNewPrivs:\\s+${noNewPrivileges ? 1 : 0}$`, "m"),
+          `noNewPrivileges ${noNewPrivileges}`,
+        );
+      }
+      const mapped = await o.bundle((c) => {
+        c.linux.namespaces = [...c.linux.namespaces.filter((n: Json) => n.type !== "user"), { type: "user" }];
+        c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.process.args = sh("cat /proc/self/uid_map /proc/self/gid_map; id -u");
+      });
+      // The container's root is host uid 100000 now: as with runc, the bundle must be reachable by it.
+      Deno.chmodSync(o.work, 0o755);
+      Deno.chmodSync(mapped, 0o755);
+      const { stdout, stderr } = await o.runToEnd(mapped);
+      assertEquals(
+        stdout.split("\n").map((line) => line.trim().split(/\s+/).join(" ")).filter(Boolean),
+        ["0 100000 65536", "0 100000 65536", "0"],
+        "the maps config.json gives, and root inside",
+        stdout + stderr,
+      );
+    }),
+);
+
+Deno.test(named("oci config: rlimits (NOFILE soft and hard)", SKIP), () =>
+  withOci(async (o) => {
+    const bundle = await o.bundle((c) => {
+      c.process.rlimits = [{ type: "RLIMIT_NOFILE", soft: 123, hard: 456 }];
+      c.process.args = sh("ulimit -n; grep 'Max open files' /proc/self/limits");
+    });
+    const { stdout, stderr } = await o.runToEnd(bundle);
+    assertMatch(stdout, /^123\nMax open files\s+123\s+456\s+files/, "soft and hard NOFILE", stdout + stderr);
+  }));
+
+Deno.test(
+  named("oci config: root.readonly, ro and rw binds, maskedPaths, readonlyPaths", SKIP),
+  () =>
+    withOci(async (o) => {
+      const ro = o.folder("ro-src");
+      const rw = o.folder("rw-src");
+      Deno.writeTextFileSync(join(ro, "hostfile"), "from the host\n");
+      const bundle = await o.bundle((c) => {
+        c.root.readonly = true;
+        c.mounts.push(
+          { destination: "/ro", type: "bind", source: ro, options: ["bind", "ro"] },
+          { destination: "/rw", type: "bind", source: rw, options: ["rbind", "rw"] },
+        );
+        c.linux.maskedPaths = ["/proc/kcore"];
+        c.linux.readonlyPaths = ["/proc/sys"];
+        c.process.args = sh([
+          "touch /x 2>/dev/null && echo root-writable || echo root-ro",
+          "cat /ro/hostfile",
+          "touch /ro/new 2>/dev/null && echo ro-writable || echo ro-refused",
+          "echo written > /rw/new && echo rw-ok",
+          "head -c 16 /proc/kcore | wc -c",
+          "(echo probe > /proc/sys/kernel/hostname) 2>/dev/null && echo procsys-writable || echo procsys-ro",
+          "hostname",
+        ].join("; "));
+      });
+      const { stdout, stderr } = await o.runToEnd(bundle);
+      assertEquals(
+        lines(stdout).map((l) => l.trim()),
+        ["root-ro", "from the host", "ro-refused", "rw-ok", "0", "procsys-ro", "umoci-default"],
+        "what the process saw",
+        stderr,
+      );
+      assertEquals(readOr(join(rw, "new")), "written\n", "the rw bind wrote to the host folder");
+      assert(!exists(join(ro, "new")), "nothing was written through the ro bind");
+      assert(!exists(join(bundle, "rootfs", "x")), "nothing was written to the read-only root");
+    }),
+);
+
+Deno.test(named("oci config: a network sysctl is set in the container only", SKIP), () =>
+  withOci(async (o) => {
+    const hostFile = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
+    const before = readOr(hostFile);
+    const value = before.trim() === "555" ? "556" : "555";
+    const bundle = await o.bundle((c) => {
+      assert(c.linux.namespaces.some((n: Json) => n.type === "network"), "umoci's config has a network namespace");
+      c.linux.sysctl = { "net.ipv4.ip_unprivileged_port_start": value };
+      c.process.args = sh(`cat ${hostFile}`);
+    });
+    const { stdout, stderr } = await o.runToEnd(bundle);
+    assertEquals(stdout, `${value}\n`, "the container sees its sysctl", stderr);
+    assertEquals(readOr(hostFile), before, "the host's value is unchanged");
+  }));
+
+Deno.test(
+  named("oci config: a host sysctl (kernel.panic) is refused by name, nothing left behind", SKIP),
+  () =>
+    withOci(async (o) => {
+      const before = readOr("/proc/sys/kernel/panic");
+      const bundle = await o.bundle((c) => {
+        c.linux.sysctl = { "kernel.panic": "17" };
+        c.process.args = ["sleep", "1000"];
+      });
+      const id = o.newId();
+      const created = await o.create(id, bundle);
+      assert(created.code !== 0, "create fails", describe(created));
+      assertIncludes(created.stderr, "linux.sysctl.kernel.panic", "the message names the field", describe(created));
+      assertEquals(readOr("/proc/sys/kernel/panic"), before, "the host's kernel.panic is unchanged");
+      o.assertGone(id);
+      const state = await o.gcr(["state", id]);
+      assert(state.code !== 0, "no container to show", describe(state));
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 6. Refusals and bad bundles
+
+Deno.test(
+  named("oci refusals: unsupported fields named, nothing left; bad bundles give one line", SKIP),
+  () =>
+    withOci(async (o) => {
+      const cases: [string, (c: Json) => void][] = [
+        ["hooks.prestart", (c) => (c.hooks = { prestart: [{ path: "/bin/true" }] })],
+        ["linux.intelRdt", (c) => (c.linux.intelRdt = { closID: "gcr" })],
+        // tmpcopyup over a folder with files: gcr would have to copy them (over an empty one it is a plain tmpfs).
+        ["mounts[", (c) =>
+          c.mounts.push({ destination: "/etc", type: "tmpfs", source: "tmpfs", options: ["tmpcopyup"] })],
+      ];
+      for (const [field, edit] of cases) {
+        const bundle = await o.bundle((c) => {
+          c.process.args = ["sleep", "1000"];
+          edit(c);
+        });
+        const id = o.newId();
+        const created = await o.create(id, bundle);
+        assert(created.code !== 0, `create with ${field} fails`, describe(created));
+        assertIncludes(created.stderr, field, "the message names the field", describe(created));
+        o.assertGone(id);
+      }
+
+      // --systemd-cgroup is accepted, but a systemd unit path cannot be honoured: gcr writes cgroupfs folders.
+      const unitBundle = await o.bundle((c) => {
+        c.process.args = ["true"];
+        c.linux.cgroupsPath = "system.slice:gcr:unit-test";
+      });
+      const unit = o.newId();
+      const unitCreate = await o.toFiles(["--systemd-cgroup", "create", "--bundle", unitBundle, unit]);
+      assert(unitCreate.code !== 0, "a systemd cgroupsPath is refused", describe(unitCreate));
+      assertIncludes(
+        unitCreate.stderr,
+        "system.slice:gcr:unit-test",
+        "the message names the path",
+        describe(unitCreate),
+      );
+      o.assertGone(unit);
+
+      const missing = o.newId();
+      const noBundle = await o.create(missing, join(o.work, "no-such-bundle"));
+      assert(noBundle.code !== 0, "create of a missing bundle fails", describe(noBundle));
+      assertEquals(lines(noBundle.stderr).length, 1, "one line", describe(noBundle));
+      assertIncludes(noBundle.stderr, "config.json", "it names config.json", describe(noBundle));
+      o.assertGone(missing);
+
+      const badDir = o.folder("bad-json");
+      Deno.writeTextFileSync(join(badDir, "config.json"), '{"ociVersion": "1.0.2", "process": {');
+      const bad = o.newId();
+      const badJson = await o.create(bad, badDir);
+      assert(badJson.code !== 0, "create with invalid JSON fails", describe(badJson));
+      assertEquals(lines(badJson.stderr).length, 1, "one line", describe(badJson));
+      assertMatch(badJson.stderr, /JSON/, "it says the JSON is invalid", describe(badJson));
+      o.assertGone(bad);
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 7. linux.resources at a cgroupsPath
+
+Deno.test(
+  named("oci resources: memory and pids limits at linux.cgroupsPath; delete removes the folders", SKIP),
+  () =>
+    withOci(async (o) => {
+      const top = `gcr-oci-test-${crypto.randomUUID().slice(0, 8)}`;
+      const limit = 64 * 1024 * 1024;
+      const bundle = await o.bundle((c) => {
+        c.linux.cgroupsPath = `/${top}/c1`;
+        c.linux.resources = { ...c.linux.resources, memory: { limit }, pids: { limit: 50 } };
+        c.process.args = ["sleep", "1000"];
+      });
+      const id = o.newId();
+      try {
+        const { pid } = await o.launch(id, bundle);
+        const cgroup = readOr(`/proc/${pid}/cgroup`);
+        assertMatch(cgroup, new RegExp(`^\\d+:memory:/${top}/c1$`, "m"), "in the memory cgroup", cgroup);
+        assertMatch(cgroup, new RegExp(`^\\d+:pids:/${top}/c1$`, "m"), "in the pids cgroup", cgroup);
+        assertEquals(readOr(`/sys/fs/cgroup/memory/${top}/c1/memory.limit_in_bytes`).trim(), String(limit), "memory");
+        assertEquals(readOr(`/sys/fs/cgroup/pids/${top}/c1/pids.max`).trim(), "50", "pids.max");
+        await o.gcrOk(["delete", "--force", id]);
+        o.assertGone(id, [pid]);
+        for (const entry of Deno.readDirSync("/sys/fs/cgroup")) {
+          assert(!exists(`/sys/fs/cgroup/${entry.name}/${top}`), `gcr's /${top} in ${entry.name} should be gone`);
+        }
+      } finally {
+        await o.gcr(["delete", "--force", id]);
+        for (const entry of Deno.readDirSync("/sys/fs/cgroup")) {
+          for (const dir of [`/sys/fs/cgroup/${entry.name}/${top}/c1`, `/sys/fs/cgroup/${entry.name}/${top}`]) {
+            try {
+              Deno.removeSync(dir);
+            } catch { /* not there */ }
+          }
+        }
+      }
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 8. pause / resume
+
+Deno.test(
+  named("oci pause/resume: a counting loop stops while paused and goes on after resume", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.args = sh(
+          "i=0; while true; do i=$((i+1)); echo $i > /count.tmp; mv /count.tmp /count; sleep 0.02; done",
+        );
+      });
+      const file = join(bundle, "rootfs", "count");
+      const count = () => Number(readOr(file).trim() || "0");
+      const id = o.newId();
+      await o.launch(id, bundle);
+      await waitFor("the loop to count", () => count() > 3 || undefined);
+      await o.gcrOk(["pause", id]);
+      assertEquals((await o.state(id)).status, "paused", "state while paused");
+      await sleep(100);
+      const frozen = count();
+      await sleep(600);
+      assertEquals(count(), frozen, "the count does not move while paused");
+      const twice = await o.gcr(["pause", id]);
+      assert(twice.code !== 0, "pausing a paused container fails", describe(twice));
+      await o.gcrOk(["resume", id]);
+      assertEquals((await o.state(id)).status, "running", "state after resume");
+      await waitFor("the count to move again", () => count() > frozen + 3 || undefined);
+      await o.gcrOk(["delete", "--force", id]);
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 9. exec --process
+
+Deno.test(
+  named("oci exec --process: args, env, cwd, exit status; --detach --pid-file in the container", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.args = ["sleep", "1000"];
+      });
+      const id = o.newId();
+      const { pid } = await o.launch(id, bundle);
+      const processFile = join(o.work, "process.json");
+      Deno.writeTextFileSync(
+        processFile,
+        JSON.stringify({
+          terminal: false,
+          user: { uid: 0, gid: 0 },
+          args: ["sh", "-c", 'echo "$GREETING"; pwd; exit 7'],
+          env: [PATH_ENV, "GREETING=from exec"],
+          cwd: "/tmp",
+        }),
+      );
+      const exec = await o.gcr(["exec", "--process", processFile, id]);
+      assertEquals(exec.code, 7, "the exit status passes through", describe(exec));
+      assertEquals(exec.stdout, "from exec\n/tmp\n", "env and cwd", describe(exec));
+
+      Deno.writeTextFileSync(
+        processFile,
+        JSON.stringify({
+          terminal: false,
+          user: { uid: 0, gid: 0 },
+          args: ["sleep", "999"],
+          env: [PATH_ENV],
+          cwd: "/",
+        }),
+      );
+      const pidFile = join(o.work, "exec.pid");
+      const detached = await o.toFiles(["exec", "--process", processFile, "--detach", "--pid-file", pidFile, id]);
+      assertEquals(detached.code, 0, "exec --detach exits 0", describe(detached));
+      const text = readOr(pidFile);
+      assertMatch(text, /^[1-9]\d*$/, "the pid file holds one pid");
+      const execPid = Number(text);
+      o.pids.push(execPid);
+      assert(!isDead(execPid), "the exec'd process is alive");
+      assertEquals(readOr(`/proc/${execPid}/cmdline`), "sleep\x00999\x00", "the pid is the exec'd program's");
+      const initNs = Deno.readLinkSync(`/proc/${pid}/ns/pid`);
+      assertEquals(Deno.readLinkSync(`/proc/${execPid}/ns/pid`), initNs, "in the container's PID namespace");
+      await o.gcrOk(["delete", "--force", id]);
+      o.assertGone(id, [pid, execPid]);
+      assertEquals(liveProcessesInPidNamespace(initNs), [], "nothing left in the PID namespace");
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 10. --console-socket
+
+const CONSOLE_HELPER = `
+import os, select, socket, sys, time
+path = sys.argv[1]
+server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+server.bind(path)
+server.listen(1)
+print("listening", flush=True)
+server.settimeout(20)
+conn, _ = server.accept()
+msg, fds, flags, addr = socket.recv_fds(conn, 4096, 4)
+print("fds", len(fds), flush=True)
+master = fds[0]
+print("target", os.readlink("/proc/self/fd/%d" % master), flush=True)
+out = b""
+deadline = time.time() + 20
+while time.time() < deadline:
+    ready, _, _ = select.select([master], [], [], 0.5)
+    if ready:
+        try:
+            data = os.read(master, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+print("output", repr(out.decode(errors="replace")), flush=True)
+`;
+
+Deno.test(
+  named("oci --console-socket: the pty master arrives over SCM_RIGHTS and carries the output", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.terminal = true;
+        c.process.args = sh("tty; echo via-pty");
+      });
+      const id = o.newId();
+      const refused = await o.create(id, bundle);
+      assert(refused.code !== 0, "terminal=true without --console-socket fails", describe(refused));
+      assertIncludes(refused.stderr, "console-socket", "it says --console-socket is needed", describe(refused));
+      o.assertGone(id);
+
+      const helper = join(o.work, "console.py");
+      Deno.writeTextFileSync(helper, CONSOLE_HELPER);
+      const socket = join(o.work, "console.sock");
+      const python = exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+      const listener = new Running(python, [helper, socket], { timeoutMs: 30_000 });
+      try {
+        await listener.waitForStdout(/listening/);
+        const id2 = o.newId();
+        await o.launch(id2, bundle, ["--console-socket", socket]);
+        const result = await listener.finish();
+        assertEquals(result.code, 0, "the helper ran", describe(result));
+        assertMatch(result.stdout, /^fds 1$/m, "one descriptor came", describe(result));
+        assertMatch(result.stdout, /^target \/dev\/(pts\/)?ptmx$/m, "a pty master", describe(result));
+        const output = result.stdout.match(/^output (.*)$/m)?.[1] ?? "";
+        assertIncludes(output, "/dev/pts/0", "tty names the pty", describe(result));
+        assertIncludes(output, "via-pty", "the output came through the master", describe(result));
+        await o.waitStatus(id2, "stopped");
+      } finally {
+        listener.kill("SIGKILL");
+        await listener.finish().catch(() => {});
+      }
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 11. --log --log-format json
+
+Deno.test(
+  named("oci --log FILE --log-format json: a failing create appends a JSON error line", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => (c.hooks = { prestart: [{ path: "/bin/true" }] }));
+      const log = join(o.work, "runtime.log");
+      Deno.writeTextFileSync(log, '{"level":"info","msg":"earlier"}\n');
+      const id = o.newId();
+      const created = await o.toFiles(["--log", log, "--log-format", "json", "create", "--bundle", bundle, id]);
+      // toFiles puts --root first: gcr's global flags come in any order before the command.
+      assert(created.code !== 0, "create fails", describe(created));
+      const logged = lines(readOr(log));
+      assertEquals(logged.length, 2, "one line appended", readOr(log));
+      assertEquals(logged[0], '{"level":"info","msg":"earlier"}', "the earlier line is kept");
+      const entry = JSON.parse(logged[1]!);
+      assertEquals(entry.level, "error", "level", logged[1]);
+      assertIncludes(entry.msg, "hooks.prestart", "msg names the field", logged[1]);
+      assert(!Number.isNaN(Date.parse(entry.time)), "time is a date", logged[1]);
+      o.assertGone(id);
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 12. gcr killed during create
+
+Deno.test(
+  named("oci create killed midway: state is readable or absent, delete --force cleans up", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.process.args = ["sleep", "1000"];
+      });
+      // gcr create takes about 100 ms here: most kills land while it runs, at random points.
+      const delays = [0, 20, 40, 55, 65, 75, 85, 95, 105, 120, 150, 250].map((d) => d + Math.floor(Math.random() * 10));
+      for (const delay of delays) {
+        const id = o.newId();
+        const create = new Running(GCR, ["--root", o.root, "create", "--bundle", bundle, id], {
+          cwd: REPO,
+          env: { GCR_STATE: STATE_DIR },
+          timeoutMs: 30_000,
+        });
+        await sleep(delay);
+        create.kill("SIGKILL");
+        await waitFor(`create ${create.pid} to end`, () => isDead(create.pid) || undefined);
+        // A container process that got to the gate holds the pipes: the result is not awaited here.
+        const finished = create.finish().catch(() => undefined);
+        const container = lines(readOr(join(o.root, id, "container.json"))).length > 0;
+        const state = await o.gcr(["state", id]);
+        if (state.code === 0) {
+          const status = JSON.parse(state.stdout).status;
+          assert(
+            ["creating", "created", "stopped"].includes(status),
+            `after a kill at ${delay} ms state is ${status}`,
+            describe(state),
+          );
+          if (status === "created") o.pids.push(JSON.parse(state.stdout).pid);
+        } else {
+          assertMatch(state.stderr, /does not exist|no such container/i, `state at ${delay} ms`, describe(state));
+        }
+        const del = await o.gcr(["delete", "--force", id]);
+        assertEquals(del.code, 0, `delete --force after a kill at ${delay} ms (record: ${container})`, describe(del));
+        await waitFor(`no process of ${id}`, () => liveProcessesWith(id).length === 0 || undefined, 5000).catch(
+          () => {},
+        );
+        o.assertGone(id);
+        await finished;
+      }
+    }),
+);
+
+// ---------------------------------------------------------------------------
+// 13. features, --version
+
+Deno.test(named("oci features and --version", SKIP), async () => {
+  const features = await gcr(["features"]);
+  assertEquals(features.code, 0, "features exits 0", describe(features));
+  const json = JSON.parse(features.stdout);
+  assertMatch(json.ociVersionMin, /^1\.\d+\.\d+$/, "ociVersionMin", features.stdout);
+  assertMatch(json.ociVersionMax, /^1\.\d+\.\d+$/, "ociVersionMax", features.stdout);
+  assert(Array.isArray(json.linux?.namespaces) && json.linux.namespaces.includes("pid"), "namespaces listed");
+  const version = await gcr(["--version"]);
+  assertEquals(version.code, 0, "--version exits 0", describe(version));
+  assertMatch(lines(version.stdout)[0] ?? "", /^gcr version \d+\.\d+\.\d+/, "a version line", describe(version));
+  assertNotIncludes(version.stderr, "error", "no error", describe(version));
+});
