@@ -19,7 +19,6 @@ import {
   parseMountinfo,
   ROOTFS_DIR,
   run,
-  STATE_DIR,
 } from "../fixtures.ts";
 import { assert, assertEquals, assertMatch, lines } from "../helpers.ts";
 
