@@ -1,6 +1,8 @@
 // Unit tests of what gcr decides before anything runs: the command line,
 // the environment, id plans, and the pipeline's shape. No containers here.
-import { containerEnv, explain, parseRunArgs } from "../../main.ts";
+import { explain } from "../../commands/explain.ts";
+import { parseRunArgs } from "../../commands/run_args.ts";
+import { containerEnv } from "../../plan/run_plan.ts";
 import { subordinateRange } from "../../plan/id_maps.ts";
 import { isStaticElf } from "../../host/static_binary.ts";
 import { containerSteps } from "../../steps/pipeline.ts";

@@ -1,0 +1,282 @@
+/**
+ * `gcr run`: finds (or pulls) the image, makes the container's state, its
+ * cgroup and network, runs the plan's steps and waits; with -d, starts
+ * itself again as the container's monitor (commands/monitor.ts) and returns.
+ *
+ * @module
+ */
+import { assertSupportedPlatform } from "../ffi/constants.ts";
+import { readTextOr } from "../host/files.ts";
+import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "../image/rootfs.ts";
+import { log, runningAs, setQuiet } from "../output/log.ts";
+import {
+  CgroupUnavailableError,
+  type ContainerCgroup,
+  createContainerCgroup,
+  planContainerCgroup,
+  showCgroupOp,
+} from "../cgroup/cgroup.ts";
+import { attachToBridge, detachFromBridge } from "../net/attach.ts";
+import type { BridgeAttachment } from "../net/bridge.ts";
+import { etcFiles } from "../plan/etc_files.ts";
+import { execContextOf, hasLimits, planFor } from "../plan/run_plan.ts";
+import { prepareVolume } from "../plan/volumes.ts";
+import { runSteps, StepError } from "../runner/runner.ts";
+import {
+  type ContainerPaths,
+  containerPaths,
+  type ContainerRecord,
+  createContainerState,
+  processStart,
+  removeContainer,
+  updateRecord,
+} from "../state/state.ts";
+import { OVERLAY_HINT, overlayUnsafePath } from "../steps/mount_overlay.ts";
+import { containerSteps } from "../steps/pipeline.ts";
+import { parseRunArgs } from "./run_args.ts";
+import { UsageError } from "./usage.ts";
+
+/** Loose: what might be an image reference (`ubuntu`, `ubuntu:20.04`, `host:5000/a/b@sha256:…`). */
+const REFERENCE_LIKE = /^(?:docker:\/\/)?[A-Za-z0-9][A-Za-z0-9._:\/@-]*$/;
+
+/**
+ * The rootfs of `image`, pulled first when it is not a folder but looks like
+ * a reference. The pull code is imported only then: `gcr run`'s start-up
+ * does not load it.
+ */
+async function findOrPull(image: string, dir: string, quiet: boolean): Promise<string> {
+  try {
+    return findRootfs(image, dir);
+  } catch (error) {
+    const local = isPath(image) && (image.startsWith("/") || image.startsWith("."));
+    if (image === "busybox" || local || !REFERENCE_LIKE.test(image)) throw error;
+    const { pullForRun } = await import("./pull.ts");
+    let pulled: string;
+    try {
+      pulled = await pullForRun(image, dir, quiet);
+    } catch (pullError) {
+      throw new Error(`${(error as Error).message}: cannot pull ${image}: ${(pullError as Error).message}`);
+    }
+    return findRootfs(pulled, dir);
+  }
+}
+
+/** `--rootfs-copy`: the image copied into `merged` (with its missing mount points), to be bound onto itself. */
+async function copyImage(rootfs: string, merged: string): Promise<void> {
+  const copy = await new Deno.Command("cp", { args: ["-a", "--", `${rootfs}/.`, merged], stderr: "piped" }).output();
+  if (!copy.success) {
+    throw new Error(`--rootfs-copy: cp -a ${rootfs} failed: ${new TextDecoder().decode(copy.stderr).trim()}`);
+  }
+  for (const name of MOUNT_POINTS) {
+    try {
+      Deno.mkdirSync(`${merged}/${name}`, { mode: 0o755 });
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
+}
+
+/** How a run reports to a detached container's monitor (see detach). */
+export interface RunObserver {
+  /** The container is registered: a monitor points its output at the log now. */
+  readonly registered?: (paths: ContainerPaths) => void;
+  /** The command runs. */
+  readonly started?: (id: string) => void;
+}
+
+/** `gcr run …` (and, with an observer, the run a monitor makes). */
+export async function runCommand(argv: readonly string[], observer: RunObserver = {}): Promise<number> {
+  const args = parseRunArgs(argv);
+  // A detached container's log holds its own output, as docker logs shows it.
+  setQuiet(args.quiet || args.detach);
+  assertSupportedPlatform();
+  if (args.detach && !observer.started) {
+    if (args.mode !== "run") throw new UsageError("-d cannot be combined with --trace or --step: they need a terminal");
+    return await detach(argv);
+  }
+  if (args.network === "bridge" && Deno.uid() !== 0) {
+    throw new Error(
+      "--net bridge needs root: it makes a bridge, veth pairs and NAT rules on the host (rootless: --net none or --net host)",
+    );
+  }
+  const dir = rootfsDir(args.rootfsDir);
+  const rootfs = await findOrPull(args.image, dir, args.quiet);
+  // mount(2) follows symlinks: /proc -> /etc in an image must not put proc over anything.
+  checkMountPoints(rootfs);
+  // Checked before anything is made, so a bad -v leaves no container folder.
+  for (const spec of args.volumes) prepareVolume(spec, rootfs, undefined);
+  let plan = await planFor(args, () => rootfs);
+  for (const path of [rootfs, plan.overlay?.upper ?? ""]) {
+    if (!args.rootfsCopy && overlayUnsafePath(path)) {
+      throw new Error(`${path} contains ",", ":" or "\\", which overlay's options cannot carry: rename it`);
+    }
+  }
+  const paths = containerPaths(plan.id);
+  const record: ContainerRecord = {
+    id: plan.id,
+    ...(args.name !== undefined ? { name: args.name } : {}),
+    image: args.image,
+    rootfs,
+    command: [...args.command],
+    created: new Date().toISOString(),
+    pid: Deno.pid,
+    pidStart: processStart(Deno.pid) ?? "",
+    status: "creating",
+    ...(args.detach ? { detached: true } : {}),
+    ...(args.remove ? { remove: true } : {}),
+  };
+  createContainerState(paths, record);
+  observer.registered?.(paths);
+  log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
+  let cgroup: ContainerCgroup | undefined;
+  let exitStatus: number | undefined;
+  let bridge: BridgeAttachment | undefined;
+  try {
+    if (args.network === "bridge") {
+      bridge = await attachToBridge(plan.id, args.publish);
+      plan = { ...plan, bridge };
+      updateRecord(paths, { network: bridge });
+    }
+    if (args.rootfsCopy) await copyImage(rootfs, paths.merged);
+    // Resolved in the image (or its copy); mount points made in upper, never in the image.
+    const prepare = (spec: string) =>
+      args.rootfsCopy ? prepareVolume(spec, paths.merged, paths.merged) : prepareVolume(spec, rootfs, paths.upper);
+    // The container's own /etc/hostname, hosts and resolv.conf, bound first so
+    // that a -v onto one of them is mounted on top and wins.
+    const generated = etcFiles(
+      plan.hostname,
+      plan.network,
+      args.dns,
+      readTextOr("/etc/resolv.conf"),
+      bridge?.lease.address,
+    ).flatMap(
+      ([target, text]) => {
+        const file = `${paths.dir}/${target.slice("/etc/".length)}`;
+        Deno.writeTextFileSync(file, text, { mode: 0o644 });
+        try {
+          return [prepare(`${file}:${target}`)];
+        } catch {
+          return []; // an image whose /etc/hosts leads out of it keeps its own
+        }
+      },
+    );
+    const volumes = [...generated, ...args.volumes.map(prepare)];
+    plan = { ...plan, volumes };
+    if (hasLimits(args.limits)) {
+      try {
+        // Recorded before they exist, as create does: a gcr killed while
+        // making them leaves folders that rm and prune then find (a missing
+        // one is no error).
+        updateRecord(paths, { cgroups: planContainerCgroup(plan.id, args.limits).dirs });
+        cgroup = createContainerCgroup(plan.id, args.limits);
+      } catch (error) {
+        // Limits that cannot be had are an error unless the user said to go
+        // on without them: a container silently unlimited is a surprise.
+        if (!(error instanceof CgroupUnavailableError) || !args.limitsOptional) throw error;
+        console.error(`gcr: running without limits (--limits-optional): ${error.message}`);
+      }
+    }
+    if (cgroup) {
+      plan = {
+        ...plan,
+        cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((path) => `${path}/cgroup.procs`) },
+      };
+      updateRecord(paths, { cgroups: [...cgroup.paths] });
+    }
+    const running = plan;
+    let status;
+    try {
+      status = await runSteps(containerSteps(plan), args.mode, {
+        onExec: (pid) => {
+          updateRecord(paths, {
+            status: "running",
+            initPid: pid,
+            initStart: processStart(pid) ?? "",
+            started: new Date().toISOString(),
+            exec: execContextOf(running),
+          });
+          observer.started?.(running.id);
+        },
+      });
+    } catch (error) {
+      if (error instanceof StepError && error.step === "mount-overlay") {
+        throw new StepError(error.step, new Error(`${(error.cause as Error).message}: ${OVERLAY_HINT}`));
+      }
+      throw error;
+    }
+    if (cgroup?.wasOomKilled("signaled" in status ? status.signaled : null)) {
+      // Said even with -q: it is why the command died.
+      console.error(
+        `gcr: the container was OOM-killed: it needed more than its --memory limit (${args.limits.memoryBytes} bytes)`,
+      );
+    }
+    exitStatus = "exited" in status ? status.exited : 128 + status.signaled;
+    return exitStatus;
+  } catch (error) {
+    exitStatus = error instanceof StepError ? error.exitCode : 125;
+    throw error;
+  } finally {
+    await cgroup?.remove();
+    if (bridge) {
+      try {
+        await detachFromBridge(bridge);
+      } catch (error) {
+        console.error(`gcr: ${(error as Error).message}`);
+      }
+    }
+    try {
+      if (args.remove) removeContainer({ id: plan.id, paths });
+      else {
+        updateRecord(paths, {
+          status: "stopped",
+          exitStatus: exitStatus ?? 125,
+          finished: new Date().toISOString(),
+          cgroups: [],
+        });
+      }
+    } catch (error) {
+      // The container's own status matters more: say what was left, and go on.
+      console.error(`gcr: container ${plan.id}: ${(error as Error).message}`);
+    }
+  }
+}
+
+/** How to start gcr again: the ./gcr script (which says where it is), else Deno on this main module. */
+function selfCommand(): string[] {
+  const script = Deno.env.get("GCR_SELF");
+  if (script) return [script];
+  return [Deno.execPath(), "run", "-A", "--quiet", new URL(Deno.mainModule).pathname];
+}
+
+/**
+ * `gcr run -d`: the container needs a parent that waits for it, records its
+ * exit status and outlives this command, as conmon or containerd-shim are
+ * for other runtimes. So gcr starts itself again as that monitor, in its
+ * own session (closing the terminal does not end it), and returns once the
+ * monitor says the command runs, printing the id, or with the error that
+ * stopped it.
+ */
+async function detach(argv: readonly string[]): Promise<number> {
+  const [program, ...prefix] = selfCommand();
+  const monitor = new Deno.Command(program!, {
+    args: [...prefix, "__monitor", ...argv],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const report = (await new Response(monitor.stdout).text()).trim();
+  const started = report.match(/^started (\S+)$/);
+  if (started) {
+    monitor.unref();
+    console.log(started[1]);
+    return 0;
+  }
+  const failed = report.match(/^error (\d+) ([^]*)$/);
+  if (failed) {
+    console.error(`gcr: ${failed[2]}`);
+    return Number(failed[1]);
+  }
+  const { code } = await monitor.status;
+  console.error(`gcr: the container's monitor ended (exit ${code}) before the container started`);
+  return 125;
+}
