@@ -9,7 +9,9 @@
  */
 import { type RunMode, runSteps } from "../runner/runner.ts";
 import { resolveUser } from "../security/user.ts";
-import { currentStatus, findContainer, recordedSeccomp } from "../state/state.ts";
+import { findContainer } from "../state/containers.ts";
+import { currentStatus } from "../state/processes.ts";
+import { recordedSeccomp } from "../state/records.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { type ExecPlan, execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";

@@ -9,7 +9,7 @@ import { etcFiles } from "../plan/etc_files.ts";
 import { cgroupPreview, hasLimits, planFor } from "../plan/run_plan.ts";
 import { prepareVolume } from "../plan/volumes.ts";
 import { showChildCall, showParentOp } from "../runner/runner.ts";
-import { containerPaths } from "../state/state.ts";
+import { containerPaths } from "../state/paths.ts";
 import { containerSteps } from "../steps/pipeline.ts";
 import type { ContainerPlan } from "../steps/plan.ts";
 import type { Step } from "../steps/step.ts";

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { findContainer } from "../state/state.ts";
+import { findContainer } from "../state/containers.ts";
 import { killCommand as dockerKill, parseSignal } from "./lifecycle.ts";
 
 /** Whether `kill` has runc's form, `kill [--all] ID SIGNAL`, rather than Docker's `kill [-s SIG] NAME…`. */

@@ -8,19 +8,9 @@
  * @module
  */
 import { SIGNALS } from "../ffi/constants.ts";
-import {
-  type ContainerRecord,
-  type ContainerStatus,
-  currentStatus,
-  findContainer,
-  type FoundContainer,
-  isRunning,
-  listContainers,
-  readRecord,
-  removeContainer,
-  sameProcess,
-  updateRecord,
-} from "../state/state.ts";
+import { findContainer, type FoundContainer, listContainers, removeContainer } from "../state/containers.ts";
+import { currentStatus, isRunning, sameProcess } from "../state/processes.ts";
+import { type ContainerRecord, type ContainerStatus, readRecord, updateRecord } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
 

@@ -31,26 +31,14 @@ import { AF_UNIX, AT_FDCWD, ERRNO, F_GETFD, LAYOUT, O, O_CLOEXEC, S_IFIFO, SOCK_
 import { check, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { cString, moveFdAbove, openFd } from "../ffi/fds.ts";
-import { writeFileAtomically } from "../host/files.ts";
+import { removeTree, writeFileAtomically } from "../host/files.ts";
 import { parseSignal } from "./lifecycle.ts";
 import { runSteps } from "../runner/runner.ts";
 import { CAPABILITIES } from "../security/capabilities.ts";
-import {
-  containerPaths,
-  type ContainerRecord,
-  currentStatus,
-  execContext,
-  findContainer,
-  type FoundContainer,
-  processStart,
-  readRecord,
-  recordedSeccomp,
-  registerContainer,
-  removeContainer,
-  removeTree,
-  sameProcess,
-  updateRecord,
-} from "../state/state.ts";
+import { findContainer, type FoundContainer, registerContainer, removeContainer } from "../state/containers.ts";
+import { containerPaths } from "../state/paths.ts";
+import { currentStatus, processStart, sameProcess } from "../state/processes.ts";
+import { type ContainerRecord, execContext, readRecord, recordedSeccomp, updateRecord } from "../state/records.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";

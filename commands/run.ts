@@ -22,15 +22,10 @@ import { etcFiles } from "../plan/etc_files.ts";
 import { execContextOf, hasLimits, planFor } from "../plan/run_plan.ts";
 import { prepareVolume } from "../plan/volumes.ts";
 import { runSteps, StepError } from "../runner/runner.ts";
-import {
-  type ContainerPaths,
-  containerPaths,
-  type ContainerRecord,
-  createContainerState,
-  processStart,
-  removeContainer,
-  updateRecord,
-} from "../state/state.ts";
+import { type ContainerPaths, containerPaths } from "../state/paths.ts";
+import { processStart } from "../state/processes.ts";
+import { createContainerState, removeContainer } from "../state/containers.ts";
+import { type ContainerRecord, updateRecord } from "../state/records.ts";
 import { OVERLAY_HINT, overlayUnsafePath } from "../steps/mount_overlay.ts";
 import { containerSteps } from "../steps/pipeline.ts";
 import { parseRunArgs } from "./run_args.ts";

@@ -8,7 +8,7 @@ import { parsePublish } from "../net/publish.ts";
 import { parseDns } from "../plan/etc_files.ts";
 import { envOption, workdirOption } from "../plan/container_options.ts";
 import type { RunArgs } from "../plan/run_plan.ts";
-import { CONTAINER_ID } from "../state/state.ts";
+import { CONTAINER_ID } from "../state/paths.ts";
 import { scanOptions } from "./flags.ts";
 import { UsageError } from "./usage.ts";
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { runtimeDir } from "../state/state.ts";
+import { runtimeDir } from "../state/paths.ts";
 import type { BridgeAttachment } from "./bridge.ts";
 import type { PortMapping } from "./publish.ts";
 

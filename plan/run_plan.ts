@@ -6,12 +6,12 @@
  * @module
  */
 import { requireStaticInit } from "../host/init.ts";
-import { type ResourceLimits } from "../cgroup/cgroup.ts";
-import { planContainerCgroup, showCgroupOp } from "../cgroup/cgroup.ts";
+import { planContainerCgroup, type ResourceLimits, showCgroupOp } from "../cgroup/cgroup.ts";
 import { resolveCapabilities } from "../security/capabilities.ts";
 import { seccompProgram } from "../security/seccomp.ts";
 import { resolveUser } from "../security/user.ts";
-import { containerPaths, type ExecContext, execContext } from "../state/state.ts";
+import { containerPaths } from "../state/paths.ts";
+import { type ExecContext, execContext } from "../state/records.ts";
 import { INIT_PATH } from "../steps/bind_init.ts";
 import type { ContainerPlan } from "../steps/plan.ts";
 import type { RunMode } from "../runner/runner.ts";

@@ -15,7 +15,9 @@
  * @module
  */
 import { subordinateRange } from "../plan/id_maps.ts";
-import { isRunning, listContainers, removeTree } from "../state/state.ts";
+import { removeTree } from "../host/files.ts";
+import { listContainers } from "../state/containers.ts";
+import { isRunning } from "../state/processes.ts";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assertEquals } from "./helpers.ts";

@@ -1,0 +1,124 @@
+/**
+ * The containers the host holds: registered (an id and a name claimed under
+ * the runtime directory's lock, the data folders made), listed from the
+ * runtime and state directories, found by name, id or id prefix, and removed
+ * with their cgroups and folders.
+ *
+ * @module
+ */
+import { MOUNT_POINTS } from "../image/rootfs.ts";
+import { removeTree } from "../host/files.ts";
+import { CONTAINER_ID, type ContainerPaths, containerPaths, runtimeDir, stateDir } from "./paths.ts";
+import { type ContainerRecord, readRecord, writeRecord } from "./records.ts";
+
+/** A container as found in the runtime directory (or only as data left in the state directory). */
+export interface FoundContainer {
+  id: string;
+  paths: ContainerPaths;
+  record?: ContainerRecord;
+}
+
+/**
+ * Every container: those with a runtime folder, then data folders without one
+ * (left by a reboot, which empties /run, or by a gcr killed while it made them).
+ */
+export function listContainers(state = stateDir(), runtime = runtimeDir()): FoundContainer[] {
+  const folders = (dir: string) => {
+    try {
+      return [...Deno.readDirSync(dir)].filter((e) => e.isDirectory && CONTAINER_ID.test(e.name)).map((e) => e.name);
+    } catch {
+      return [];
+    }
+  };
+  const running = folders(runtime);
+  const dataOnly = folders(`${state}/containers`).filter((id) => !running.includes(id));
+  return [...running, ...dataOnly].sort().map((id) => {
+    const paths = containerPaths(id, state, runtime);
+    const record = readRecord(paths);
+    return record ? { id, paths, record } : { id, paths };
+  });
+}
+
+/** The one container `ref` names: a name, a whole id, or an id prefix of at least 3 characters. */
+export function findContainer(ref: string, all = listContainers()): FoundContainer {
+  const byName = all.filter((c) => c.record?.name === ref);
+  if (byName.length === 1) return byName[0]!;
+  const exact = all.filter((c) => c.id === ref);
+  if (exact.length === 1) return exact[0]!;
+  const prefixed = ref.length >= 3 ? all.filter((c) => c.id.startsWith(ref)) : [];
+  if (prefixed.length === 1) return prefixed[0]!;
+  throw new Error(`${prefixed.length > 1 ? "ambiguous" : "no such"} container ${JSON.stringify(ref)}`);
+}
+
+/** Removes what a stopped container left: its cgroups, data folder and runtime folder. */
+export function removeContainer(found: FoundContainer): void {
+  for (const cgroup of found.record?.cgroups ?? []) {
+    try {
+      Deno.removeSync(cgroup);
+    } catch { /* gone already, or not ours any more */ }
+  }
+  removeTree(found.paths.dir);
+  removeTree(found.paths.run);
+}
+
+/**
+ * Runs `fn` holding the runtime directory's lock: names are checked and
+ * claimed under it, so two gcr starting with the same --name cannot both win.
+ */
+export function withRuntimeLock<T>(fn: () => T, runtime = runtimeDir()): T {
+  Deno.mkdirSync(runtime, { recursive: true, mode: 0o700 });
+  const lock = Deno.openSync(`${runtime}/.lock`, { read: true, write: true, create: true, mode: 0o600 });
+  try {
+    lock.lockSync(true);
+    return fn();
+  } finally {
+    lock.close();
+  }
+}
+
+/**
+ * Claims the runtime folder (and the name) and writes the first record. Fails
+ * when the id or the name is taken, leaving nothing behind.
+ */
+export function registerContainer(paths: ContainerPaths, record: ContainerRecord): void {
+  withRuntimeLock(() => {
+    if (record.name !== undefined) {
+      const holder = listContainers().find((c) => c.record?.name === record.name);
+      if (holder) {
+        throw new Error(`the name ${JSON.stringify(record.name)} is taken by container ${holder.id} (gcr rm it first)`);
+      }
+    }
+    try {
+      Deno.mkdirSync(paths.run, { mode: 0o700 });
+    } catch (error) {
+      if (error instanceof Deno.errors.AlreadyExists) throw new Error(`container ${record.id} already exists`);
+      throw error;
+    }
+    writeRecord(paths, record);
+  });
+}
+
+/**
+ * Makes the container's data folders (mode 0700: what the container wrote is
+ * its own) and the mount points the image lacks, in `upper`, never in the
+ * image; and registers the container.
+ */
+export function createContainerState(paths: ContainerPaths, record: ContainerRecord): void {
+  registerContainer(paths, record);
+  try {
+    Deno.mkdirSync(paths.dir.slice(0, paths.dir.lastIndexOf("/")), { recursive: true, mode: 0o700 });
+    Deno.mkdirSync(paths.dir, { mode: 0o700 });
+    for (const dir of [paths.upper, paths.work, paths.merged]) Deno.mkdirSync(dir, { mode: 0o755 });
+    for (const name of MOUNT_POINTS) {
+      let present = false;
+      try {
+        Deno.lstatSync(`${record.rootfs}/${name}`);
+        present = true;
+      } catch { /* missing in the image */ }
+      if (!present) Deno.mkdirSync(`${paths.upper}/${name}`, { mode: 0o755 });
+    }
+  } catch (error) {
+    removeTree(paths.run);
+    throw error;
+  }
+}

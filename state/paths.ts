@@ -1,0 +1,73 @@
+/**
+ * Where containers' state lives on the host, in two places:
+ *
+ *   <runtime dir>/<id>/{container.json,log,start.fifo}   what runs: the record
+ *       (status, pids, exit status), the output of a detached container, the
+ *       OCI start gate. /run/gcr as root, $XDG_RUNTIME_DIR/gcr rootless.
+ *   <state dir>/containers/<id>/{upper,work,merged,…}     what the container
+ *       wrote (the overlay's upper folder) and its generated /etc files.
+ *       /var/lib/gcr as root, $XDG_DATA_HOME/gcr rootless.
+ *
+ * `$GCR_STATE` overrides the state directory (and then the runtime directory
+ * is its `run` folder); `--root` or `$GCR_RUN` the runtime directory.
+ *
+ * @module
+ */
+
+/** The state directory: $GCR_STATE, else /var/lib/gcr (root) or $XDG_DATA_HOME/gcr. */
+export function stateDir(): string {
+  const explicit = Deno.env.get("GCR_STATE");
+  if (explicit) return explicit.startsWith("/") ? explicit : `${Deno.cwd()}/${explicit}`;
+  if (Deno.uid() === 0) return "/var/lib/gcr";
+  const data = Deno.env.get("XDG_DATA_HOME") || `${Deno.env.get("HOME") ?? "/"}/.local/share`;
+  return `${data.replace(/\/+$/, "")}/gcr`;
+}
+
+/**
+ * The runtime directory, where running containers' records live: `--root`
+ * (which sets $GCR_RUN), else `$GCR_STATE/run` when a state directory is
+ * given (tests), else /run/gcr (root) or $XDG_RUNTIME_DIR/gcr. It is on a
+ * tmpfs, as runc's /run/runc: after a reboot no container runs.
+ */
+export function runtimeDir(): string {
+  const explicit = Deno.env.get("GCR_RUN");
+  if (explicit) return explicit.startsWith("/") ? explicit : `${Deno.cwd()}/${explicit}`;
+  if (Deno.env.get("GCR_STATE")) return `${stateDir()}/run`;
+  if (Deno.uid() === 0) return "/run/gcr";
+  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
+  return runtime ? `${runtime.replace(/\/+$/, "")}/gcr` : `/tmp/gcr-${Deno.uid()}`;
+}
+
+/** Where one container's state lives. */
+export interface ContainerPaths {
+  /** The container's data: the overlay's folders (absent for OCI bundles). */
+  dir: string;
+  upper: string;
+  work: string;
+  merged: string;
+  /** The runtime folder: record, log, the start FIFO. */
+  run: string;
+  record: string;
+  log: string;
+  /** OCI `create` leaves the container reading it; `start` writes one byte. */
+  startFifo: string;
+}
+
+/** Container ids and names: what runc accepts, and never a path. */
+export const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
+
+export function containerPaths(id: string, state = stateDir(), runtime = runtimeDir()): ContainerPaths {
+  if (!CONTAINER_ID.test(id)) throw new Error(`invalid container id ${JSON.stringify(id)}`);
+  const dir = `${state}/containers/${id}`;
+  const run = `${runtime}/${id}`;
+  return {
+    dir,
+    upper: `${dir}/upper`,
+    work: `${dir}/work`,
+    merged: `${dir}/merged`,
+    run,
+    record: `${run}/container.json`,
+    log: `${run}/log`,
+    startFifo: `${run}/start.fifo`,
+  };
+}

@@ -1,0 +1,44 @@
+/**
+ * Whether a container's processes live: a pid is trusted only with the
+ * start time recorded beside it (/proc/<pid>/stat), so a recycled pid is
+ * never taken for the container's, nor signalled.
+ *
+ * @module
+ */
+
+import { type ContainerRecord, type ContainerStatus } from "./records.ts";
+
+/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined when there is no such process. */
+export function processStart(pid: number): string | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // A zombie has exited: only its exit status waits for its parent.
+    return fields[0] === "Z" ? undefined : fields[19];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` is still the process that had start time `start`. */
+export function sameProcess(pid: number | undefined, start: string | undefined): boolean {
+  return pid !== undefined && start !== undefined && pid > 0 && processStart(pid) === start;
+}
+
+/**
+ * What the container is now: the record says what gcr last wrote; a
+ * container whose processes died while no gcr watched (killed behind its
+ * back, a gcr killed mid-start) is stopped.
+ */
+export function currentStatus(record: ContainerRecord): ContainerStatus {
+  const status = record.status ?? (record.exitStatus === undefined ? "running" : "stopped");
+  if (status === "stopped") return status;
+  if (status === "creating") return sameProcess(record.pid, record.pidStart) ? "creating" : "stopped";
+  if (record.initPid !== undefined) return sameProcess(record.initPid, record.initStart) ? status : "stopped";
+  return sameProcess(record.pid, record.pidStart) ? status : "stopped";
+}
+
+/** Whether the container may still run: anything but stopped. */
+export function isRunning(record: ContainerRecord): boolean {
+  return currentStatus(record) !== "stopped";
+}
