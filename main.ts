@@ -11,7 +11,12 @@
  * @module
  */
 import { killCommand } from "./commands/kill.ts";
-import { inspectCommand, logsCommand, pruneCommand, psCommand, rmCommand, stopCommand } from "./commands/lifecycle.ts";
+import { inspectCommand } from "./commands/inspect.ts";
+import { logsCommand } from "./commands/logs.ts";
+import { pruneCommand } from "./commands/prune.ts";
+import { psCommand } from "./commands/ps.ts";
+import { rmCommand } from "./commands/rm.ts";
+import { stopCommand } from "./commands/stop.ts";
 import { monitorCommand } from "./commands/monitor.ts";
 import { runCommand } from "./commands/run.ts";
 import { USAGE, UsageError } from "./commands/usage.ts";

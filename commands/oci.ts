@@ -32,7 +32,7 @@ import { check, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { cString, moveFdAbove, openFd } from "../ffi/fds.ts";
 import { removeTree, writeFileAtomically } from "../host/files.ts";
-import { parseSignal } from "./lifecycle.ts";
+import { parseSignal } from "./signals.ts";
 import { runSteps } from "../runner/runner.ts";
 import { CAPABILITIES } from "../security/capabilities.ts";
 import { findContainer, type FoundContainer, registerContainer, removeContainer } from "../state/containers.ts";

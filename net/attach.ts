@@ -6,7 +6,9 @@
  *
  * @module
  */
+import type { FoundContainer } from "../state/containers.ts";
 import { runtimeDir } from "../state/paths.ts";
+import { sameProcess } from "../state/processes.ts";
 import type { BridgeAttachment } from "./bridge.ts";
 import type { PortMapping } from "./publish.ts";
 
@@ -36,4 +38,19 @@ export async function detachFromBridge(attachment: BridgeAttachment): Promise<vo
   const ipam = new Ipam({ stateDir: `${runtimeDir()}/.network` });
   ipam.release(attachment.id);
   disconnect(attachment, ipam.leases().length);
+}
+
+/**
+ * A bridged container whose gcr died without undoing its network (killed
+ * with SIGKILL): its NAT table and address are released here. Its veth went
+ * with its network namespace.
+ */
+export async function releaseNetwork(found: FoundContainer): Promise<void> {
+  const network = found.record?.network;
+  if (!network || sameProcess(found.record!.pid, found.record!.pidStart)) return;
+  try {
+    await detachFromBridge(network);
+  } catch (error) {
+    console.error(`gcr: ${(error as Error).message}`);
+  }
 }

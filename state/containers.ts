@@ -122,3 +122,10 @@ export function createContainerState(paths: ContainerPaths, record: ContainerRec
     throw error;
   }
 }
+
+/** The container `ref` names, with its record (a folder without one is not a container to act on). */
+export function recorded(ref: string): FoundContainer & { record: ContainerRecord } {
+  const found = findContainer(ref);
+  if (!found.record) throw new Error(`container ${found.id} has no readable record (gcr prune removes it)`);
+  return found as FoundContainer & { record: ContainerRecord };
+}
