@@ -10,14 +10,6 @@
  *
  * @module
  */
-import { killCommand } from "./commands/kill.ts";
-import { inspectCommand } from "./commands/inspect.ts";
-import { logsCommand } from "./commands/logs.ts";
-import { pruneCommand } from "./commands/prune.ts";
-import { psCommand } from "./commands/ps.ts";
-import { rmCommand } from "./commands/rm.ts";
-import { stopCommand } from "./commands/stop.ts";
-import { monitorCommand } from "./commands/monitor.ts";
 import { runCommand } from "./commands/run.ts";
 import { USAGE, UsageError } from "./commands/usage.ts";
 import { setQuiet } from "./output/log.ts";
@@ -72,27 +64,31 @@ function logError(options: GlobalOptions, message: string): void {
 async function main(argv: readonly string[]): Promise<number> {
   const global = parseGlobalOptions(argv);
   const [command, ...rest] = global.rest;
-  const oci = () => {
-    // create's stdio is the container's: gcr's own log lines must not mix into its output.
-    setQuiet(true);
-    return import("./commands/oci.ts");
-  };
+  // The OCI verbs: create's stdio is the container's, so gcr's own log lines must not mix into its output.
+  const oci = () => setQuiet(true);
   try {
     switch (command) {
       case "create":
-        return await (await oci()).createCommand(rest, global.options.systemdCgroup);
+        oci();
+        return await (await import("./commands/create.ts")).createCommand(rest, global.options.systemdCgroup);
       case "start":
-        return (await oci()).startCommand(rest);
+        oci();
+        return await (await import("./commands/start.ts")).startCommand(rest);
       case "state":
-        return (await oci()).stateCommand(rest);
+        oci();
+        return await (await import("./commands/state.ts")).stateCommand(rest);
       case "delete":
-        return await (await oci()).deleteCommand(rest);
+        oci();
+        return await (await import("./commands/delete.ts")).deleteCommand(rest);
       case "pause":
-        return await (await oci()).pauseCommand(rest);
+        oci();
+        return await (await import("./commands/pause.ts")).pauseCommand(rest);
       case "resume":
-        return (await oci()).resumeCommand(rest);
+        oci();
+        return await (await import("./commands/resume.ts")).resumeCommand(rest);
       case "features":
-        return (await oci()).featuresCommand();
+        oci();
+        return await (await import("./commands/features.ts")).featuresCommand();
       case "--version":
       case "-v":
       case "version":
@@ -107,28 +103,23 @@ async function main(argv: readonly string[]): Promise<number> {
         return await pullCommand(parsePullArgs(rest, "pull"));
       }
       case "__monitor":
-        return await monitorCommand(rest);
+        return await (await import("./commands/monitor.ts")).monitorCommand(rest);
       case "ps":
-        // runc's `ps ID` lists a container's processes; Docker's `ps` lists containers.
-        if (rest.some((a) => !a.startsWith("-"))) return (await oci()).ociPsCommand(rest);
-        return psCommand(rest);
-      case "exec": {
-        if (rest.some((a) => /^(--process|-p)(=|$)/.test(a))) return await (await oci()).ociExecCommand(rest);
-        const { execCommand } = await import("./commands/exec.ts");
-        return await execCommand(rest);
-      }
+        return await (await import("./commands/ps.ts")).psCommand(rest);
+      case "exec":
+        return await (await import("./commands/exec.ts")).execCommand(rest);
       case "logs":
-        return await logsCommand(rest);
+        return await (await import("./commands/logs.ts")).logsCommand(rest);
       case "stop":
-        return await stopCommand(rest);
+        return await (await import("./commands/stop.ts")).stopCommand(rest);
       case "kill":
-        return await killCommand(rest);
+        return await (await import("./commands/kill.ts")).killCommand(rest);
       case "inspect":
-        return inspectCommand(rest);
+        return await (await import("./commands/inspect.ts")).inspectCommand(rest);
       case "rm":
-        return await rmCommand(rest);
+        return await (await import("./commands/rm.ts")).rmCommand(rest);
       case "prune":
-        return await pruneCommand(rest);
+        return await (await import("./commands/prune.ts")).pruneCommand(rest);
       case "images": {
         const { imagesCommand } = await import("./commands/pull.ts");
         return await imagesCommand(rest);

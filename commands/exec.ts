@@ -3,7 +3,9 @@
  * container's namespaces (user first, mount last; the PID namespace through
  * gcr, for its child) and its cgroup, then takes on the same hardening as
  * the container's first process (capabilities, user, no_new_privs, seccomp)
- * through the same libc chain and the same runner as `gcr run`.
+ * through the same libc chain and the same runner as `gcr run`. runc's form
+ * (`exec --process P.json ID`, as engines call it) reads the process as
+ * config.json's is read.
  *
  * @module
  */
@@ -15,8 +17,17 @@ import { recordedSeccomp } from "../state/records.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { type ExecPlan, execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
-import { scanOptions } from "./flags.ts";
+import { parseFlags, scanOptions } from "./flags.ts";
 import { envOption, mergeEnv, workdirOption } from "../plan/container_options.ts";
+import { CHAIN_FDS } from "../ffi/chain.ts";
+import { libc } from "../ffi/libc.ts";
+import { moveFdAbove } from "../ffi/fds.ts";
+import { writeFileAtomically } from "../host/files.ts";
+import { securityPlan } from "../oci/plan.ts";
+import { parseSpec } from "../oci/spec.ts";
+import { ociContainer } from "./oci_container.ts";
+import { connectUnix } from "../ffi/unix_socket.ts";
+import { OCI_VERSION } from "../output/version.ts";
 
 export interface ExecArgs {
   container: string;
@@ -71,7 +82,7 @@ export function parseExecArgs(args: readonly string[]): ExecArgs {
   return { ...parsed, container, command };
 }
 
-export async function execCommand(argv: readonly string[]): Promise<number> {
+async function gcrExec(argv: readonly string[]): Promise<number> {
   const args = parseExecArgs(argv);
   const found = findContainer(args.container);
   const record = found.record;
@@ -107,4 +118,82 @@ export async function execCommand(argv: readonly string[]): Promise<number> {
   const status = await runSteps(execSteps(plan), args.mode, { detach: args.detach });
   if ("running" in status) return 0;
   return "exited" in status ? status.exited : 128 + status.signaled;
+}
+
+/** `gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] ID`: runc's form of exec. */
+async function ociExec(args: readonly string[]): Promise<number> {
+  const { flags, rest } = parseFlags(
+    args,
+    {
+      process: "value",
+      detach: "bool",
+      "pid-file": "value",
+      "console-socket": "value",
+      tty: "bool",
+      cwd: "value",
+      env: "value",
+      "preserve-fds": "value",
+    },
+    { p: "process", d: "detach", t: "tty", e: "env" },
+    "exec",
+  );
+  const [id, ...command] = rest;
+  if (id === undefined) throw new UsageError("gcr exec: missing container id");
+  const found = ociContainer(id);
+  if (currentStatus(found.record) !== "running") throw new Error(`container ${found.id} is not running`);
+  const context = found.record.exec;
+  if (!context) throw new Error(`container ${found.id} has no record of how to enter it`);
+  const processFile = flags.get("process");
+  const processJson = processFile
+    ? JSON.parse(Deno.readTextFileSync(processFile))
+    : { args: command, cwd: flags.get("cwd") ?? context.workdir, env: context.env, user: { uid: 0, gid: 0 } };
+  if (!processFile && command.length === 0) throw new UsageError("gcr exec: give --process or a command");
+  // The process object is read by the same code as config.json's.
+  const spec = parseSpec(
+    { ociVersion: OCI_VERSION, root: { path: "/" }, process: processJson },
+    found.record.bundle ?? "/",
+  );
+  const planned = securityPlan({ process: spec.process, linux: { ...spec.linux, seccomp: undefined } }, "process");
+  // As runc: a process without capabilities gets the container's (not every capability).
+  const security = spec.process.capabilities ? planned : { ...planned, capabilities: new Set(context.capabilities) };
+  const seccomp = recordedSeccomp(context);
+  const socketPath = flags.get("console-socket");
+  if (spec.process.terminal && !socketPath) throw new UsageError("gcr exec: process.terminal needs --console-socket");
+  const socket = socketPath ? moveFdAbove(connectUnix(socketPath), 16) : undefined;
+  const detach = flags.get("detach") === "true";
+  try {
+    const outcome = await runSteps(
+      execSteps({
+        pid: found.record.initPid!,
+        namespaces: context.namespaces,
+        cgroupProcs: context.cgroupProcs,
+        argv: spec.process.args,
+        env: spec.process.env,
+        workdir: spec.process.cwd,
+        ids: context.ids,
+        security: { ...security, ...(seccomp ? { seccomp } : {}) },
+        dieWithParent: !detach,
+        pidVia: pidNamespaceVia(context.namespaces, Deno.uid()),
+        ...(socket !== undefined && spec.process.terminal ? { consoleSocket: CHAIN_FDS.firstFree } : {}),
+      }),
+      "run",
+      {
+        detach,
+        ...(socket !== undefined ? { inherit: [{ from: socket, to: CHAIN_FDS.firstFree }] } : {}),
+        onExec: (pid) => {
+          const pidFile = flags.get("pid-file");
+          if (pidFile) writeFileAtomically(pidFile, String(pid), 0o644);
+        },
+      },
+    );
+    if ("running" in outcome) return 0;
+    return "exited" in outcome ? outcome.exited : 128 + outcome.signaled;
+  } finally {
+    if (socket !== undefined) libc().close(socket);
+  }
+}
+
+/** `gcr exec …` in either form: runc's names a process file (--process). */
+export function execCommand(args: readonly string[]): Promise<number> {
+  return args.some((a) => /^(--process|-p)(=|$)/.test(a)) ? ociExec(args) : gcrExec(args);
 }

@@ -1,16 +1,17 @@
 /**
  * `gcr kill`: Docker's form (`kill [-s SIGNAL] NAME…`: a signal to each
- * container's first process) or runc's (`kill [--all] ID [SIGNAL]`,
- * commands/oci.ts), told apart as engines and users write them.
+ * container's first process) or runc's (`kill [--all] ID [SIGNAL]`:
+ * to its first process, or with --all to all of its processes), told apart as engines and users write them.
  *
  * @module
  */
-import { findContainer } from "../state/containers.ts";
+import { findContainer, recorded } from "../state/containers.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
-import { recorded } from "../state/containers.ts";
 import { signalContainer } from "../state/signals.ts";
 import { parseSignal } from "./signals.ts";
+import { currentStatus } from "../state/processes.ts";
+import { containerPids, ociContainer } from "./oci_container.ts";
 
 /** Whether `kill` has runc's form, `kill [--all] ID SIGNAL`, rather than Docker's `kill [-s SIG] NAME…`. */
 function ociKillForm(args: readonly string[]): boolean {
@@ -59,7 +60,25 @@ function dockerKill(args: readonly string[]): number {
 }
 
 /** `gcr kill …` in either form. */
-export async function killCommand(rest: readonly string[]): Promise<number> {
-  if (ociKillForm(rest)) return (await import("./oci.ts")).ociKillCommand(rest);
+export function killCommand(rest: readonly string[]): number {
+  if (ociKillForm(rest)) return ociKillCommand(rest);
   return dockerKill(rest);
+}
+
+/** `gcr kill [--all] ID [SIGNAL]` (runc's form; SIGTERM by default). */
+function ociKillCommand(args: readonly string[]): number {
+  const { flags, rest } = parseFlags(args, { all: "bool" }, { a: "all" }, "kill");
+  if (rest.length < 1 || rest.length > 2) throw new UsageError("gcr kill takes an id and an optional signal");
+  const signal = parseSignal(rest[1] ?? "TERM");
+  const found = ociContainer(rest[0]!);
+  if (currentStatus(found.record) === "stopped") throw new Error(`container ${found.id} is not running`);
+  const targets = flags.get("all") === "true" ? containerPids(found.record) : [found.record.initPid!];
+  for (const pid of targets) {
+    try {
+      Deno.kill(pid, signal as unknown as Deno.Signal);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+  }
+  return 0;
 }

@@ -1,15 +1,16 @@
 /**
  * `gcr ps`: the containers, as Docker lists them (running ones; -a: all;
- * -q: ids).
+ * -q: ids), or, in runc's form (`ps ID`), a container's processes.
  *
  * @module
  */
 
 import { listContainers } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
-import { type ContainerRecord, type ContainerStatus } from "../state/records.ts";
+import type { ContainerRecord, ContainerStatus } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
+import { containerPids, ociContainer, oneId } from "./oci_container.ts";
 
 /** `3 seconds`, `About a minute`, `2 hours`: how Docker says durations. */
 export function humanDuration(ms: number): string {
@@ -50,7 +51,7 @@ export function table(rows: string[][]): string {
 }
 
 /** `gcr ps [-a] [-q]`: running containers (all with -a), newest first. */
-export function psCommand(args: readonly string[]): number {
+function dockerPs(args: readonly string[]): number {
   const { flags, rest } = parseFlags(args, { all: "bool", quiet: "bool" }, { a: "all", q: "quiet" }, "ps");
   if (rest.length) throw new UsageError(`gcr ps takes no arguments (got ${rest.join(" ")})`);
   const all = flags.has("all");
@@ -79,4 +80,19 @@ export function psCommand(args: readonly string[]): number {
   }
   console.log(table(rows));
   return 0;
+}
+
+/** `gcr ps [--format table|json] ID`: the container's processes, as host pids. */
+function ociPsCommand(args: readonly string[]): number {
+  const { flags, rest } = parseFlags(args, { format: "value" }, { f: "format" }, "ps");
+  const found = ociContainer(oneId(rest, "ps"));
+  const pids = containerPids(found.record);
+  if ((flags.get("format") ?? "table") === "json") console.log(JSON.stringify(pids));
+  else console.log(["PID", ...pids.map(String)].join("\n"));
+  return 0;
+}
+
+/** `gcr ps …`: runc's `ps ID` lists a container's processes; Docker's `ps` lists containers. */
+export function psCommand(args: readonly string[]): number {
+  return args.some((a) => !a.startsWith("-")) ? ociPsCommand(args) : dockerPs(args);
 }

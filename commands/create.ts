@@ -1,0 +1,206 @@
+/**
+ * `gcr create`: config.json read, the container's record and cgroup made, and
+ * every step run but the command's exec: its first process waits at the
+ * start FIFO for `gcr start`.
+ *
+ * @module
+ */
+import {
+  type CgroupHost,
+  CgroupUnavailableError,
+  type ContainerCgroup,
+  createContainerCgroup,
+  detectCgroups,
+  planContainerCgroup,
+  showCgroupOp,
+} from "../cgroup/cgroup.ts";
+import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
+import { chainLayout } from "../ffi/chain.ts";
+import { AT_FDCWD, F_GETFD, O, S_IFIFO } from "../ffi/constants.ts";
+import { lastErrno, SyscallError } from "../ffi/errno.ts";
+import { libc } from "../ffi/libc.ts";
+import { cString, moveFdAbove, openFd } from "../ffi/fds.ts";
+import { removeTree, writeFileAtomically } from "../host/files.ts";
+import { runSteps } from "../runner/runner.ts";
+import { registerContainer } from "../state/containers.ts";
+import { containerPaths } from "../state/paths.ts";
+import { processStart } from "../state/processes.ts";
+import { type ContainerRecord, execContext, updateRecord } from "../state/records.ts";
+import { UsageError } from "./usage.ts";
+import { parseFlags } from "./flags.ts";
+import { ociSteps, securityPlan } from "../oci/plan.ts";
+import { type NamespaceType, readSpec } from "../oci/spec.ts";
+import { oneId } from "./oci_container.ts";
+import { connectUnix } from "../ffi/unix_socket.ts";
+
+/** The device cgroup rules runc adds after config.json's: mknod of any node, and the standard devices. */
+const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
+  { allow: true, type: "c", access: "m" },
+  { allow: true, type: "b", access: "m" },
+  ...[[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [10, 200]].map(([major, minor]) => ({
+    allow: true,
+    type: "c" as const,
+    major: major!,
+    minor: minor!,
+    access: "rwm",
+  })),
+  { allow: true, type: "c", major: 136, access: "rwm" },
+];
+
+/** The /proc/<pid>/ns names of config.json's namespace types. */
+const NS_FILE: Record<NamespaceType, string> = {
+  user: "user",
+  mount: "mnt",
+  pid: "pid",
+  uts: "uts",
+  ipc: "ipc",
+  network: "net",
+  cgroup: "cgroup",
+};
+
+/** The v1 hierarchies a `cgroup` mount shows: the container's own folder in each, else gcr's. */
+function cgroupHierarchies(host: CgroupHost, cgroup: ContainerCgroup | undefined): { name: string; dir: string }[] {
+  if (host.version === 2) return [];
+  return host.hierarchies.map((h) => ({
+    name: h.mount.slice(h.mount.lastIndexOf("/") + 1),
+    dir: cgroup?.paths.find((path) => path.startsWith(h.mount + "/")) ?? h.dir,
+  }));
+}
+
+/** `gcr create`: the container, set up and waiting for `gcr start`. */
+export async function createCommand(args: readonly string[], systemdCgroup: boolean): Promise<number> {
+  const { flags, rest } = parseFlags(
+    args,
+    {
+      bundle: "value",
+      "pid-file": "value",
+      "console-socket": "value",
+      "no-pivot": "bool",
+      "preserve-fds": "value",
+      "no-new-keyring": "bool",
+    },
+    { b: "bundle" },
+    "create",
+  );
+  const id = oneId(rest, "create");
+  const preserveText = flags.get("preserve-fds") ?? "0";
+  if (!/^\d{1,3}$/.test(preserveText)) {
+    throw new UsageError(`gcr create: --preserve-fds takes a count (got ${preserveText})`);
+  }
+  const preserved = Number(preserveText);
+  for (let fd = 3; fd < 3 + preserved; fd++) {
+    if (libc().fcntl(fd, F_GETFD, 0) === -1) {
+      throw new Error(`--preserve-fds ${preserved}: descriptor ${fd} is not open`);
+    }
+  }
+  const layout = chainLayout(preserved);
+  // gcr's own descriptors for the child go above every number its prologue writes to.
+  const inheritable = (fd: number) => moveFdAbove(fd, layout.firstFree + 16);
+  const bundle = flags.get("bundle") ?? Deno.cwd();
+  const spec = readSpec(bundle);
+  const raw = JSON.parse(Deno.readTextFileSync(`${spec.bundle}/config.json`)) as { linux?: { resources?: unknown } };
+  if (systemdCgroup && spec.linux.cgroupsPath?.includes(":")) {
+    throw new Error(
+      `--systemd-cgroup: gcr manages cgroups itself (cgroupfs); ${spec.linux.cgroupsPath} is a systemd unit path`,
+    );
+  }
+  const paths = containerPaths(id);
+  const record: ContainerRecord = {
+    id,
+    image: spec.bundle,
+    rootfs: spec.root.path,
+    command: [...spec.process.args],
+    created: new Date().toISOString(),
+    pid: Deno.pid,
+    pidStart: processStart(Deno.pid) ?? "",
+    status: "creating",
+    bundle: spec.bundle,
+    annotations: { ...spec.annotations },
+  };
+  registerContainer(paths, record);
+  const open: number[] = [];
+  let cgroup: ContainerCgroup | undefined;
+  let created = false;
+  try {
+    if (libc().mknodat(AT_FDCWD, cString(paths.startFifo), S_IFIFO | 0o600, 0n) === -1) {
+      throw new SyscallError(`mknod(${paths.startFifo}, S_IFIFO)`, lastErrno());
+    }
+    // Read and write: the child holds both ends, so its read blocks until
+    // gcr start writes (never end-of-file), and gcr start's non-blocking
+    // open finds a reader exactly while the child lives.
+    const fifo = inheritable(openFd(paths.startFifo, O.RDWR));
+    open.push(fifo);
+    const devNull = inheritable(openFd("/dev/null", O.WRONLY));
+    open.push(devNull);
+    const socketPath = flags.get("console-socket");
+    const consoleSocket = socketPath ? inheritable(connectUnix(socketPath)) : undefined;
+    if (consoleSocket !== undefined) open.push(consoleSocket);
+
+    const host = detectCgroups();
+    const asked = resourcesFromOci(raw.linux?.resources ?? {});
+    // As runc does: after config.json's device rules, the devices every
+    // container gets (the /dev gcr makes) stay usable, whatever came before.
+    const limits = asked.devices?.length ? { ...asked, devices: [...asked.devices, ...DEFAULT_DEVICE_RULES] } : asked;
+    const cgroupOptions = {
+      ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}),
+      controllers: ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "cpuset"],
+    };
+    try {
+      // Recorded before they exist: a create killed while making them leaves
+      // folders that delete --force then finds (a missing one is no error).
+      updateRecord(paths, { cgroups: planContainerCgroup(id, limits, cgroupOptions).dirs });
+      cgroup = createContainerCgroup(id, limits, cgroupOptions);
+    } catch (error) {
+      const limited = Object.values(limits).some((v) => v !== undefined && !(Array.isArray(v) && v.length === 0));
+      if (!(error instanceof CgroupUnavailableError) || limited) throw error;
+    }
+    if (cgroup) updateRecord(paths, { cgroups: [...cgroup.paths, ...cgroup.created] });
+    const security = securityPlan(spec);
+    const steps = ociSteps(spec, {
+      preserved,
+      startFifo: fifo,
+      devNull,
+      ...(consoleSocket !== undefined ? { consoleSocket } : {}),
+    }, {
+      noPivot: flags.has("no-pivot"),
+      ...(cgroup
+        ? { cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((p) => `${p}/cgroup.procs`) } }
+        : {}),
+      cgroupHierarchies: cgroupHierarchies(host, cgroup),
+      cgroupVersion: host.version === 2 ? 2 : 1,
+    }, security);
+    const inherit = [
+      { from: fifo, to: layout.firstFree },
+      { from: devNull, to: layout.firstFree + 1 },
+      ...(consoleSocket !== undefined ? [{ from: consoleSocket, to: layout.firstFree + 2 }] : []),
+    ];
+    const outcome = await runSteps(steps, "run", { inherit, detach: true, layout });
+    if (!("running" in outcome)) throw new Error("the container's process ended before it reached the start gate");
+    const pid = outcome.running;
+    const exec = execContext({
+      env: spec.process.env,
+      workdir: spec.process.cwd,
+      ids: {
+        uid: spec.linux.uidMappings,
+        gid: spec.linux.gidMappings,
+        via: "direct",
+        setgroups: "allow",
+        writer: Deno.uid() === 0 ? "root" : "user",
+      },
+      security,
+      cgroupProcs: cgroup ? cgroup.paths.map((p) => `${p}/cgroup.procs`) : [],
+      namespaces: spec.linux.namespaces.map((n) => NS_FILE[n.type]),
+    });
+    updateRecord(paths, { status: "created", initPid: pid, initStart: processStart(pid) ?? "", exec });
+    const pidFile = flags.get("pid-file");
+    if (pidFile) writeFileAtomically(pidFile, String(pid), 0o644);
+    created = true;
+    return 0;
+  } finally {
+    for (const fd of open) libc().close(fd);
+    if (!created) {
+      await cgroup?.remove();
+      removeTree(paths.run);
+    }
+  }
+}

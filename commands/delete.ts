@@ -1,0 +1,46 @@
+/**
+ * `gcr delete`: removes a stopped container (--force: kills it first), as
+ * runc does: a --force of a container that does not exist succeeds.
+ *
+ * @module
+ */
+
+import { findContainer, type FoundContainer, removeContainer } from "../state/containers.ts";
+import { currentStatus } from "../state/processes.ts";
+import { readRecord } from "../state/records.ts";
+import { parseFlags } from "./flags.ts";
+import { containerPids, oneId, ownCgroup, ownCgroupFolders } from "./oci_container.ts";
+import { sleep } from "../host/time.ts";
+
+/** `gcr delete [--force] ID`: removes a stopped container (kills it first with --force). */
+export async function deleteCommand(args: readonly string[]): Promise<number> {
+  const { flags, rest } = parseFlags(args, { force: "bool" }, { f: "force" }, "delete");
+  const id = oneId(rest, "delete");
+  let found: FoundContainer;
+  try {
+    found = findContainer(id);
+  } catch (error) {
+    // As runc: --force of a container that does not exist (its create failed) succeeds.
+    if (flags.get("force") === "true") return 0;
+    throw error;
+  }
+  const record = found.record ?? readRecord(found.paths);
+  if (record && currentStatus(record) !== "stopped") {
+    if (flags.get("force") !== "true") {
+      throw new Error(`cannot delete container ${found.id}: it is ${currentStatus(record)} (use --force)`);
+    }
+    for (const pid of containerPids(record)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    const deadline = performance.now() + 10_000;
+    while (currentStatus(record) !== "stopped") {
+      if (performance.now() > deadline) throw new Error(`container ${found.id} did not die after SIGKILL`);
+      await sleep(10);
+    }
+  }
+  if (record && ownCgroupFolders(record).length) await ownCgroup(record).remove();
+  removeContainer({ ...found, ...(record ? { record: { ...record, cgroups: [] } } : {}) });
+  return 0;
+}

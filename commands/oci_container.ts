@@ -1,0 +1,60 @@
+/**
+ * What the OCI verbs (create, start, state, kill, delete, pause, resume, ps,
+ * exec) share: a container by its id, with runc's wording when it does not
+ * exist (engines match on it), its processes, and its own cgroup.
+ *
+ * @module
+ */
+import { type ContainerCgroup, openContainerCgroup } from "../cgroup/cgroup.ts";
+import { findContainer, type FoundContainer } from "../state/containers.ts";
+import { currentStatus, sameProcess } from "../state/processes.ts";
+import type { ContainerRecord } from "../state/records.ts";
+import { UsageError } from "./usage.ts";
+
+/** The one container id a verb takes. */
+export function oneId(rest: readonly string[], command: string): string {
+  if (rest.length !== 1) throw new UsageError(`gcr ${command} takes one container id (got ${rest.length})`);
+  return rest[0]!;
+}
+
+/** The container `id` names, with its record; runc's wording when there is none, which engines match on. */
+export function ociContainer(id: string): FoundContainer & { record: ContainerRecord } {
+  const found = findContainer(id);
+  if (!found.record) throw new Error(`container ${id} does not exist`);
+  return found as FoundContainer & { record: ContainerRecord };
+}
+
+/** The container's processes (host pids): its cgroup's, or just its first process. */
+export function containerPids(record: ContainerRecord): number[] {
+  const procs = record.exec?.cgroupProcs ?? [];
+  for (const file of procs) {
+    try {
+      return Deno.readTextFileSync(file).split("\n").filter(Boolean).map(Number);
+    } catch { /* try the next hierarchy */ }
+  }
+  return sameProcess(record.initPid, record.initStart) ? [record.initPid!] : [];
+}
+
+/** The container `id` names, which must be `wanted` and have a cgroup (pause and resume freeze it). */
+export function freezerOf(id: string, wanted: "running" | "paused"): FoundContainer & { record: ContainerRecord } {
+  const found = ociContainer(id);
+  const status = currentStatus(found.record);
+  if (status !== wanted) throw new Error(`container ${found.id} is ${status}, not ${wanted}`);
+  if (!found.record.cgroups?.length) throw new Error(`container ${found.id} has no cgroup to freeze`);
+  return found;
+}
+
+/**
+ * The container's own cgroup folders: the deepest of those ociContainer (the
+ * others are the parents gcr made for its cgroupsPath, removed with it when
+ * empty).
+ */
+export function ownCgroupFolders(record: ContainerRecord): string[] {
+  const cgroups = record.cgroups ?? [];
+  return cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
+}
+
+export function ownCgroup(record: ContainerRecord): ContainerCgroup {
+  const own = ownCgroupFolders(record);
+  return openContainerCgroup(own, { created: (record.cgroups ?? []).filter((dir) => !own.includes(dir)) });
+}

@@ -1,0 +1,18 @@
+/**
+ * `gcr pause`: freezes every process of a container (the cgroup freezer).
+ *
+ * @module
+ */
+
+import { freeze } from "../cgroup/cgroup.ts";
+import { updateRecord } from "../state/records.ts";
+import { parseFlags } from "./flags.ts";
+import { freezerOf, oneId, ownCgroup } from "./oci_container.ts";
+
+/** `gcr pause ID`: freezes every process of the container (cgroup freezer). */
+export async function pauseCommand(args: readonly string[]): Promise<number> {
+  const found = freezerOf(oneId(parseFlags(args, {}, {}, "pause").rest, "pause"), "running");
+  await freeze(ownCgroup(found.record));
+  updateRecord(found.paths, { status: "paused" });
+  return 0;
+}
