@@ -47,7 +47,7 @@ import {
   setRlimits,
   writeSysctls,
 } from "../steps/oci_steps.ts";
-import { type OciMount, type OciSpec, SpecError } from "./spec.ts";
+import { type OciMount, type OciSpec, SpecError } from "./spec/spec.ts";
 
 /** Descriptors the child gets from gcr create at fixed numbers (ChainPipes.inherit). */
 export interface CreateFds {

@@ -13,7 +13,7 @@ import {
   RLIM_INFINITY,
   RLIMITS,
   SpecError,
-} from "../../oci/spec.ts";
+} from "../../oci/spec/spec.ts";
 import { CAPABILITIES } from "../../security/capabilities.ts";
 import { describe, missingPrograms, missingRoot, named, run } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes } from "../helpers.ts";

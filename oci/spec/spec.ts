@@ -15,10 +15,10 @@
  *
  * @module
  */
-import { resolvePath } from "../host/files.ts";
-import { CLONE, MS, RLIMIT } from "../ffi/constants.ts";
-import { capabilityNumber } from "../security/capabilities.ts";
-import type { IdMapping } from "../steps/step.ts";
+import { resolvePath } from "../../host/files.ts";
+import { CLONE, MS, RLIMIT } from "../../ffi/constants.ts";
+import { capabilityNumber } from "../../security/capabilities.ts";
+import type { IdMapping } from "../../steps/step.ts";
 
 // ---------------------------------------------------------------------------
 
