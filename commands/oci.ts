@@ -56,7 +56,8 @@ import { execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
 import { ociSteps, securityPlan } from "../oci/plan.ts";
-import { type NamespaceType, parseSpec, readSpec } from "../oci/spec/spec.ts";
+import type { NamespaceType } from "../oci/spec/linux.ts";
+import { parseSpec, readSpec } from "../oci/spec/spec.ts";
 
 const OCI_VERSION = "1.2.0";
 
