@@ -29,10 +29,12 @@ import { type ContainerRecord, execContext, updateRecord } from "../state/record
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
 import { ociSteps, securityPlan } from "../oci/plan.ts";
-import { type NamespaceType, readSpec } from "../oci/spec.ts";
+
 import { oneId } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 
+import { readSpec } from "../oci/spec/spec.ts";
+import { type NamespaceType } from "../oci/spec/linux.ts";
 /** The device cgroup rules runc adds after config.json's: mknod of any node, and the standard devices. */
 const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
   { allow: true, type: "c", access: "m" },

@@ -24,11 +24,12 @@ import { libc } from "../ffi/libc.ts";
 import { moveFdAbove } from "../ffi/fds.ts";
 import { writeFileAtomically } from "../host/files.ts";
 import { securityPlan } from "../oci/plan.ts";
-import { parseSpec } from "../oci/spec.ts";
+
 import { ociContainer } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 import { OCI_VERSION } from "../output/version.ts";
 
+import { parseSpec } from "../oci/spec/spec.ts";
 export interface ExecArgs {
   container: string;
   command: string[];

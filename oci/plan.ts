@@ -2,7 +2,7 @@
  * An OCI bundle's config.json as gcr's steps: the same step modules gcr run
  * uses where config.json asks for the same thing, config.json's own
  * mounts, sysctls, rlimits and devices where it asks for more. What gcr
- * cannot honour was refused by oci/spec.ts or is refused here, by field.
+ * cannot honour was refused by oci/spec/ or is refused here, by field.
  *
  * @module
  */
@@ -47,7 +47,9 @@ import {
   setRlimits,
   writeSysctls,
 } from "../steps/oci_steps.ts";
-import { type OciMount, type OciSpec, SpecError } from "./spec.ts";
+import { SpecError } from "./spec/fields.ts";
+import type { OciMount } from "./spec/mounts.ts";
+import type { OciSpec } from "./spec/spec.ts";
 
 /** Descriptors the child gets from gcr create at fixed numbers (ChainPipes.inherit). */
 export interface CreateFds {

@@ -12,7 +12,7 @@
  * @module
  */
 import { ociSteps } from "../../oci/plan.ts";
-import { readSpec } from "../../oci/spec.ts";
+import { readSpec } from "../../oci/spec/spec.ts";
 import { dirname, join } from "node:path";
 import {
   BUSYBOX,

@@ -5,15 +5,10 @@
  */
 import { join } from "node:path";
 import { MS } from "../../ffi/constants.ts";
-import {
-  type OciSpec,
-  parseMountOptions,
-  parseSpec,
-  readSpec,
-  RLIM_INFINITY,
-  RLIMITS,
-  SpecError,
-} from "../../oci/spec.ts";
+import { SpecError } from "../../oci/spec/fields.ts";
+import { parseMountOptions } from "../../oci/spec/mounts.ts";
+import { RLIM_INFINITY, RLIMITS } from "../../oci/spec/process.ts";
+import { type OciSpec, parseSpec, readSpec } from "../../oci/spec/spec.ts";
 import { CAPABILITIES } from "../../security/capabilities.ts";
 import { describe, missingPrograms, missingRoot, named, run } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes } from "../helpers.ts";
