@@ -12,7 +12,7 @@ import { openFd } from "../ffi/fds.ts";
 import { closeFd, ensureDirInRoot, openInRoot } from "../ffi/safe_fs.ts";
 import { CAPABILITIES } from "../security/capabilities.ts";
 import type { ContainerUser } from "../security/user.ts";
-import { cachedCompile, profileFromOci } from "../security/seccomp.ts";
+import { cachedCompile, profileFromOci } from "../security/seccomp/profile.ts";
 import { bindDevices, DEVICES } from "../steps/bind_devices.ts";
 import { bindRootfs } from "../steps/bind_rootfs.ts";
 import { closeFds } from "../steps/close_fds.ts";

@@ -17,7 +17,7 @@ import {
   profileFromOci,
   type SeccompAction,
   type SeccompProfile,
-} from "../../security/seccomp.ts";
+} from "../../security/seccomp/profile.ts";
 import { BUSYBOX, busyboxRootfs, describe, missingRoot, named, REPO, run, type RunResult } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes } from "../helpers.ts";
 
@@ -285,7 +285,7 @@ async function runWithOciSeccomp(
       `import { planIds } from ${module("plan/id_maps.ts")};
 import { setQuiet } from ${module("output/log.ts")};
 import { runSteps } from ${module("runner/runner.ts")};
-import { compileProfile, profileFromOci } from ${module("security/seccomp.ts")};
+import { compileProfile, profileFromOci } from ${module("security/seccomp/profile.ts")};
 import { containerSteps } from ${module("steps/pipeline.ts")};
 import { securityPlan } from ${module("tests/security/run_hardened.ts")};
 const { rootfs, argv, oci, capAdd } = JSON.parse(Deno.args[0]);

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { CAPABILITIES, capabilityMask, resolveCapabilities } from "../../security/capabilities.ts";
-import { compileProfile, defaultProfile, loadProfile } from "../../security/seccomp.ts";
+import { compileProfile, defaultProfile, loadProfile } from "../../security/seccomp/profile.ts";
 import { resolveUserIn } from "../../security/user.ts";
 import { dropCapabilities } from "../../steps/drop_capabilities.ts";
 import { maskPaths } from "../../steps/mask_paths.ts";

@@ -16,10 +16,10 @@
  *
  * @module
  */
-import { ERRNO, MFD_CLOEXEC } from "../ffi/constants.ts";
-import { errnoName, lastErrno } from "../ffi/errno.ts";
-import { libc } from "../ffi/libc.ts";
-import { CAPABILITIES, capabilityNumber } from "./capabilities.ts";
+import { ERRNO, MFD_CLOEXEC } from "../../ffi/constants.ts";
+import { errnoName, lastErrno } from "../../ffi/errno.ts";
+import { libc } from "../../ffi/libc.ts";
+import { CAPABILITIES, capabilityNumber } from "../capabilities.ts";
 
 const { EPERM, ENOSYS } = ERRNO;
 
