@@ -38,7 +38,7 @@ import {
   showCgroupOp,
 } from "./cgroup/cgroup.ts";
 import { resolveCapabilities } from "./security/capabilities.ts";
-import { seccompProgram } from "./security/seccomp/profile.ts";
+import { seccompProgram } from "./security/seccomp/docker.ts";
 import { resolveUser } from "./security/user.ts";
 import { containerSteps } from "./steps/pipeline.ts";
 import { OVERLAY_HINT, overlayUnsafePath } from "./steps/mount_overlay.ts";
