@@ -10,12 +10,12 @@ import { errnoName } from "../../ffi/errno.ts";
 import { capabilityNumber } from "../capabilities.ts";
 import { cachedCompile } from "./cache.ts";
 import { defaultProfile, type SeccompProfile, type SeccompRule } from "./profile.ts";
-import { type _Fail, _onlyFields, _parseAction, _parseArgs, _parseNames, archName, isObject } from "./read.ts";
+import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames } from "./read.ts";
 
 const { EPERM } = ERRNO;
 
 /** Docker's profile: the wording `--security-opt seccomp=…` users have seen so far. */
-const _dockerFail: _Fail = (where, fault) => {
+const _dockerFail: Fail = (where, fault) => {
   switch (fault.kind) {
     case "field":
       return new Error(`Unsupported seccomp profile field ${where}`);
@@ -79,7 +79,7 @@ function kernelAtLeast(version: string): boolean {
 function filterMatches(filter: unknown, caps: ReadonlySet<number>, where: string, mode: "all" | "any"): boolean {
   const fail = _dockerFail;
   if (!isObject(filter)) throw fail(where, { kind: "value", problem: "not an object" });
-  _onlyFields(filter, FILTER_FIELDS, where, fail);
+  onlyFields(filter, FILTER_FIELDS, where, fail);
   const tests: boolean[] = [];
   if (filter.caps !== undefined) {
     if (!Array.isArray(filter.caps)) throw fail(`${where}.caps`, { kind: "value", problem: "not an array" });
@@ -104,9 +104,9 @@ export function loadProfile(json: string | unknown, caps: ReadonlySet<number>): 
   const fail = _dockerFail;
   const profile = typeof json === "string" ? JSON.parse(json) as unknown : json;
   if (!isObject(profile)) throw fail("", { kind: "value", problem: "not a JSON object" });
-  _onlyFields(profile, PROFILE_FIELDS, "", fail);
+  onlyFields(profile, PROFILE_FIELDS, "", fail);
   const defaultRet = errnoOf(profile.defaultErrnoRet, profile.defaultErrno, EPERM, "defaultErrno");
-  const defaultAction = _parseAction(profile.defaultAction, defaultRet, "defaultAction", fail);
+  const defaultAction = parseAction(profile.defaultAction, defaultRet, "defaultAction", fail);
 
   const architectures: string[] = [];
   if (profile.architectures !== undefined) {
@@ -119,7 +119,7 @@ export function loadProfile(json: string | unknown, caps: ReadonlySet<number>): 
     if (!Array.isArray(profile.archMap)) throw fail("archMap", { kind: "value", problem: "not an array" });
     for (const [i, entry] of profile.archMap.entries()) {
       if (!isObject(entry)) throw fail(`archMap[${i}]`, { kind: "value", problem: "not an object" });
-      _onlyFields(entry, new Set(["architecture", "subArchitectures"]), `archMap[${i}]`, fail);
+      onlyFields(entry, new Set(["architecture", "subArchitectures"]), `archMap[${i}]`, fail);
       // Only the entry for this machine counts: its 32-bit companions join it.
       if (archName(entry.architecture) !== "x86_64") continue;
       const subs = Array.isArray(entry.subArchitectures) ? entry.subArchitectures : [];
@@ -133,12 +133,12 @@ export function loadProfile(json: string | unknown, caps: ReadonlySet<number>): 
   for (const [i, rule] of syscalls.entries()) {
     const where = `syscalls[${i}]`;
     if (!isObject(rule)) throw fail(where, { kind: "value", problem: "not an object" });
-    _onlyFields(rule, RULE_FIELDS, where, fail);
-    const names = _parseNames(rule.names ?? (rule.name === undefined ? [] : [rule.name]), `${where}.names`, fail);
+    onlyFields(rule, RULE_FIELDS, where, fail);
+    const names = parseNames(rule.names ?? (rule.name === undefined ? [] : [rule.name]), `${where}.names`, fail);
     // A rule's errno defaults to EPERM, not to defaultErrnoRet (as in runc).
     const ret = errnoOf(rule.errnoRet, rule.errno, rule.action === "SCMP_ACT_TRACE" ? 0 : EPERM, `${where}.errno`);
-    const action = _parseAction(rule.action, ret, `${where}.action`, fail);
-    const args = _parseArgs(rule.args, `${where}.args`, fail);
+    const action = parseAction(rule.action, ret, `${where}.action`, fail);
+    const args = parseArgs(rule.args, `${where}.args`, fail);
     if (rule.includes !== undefined && !filterMatches(rule.includes, caps, `${where}.includes`, "all")) continue;
     if (rule.excludes !== undefined && filterMatches(rule.excludes, caps, `${where}.excludes`, "any")) continue;
     rules.push({ names, action, args });

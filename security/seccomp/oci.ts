@@ -7,12 +7,12 @@
 import { ERRNO } from "../../ffi/constants.ts";
 import { archToken } from "./compile.ts";
 import type { SeccompAction, SeccompProfile, SeccompRule } from "./profile.ts";
-import { type _Fail, _onlyFields, _parseAction, _parseArgs, _parseNames, archName, isObject } from "./read.ts";
+import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames } from "./read.ts";
 
 const { EPERM } = ERRNO;
 
 /** The runtime spec's: every message starts with the path in config.json, `linux.seccomp.flags[0]: …`. */
-const _ociFail: _Fail = (where, fault) => {
+const _ociFail: Fail = (where, fault) => {
   const at = where ? `linux.seccomp.${where}` : "linux.seccomp";
   switch (fault.kind) {
     case "field":
@@ -79,14 +79,14 @@ function _ociErrno(value: unknown, where: string): number {
 function _ociAction(action: unknown, errnoRet: unknown, where: string, errnoWhere: string): SeccompAction {
   const takesErrno = action === "SCMP_ACT_ERRNO" || action === "SCMP_ACT_TRACE";
   if (errnoRet !== undefined && errnoRet !== null && !takesErrno) {
-    _parseAction(action, 0, where, _ociFail); // an unknown action is the first thing to say
+    parseAction(action, 0, where, _ociFail); // an unknown action is the first thing to say
     throw _ociFail(errnoWhere, {
       kind: "value",
       problem: `${String(action)} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)`,
     });
   }
   const ret = errnoRet === undefined || errnoRet === null ? EPERM : _ociErrno(errnoRet, errnoWhere);
-  return _parseAction(action, ret, where, _ociFail);
+  return parseAction(action, ret, where, _ociFail);
 }
 
 /**
@@ -106,7 +106,7 @@ function _ociAction(action: unknown, errnoRet: unknown, where: string, errnoWher
 export function profileFromOci(profile: unknown): SeccompProfile {
   const fail = _ociFail;
   if (!isObject(profile)) throw fail("", { kind: "value", problem: "not an object" });
-  _onlyFields(profile, OCI_FIELDS, "", fail);
+  onlyFields(profile, OCI_FIELDS, "", fail);
   if (profile.defaultAction === undefined) throw fail("defaultAction", { kind: "value", problem: "missing" });
   const defaultAction = _ociAction(profile.defaultAction, profile.defaultErrnoRet, "defaultAction", "defaultErrnoRet");
 
@@ -148,11 +148,11 @@ export function profileFromOci(profile: unknown): SeccompProfile {
   for (const [i, rule] of syscalls.entries()) {
     const where = `syscalls[${i}]`;
     if (!isObject(rule)) throw fail(where, { kind: "value", problem: "not an object" });
-    _onlyFields(rule, OCI_RULE_FIELDS, where, fail);
-    const names = _parseNames(rule.names, `${where}.names`, fail);
+    onlyFields(rule, OCI_RULE_FIELDS, where, fail);
+    const names = parseNames(rule.names, `${where}.names`, fail);
     if (names.length === 0) throw fail(`${where}.names`, { kind: "value", problem: "empty (at least one name)" });
     const action = _ociAction(rule.action, rule.errnoRet, `${where}.action`, `${where}.errnoRet`);
-    rules.push({ names, action, args: _parseArgs(rule.args, `${where}.args`, fail) });
+    rules.push({ names, action, args: parseArgs(rule.args, `${where}.args`, fail) });
   }
   return { defaultAction, architectures, rules };
 }

@@ -12,7 +12,7 @@
 import { ACTIONS, type ArgComparison, COMPARISONS, type SeccompAction } from "./profile.ts";
 
 /** What is wrong at a place in a profile; each format words it its own way. */
-export type _Fault =
+export type Fault =
   /** A field gcr does not implement: refused rather than ignored. */
   | { readonly kind: "field" }
   | { readonly kind: "action"; readonly name: unknown }
@@ -20,7 +20,7 @@ export type _Fault =
   | { readonly kind: "value"; readonly problem: string };
 
 /** Builds the error for a fault at `where` (a path inside the profile, `syscalls[3].action`). */
-export type _Fail = (where: string, fault: _Fault) => Error;
+export type Fail = (where: string, fault: Fault) => Error;
 
 const _join = (where: string, key: string) => (where ? `${where}.${key}` : key);
 
@@ -28,11 +28,11 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-export function _onlyFields(
+export function onlyFields(
   value: Record<string, unknown>,
   allowed: ReadonlySet<string>,
   where: string,
-  fail: _Fail,
+  fail: Fail,
 ): void {
   for (const key of Object.keys(value)) {
     if (!allowed.has(key)) throw fail(_join(where, key), { kind: "field" });
@@ -40,7 +40,7 @@ export function _onlyFields(
 }
 
 /** An action by its libseccomp name; `ret` is the errno for SCMP_ACT_ERRNO and SCMP_ACT_TRACE. */
-export function _parseAction(name: unknown, ret: number, where: string, fail: _Fail): SeccompAction {
+export function parseAction(name: unknown, ret: number, where: string, fail: Fail): SeccompAction {
   if (name === "SCMP_ACT_ERRNO" || name === "SCMP_ACT_TRACE") {
     if (!Number.isInteger(ret) || ret < 0 || ret > 0xffff) {
       throw fail(where, { kind: "value", problem: `errnoRet ${JSON.stringify(ret)} (0-65535)` });
@@ -53,7 +53,7 @@ export function _parseAction(name: unknown, ret: number, where: string, fail: _F
   throw fail(where, { kind: "action", name });
 }
 
-function _parseUint64(value: unknown, where: string, fail: _Fail): bigint {
+function _parseUint64(value: unknown, where: string, fail: Fail): bigint {
   if (value === undefined) return 0n;
   if (typeof value === "bigint" && value >= 0n && value < 1n << 64n) return value;
   if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
@@ -71,13 +71,13 @@ const ARG_FIELDS = new Set(["index", "value", "valueTwo", "op"]);
  * A rule's argument comparisons. An absent `value`/`valueTwo` is 0, as
  * runc's Go structs read it.
  */
-export function _parseArgs(argsIn: unknown, where: string, fail: _Fail): ArgComparison[] {
+export function parseArgs(argsIn: unknown, where: string, fail: Fail): ArgComparison[] {
   const args = argsIn ?? [];
   if (!Array.isArray(args)) throw fail(where, { kind: "value", problem: "not an array" });
   return args.map((arg, j): ArgComparison => {
     const at = `${where}[${j}]`;
     if (!isObject(arg)) throw fail(at, { kind: "value", problem: "not an object" });
-    _onlyFields(arg, ARG_FIELDS, at, fail);
+    onlyFields(arg, ARG_FIELDS, at, fail);
     if (!Number.isInteger(arg.index) || (arg.index as number) < 0 || (arg.index as number) > 5) {
       throw fail(`${at}.index`, { kind: "value", problem: `${JSON.stringify(arg.index)} (0-5)` });
     }
@@ -97,7 +97,7 @@ export function _parseArgs(argsIn: unknown, where: string, fail: _Fail): ArgComp
 }
 
 /** A rule's syscall names: a list of strings (unknown names are skipped later, when compiling). */
-export function _parseNames(names: unknown, where: string, fail: _Fail): string[] {
+export function parseNames(names: unknown, where: string, fail: Fail): string[] {
   if (!Array.isArray(names) || names.some((n) => typeof n !== "string")) {
     throw fail(where, { kind: "value", problem: "not an array of strings" });
   }
