@@ -10,7 +10,7 @@ import { errnoName } from "../../ffi/errno.ts";
 import { capabilityNumber } from "../capabilities.ts";
 import { cachedCompile } from "./cache.ts";
 import { defaultProfile, type SeccompProfile, type SeccompRule } from "./profile.ts";
-import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames } from "./read.ts";
+import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";
 
 const { EPERM } = ERRNO;
 
@@ -128,12 +128,7 @@ export function loadProfile(json: string | unknown, caps: ReadonlySet<number>): 
   }
 
   const rules: SeccompRule[] = [];
-  const syscalls = profile.syscalls ?? [];
-  if (!Array.isArray(syscalls)) throw fail("syscalls", { kind: "value", problem: "not an array" });
-  for (const [i, rule] of syscalls.entries()) {
-    const where = `syscalls[${i}]`;
-    if (!isObject(rule)) throw fail(where, { kind: "value", problem: "not an object" });
-    onlyFields(rule, RULE_FIELDS, where, fail);
+  for (const [rule, where] of syscallRules(profile, RULE_FIELDS, fail)) {
     const names = parseNames(rule.names ?? (rule.name === undefined ? [] : [rule.name]), `${where}.names`, fail);
     // A rule's errno defaults to EPERM, not to defaultErrnoRet (as in runc).
     const ret = errnoOf(rule.errnoRet, rule.errno, rule.action === "SCMP_ACT_TRACE" ? 0 : EPERM, `${where}.errno`);

@@ -7,7 +7,7 @@
 import { ERRNO } from "../../ffi/constants.ts";
 import { archToken } from "./compile.ts";
 import type { SeccompAction, SeccompProfile, SeccompRule } from "./profile.ts";
-import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames } from "./read.ts";
+import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";
 
 const { EPERM } = ERRNO;
 
@@ -143,12 +143,7 @@ export function profileFromOci(profile: unknown): SeccompProfile {
   }
 
   const rules: SeccompRule[] = [];
-  const syscalls = profile.syscalls ?? [];
-  if (!Array.isArray(syscalls)) throw fail("syscalls", { kind: "value", problem: "not an array" });
-  for (const [i, rule] of syscalls.entries()) {
-    const where = `syscalls[${i}]`;
-    if (!isObject(rule)) throw fail(where, { kind: "value", problem: "not an object" });
-    onlyFields(rule, OCI_RULE_FIELDS, where, fail);
+  for (const [rule, where] of syscallRules(profile, OCI_RULE_FIELDS, fail)) {
     const names = parseNames(rule.names, `${where}.names`, fail);
     if (names.length === 0) throw fail(`${where}.names`, { kind: "value", problem: "empty (at least one name)" });
     const action = _ociAction(rule.action, rule.errnoRet, `${where}.action`, `${where}.errnoRet`);

@@ -96,6 +96,26 @@ export function parseArgs(argsIn: unknown, where: string, fail: Fail): ArgCompar
   });
 }
 
+/**
+ * The rules under `syscalls`, each an object with only `fields`, and the
+ * place a fault in it is reported at (`syscalls[3]`). A generator, so that
+ * a fault in a rule is still found before anything of the next rule is read.
+ */
+export function* syscallRules(
+  profile: Record<string, unknown>,
+  fields: ReadonlySet<string>,
+  fail: Fail,
+): Generator<[rule: Record<string, unknown>, where: string]> {
+  const syscalls = profile.syscalls ?? [];
+  if (!Array.isArray(syscalls)) throw fail("syscalls", { kind: "value", problem: "not an array" });
+  for (const [i, rule] of syscalls.entries()) {
+    const where = `syscalls[${i}]`;
+    if (!isObject(rule)) throw fail(where, { kind: "value", problem: "not an object" });
+    onlyFields(rule, fields, where, fail);
+    yield [rule, where];
+  }
+}
+
 /** A rule's syscall names: a list of strings (unknown names are skipped later, when compiling). */
 export function parseNames(names: unknown, where: string, fail: Fail): string[] {
   if (!Array.isArray(names) || names.some((n) => typeof n !== "string")) {
