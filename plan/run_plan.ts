@@ -8,7 +8,7 @@
 import { requireStaticInit } from "../host/init.ts";
 import { planContainerCgroup, type ResourceLimits, showCgroupOp } from "../cgroup/cgroup.ts";
 import { resolveCapabilities } from "../security/capabilities.ts";
-import { seccompProgram } from "../security/seccomp.ts";
+
 import { resolveUser } from "../security/user.ts";
 import { containerPaths } from "../state/paths.ts";
 import { type ExecContext, execContext } from "../state/records.ts";
@@ -20,6 +20,7 @@ import { newContainerId } from "./container_id.ts";
 import { mergeEnv } from "./container_options.ts";
 import { planIds } from "./id_maps.ts";
 
+import { seccompProgram } from "../security/seccomp/docker.ts";
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export interface RunArgs {

@@ -5,7 +5,7 @@ import { call, num, shown, type Step } from "./step.ts";
 const BPF_MAXINSNS = 4096;
 
 /**
- * Installs the seccomp filter gcr compiled (security/seccomp.ts) as a BPF
+ * Installs the seccomp filter gcr compiled (security/seccomp/compile.ts) as a BPF
  * program: `prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog)` with
  * `struct sock_fprog {unsigned short len; struct sock_filter *filter}`.
  * Both the struct and the instructions it points at are malloc'd by the

@@ -11,13 +11,10 @@
  */
 import { join } from "node:path";
 import { resolveCapabilities } from "../../security/capabilities.ts";
-import {
-  compileProfile,
-  loadProfile,
-  profileFromOci,
-  type SeccompAction,
-  type SeccompProfile,
-} from "../../security/seccomp.ts";
+import { compileProfile } from "../../security/seccomp/compile.ts";
+import { loadProfile } from "../../security/seccomp/docker.ts";
+import { profileFromOci } from "../../security/seccomp/oci.ts";
+import type { SeccompAction, SeccompProfile } from "../../security/seccomp/profile.ts";
 import { BUSYBOX, busyboxRootfs, describe, missingRoot, named, REPO, run, type RunResult } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes } from "../helpers.ts";
 
@@ -285,7 +282,8 @@ async function runWithOciSeccomp(
       `import { planIds } from ${module("plan/id_maps.ts")};
 import { setQuiet } from ${module("output/log.ts")};
 import { runSteps } from ${module("runner/runner.ts")};
-import { compileProfile, profileFromOci } from ${module("security/seccomp.ts")};
+import { compileProfile } from ${module("security/seccomp/compile.ts")};
+import { profileFromOci } from ${module("security/seccomp/oci.ts")};
 import { containerSteps } from ${module("steps/pipeline.ts")};
 import { securityPlan } from ${module("tests/security/run_hardened.ts")};
 const { rootfs, argv, oci, capAdd } = JSON.parse(Deno.args[0]);

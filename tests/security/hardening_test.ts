@@ -9,7 +9,9 @@
  */
 import { join } from "node:path";
 import { CAPABILITIES, capabilityMask, resolveCapabilities } from "../../security/capabilities.ts";
-import { compileProfile, defaultProfile, loadProfile } from "../../security/seccomp.ts";
+import { compileProfile } from "../../security/seccomp/compile.ts";
+import { loadProfile } from "../../security/seccomp/docker.ts";
+import { defaultProfile } from "../../security/seccomp/profile.ts";
 import { resolveUserIn } from "../../security/user.ts";
 import { dropCapabilities } from "../../steps/drop_capabilities.ts";
 import { maskPaths } from "../../steps/mask_paths.ts";

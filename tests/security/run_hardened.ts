@@ -16,7 +16,7 @@ import { planIds } from "../../plan/id_maps.ts";
 import { setQuiet } from "../../output/log.ts";
 import { runSteps, StepError } from "../../runner/runner.ts";
 import { resolveCapabilities } from "../../security/capabilities.ts";
-import { seccompProgram } from "../../security/seccomp.ts";
+import { seccompProgram } from "../../security/seccomp/docker.ts";
 import { resolveUser } from "../../security/user.ts";
 import { containerSteps } from "../../steps/pipeline.ts";
 import type { ContainerPlan, SecurityPlan } from "../../steps/plan.ts";

@@ -1,7 +1,9 @@
 // The compiled-filter cache: used only for exactly the same profile, and
 // only from a folder no other user can write.
 import { resolveCapabilities } from "../../security/capabilities.ts";
-import { compileProfile, defaultProfile, seccompProgram } from "../../security/seccomp.ts";
+import { compileProfile } from "../../security/seccomp/compile.ts";
+import { seccompProgram } from "../../security/seccomp/docker.ts";
+import { defaultProfile } from "../../security/seccomp/profile.ts";
 import { assert, assertEquals } from "../helpers.ts";
 
 Deno.test("a cached seccomp filter is the compiled one; a tampered or untrusted cache is not used", () => {

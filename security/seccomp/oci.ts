@@ -1,0 +1,153 @@
+/**
+ * The runtime spec's `linux.seccomp` (config-linux.md, "Seccomp") as a
+ * profile: what `gcr create` compiles from config.json.
+ *
+ * @module
+ */
+import { ERRNO } from "../../ffi/constants.ts";
+import { archToken } from "./compile.ts";
+import type { SeccompAction, SeccompProfile, SeccompRule } from "./profile.ts";
+import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";
+
+const { EPERM } = ERRNO;
+
+/** The runtime spec's: every message starts with the path in config.json, `linux.seccomp.flags[0]: …`. */
+const _ociFail: Fail = (where, fault) => {
+  const at = where ? `linux.seccomp.${where}` : "linux.seccomp";
+  switch (fault.kind) {
+    case "field":
+      return new Error(`${at}: unknown field (gcr refuses what it does not implement rather than ignore it)`);
+    case "action":
+      return new Error(`${at}: ${JSON.stringify(fault.name)} is not a seccomp action`);
+    case "notify":
+      return new Error(`${at}: SCMP_ACT_NOTIFY is not supported (gcr has no seccomp listener)`);
+    case "value":
+      return new Error(`${at}: ${fault.problem}`);
+  }
+};
+
+const OCI_FIELDS = new Set([
+  "defaultAction",
+  "defaultErrnoRet",
+  "architectures",
+  "flags",
+  "listenerPath",
+  "listenerMetadata",
+  "syscalls",
+]);
+const OCI_RULE_FIELDS = new Set(["names", "action", "errnoRet", "args"]);
+
+/**
+ * The `flags` gcr honours, and why the others cannot be. The child
+ * installs its filter with prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog)
+ * (steps/install_seccomp.ts), the equivalent of seccomp(SECCOMP_SET_MODE_FILTER,
+ * 0, prog): there is no flags argument to pass them in.
+ */
+const OCI_FLAGS: Readonly<Record<string, { readonly ok: true } | { readonly why: string }>> = {
+  // Synchronising the filter to all of the caller's threads is what
+  // happens anyway: the child that installs it is single-threaded (a libc
+  // clone running a ucontext chain, DESIGN.md §2).
+  SECCOMP_FILTER_FLAG_TSYNC: { ok: true },
+  SECCOMP_FILTER_FLAG_LOG: { why: "logging of non-allow actions needs seccomp(2) flags; gcr installs with prctl" },
+  // Without it the kernel turns on the Speculative Store Bypass mitigation
+  // for the container, the safer side; still, refused rather than ignored.
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: {
+    why: "leaving Speculative Store Bypass mitigation off needs seccomp(2) flags; gcr installs with prctl",
+  },
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: { why: "it belongs to SCMP_ACT_NOTIFY listeners, which gcr does not have" },
+  SECCOMP_FILTER_FLAG_NEW_LISTENER: { why: "gcr has no seccomp listener" },
+  SECCOMP_FILTER_FLAG_TSYNC_ESRCH: { why: "it needs seccomp(2) flags; gcr installs with prctl" },
+};
+
+/**
+ * A uint from config.json (errnoRet, defaultErrnoRet). oci/spec.ts accepts
+ * any uint32 there; this 0-65535 is what decides, since the errno has only
+ * the low 16 bits of the action (a known disagreement, left as it is).
+ */
+function _ociErrno(value: unknown, where: string): number {
+  if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0xffff) {
+    throw _ociFail(where, { kind: "value", problem: `${JSON.stringify(value)} is not an errno (0-65535)` });
+  }
+  return value as number;
+}
+
+/**
+ * The action of a rule or the default one, with its errno: as the spec
+ * says, `errnoRet` defaults to EPERM (for SCMP_ACT_TRACE too, as in runc)
+ * and an action that takes no errno but is given one is an error.
+ */
+function _ociAction(action: unknown, errnoRet: unknown, where: string, errnoWhere: string): SeccompAction {
+  const takesErrno = action === "SCMP_ACT_ERRNO" || action === "SCMP_ACT_TRACE";
+  if (errnoRet !== undefined && errnoRet !== null && !takesErrno) {
+    parseAction(action, 0, where, _ociFail); // an unknown action is the first thing to say
+    throw _ociFail(errnoWhere, {
+      kind: "value",
+      problem: `${String(action)} takes no errno (only SCMP_ACT_ERRNO and SCMP_ACT_TRACE do)`,
+    });
+  }
+  const ret = errnoRet === undefined || errnoRet === null ? EPERM : _ociErrno(errnoRet, errnoWhere);
+  return parseAction(action, ret, where, _ociFail);
+}
+
+/**
+ * A profile from the runtime spec's `linux.seccomp` object (config.json),
+ * ready for compileProfile. What podman and Docker send works: default
+ * SCMP_ACT_ERRNO with `defaultErrnoRet` (ENOSYS), rules with `errnoRet`,
+ * syscall names this libseccomp does not know (skipped when compiling, as
+ * runc does). What gcr cannot apply is refused with an Error whose message
+ * starts with the field: SCMP_ACT_NOTIFY and `listenerPath`, `flags` other
+ * than SECCOMP_FILTER_FLAG_TSYNC, unknown fields.
+ *
+ * @example
+ * ```ts
+ * const bpf = compileProfile(profileFromOci(config.linux.seccomp));
+ * ```
+ */
+export function profileFromOci(profile: unknown): SeccompProfile {
+  const fail = _ociFail;
+  if (!isObject(profile)) throw fail("", { kind: "value", problem: "not an object" });
+  onlyFields(profile, OCI_FIELDS, "", fail);
+  if (profile.defaultAction === undefined) throw fail("defaultAction", { kind: "value", problem: "missing" });
+  const defaultAction = _ociAction(profile.defaultAction, profile.defaultErrnoRet, "defaultAction", "defaultErrnoRet");
+
+  // A listener gets the notify fd of SCMP_ACT_NOTIFY rules; gcr installs no such rule.
+  for (const field of ["listenerPath", "listenerMetadata"] as const) {
+    const value = profile[field];
+    if (value === undefined || value === null || value === "") continue;
+    if (typeof value !== "string") throw fail(field, { kind: "value", problem: "not a string" });
+    throw fail(field, { kind: "value", problem: `${JSON.stringify(value)}: gcr has no seccomp listener` });
+  }
+
+  const flags = profile.flags ?? [];
+  if (!Array.isArray(flags)) throw fail("flags", { kind: "value", problem: "not an array" });
+  for (const [i, flag] of flags.entries()) {
+    const known = typeof flag === "string" && Object.hasOwn(OCI_FLAGS, flag) ? OCI_FLAGS[flag] : undefined;
+    if (!known) throw fail(`flags[${i}]`, { kind: "value", problem: `${JSON.stringify(flag)} is not a seccomp flag` });
+    if ("why" in known) throw fail(`flags[${i}]`, { kind: "value", problem: `${flag} is not supported: ${known.why}` });
+  }
+
+  const architectures: string[] = [];
+  const arches = profile.architectures ?? [];
+  if (!Array.isArray(arches)) throw fail("architectures", { kind: "value", problem: "not an array" });
+  for (const [i, arch] of arches.entries()) {
+    const where = `architectures[${i}]`;
+    if (typeof arch !== "string" || !/^SCMP_ARCH_[A-Z0-9_]+$/.test(arch)) {
+      throw fail(where, { kind: "value", problem: `${JSON.stringify(arch)} is not an SCMP_ARCH_* name` });
+    }
+    // Checked now, so the error names the field rather than surfacing from compileProfile.
+    const name = archName(arch);
+    if (archToken(name) === 0) {
+      throw fail(where, { kind: "value", problem: `${arch} is not known to this libseccomp` });
+    }
+    architectures.push(name);
+  }
+
+  const rules: SeccompRule[] = [];
+  for (const [rule, where] of syscallRules(profile, OCI_RULE_FIELDS, fail)) {
+    const names = parseNames(rule.names, `${where}.names`, fail);
+    if (names.length === 0) throw fail(`${where}.names`, { kind: "value", problem: "empty (at least one name)" });
+    const action = _ociAction(rule.action, rule.errnoRet, `${where}.action`, `${where}.errnoRet`);
+    rules.push({ names, action, args: parseArgs(rule.args, `${where}.args`, fail) });
+  }
+  return { defaultAction, architectures, rules };
+}

@@ -1,0 +1,128 @@
+/**
+ * Reading profiles: what Docker's JSON (./docker.ts) and the runtime spec's
+ * `linux.seccomp` (./oci.ts) share.
+ *
+ * Both formats share actions, comparisons and argument rules, so one set of
+ * readers serves both; they differ in how an error reads (Docker's names the
+ * profile file's field, the runtime spec's the path in config.json), so the
+ * readers take the format's way of wording a fault.
+ *
+ * @module
+ */
+import { ACTIONS, type ArgComparison, COMPARISONS, type SeccompAction } from "./profile.ts";
+
+/** What is wrong at a place in a profile; each format words it its own way. */
+export type Fault =
+  /** A field gcr does not implement: refused rather than ignored. */
+  | { readonly kind: "field" }
+  | { readonly kind: "action"; readonly name: unknown }
+  | { readonly kind: "notify" }
+  | { readonly kind: "value"; readonly problem: string };
+
+/** Builds the error for a fault at `where` (a path inside the profile, `syscalls[3].action`). */
+export type Fail = (where: string, fault: Fault) => Error;
+
+const _join = (where: string, key: string) => (where ? `${where}.${key}` : key);
+
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+export function onlyFields(
+  value: Record<string, unknown>,
+  allowed: ReadonlySet<string>,
+  where: string,
+  fail: Fail,
+): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.has(key)) throw fail(_join(where, key), { kind: "field" });
+  }
+}
+
+/** An action by its libseccomp name; `ret` is the errno for SCMP_ACT_ERRNO and SCMP_ACT_TRACE. */
+export function parseAction(name: unknown, ret: number, where: string, fail: Fail): SeccompAction {
+  if (name === "SCMP_ACT_ERRNO" || name === "SCMP_ACT_TRACE") {
+    if (!Number.isInteger(ret) || ret < 0 || ret > 0xffff) {
+      throw fail(where, { kind: "value", problem: `errnoRet ${JSON.stringify(ret)} (0-65535)` });
+    }
+    return { action: name, ret };
+  }
+  // Object.hasOwn, not `in`: "toString" is not an action.
+  if (typeof name === "string" && Object.hasOwn(ACTIONS, name)) return { action: name as keyof typeof ACTIONS };
+  if (name === "SCMP_ACT_NOTIFY") throw fail(where, { kind: "notify" });
+  throw fail(where, { kind: "action", name });
+}
+
+function _parseUint64(value: unknown, where: string, fail: Fail): bigint {
+  if (value === undefined) return 0n;
+  if (typeof value === "bigint" && value >= 0n && value < 1n << 64n) return value;
+  if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return BigInt(value);
+  if (typeof value === "string" && /^\d+$/.test(value) && BigInt(value) < 1n << 64n) return BigInt(value);
+  // A JSON number past 2^53 has already lost digits in JSON.parse: refuse it rather than compare against another value.
+  throw fail(where, {
+    kind: "value",
+    problem: `${JSON.stringify(String(value))} (a non-negative integer; past 2^53 give it as a string)`,
+  });
+}
+
+const ARG_FIELDS = new Set(["index", "value", "valueTwo", "op"]);
+
+/**
+ * A rule's argument comparisons. An absent `value`/`valueTwo` is 0, as
+ * runc's Go structs read it.
+ */
+export function parseArgs(argsIn: unknown, where: string, fail: Fail): ArgComparison[] {
+  const args = argsIn ?? [];
+  if (!Array.isArray(args)) throw fail(where, { kind: "value", problem: "not an array" });
+  return args.map((arg, j): ArgComparison => {
+    const at = `${where}[${j}]`;
+    if (!isObject(arg)) throw fail(at, { kind: "value", problem: "not an object" });
+    onlyFields(arg, ARG_FIELDS, at, fail);
+    if (!Number.isInteger(arg.index) || (arg.index as number) < 0 || (arg.index as number) > 5) {
+      throw fail(`${at}.index`, { kind: "value", problem: `${JSON.stringify(arg.index)} (0-5)` });
+    }
+    if (typeof arg.op !== "string" || !Object.hasOwn(COMPARISONS, arg.op)) {
+      throw fail(`${at}.op`, {
+        kind: "value",
+        problem: `${JSON.stringify(arg.op)} is not a comparison (${Object.keys(COMPARISONS).join(", ")})`,
+      });
+    }
+    return {
+      index: arg.index as number,
+      op: arg.op as keyof typeof COMPARISONS,
+      value: _parseUint64(arg.value, `${at}.value`, fail),
+      valueTwo: _parseUint64(arg.valueTwo, `${at}.valueTwo`, fail),
+    };
+  });
+}
+
+/**
+ * The rules under `syscalls`, each an object with only `fields`, and the
+ * place a fault in it is reported at (`syscalls[3]`). A generator, so that
+ * a fault in a rule is still found before anything of the next rule is read.
+ */
+export function* syscallRules(
+  profile: Record<string, unknown>,
+  fields: ReadonlySet<string>,
+  fail: Fail,
+): Generator<[rule: Record<string, unknown>, where: string]> {
+  const syscalls = profile.syscalls ?? [];
+  if (!Array.isArray(syscalls)) throw fail("syscalls", { kind: "value", problem: "not an array" });
+  for (const [i, rule] of syscalls.entries()) {
+    const where = `syscalls[${i}]`;
+    if (!isObject(rule)) throw fail(where, { kind: "value", problem: "not an object" });
+    onlyFields(rule, fields, where, fail);
+    yield [rule, where];
+  }
+}
+
+/** A rule's syscall names: a list of strings (unknown names are skipped later, when compiling). */
+export function parseNames(names: unknown, where: string, fail: Fail): string[] {
+  if (!Array.isArray(names) || names.some((n) => typeof n !== "string")) {
+    throw fail(where, { kind: "value", problem: "not an array of strings" });
+  }
+  return names as string[];
+}
+
+/** `SCMP_ARCH_X86` → `x86`, as seccomp_arch_resolve_name takes it (Docker writes both forms). */
+export const archName = (name: unknown) => String(name).replace(/^SCMP_ARCH_/, "").toLowerCase();
