@@ -36,7 +36,7 @@ import {
   planContainerCgroup,
   type ResourceLimits,
   showCgroupOp,
-} from "./cgroup/cgroup.ts";
+} from "./cgroup/container_cgroup.ts";
 import { resolveCapabilities } from "./security/capabilities.ts";
 import { seccompProgram } from "./security/seccomp.ts";
 import { resolveUser } from "./security/user.ts";

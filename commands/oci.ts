@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { detectCgroups, openContainerCgroup } from "../cgroup/cgroup.ts";
+import { detectCgroups, openContainerCgroup } from "../cgroup/container_cgroup.ts";
 import {
   type CgroupHost,
   CgroupUnavailableError,
@@ -24,7 +24,7 @@ import {
   planContainerCgroup,
   showCgroupOp,
   thaw,
-} from "../cgroup/cgroup.ts";
+} from "../cgroup/container_cgroup.ts";
 import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
 import { CHAIN_FDS, chainLayout } from "../ffi/chain.ts";
 import { AF_UNIX, AT_FDCWD, ERRNO, F_GETFD, LAYOUT, O, O_CLOEXEC, S_IFIFO, SOCK_STREAM } from "../ffi/constants.ts";

@@ -26,7 +26,7 @@ import {
   primeMigration,
   type ResourceLimits,
   showCgroupOp,
-} from "../../cgroup/cgroup.ts";
+} from "../../cgroup/container_cgroup.ts";
 import {
   ensureFixtureDirs,
   ensureUser,
@@ -606,7 +606,7 @@ async function probeAs(user: string, args: string[], place?: (pid: number) => vo
   const probe = `${SCRATCH}/cgroup_probe_${crypto.randomUUID().slice(0, 8)}.ts`;
   Deno.writeTextFileSync(
     probe,
-    `import { createContainerCgroup } from ${JSON.stringify(`${src}/cgroup/cgroup.ts`)};
+    `import { createContainerCgroup } from ${JSON.stringify(`${src}/cgroup/container_cgroup.ts`)};
 const out: Record<string, unknown> = {};
 try {
   createContainerCgroup("probe-" + Deno.pid, { pidsLimit: 5 });

@@ -25,7 +25,7 @@ import {
   resourcesFromOci,
   showCgroupOp,
   thaw,
-} from "../../cgroup/cgroup.ts";
+} from "../../cgroup/container_cgroup.ts";
 import { missingRoot, named } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch, sleep, startInCgroup, waitFor } from "../helpers.ts";
 
