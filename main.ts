@@ -27,7 +27,6 @@ import { log, runningAs, setQuiet } from "./output/log.ts";
 import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "./image/rootfs.ts";
 import { type RunMode, runSteps, showChildCall, showParentOp, StepError } from "./runner/runner.ts";
 import {
-  CgroupUnavailableError,
   type ContainerCgroup,
   createContainerCgroup,
   parseCpus,
@@ -37,6 +36,7 @@ import {
   type ResourceLimits,
   showCgroupOp,
 } from "./cgroup/container_cgroup.ts";
+import { CgroupUnavailableError } from "./cgroup/hierarchies.ts";
 import { resolveCapabilities } from "./security/capabilities.ts";
 import { seccompProgram } from "./security/seccomp.ts";
 import { resolveUser } from "./security/user.ts";

@@ -14,10 +14,8 @@
  *
  * @module
  */
-import { detectCgroups, openContainerCgroup } from "../cgroup/container_cgroup.ts";
+import { openContainerCgroup } from "../cgroup/container_cgroup.ts";
 import {
-  type CgroupHost,
-  CgroupUnavailableError,
   type ContainerCgroup,
   createContainerCgroup,
   freeze,
@@ -25,6 +23,7 @@ import {
   showCgroupOp,
   thaw,
 } from "../cgroup/container_cgroup.ts";
+import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../cgroup/hierarchies.ts";
 import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
 import { CHAIN_FDS, chainLayout } from "../ffi/chain.ts";
 import { AF_UNIX, AT_FDCWD, ERRNO, F_GETFD, LAYOUT, O, O_CLOEXEC, S_IFIFO, SOCK_STREAM } from "../ffi/constants.ts";

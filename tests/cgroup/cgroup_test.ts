@@ -10,11 +10,9 @@
  */
 import {
   type CgroupOptions,
-  CgroupUnavailableError,
   type ContainerCgroup,
   CPU_PERIOD_US,
   createContainerCgroup,
-  detectCgroups,
   explainContainerCgroup,
   GCR_FOLDER,
   InvalidLimitError,
@@ -27,6 +25,7 @@ import {
   type ResourceLimits,
   showCgroupOp,
 } from "../../cgroup/container_cgroup.ts";
+import { CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
 import {
   ensureFixtureDirs,
   ensureUser,

@@ -10,12 +10,9 @@
  * it into the cgroup.
  */
 import {
-  type CgroupHost,
   type CgroupOptions,
-  CgroupUnavailableError,
   type ContainerCgroup,
   createContainerCgroup,
-  detectCgroups,
   freeze,
   freezerState,
   InvalidLimitError,
@@ -26,6 +23,7 @@ import {
   showCgroupOp,
   thaw,
 } from "../../cgroup/container_cgroup.ts";
+import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
 import { missingRoot, named } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch, sleep, startInCgroup, waitFor } from "../helpers.ts";
 
