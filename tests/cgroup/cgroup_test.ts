@@ -16,15 +16,14 @@ import {
   explainContainerCgroup,
   GCR_FOLDER,
   InvalidLimitError,
-  ownCgroupProcs,
   parseCpus,
   parseMemory,
   parsePidsLimit,
   planContainerCgroup,
-  primeMigration,
   type ResourceLimits,
   showCgroupOp,
 } from "../../cgroup/container_cgroup.ts";
+import { ownCgroupProcs, primeMigration } from "../../cgroup/migration.ts";
 import { CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
 import {
   ensureFixtureDirs,
