@@ -29,13 +29,10 @@ import { type RunMode, runSteps, showChildCall, showParentOp, StepError } from "
 import {
   type ContainerCgroup,
   createContainerCgroup,
-  parseCpus,
-  parseMemory,
-  parsePidsLimit,
   planContainerCgroup,
-  type ResourceLimits,
   showCgroupOp,
 } from "./cgroup/container_cgroup.ts";
+import { parseCpus, parseMemory, parsePidsLimit, type ResourceLimits } from "./cgroup/limits.ts";
 import { CgroupUnavailableError } from "./cgroup/hierarchies.ts";
 import { resolveCapabilities } from "./security/capabilities.ts";
 import { seccompProgram } from "./security/seccomp.ts";

@@ -32,16 +32,6 @@ import {
 } from "./hierarchies.ts";
 import type { DeviceRule, ResourceLimits } from "./limits.ts";
 
-export {
-  type DeviceRule,
-  InvalidLimitError,
-  parseCpus,
-  parseMemory,
-  parsePidsLimit,
-  type ResourceLimits,
-  resourcesFromOci,
-} from "./limits.ts";
-
 /** The folder under the caller's cgroup that holds gcr's containers. */
 export const GCR_FOLDER = "gcr";
 /** The CFS period gcr uses for `--cpus`, as Docker: 100 ms. */

@@ -15,14 +15,10 @@ import {
   createContainerCgroup,
   explainContainerCgroup,
   GCR_FOLDER,
-  InvalidLimitError,
-  parseCpus,
-  parseMemory,
-  parsePidsLimit,
   planContainerCgroup,
-  type ResourceLimits,
   showCgroupOp,
 } from "../../cgroup/container_cgroup.ts";
+import { InvalidLimitError, parseCpus, parseMemory, parsePidsLimit, type ResourceLimits } from "../../cgroup/limits.ts";
 import { ownCgroupProcs, primeMigration } from "../../cgroup/migration.ts";
 import { CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
 import {

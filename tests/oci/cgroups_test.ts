@@ -15,14 +15,12 @@ import {
   createContainerCgroup,
   freeze,
   freezerState,
-  InvalidLimitError,
   openContainerCgroup,
   planContainerCgroup,
-  type ResourceLimits,
-  resourcesFromOci,
   showCgroupOp,
   thaw,
 } from "../../cgroup/container_cgroup.ts";
+import { InvalidLimitError, type ResourceLimits, resourcesFromOci } from "../../cgroup/limits.ts";
 import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
 import { missingRoot, named } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch, sleep, startInCgroup, waitFor } from "../helpers.ts";
