@@ -26,12 +26,8 @@ import { planIds } from "./plan/id_maps.ts";
 import { log, runningAs, setQuiet } from "./output/log.ts";
 import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "./image/rootfs.ts";
 import { type RunMode, runSteps, showChildCall, showParentOp, StepError } from "./runner/runner.ts";
-import {
-  type ContainerCgroup,
-  createContainerCgroup,
-  planContainerCgroup,
-  showCgroupOp,
-} from "./cgroup/container_cgroup.ts";
+import { type ContainerCgroup, createContainerCgroup, planContainerCgroup } from "./cgroup/container_cgroup.ts";
+import { showCgroupOp } from "./cgroup/ops.ts";
 import { parseCpus, parseMemory, parsePidsLimit, type ResourceLimits } from "./cgroup/limits.ts";
 import { CgroupUnavailableError } from "./cgroup/hierarchies.ts";
 import { resolveCapabilities } from "./security/capabilities.ts";

@@ -30,29 +30,14 @@ import {
   type V1Hierarchy,
   type V2Hierarchy,
 } from "./hierarchies.ts";
+import { exists, ownedBy, readWords } from "./files.ts";
 import type { DeviceRule, ResourceLimits } from "./limits.ts";
+import { type CgroupOp, errorCode, runCgroupOp, showCgroupOp } from "./ops.ts";
 
 /** The folder under the caller's cgroup that holds gcr's containers. */
 export const GCR_FOLDER = "gcr";
 /** The CFS period gcr uses for `--cpus`, as Docker: 100 ms. */
 export const CPU_PERIOD_US = 100_000;
-
-/** One thing gcr does to the cgroup file system; a plan is a list of these. */
-export type CgroupOp =
-  /** `existing: "ok"` for the shared `gcr` folder; a container's own folder must be new. */
-  | { readonly op: "mkdir"; readonly path: string; readonly existing: "ok" | "error" }
-  /** `ifPresent`: a file the kernel offers only with some options (swap accounting). */
-  | { readonly op: "write"; readonly path: string; readonly content: string; readonly ifPresent?: boolean };
-
-/** How an op is shown in trace and explain: `write /sys/…/memory.limit_in_bytes: 67108864`. */
-export function showCgroupOp(op: CgroupOp): string {
-  switch (op.op) {
-    case "mkdir":
-      return `mkdir ${op.path}${op.existing === "ok" ? " (if missing)" : ""}`;
-    case "write":
-      return `write ${op.path}: ${op.content}${op.ifPresent ? " (if the kernel offers it)" : ""}`;
-  }
-}
 
 /** A container's cgroup, made by createContainerCgroup. */
 export interface ContainerCgroup {
@@ -167,33 +152,8 @@ function _deviceOps(dir: string, rules: readonly DeviceRule[]): CgroupOp[] {
   });
 }
 
-function _readWords(path: string): string[] | undefined {
-  try {
-    return Deno.readTextFileSync(path).trim().split(/\s+/).filter(Boolean);
-  } catch {
-    return undefined;
-  }
-}
-
-function _exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function _hasProcesses(dir: string): boolean {
-  return (_readWords(`${dir}/cgroup.procs`) ?? []).length > 0;
-}
-
-function _ownedBy(path: string, uid: number): boolean {
-  try {
-    return Deno.statSync(path).uid === uid;
-  } catch {
-    return false;
-  }
+  return (readWords(`${dir}/cgroup.procs`) ?? []).length > 0;
 }
 
 /**
@@ -224,7 +184,7 @@ function _placement(mount: string, callerDir: string, id: string, path: string |
   const dir = _explicitDir(mount, callerDir, path);
   const parents: string[] = [];
   for (let up = dir.slice(0, dir.lastIndexOf("/")); up.length > mount.length; up = up.slice(0, up.lastIndexOf("/"))) {
-    if (_exists(up)) break;
+    if (exists(up)) break;
     parents.unshift(up);
   }
   return { dir, parents, shared: [] as string[] };
@@ -233,7 +193,7 @@ function _placement(mount: string, callerDir: string, id: string, path: string |
 /** The nearest folder at or above `dir` that exists: where a new cpuset folder copies its sets from. */
 function _nearestExisting(dir: string): string {
   let up = dir;
-  while (up.includes("/") && !_exists(up)) up = up.slice(0, up.lastIndexOf("/"));
+  while (up.includes("/") && !exists(up)) up = up.slice(0, up.lastIndexOf("/"));
   return up;
 }
 
@@ -249,14 +209,14 @@ function _nearestExisting(dir: string): string {
  */
 function _v2Base(host: V2Hierarchy, needed: readonly string[], uid: number): string {
   const rootless = uid !== 0;
-  const missing = (dir: string) => needed.filter((c) => !(_readWords(`${dir}/cgroup.controllers`) ?? []).includes(c));
+  const missing = (dir: string) => needed.filter((c) => !(readWords(`${dir}/cgroup.controllers`) ?? []).includes(c));
   const reasons: string[] = [];
   for (let dir = host.dir;; dir = dir.slice(0, dir.lastIndexOf("/"))) {
-    if (rootless && !["", "/cgroup.procs", "/cgroup.subtree_control"].every((f) => _ownedBy(dir + f, uid))) {
+    if (rootless && !["", "/cgroup.procs", "/cgroup.subtree_control"].every((f) => ownedBy(dir + f, uid))) {
       reasons.push(`${dir} is not delegated to uid ${uid} (it and its cgroup.procs must be owned by the user)`);
       break;
     }
-    const enabled = _readWords(`${dir}/cgroup.subtree_control`) ?? [];
+    const enabled = readWords(`${dir}/cgroup.subtree_control`) ?? [];
     if (dir === host.mount || !_hasProcesses(dir) || needed.every((c) => enabled.includes(c))) {
       const lacking = missing(dir);
       if (lacking.length === 0) return dir;
@@ -302,7 +262,7 @@ function _v2Plan(host: V2Hierarchy, id: string, limits: ResourceLimits, options:
     const folder = `${base}/${GCR_FOLDER}`;
     dir = `${folder}/${id}`;
     folders = [folder];
-    const enabledInBase = _readWords(`${base}/cgroup.subtree_control`) ?? [];
+    const enabledInBase = readWords(`${base}/cgroup.subtree_control`) ?? [];
     ops.push(
       ...enable(`${base}/cgroup.subtree_control`, needed.filter((c) => !enabledInBase.includes(c))),
       { op: "mkdir", path: folder, existing: "ok" },
@@ -317,7 +277,7 @@ function _v2Plan(host: V2Hierarchy, id: string, limits: ResourceLimits, options:
     dir = placed.dir;
     folders = [];
     const top = _nearestExisting(placed.parents[0] ?? dir.slice(0, dir.lastIndexOf("/")));
-    const enabledInTop = _readWords(`${top}/cgroup.subtree_control`) ?? [];
+    const enabledInTop = readWords(`${top}/cgroup.subtree_control`) ?? [];
     ops.push(...enable(`${top}/cgroup.subtree_control`, needed.filter((c) => !enabledInTop.includes(c))));
     for (const parent of placed.parents) {
       ops.push({ op: "mkdir", path: parent, existing: "ok" }, ...enable(`${parent}/cgroup.subtree_control`, needed));
@@ -393,7 +353,7 @@ function _v1Plan(
     }
   }
   if (uid !== 0) {
-    const notOwned = used.find((h) => !_ownedBy(h.dir, uid));
+    const notOwned = used.find((h) => !ownedBy(h.dir, uid));
     if (notOwned) {
       throw new CgroupUnavailableError(
         `resource limits need root or a delegated cgroup v2: this host uses cgroup v1, and ${notOwned.dir} is not the user's`,
@@ -405,7 +365,7 @@ function _v1Plan(
   if (swap !== undefined && swap !== -1 && swap !== limits.memoryBytes && memory) {
     // memsw files exist only with swap accounting (CONFIG_MEMCG_SWAP, not
     // turned off with swapaccount=0); every cgroup has them then, the root too.
-    if (!_exists(`${memory.mount}/memory.memsw.limit_in_bytes`)) {
+    if (!exists(`${memory.mount}/memory.memsw.limit_in_bytes`)) {
       throw new CgroupUnavailableError(
         `memory+swap limit ${swap}: this kernel does not account swap (no memory.memsw.limit_in_bytes; ` +
           "boot with swapaccount=1); only -1 (unlimited) or the memory limit itself can be honoured",
@@ -424,7 +384,7 @@ function _v1Plan(
     // kernel refuses to add a process to it (ENOSPC): each folder gcr makes
     // gets its parent's sets, the container's folder its own if given.
     const from = isCpuset ? _nearestExisting(parents[0] ?? dir.slice(0, dir.lastIndexOf("/"))) : "";
-    const inherited = (file: string) => (_readWords(`${from}/${file}`) ?? []).join("");
+    const inherited = (file: string) => (readWords(`${from}/${file}`) ?? []).join("");
     const cpusetOps = (folder: string, cpus = inherited("cpuset.cpus"), mems = inherited("cpuset.mems")): CgroupOp[] =>
       isCpuset
         ? [
@@ -435,7 +395,7 @@ function _v1Plan(
     for (const parent of parents) {
       ops.push({ op: "mkdir", path: parent, existing: "ok" });
       // The shared gcr folder may exist already, with its sets: only a folder missing now is new.
-      if (isCpuset && (options.path !== undefined || !_exists(parent))) ops.push(...cpusetOps(parent));
+      if (isCpuset && (options.path !== undefined || !exists(parent))) ops.push(...cpusetOps(parent));
     }
     ops.push({ op: "mkdir", path: dir, existing: "error" });
     ops.push(...cpusetOps(dir, limits.cpusetCpus, limits.cpusetMems));
@@ -522,7 +482,7 @@ function _choose(options: CgroupOptions): V2Hierarchy | { version: 1; hierarchie
   }
   // Rootless on a hybrid host: the v1 hierarchies belong to root, the v2 one may be delegated.
   const uid = options.uid ?? Deno.uid() ?? 0;
-  if (uid !== 0 && host.unified && _ownedBy(host.unified.dir, uid)) return host.unified;
+  if (uid !== 0 && host.unified && ownedBy(host.unified.dir, uid)) return host.unified;
   if (host.hierarchies.length === 0) throw new CgroupUnavailableError("this host mounts no cgroup hierarchy");
   return host;
 }
@@ -556,41 +516,11 @@ export function explainContainerCgroup(id: string, limits: ResourceLimits, optio
 // ---------------------------------------------------------------------------
 // Doing it
 
-function _errorCode(error: unknown): string {
-  return (error as { code?: string }).code ?? (error as Error).message;
-}
-
-/**
- * Runs one op; errors name the file, the content and the errno, as the
- * runner's do. Returns whether a mkdir made the folder (false when it
- * existed and that was allowed), so that only what gcr made is removed.
- */
-export function runCgroupOp(op: CgroupOp): boolean {
-  switch (op.op) {
-    case "mkdir":
-      try {
-        Deno.mkdirSync(op.path, { mode: 0o755 });
-        return true;
-      } catch (error) {
-        if (op.existing === "ok" && error instanceof Deno.errors.AlreadyExists) return false;
-        throw new Error(`mkdir ${op.path}: ${_errorCode(error)}`, { cause: error });
-      }
-    case "write":
-      try {
-        Deno.writeTextFileSync(op.path, op.content, { create: false });
-      } catch (error) {
-        if (op.ifPresent && error instanceof Deno.errors.NotFound) return false;
-        throw new Error(`write ${op.path} ${JSON.stringify(op.content)}: ${_errorCode(error)}`, { cause: error });
-      }
-      return false;
-  }
-}
-
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The pids in a cgroup folder; an absent folder is empty. */
 function _pids(dir: string): number[] {
-  return (_readWords(`${dir}/cgroup.procs`) ?? []).map(Number);
+  return (readWords(`${dir}/cgroup.procs`) ?? []).map(Number);
 }
 
 function _counter(path: string, key: string): number | undefined {
@@ -609,7 +539,7 @@ function _rmdir(dir: string): "gone" | "busy" {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return "gone";
     if (error instanceof Deno.errors.Busy) return "busy";
-    throw new Error(`rmdir ${dir}: ${_errorCode(error)}`, { cause: error });
+    throw new Error(`rmdir ${dir}: ${errorCode(error)}`, { cause: error });
   }
 }
 
@@ -624,7 +554,7 @@ function _removeIfEmpty(folders: readonly string[]): void {
 
 /** The folder of a cgroup in the freezer: v1's freezer hierarchy, or v2's single folder. */
 function _freezerDir(cgroup: Pick<ContainerCgroup, "version" | "paths">): string {
-  const dir = cgroup.version === 2 ? cgroup.paths[0] : cgroup.paths.find((p) => _exists(`${p}/freezer.state`));
+  const dir = cgroup.version === 2 ? cgroup.paths[0] : cgroup.paths.find((p) => exists(`${p}/freezer.state`));
   if (dir === undefined) {
     throw new CgroupUnavailableError(
       `the container's cgroup is in no freezer hierarchy (${cgroup.paths.join(", ")}): ` +
@@ -639,10 +569,10 @@ export function freezerState(cgroup: Pick<ContainerCgroup, "version" | "paths">)
   const dir = _freezerDir(cgroup);
   if (cgroup.version === 2) {
     const frozen = _counter(`${dir}/cgroup.events`, "frozen") === 1;
-    const asked = _readWords(`${dir}/cgroup.freeze`)?.[0] === "1";
+    const asked = readWords(`${dir}/cgroup.freeze`)?.[0] === "1";
     return frozen ? "frozen" : asked ? "freezing" : "thawed";
   }
-  const state = _readWords(`${dir}/freezer.state`)?.[0];
+  const state = readWords(`${dir}/freezer.state`)?.[0];
   return state === "FROZEN" ? "frozen" : state === "FREEZING" ? "freezing" : "thawed";
 }
 
@@ -706,17 +636,17 @@ function _handle(
     },
     wasOomKilled(signal) {
       if (version === 2) return (_counter(`${dirs[0]}/memory.events`, "oom_kill") ?? 0) > 0;
-      const memory = dirs.find((dir) => _exists(`${dir}/memory.oom_control`));
+      const memory = dirs.find((dir) => exists(`${dir}/memory.oom_control`));
       if (!memory) return false;
       const kills = _counter(`${memory}/memory.oom_control`, "oom_kill");
       if (kills !== undefined) return kills > 0;
       // Kernels before 4.13 have no oom_kill counter: a SIGKILL after the limit was hit.
-      return signal === 9 && Number(_readWords(`${memory}/memory.failcnt`)?.[0] ?? 0) > 0;
+      return signal === 9 && Number(readWords(`${memory}/memory.failcnt`)?.[0] ?? 0) > 0;
     },
     cpuUsageUs() {
       if (version === 2) return _counter(`${dirs[0]}/cpu.stat`, "usage_usec") ?? 0;
       for (const dir of dirs) {
-        const ns = _readWords(`${dir}/cpuacct.usage`)?.[0];
+        const ns = readWords(`${dir}/cpuacct.usage`)?.[0];
         if (ns !== undefined) return Number(ns) / 1000;
       }
       return 0;
@@ -820,7 +750,7 @@ export function openContainerCgroup(
   for (const path of paths) {
     if (!path.startsWith("/") || path.split("/").includes("..")) throw new Error(`invalid cgroup folder ${path}`);
   }
-  const version = _exists(`${paths[0]}/cgroup.controllers`) ? 2 : 1;
+  const version = exists(`${paths[0]}/cgroup.controllers`) ? 2 : 1;
   if (version === 2 && paths.length > 1) throw new Error(`a cgroup v2 container has one folder: ${paths.join(", ")}`);
   // The shared gcr folder is removed when empty too, as create's handle does.
   const shared = [...new Set(paths.map((p) => p.slice(0, p.lastIndexOf("/"))))].filter((p) =>

@@ -20,9 +20,9 @@ import {
   createContainerCgroup,
   freeze,
   planContainerCgroup,
-  showCgroupOp,
   thaw,
 } from "../cgroup/container_cgroup.ts";
+import { showCgroupOp } from "../cgroup/ops.ts";
 import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../cgroup/hierarchies.ts";
 import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
 import { CHAIN_FDS, chainLayout } from "../ffi/chain.ts";

@@ -16,8 +16,8 @@ import {
   explainContainerCgroup,
   GCR_FOLDER,
   planContainerCgroup,
-  showCgroupOp,
 } from "../../cgroup/container_cgroup.ts";
+import { showCgroupOp } from "../../cgroup/ops.ts";
 import { InvalidLimitError, parseCpus, parseMemory, parsePidsLimit, type ResourceLimits } from "../../cgroup/limits.ts";
 import { ownCgroupProcs, primeMigration } from "../../cgroup/migration.ts";
 import { CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";

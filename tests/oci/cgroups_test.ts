@@ -17,9 +17,9 @@ import {
   freezerState,
   openContainerCgroup,
   planContainerCgroup,
-  showCgroupOp,
   thaw,
 } from "../../cgroup/container_cgroup.ts";
+import { showCgroupOp } from "../../cgroup/ops.ts";
 import { InvalidLimitError, type ResourceLimits, resourcesFromOci } from "../../cgroup/limits.ts";
 import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
 import { missingRoot, named } from "../fixtures.ts";
