@@ -14,17 +14,17 @@
  *
  * @module
  */
-import { openContainerCgroup } from "../cgroup/container_cgroup.ts";
 import {
   type ContainerCgroup,
   createContainerCgroup,
   freeze,
-  planContainerCgroup,
+  openContainerCgroup,
   thaw,
 } from "../cgroup/container_cgroup.ts";
-import { showCgroupOp } from "../cgroup/ops.ts";
 import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../cgroup/hierarchies.ts";
 import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
+import { showCgroupOp } from "../cgroup/ops.ts";
+import { planContainerCgroup } from "../cgroup/plan.ts";
 import { CHAIN_FDS, chainLayout } from "../ffi/chain.ts";
 import { AF_UNIX, AT_FDCWD, ERRNO, F_GETFD, LAYOUT, O, O_CLOEXEC, S_IFIFO, SOCK_STREAM } from "../ffi/constants.ts";
 import { check, lastErrno, SyscallError } from "../ffi/errno.ts";

@@ -8,19 +8,13 @@
  * Every process these tests start waits on its stdin until the test has
  * moved it into the cgroup, so it is limited from its first allocation.
  */
-import {
-  type CgroupOptions,
-  type ContainerCgroup,
-  CPU_PERIOD_US,
-  createContainerCgroup,
-  explainContainerCgroup,
-  GCR_FOLDER,
-  planContainerCgroup,
-} from "../../cgroup/container_cgroup.ts";
-import { showCgroupOp } from "../../cgroup/ops.ts";
+import { type ContainerCgroup, createContainerCgroup } from "../../cgroup/container_cgroup.ts";
+import { CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
 import { InvalidLimitError, parseCpus, parseMemory, parsePidsLimit, type ResourceLimits } from "../../cgroup/limits.ts";
 import { ownCgroupProcs, primeMigration } from "../../cgroup/migration.ts";
-import { CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
+import { showCgroupOp } from "../../cgroup/ops.ts";
+import { explainContainerCgroup, planContainerCgroup } from "../../cgroup/plan.ts";
+import { type CgroupOptions, CPU_PERIOD_US, GCR_FOLDER } from "../../cgroup/version_plan.ts";
 import {
   ensureFixtureDirs,
   ensureUser,
