@@ -5,15 +5,7 @@
  *
  * @module
  */
-import {
-  type CgroupHost,
-  CgroupUnavailableError,
-  type ContainerCgroup,
-  createContainerCgroup,
-  detectCgroups,
-  planContainerCgroup,
-  showCgroupOp,
-} from "../cgroup/cgroup.ts";
+
 import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
 import { chainLayout } from "../ffi/chain.ts";
 import { AT_FDCWD, F_GETFD, O, S_IFIFO } from "../ffi/constants.ts";
@@ -35,6 +27,10 @@ import { connectUnix } from "../ffi/unix_socket.ts";
 
 import { readSpec } from "../oci/spec/spec.ts";
 import { type NamespaceType } from "../oci/spec/linux.ts";
+import { planContainerCgroup } from "../cgroup/plan.ts";
+import { showCgroupOp } from "../cgroup/ops.ts";
+import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../cgroup/hierarchies.ts";
+import { type ContainerCgroup, createContainerCgroup } from "../cgroup/container_cgroup.ts";
 /** The device cgroup rules runc adds after config.json's: mknod of any node, and the standard devices. */
 const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
   { allow: true, type: "c", access: "m" },

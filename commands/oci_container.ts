@@ -5,12 +5,13 @@
  *
  * @module
  */
-import { type ContainerCgroup, openContainerCgroup } from "../cgroup/cgroup.ts";
+
 import { findContainer, type FoundContainer } from "../state/containers.ts";
 import { currentStatus, sameProcess } from "../state/processes.ts";
 import type { ContainerRecord } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
 
+import { type ContainerCgroup, openContainerCgroup } from "../cgroup/container_cgroup.ts";
 /** The one container id a verb takes. */
 export function oneId(rest: readonly string[], command: string): string {
   if (rest.length !== 1) throw new UsageError(`gcr ${command} takes one container id (got ${rest.length})`);

@@ -4,11 +4,11 @@
  * @module
  */
 
-import { freeze } from "../cgroup/cgroup.ts";
 import { updateRecord } from "../state/records.ts";
 import { parseFlags } from "./flags.ts";
 import { freezerOf, oneId, ownCgroup } from "./oci_container.ts";
 
+import { freeze } from "../cgroup/container_cgroup.ts";
 /** `gcr pause ID`: freezes every process of the container (cgroup freezer). */
 export async function pauseCommand(args: readonly string[]): Promise<number> {
   const found = freezerOf(oneId(parseFlags(args, {}, {}, "pause").rest, "pause"), "running");

@@ -9,13 +9,7 @@ import { assertSupportedPlatform } from "../ffi/constants.ts";
 import { readTextOr } from "../host/files.ts";
 import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "../image/rootfs.ts";
 import { log, runningAs, setQuiet } from "../output/log.ts";
-import {
-  CgroupUnavailableError,
-  type ContainerCgroup,
-  createContainerCgroup,
-  planContainerCgroup,
-  showCgroupOp,
-} from "../cgroup/cgroup.ts";
+
 import { attachToBridge, detachFromBridge } from "../net/attach.ts";
 import type { BridgeAttachment } from "../net/bridge.ts";
 import { etcFiles } from "../plan/etc_files.ts";
@@ -31,6 +25,10 @@ import { containerSteps } from "../steps/pipeline.ts";
 import { parseRunArgs } from "./run_args.ts";
 import { UsageError } from "./usage.ts";
 
+import { planContainerCgroup } from "../cgroup/plan.ts";
+import { showCgroupOp } from "../cgroup/ops.ts";
+import { CgroupUnavailableError } from "../cgroup/hierarchies.ts";
+import { type ContainerCgroup, createContainerCgroup } from "../cgroup/container_cgroup.ts";
 /** Loose: what might be an image reference (`ubuntu`, `ubuntu:20.04`, `host:5000/a/b@sha256:…`). */
 const REFERENCE_LIKE = /^(?:docker:\/\/)?[A-Za-z0-9][A-Za-z0-9._:\/@-]*$/;
 

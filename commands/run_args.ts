@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { parseCpus, parseMemory, parsePidsLimit } from "../cgroup/cgroup.ts";
+
 import { parsePublish } from "../net/publish.ts";
 import { parseDns } from "../plan/etc_files.ts";
 import { envOption, workdirOption } from "../plan/container_options.ts";
@@ -12,6 +12,7 @@ import { CONTAINER_ID } from "../state/paths.ts";
 import { scanOptions } from "./flags.ts";
 import { UsageError } from "./usage.ts";
 
+import { parseCpus, parseMemory, parsePidsLimit } from "../cgroup/limits.ts";
 /**
  * Parses `run`'s arguments. Options end at the image, as with docker run: the
  * command's own options pass through untouched (see scanOptions).

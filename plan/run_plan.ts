@@ -6,7 +6,7 @@
  * @module
  */
 import { requireStaticInit } from "../host/init.ts";
-import { planContainerCgroup, type ResourceLimits, showCgroupOp } from "../cgroup/cgroup.ts";
+
 import { resolveCapabilities } from "../security/capabilities.ts";
 
 import { resolveUser } from "../security/user.ts";
@@ -21,6 +21,9 @@ import { mergeEnv } from "./container_options.ts";
 import { planIds } from "./id_maps.ts";
 
 import { seccompProgram } from "../security/seccomp/docker.ts";
+import { planContainerCgroup } from "../cgroup/plan.ts";
+import { type ResourceLimits } from "../cgroup/limits.ts";
+import { showCgroupOp } from "../cgroup/ops.ts";
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export interface RunArgs {

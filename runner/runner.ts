@@ -25,7 +25,7 @@ import { SyscallError } from "../ffi/errno.ts";
 import { moveFdAbove } from "../ffi/fds.ts";
 import { NativeArena } from "../ffi/memory.ts";
 import { sealedTrampoline, TRAMPOLINE_NAME } from "../ffi/exec_trampoline.ts";
-import { primeMigration } from "../cgroup/cgroup.ts";
+import { primeMigration } from "../cgroup/migration.ts";
 import { foregroundTerminal, handTerminal } from "../ffi/terminal.ts";
 import { log, prompt, runningAs, say } from "../output/log.ts";
 import { changes, type Snapshot, snapshot } from "./observe.ts";

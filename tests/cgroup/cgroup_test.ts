@@ -8,25 +8,13 @@
  * Every process these tests start waits on its stdin until the test has
  * moved it into the cgroup, so it is limited from its first allocation.
  */
-import {
-  type CgroupOptions,
-  CgroupUnavailableError,
-  type ContainerCgroup,
-  CPU_PERIOD_US,
-  createContainerCgroup,
-  detectCgroups,
-  explainContainerCgroup,
-  GCR_FOLDER,
-  InvalidLimitError,
-  ownCgroupProcs,
-  parseCpus,
-  parseMemory,
-  parsePidsLimit,
-  planContainerCgroup,
-  primeMigration,
-  type ResourceLimits,
-  showCgroupOp,
-} from "../../cgroup/cgroup.ts";
+import { type ContainerCgroup, createContainerCgroup } from "../../cgroup/container_cgroup.ts";
+import { CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
+import { InvalidLimitError, parseCpus, parseMemory, parsePidsLimit, type ResourceLimits } from "../../cgroup/limits.ts";
+import { ownCgroupProcs, primeMigration } from "../../cgroup/migration.ts";
+import { showCgroupOp } from "../../cgroup/ops.ts";
+import { explainContainerCgroup, planContainerCgroup } from "../../cgroup/plan.ts";
+import { type CgroupOptions, CPU_PERIOD_US, GCR_FOLDER } from "../../cgroup/version_plan.ts";
 import {
   ensureFixtureDirs,
   ensureUser,
@@ -606,7 +594,7 @@ async function probeAs(user: string, args: string[], place?: (pid: number) => vo
   const probe = `${SCRATCH}/cgroup_probe_${crypto.randomUUID().slice(0, 8)}.ts`;
   Deno.writeTextFileSync(
     probe,
-    `import { createContainerCgroup } from ${JSON.stringify(`${src}/cgroup/cgroup.ts`)};
+    `import { createContainerCgroup } from ${JSON.stringify(`${src}/cgroup/container_cgroup.ts`)};
 const out: Record<string, unknown> = {};
 try {
   createContainerCgroup("probe-" + Deno.pid, { pidsLimit: 5 });

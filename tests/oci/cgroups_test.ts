@@ -10,22 +10,18 @@
  * it into the cgroup.
  */
 import {
-  type CgroupHost,
-  type CgroupOptions,
-  CgroupUnavailableError,
   type ContainerCgroup,
   createContainerCgroup,
-  detectCgroups,
   freeze,
   freezerState,
-  InvalidLimitError,
   openContainerCgroup,
-  planContainerCgroup,
-  type ResourceLimits,
-  resourcesFromOci,
-  showCgroupOp,
   thaw,
-} from "../../cgroup/cgroup.ts";
+} from "../../cgroup/container_cgroup.ts";
+import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../../cgroup/hierarchies.ts";
+import { InvalidLimitError, type ResourceLimits, resourcesFromOci } from "../../cgroup/limits.ts";
+import { showCgroupOp } from "../../cgroup/ops.ts";
+import { planContainerCgroup } from "../../cgroup/plan.ts";
+import type { CgroupOptions } from "../../cgroup/version_plan.ts";
 import { missingRoot, named } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch, sleep, startInCgroup, waitFor } from "../helpers.ts";
 

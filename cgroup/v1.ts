@@ -1,0 +1,170 @@
+/**
+ * A container's cgroup on cgroup v1: a folder in each hierarchy it joins
+ * (memory, cpu, cpuacct and pids always; cpuset, devices or freezer when
+ * the limits or the caller ask for them), each folder's limit files
+ * written in the order the kernel accepts them, and the device rules in
+ * devices.allow and devices.deny.
+ *
+ * @module
+ */
+import { exists, ownedBy, readWords } from "./files.ts";
+import { CgroupUnavailableError, V1_CONTROLLERS, type V1Hierarchy } from "./hierarchies.ts";
+import type { DeviceRule, ResourceLimits } from "./limits.ts";
+import type { CgroupOp } from "./ops.ts";
+import {
+  type CgroupOptions,
+  controllersTouched,
+  CPU_PERIOD_US,
+  cpuQuotaUs,
+  nearestExisting,
+  placement,
+  type VersionPlan,
+} from "./version_plan.ts";
+
+/** `c 1:3 rwm`, as devices.allow and devices.deny take a rule. */
+export function deviceRuleLine(rule: DeviceRule): string {
+  const number = (n: number | undefined) => (n === undefined || n < 0 ? "*" : String(n));
+  return `${rule.type} ${number(rule.major)}:${number(rule.minor)} ${rule.access}`;
+}
+
+function _deviceOps(dir: string, rules: readonly DeviceRule[]): CgroupOp[] {
+  return rules.map((rule, i) => {
+    if (!["a", "c", "b"].includes(rule.type)) throw new Error(`device rule ${i}: type ${rule.type} (a, c or b)`);
+    if (!/^(?!.*(.).*\1)[rwm]+$/.test(rule.access)) {
+      throw new Error(`device rule ${i}: access ${JSON.stringify(rule.access)} (some of r, w, m)`);
+    }
+    return {
+      op: "write",
+      path: `${dir}/devices.${rule.allow ? "allow" : "deny"}`,
+      content: deviceRuleLine(rule),
+    } satisfies CgroupOp;
+  });
+}
+
+/**
+ * The container's folder in each v1 hierarchy it joins, with the limit
+ * files of that hierarchy's controllers. A limit no hierarchy here can
+ * enforce, or a hierarchy a rootless caller does not own, is a
+ * CgroupUnavailableError rather than a limit silently not set.
+ */
+export function v1Plan(
+  hierarchies: readonly V1Hierarchy[],
+  id: string,
+  limits: ResourceLimits,
+  options: CgroupOptions,
+  uid: number,
+): VersionPlan {
+  const touches = controllersTouched(limits);
+  const requested = options.controllers ?? [];
+  const has = (controller: string) => hierarchies.some((h) => h.controllers.includes(controller));
+  for (const controller of requested) {
+    if (!has(controller)) {
+      throw new CgroupUnavailableError(`no cgroup v1 hierarchy has the ${controller} controller`);
+    }
+  }
+  // The default four always (cpuacct for the CPU usage gcr reports), then
+  // what the limits or the caller ask for.
+  const wanted = new Set<string>([
+    ...V1_CONTROLLERS,
+    ...requested,
+    ...(touches.cpuset ? ["cpuset"] : []),
+    ...(touches.devices ? ["devices"] : []),
+  ]);
+  const used = hierarchies.filter((h) => h.controllers.some((c) => wanted.has(c)));
+  for (const controller of ["memory", "cpu", "pids", "cpuset", "devices"] as const) {
+    if (touches[controller] && !has(controller)) {
+      throw new CgroupUnavailableError(`cannot limit ${controller}: no cgroup v1 hierarchy has that controller`);
+    }
+  }
+  if (uid !== 0) {
+    const notOwned = used.find((h) => !ownedBy(h.dir, uid));
+    if (notOwned) {
+      throw new CgroupUnavailableError(
+        `resource limits need root or a delegated cgroup v2: this host uses cgroup v1, and ${notOwned.dir} is not the user's`,
+      );
+    }
+  }
+  const swap = limits.memorySwapBytes;
+  const memory = hierarchies.find((h) => h.controllers.includes("memory"));
+  if (swap !== undefined && swap !== -1 && swap !== limits.memoryBytes && memory) {
+    // memsw files exist only with swap accounting (CONFIG_MEMCG_SWAP, not
+    // turned off with swapaccount=0); every cgroup has them then, the root too.
+    if (!exists(`${memory.mount}/memory.memsw.limit_in_bytes`)) {
+      throw new CgroupUnavailableError(
+        `memory+swap limit ${swap}: this kernel does not account swap (no memory.memsw.limit_in_bytes; ` +
+          "boot with swapaccount=1); only -1 (unlimited) or the memory limit itself can be honoured",
+      );
+    }
+  }
+  const ops: CgroupOp[] = [];
+  const dirs: string[] = [];
+  const folders: string[] = [];
+  for (const h of used) {
+    const { dir, parents, shared } = placement(h.mount, h.dir, id, options.path);
+    dirs.push(dir);
+    folders.push(...shared);
+    const isCpuset = h.controllers.includes("cpuset");
+    // A new cpuset folder starts with no CPUs and no memory nodes, and the
+    // kernel refuses to add a process to it (ENOSPC): each folder gcr makes
+    // gets its parent's sets, the container's folder its own if given.
+    const from = isCpuset ? nearestExisting(parents[0] ?? dir.slice(0, dir.lastIndexOf("/"))) : "";
+    const inherited = (file: string) => (readWords(`${from}/${file}`) ?? []).join("");
+    const cpusetOps = (folder: string, cpus = inherited("cpuset.cpus"), mems = inherited("cpuset.mems")): CgroupOp[] =>
+      isCpuset
+        ? [
+          { op: "write", path: `${folder}/cpuset.cpus`, content: cpus },
+          { op: "write", path: `${folder}/cpuset.mems`, content: mems },
+        ]
+        : [];
+    for (const parent of parents) {
+      ops.push({ op: "mkdir", path: parent, existing: "ok" });
+      // The shared gcr folder may exist already, with its sets: only a folder missing now is new.
+      if (isCpuset && (options.path !== undefined || !exists(parent))) ops.push(...cpusetOps(parent));
+    }
+    ops.push({ op: "mkdir", path: dir, existing: "error" });
+    ops.push(...cpusetOps(dir, limits.cpusetCpus, limits.cpusetMems));
+    if (h.controllers.includes("memory")) {
+      if (limits.memoryBytes !== undefined) {
+        // limit_in_bytes first: the kernel refuses a memsw limit below it.
+        ops.push({ op: "write", path: `${dir}/memory.limit_in_bytes`, content: String(limits.memoryBytes) });
+      }
+      // No swap given: none, as far as the kernel accounts it. -1: unlimited
+      // (without accounting swap is not limited anyway, hence ifPresent).
+      const memsw = swap ?? limits.memoryBytes;
+      if (memsw !== undefined) {
+        ops.push({
+          op: "write",
+          path: `${dir}/memory.memsw.limit_in_bytes`,
+          content: String(memsw),
+          ifPresent: memsw === -1 || memsw === limits.memoryBytes,
+        });
+      }
+      if (limits.memoryReservationBytes !== undefined) {
+        ops.push({
+          op: "write",
+          path: `${dir}/memory.soft_limit_in_bytes`,
+          content: String(limits.memoryReservationBytes),
+        });
+      }
+      if (limits.memorySwappiness !== undefined) {
+        ops.push({ op: "write", path: `${dir}/memory.swappiness`, content: String(limits.memorySwappiness) });
+      }
+    }
+    if (h.controllers.includes("cpu")) {
+      if (limits.cpuShares !== undefined) {
+        ops.push({ op: "write", path: `${dir}/cpu.shares`, content: String(limits.cpuShares) });
+      }
+      // The period first: the kernel checks a quota against the period it has.
+      const period = limits.cpus !== undefined ? CPU_PERIOD_US : limits.cpuPeriodUs;
+      const quota = limits.cpus !== undefined ? cpuQuotaUs(limits.cpus) : limits.cpuQuotaUs;
+      if (period !== undefined) ops.push({ op: "write", path: `${dir}/cpu.cfs_period_us`, content: String(period) });
+      if (quota !== undefined) ops.push({ op: "write", path: `${dir}/cpu.cfs_quota_us`, content: String(quota) });
+    }
+    if (h.controllers.includes("pids") && limits.pidsLimit !== undefined) {
+      ops.push({ op: "write", path: `${dir}/pids.max`, content: String(limits.pidsLimit) });
+    }
+    // In the order given, as the spec asks: usually "deny all" first, then allows.
+    if (h.controllers.includes("devices")) ops.push(..._deviceOps(dir, limits.devices ?? []));
+  }
+  return { dirs, folders, ops };
+}
