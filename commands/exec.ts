@@ -17,19 +17,18 @@ import { recordedSeccomp } from "../state/records.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { type ExecPlan, execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
-import { parseFlags, scanOptions } from "./flags.ts";
-import { envOption, mergeEnv, workdirOption } from "../plan/container_options.ts";
+import { envOption, parseFlags, scanOptions, workdirOption } from "./flags.ts";
 import { CHAIN_FDS } from "../ffi/chain.ts";
 import { libc } from "../ffi/libc.ts";
 import { moveFdAbove } from "../ffi/fds.ts";
 import { writeFileAtomically } from "../host/files.ts";
 import { securityPlan } from "../oci/plan.ts";
-
 import { ociContainer } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 import { OCI_VERSION } from "../output/version.ts";
-
 import { parseSpec } from "../oci/spec/spec.ts";
+import { mergeEnv } from "../plan/run_plan.ts";
+
 export interface ExecArgs {
   container: string;
   command: string[];

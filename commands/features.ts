@@ -4,7 +4,7 @@
  * @module
  */
 
-import { CAPABILITIES } from "../security/capabilities.ts";
+import { CAPABILITIES } from "../ffi/capabilities.ts";
 import { OCI_VERSION } from "../output/version.ts";
 
 /** `gcr features`: what this runtime supports (runtime-spec features.md). */

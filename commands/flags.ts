@@ -3,7 +3,8 @@
  * OCI verbs): `--name value`, `--name=value`, `-n value`, booleans alone;
  * they end at the first argument that is not one, or at `--`. `run` and
  * `exec` take Docker's kind (scanOptions): their options end at the image or
- * container, and everything after belongs to the command.
+ * container, and everything after belongs to the command; both take `-e`
+ * and `-w` alike (envOption, workdirOption).
  *
  * @module
  */
@@ -82,4 +83,22 @@ export function scanOptions(
     });
   }
   return i;
+}
+
+/** `-e KEY=VALUE` as given, or `-e KEY` taken from gcr's own environment (nothing when gcr has none). */
+export function envOption(entry: string): string | undefined {
+  if (!entry.includes("=")) {
+    const fromHost = Deno.env.get(entry);
+    return fromHost === undefined ? undefined : `${entry}=${fromHost}`;
+  }
+  if (entry.startsWith("=")) {
+    throw new UsageError(`invalid environment entry ${JSON.stringify(entry)}: the name is empty`);
+  }
+  return entry;
+}
+
+/** `-w DIR`: a working directory inside the container, which must be absolute. */
+export function workdirOption(dir: string): string {
+  if (!dir.startsWith("/")) throw new UsageError(`the working directory must be absolute: ${JSON.stringify(dir)}`);
+  return dir;
 }

@@ -7,13 +7,11 @@
  */
 import { assertSupportedPlatform } from "../ffi/constants.ts";
 import { readTextOr } from "../host/files.ts";
-import { checkMountPoints, findRootfs, isPath, MOUNT_POINTS, rootfsDir } from "../image/rootfs.ts";
+import { findRootfs, isPath, rootfsDir } from "../image/rootfs.ts";
 import { log, runningAs, setQuiet } from "../output/log.ts";
-
 import { attachToBridge, detachFromBridge } from "../net/attach.ts";
-import type { BridgeAttachment } from "../net/bridge.ts";
 import { etcFiles } from "../plan/etc_files.ts";
-import { execContextOf, hasLimits, planFor } from "../plan/run_plan.ts";
+import { checkMountPoints, execContextOf, hasLimits, planFor } from "../plan/run_plan.ts";
 import { prepareVolume } from "../plan/volumes.ts";
 import { runSteps, StepError } from "../runner/runner.ts";
 import { type ContainerPaths, containerPaths } from "../state/paths.ts";
@@ -24,11 +22,12 @@ import { OVERLAY_HINT, overlayUnsafePath } from "../steps/mount_overlay.ts";
 import { containerSteps } from "../steps/pipeline.ts";
 import { parseRunArgs } from "./run_args.ts";
 import { UsageError } from "./usage.ts";
-
 import { planContainerCgroup } from "../cgroup/plan.ts";
 import { showCgroupOp } from "../cgroup/ops.ts";
 import { CgroupUnavailableError } from "../cgroup/hierarchies.ts";
 import { type ContainerCgroup, createContainerCgroup } from "../cgroup/container_cgroup.ts";
+import { type BridgeAttachment, MOUNT_POINTS } from "../steps/plan.ts";
+
 /** Loose: what might be an image reference (`ubuntu`, `ubuntu:20.04`, `host:5000/a/b@sha256:…`). */
 const REFERENCE_LIKE = /^(?:docker:\/\/)?[A-Za-z0-9][A-Za-z0-9._:\/@-]*$/;
 

@@ -6,13 +6,12 @@
 
 import { parsePublish } from "../net/publish.ts";
 import { parseDns } from "../plan/etc_files.ts";
-import { envOption, workdirOption } from "../plan/container_options.ts";
 import type { RunArgs } from "../plan/run_plan.ts";
 import { CONTAINER_ID } from "../state/paths.ts";
-import { scanOptions } from "./flags.ts";
+import { envOption, scanOptions, workdirOption } from "./flags.ts";
 import { UsageError } from "./usage.ts";
-
 import { parseCpus, parseMemory, parsePidsLimit } from "../cgroup/limits.ts";
+
 /**
  * Parses `run`'s arguments. Options end at the image, as with docker run: the
  * command's own options pass through untouched (see scanOptions).

@@ -33,7 +33,7 @@ import {
   S_IFIFO,
   SYS_openat2,
 } from "./constants.ts";
-import { type ByteString, byteString, displayName } from "../image/tar.ts";
+import { type ByteString, byteString, displayName } from "./byte_string.ts";
 
 const { EEXIST, ENOENT, EISDIR, EINTR, EAGAIN, EACCES, ENOSYS } = ERRNO;
 

@@ -29,7 +29,7 @@ import { check, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { AT_FDCWD, ERRNO, O, O_CLOEXEC, RENAME_EXCHANGE } from "../ffi/constants.ts";
 import { decompressInWorker } from "./decompress.ts";
-import { type ByteString, byteString, displayName, type TarEntry, TarReader } from "./tar.ts";
+import { type TarEntry, TarReader } from "./tar.ts";
 import {
   chmodAt,
   chownAt,
@@ -51,6 +51,7 @@ import {
   timespecs,
   writeAll,
 } from "../ffi/safe_fs.ts";
+import { type ByteString, byteString, displayName } from "../ffi/byte_string.ts";
 
 const { ENOENT, EPERM, EACCES, EEXIST, ENOTDIR, EINVAL, ELOOP, EOPNOTSUPP } = ERRNO;
 

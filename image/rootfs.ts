@@ -8,9 +8,6 @@ import { buildBusyboxRootfs } from "./busybox.ts";
 import { say } from "../output/log.ts";
 import { exists } from "../host/files.ts";
 
-/** Mount points gcr mounts over; each must be a real directory in the rootfs. */
-export const MOUNT_POINTS = ["proc", "dev", "sys", "tmp"] as const;
-
 /** The folder that holds images: --rootfs-dir, else $GCR_ROOT, else ./rootfs as in the Go original. */
 export function rootfsDir(flag?: string): string {
   const dir = (flag ?? Deno.env.get("GCR_ROOT") ?? "rootfs").replace(/\/+$/, "") || "/";
@@ -48,23 +45,4 @@ export function findRootfs(image: string, dir: string): string {
   const real = Deno.realPathSync(path);
   if (!Deno.statSync(real).isDirectory) throw new Error(`rootfs ${path} is not a directory`);
   return real;
-}
-
-/**
- * Refuses an image whose mount points are symlinks: mount(2) follows them,
- * so an image with `/proc -> /etc` would have proc mounted over /etc (and,
- * with a symlink pointing out, over a host path). Missing mount points are
- * fine: gcr makes them in the container's upper folder, never in the image.
- */
-export function checkMountPoints(rootfs: string): void {
-  for (const name of MOUNT_POINTS) {
-    const path = `${rootfs}/${name}`;
-    let info: Deno.FileInfo | undefined;
-    try {
-      info = Deno.lstatSync(path);
-    } catch { /* missing */ }
-    if (info?.isSymlink) {
-      throw new Error(`rootfs ${path} is a symlink (to ${Deno.readLinkSync(path)}): refusing to mount over it`);
-    }
-  }
 }

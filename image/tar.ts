@@ -28,9 +28,7 @@
  *
  * @module
  */
-
-/** A name exactly as its bytes: each char code is one byte (0-255). */
-export type ByteString = string;
+import { type ByteString, byteString } from "../ffi/byte_string.ts";
 
 export type TarEntryType =
   | "file"
@@ -66,27 +64,6 @@ export interface TarEntry {
 const BLOCK = 512;
 /** PAX and GNU long-name members are read whole; cap them (xattrs are at most 64 KiB each). */
 const MAX_META_SIZE = 16 * 1024 * 1024;
-
-/** A byte string made from bytes, one char per byte. */
-export function byteString(bytes: Uint8Array): ByteString {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 8192) {
-    out += String.fromCharCode(...bytes.subarray(i, i + 8192));
-  }
-  return out;
-}
-
-/** The bytes of a byte string. */
-export function bytesOf(text: ByteString): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
-}
-
-/** A byte string for people: decoded as UTF-8 (lossy) and quoted. */
-export function displayName(name: ByteString): string {
-  return JSON.stringify(new TextDecoder().decode(bytesOf(name)));
-}
 
 /** Reads tar members from a stream of bytes, one at a time. */
 export class TarReader {

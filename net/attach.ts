@@ -9,8 +9,7 @@
 import type { FoundContainer } from "../state/containers.ts";
 import { runtimeDir } from "../state/paths.ts";
 import { sameProcess } from "../state/processes.ts";
-import type { BridgeAttachment } from "./bridge.ts";
-import type { PortMapping } from "./publish.ts";
+import { type BridgeAttachment, type PortMapping } from "../steps/plan.ts";
 
 /**
  * The container's place on the gcr0 bridge: an address leased for as long as

@@ -24,6 +24,7 @@ import { AT_FDCWD, LOCK_EX, O, O_CLOEXEC } from "../ffi/constants.ts";
 import { check } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { parseIpv4, parseIpv4Cidr } from "./links.ts";
+import type { Lease } from "../steps/plan.ts";
 
 /** The default bridge subnet; the gateway (the bridge's address) is its first host. */
 export const DEFAULT_SUBNET = "10.88.0.0/16";
@@ -33,21 +34,6 @@ export interface IpamOptions {
   stateDir: string;
   /** `a.b.c.d/n` with no host bits set. Default 10.88.0.0/16. */
   subnet?: string;
-}
-
-/** One container's address. */
-export interface Lease {
-  containerId: string;
-  /** `10.88.0.2` */
-  address: string;
-  /** `10.88.0.2/16`: what goes on the container's interface. */
-  cidr: string;
-  /** `10.88.0.1`: the bridge's address, the container's default route. */
-  gateway: string;
-  /** The process whose life the lease follows. */
-  pid: number;
-  /** That process's start time in clock ticks since boot, against pid reuse. */
-  startTime: number;
 }
 
 interface StoredLease {

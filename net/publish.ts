@@ -4,14 +4,7 @@
  *
  * @module
  */
-
-/** One `-p [host-ip:]host-port:container-port[/tcp|/udp]`. */
-export interface PortMapping {
-  readonly hostIp?: string;
-  readonly hostPort: number;
-  readonly containerPort: number;
-  readonly protocol: "tcp" | "udp";
-}
+import type { PortMapping } from "../steps/plan.ts";
 
 const IPV4 = /^(25[0-5]|2[0-4]\d|1?\d?\d)(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/;
 

@@ -6,24 +6,20 @@
  * @module
  */
 import { requireStaticInit } from "../host/init.ts";
-
 import { resolveCapabilities } from "../security/capabilities.ts";
-
 import { resolveUser } from "../security/user.ts";
 import { containerPaths } from "../state/paths.ts";
 import { type ExecContext, execContext } from "../state/records.ts";
 import { INIT_PATH } from "../steps/bind_init.ts";
-import type { ContainerPlan } from "../steps/plan.ts";
+import { type ContainerPlan, MOUNT_POINTS, type PortMapping } from "../steps/plan.ts";
 import type { RunMode } from "../runner/runner.ts";
-import type { PortMapping } from "../net/publish.ts";
 import { newContainerId } from "./container_id.ts";
-import { mergeEnv } from "./container_options.ts";
 import { planIds } from "./id_maps.ts";
-
 import { seccompProgram } from "../security/seccomp/docker.ts";
 import { planContainerCgroup } from "../cgroup/plan.ts";
-import { type ResourceLimits } from "../cgroup/limits.ts";
+import type { ResourceLimits } from "../cgroup/limits.ts";
 import { showCgroupOp } from "../cgroup/ops.ts";
+
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 export interface RunArgs {
@@ -142,4 +138,33 @@ export function execContextOf(plan: ContainerPlan): ExecContext {
     cgroupProcs: plan.cgroup?.procs ?? [],
     namespaces: ["user", "mnt", "pid", "uts", "ipc", ...(plan.network !== "host" ? ["net"] : []), "cgroup"],
   });
+}
+
+/**
+ * Refuses an image whose mount points are symlinks: mount(2) follows them,
+ * so an image with `/proc -> /etc` would have proc mounted over /etc (and,
+ * with a symlink pointing out, over a host path). Missing mount points are
+ * fine: gcr makes them in the container's upper folder, never in the image.
+ */
+export function checkMountPoints(rootfs: string): void {
+  for (const name of MOUNT_POINTS) {
+    const path = `${rootfs}/${name}`;
+    let info: Deno.FileInfo | undefined;
+    try {
+      info = Deno.lstatSync(path);
+    } catch { /* missing */ }
+    if (info?.isSymlink) {
+      throw new Error(`rootfs ${path} is a symlink (to ${Deno.readLinkSync(path)}): refusing to mount over it`);
+    }
+  }
+}
+
+/** KEY=VALUE entries: `base` with `extra` applied in order (a later key wins, in its old place). */
+export function mergeEnv(base: readonly string[], extra: readonly string[]): string[] {
+  const env = new Map<string, string>();
+  for (const entry of [...base, ...extra]) {
+    const at = entry.indexOf("=");
+    env.set(entry.slice(0, at), entry.slice(at + 1));
+  }
+  return [...env].map(([key, val]) => `${key}=${val}`);
 }

@@ -10,17 +10,7 @@
  * @module
  */
 import { pathInfo } from "../host/files.ts";
-
-/** A volume as the steps need it. */
-export interface Volume {
-  /** Absolute, symlink-free host path. */
-  readonly host: string;
-  /** The container path as given. */
-  readonly target: string;
-  /** The path inside the container's root, symlinks resolved (starts with `/`). */
-  readonly resolved: string;
-  readonly readOnly: boolean;
-}
+import type { Volume } from "../steps/plan.ts";
 
 /** Parses `-v host:container[:ro|rw]`. */
 export function parseVolume(spec: string): { host: string; target: string; readOnly: boolean } {

@@ -11,17 +11,7 @@
  *
  * @module
  */
-
-export interface ContainerUser {
-  readonly uid: number;
-  readonly gid: number;
-  /** Supplementary group ids, set with setgroups (empty: none). */
-  readonly groups: readonly number[];
-  /** The passwd entry's name, when there is one. */
-  readonly name?: string;
-  /** The passwd entry's home, or "/". */
-  readonly home: string;
-}
+import type { ContainerUser } from "../steps/plan.ts";
 
 interface PasswdEntry {
   name: string;

@@ -6,10 +6,11 @@
  *
  * @module
  */
-import { MOUNT_POINTS } from "../image/rootfs.ts";
+
 import { removeTree } from "../host/files.ts";
 import { CONTAINER_ID, type ContainerPaths, containerPaths, runtimeDir, stateDir } from "./paths.ts";
 import { type ContainerRecord, readRecord, writeRecord } from "./records.ts";
+import { MOUNT_POINTS } from "../steps/plan.ts";
 
 /** A container as found in the runtime directory (or only as data left in the state directory). */
 export interface FoundContainer {

@@ -7,8 +7,7 @@
  * @module
  */
 import { writeFileAtomically } from "../host/files.ts";
-import type { IdPlan, SecurityPlan } from "../steps/plan.ts";
-import type { BridgeAttachment } from "../net/bridge.ts";
+import { type BridgeAttachment, type IdPlan, type SecurityPlan } from "../steps/plan.ts";
 import type { ContainerPaths } from "./paths.ts";
 
 /** Where a container is in its life, as `gcr ps` and `gcr state` say it. */

@@ -1,5 +1,5 @@
 import { _LINUX_CAPABILITY_VERSION_3, LAYOUT, PR, SYS } from "../ffi/constants.ts";
-import { CAPABILITIES, capabilityName, kernelLastCapability } from "../security/capabilities.ts";
+import { CAPABILITIES, capabilityName, kernelLastCapability } from "../ffi/capabilities.ts";
 import { call, num, rawSyscall, shown, type Step } from "./step.ts";
 
 /** `{version=…, pid=0}` and two `{effective, permitted, inheritable}` halves (caps 0-31, 32-63), as capset takes them. */

@@ -4,9 +4,6 @@
  *
  * @module
  */
-import type { ContainerUser } from "../security/user.ts";
-import type { Volume } from "../plan/volumes.ts";
-import type { BridgeAttachment } from "../net/bridge.ts";
 import type { IdMapping } from "./step.ts";
 
 /** How the container's user and group ids map to the host's. */
@@ -78,3 +75,65 @@ export interface ContainerPlan {
   /** The container's cgroup, when it has limits: how it was made, and its cgroup.procs files. */
   readonly cgroup?: { readonly setup: readonly string[]; readonly procs: readonly string[] };
 }
+
+export interface ContainerUser {
+  readonly uid: number;
+  readonly gid: number;
+  /** Supplementary group ids, set with setgroups (empty: none). */
+  readonly groups: readonly number[];
+  /** The passwd entry's name, when there is one. */
+  readonly name?: string;
+  /** The passwd entry's home, or "/". */
+  readonly home: string;
+}
+
+/** A volume as the steps need it. */
+export interface Volume {
+  /** Absolute, symlink-free host path. */
+  readonly host: string;
+  /** The container path as given. */
+  readonly target: string;
+  /** The path inside the container's root, symlinks resolved (starts with `/`). */
+  readonly resolved: string;
+  readonly readOnly: boolean;
+}
+
+/** What connecting one container needs, decided before the clone. */
+export interface BridgeAttachment {
+  readonly id: string;
+  /** How NAT is done: nftables, or iptables where the host has no nft. */
+  readonly nat: NatBackend;
+  readonly lease: Lease;
+  readonly prefixLength: number;
+  /** The host end of the veth pair (the container's end is `eth0`). */
+  readonly hostVeth: string;
+  readonly ports: readonly PortMapping[];
+}
+
+export type NatBackend = "nft" | "iptables";
+
+/** One container's address. */
+export interface Lease {
+  containerId: string;
+  /** `10.88.0.2` */
+  address: string;
+  /** `10.88.0.2/16`: what goes on the container's interface. */
+  cidr: string;
+  /** `10.88.0.1`: the bridge's address, the container's default route. */
+  gateway: string;
+  /** The process whose life the lease follows. */
+  pid: number;
+  /** That process's start time in clock ticks since boot, against pid reuse. */
+  startTime: number;
+}
+
+/** One `-p [host-ip:]host-port:container-port[/tcp|/udp]`. */
+export interface PortMapping {
+  readonly hostIp?: string;
+  readonly hostPort: number;
+  readonly containerPort: number;
+  readonly protocol: "tcp" | "udp";
+}
+
+/** Mount points gcr mounts over; each must be a real directory in the rootfs. */
+export const MOUNT_POINTS = ["proc", "dev", "sys", "tmp"] as const;

@@ -1,6 +1,5 @@
 import { SYS } from "../ffi/constants.ts";
-import type { ContainerUser } from "../security/user.ts";
-import type { IdPlan } from "./plan.ts";
+import { type ContainerUser, type IdPlan } from "./plan.ts";
 import { type IdMapping, NULL, num, rawSyscall, shown, type Step } from "./step.ts";
 
 const mapped = (map: readonly IdMapping[], id: number) => map.some((m) => id >= m.inside && id < m.inside + m.count);

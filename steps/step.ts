@@ -8,7 +8,7 @@
  */
 import type { ChildArg, ChildCall } from "../ffi/chain.ts";
 import type { ChildFunction } from "../ffi/libc.ts";
-import type { BridgeAttachment } from "../net/bridge.ts";
+import { type BridgeAttachment } from "./plan.ts";
 
 /** An id mapping line: `inside outside count`, as uid_map takes it. */
 export interface IdMapping {

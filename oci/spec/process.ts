@@ -10,7 +10,7 @@
  * @module
  */
 import { RLIMIT } from "../../ffi/constants.ts";
-import { capabilityNumber } from "../../security/capabilities.ts";
+import { capabilityNumber } from "../../ffi/capabilities.ts";
 import {
   asAbsolutePath,
   asBoolean,

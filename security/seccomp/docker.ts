@@ -7,7 +7,7 @@
  */
 import { ERRNO } from "../../ffi/constants.ts";
 import { errnoName } from "../../ffi/errno.ts";
-import { capabilityNumber } from "../capabilities.ts";
+import { capabilityNumber } from "../../ffi/capabilities.ts";
 import { cachedCompile } from "./cache.ts";
 import { defaultProfile, type SeccompProfile, type SeccompRule } from "./profile.ts";
 import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";

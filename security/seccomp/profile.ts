@@ -15,7 +15,7 @@
  */
 import { ERRNO } from "../../ffi/constants.ts";
 import { errnoName } from "../../ffi/errno.ts";
-import { CAPABILITIES } from "../capabilities.ts";
+import { CAPABILITIES } from "../../ffi/capabilities.ts";
 
 const { EPERM, ENOSYS } = ERRNO;
 

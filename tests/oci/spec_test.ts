@@ -9,7 +9,7 @@ import { SpecError } from "../../oci/spec/fields.ts";
 import { parseMountOptions } from "../../oci/spec/mounts.ts";
 import { RLIM_INFINITY, RLIMITS } from "../../oci/spec/process.ts";
 import { type OciSpec, parseSpec, readSpec } from "../../oci/spec/spec.ts";
-import { CAPABILITIES } from "../../security/capabilities.ts";
+import { CAPABILITIES } from "../../ffi/capabilities.ts";
 import { describe, missingPrograms, missingRoot, named, run } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes } from "../helpers.ts";
 

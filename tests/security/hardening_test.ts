@@ -8,7 +8,8 @@
  * no_new_privs); tests/hardening_cli_test.ts checks the command line.
  */
 import { join } from "node:path";
-import { CAPABILITIES, capabilityMask, resolveCapabilities } from "../../security/capabilities.ts";
+import { CAPABILITIES, capabilityMask } from "../../ffi/capabilities.ts";
+import { resolveCapabilities } from "../../security/capabilities.ts";
 import { compileProfile } from "../../security/seccomp/compile.ts";
 import { loadProfile } from "../../security/seccomp/docker.ts";
 import { defaultProfile } from "../../security/seccomp/profile.ts";
