@@ -120,10 +120,8 @@ async function main(argv: readonly string[]): Promise<number> {
         return await (await import("./commands/rm.ts")).rmCommand(rest);
       case "prune":
         return await (await import("./commands/prune.ts")).pruneCommand(rest);
-      case "images": {
-        const { imagesCommand } = await import("./commands/pull.ts");
-        return await imagesCommand(rest);
-      }
+      case "images":
+        return await (await import("./commands/images.ts")).imagesCommand(rest);
       case "help":
       case "-h":
       case "--help":

@@ -1,5 +1,5 @@
 /**
- * The command lines of `gcr pull`, `gcr images`, `img2rootfs`, and the
+ * `gcr pull` and `img2rootfs` (one parser for both command lines), and the
  * pull that `gcr run` makes when an image is missing. main.ts and
  * img2rootfs.ts load this module only when one of them is asked for, so that
  * `gcr run`'s start-up does not pay for the registry client.
@@ -14,7 +14,7 @@ import { say } from "../output/log.ts";
 import { rootfsDir } from "../image/rootfs.ts";
 import { UsageError } from "./usage.ts";
 import { createProgress } from "../image/progress.ts";
-import { defaultCacheDir, defaultName, formatImages, listImages, pullToRootfs, readRecord } from "../image/pull.ts";
+import { defaultCacheDir, defaultName, pullToRootfs, readRecord } from "../image/pull.ts";
 import { formatReference, parseReference } from "../image/reference.ts";
 
 export interface PullArgs {
@@ -30,7 +30,9 @@ export interface PullArgs {
 }
 
 const VALUE_FLAGS = new Set(["platform", "username", "u", "rootfs-dir", "name"]);
+
 const BOOLEAN_FLAGS = new Set(["insecure", "password-stdin", "q", "quiet"]);
+
 /** img2rootfs's own: the Go original's -image and -output. */
 const IMG2ROOTFS_FLAGS = new Set(["image", "output", "o"]);
 
@@ -157,21 +159,6 @@ export async function pullCommand(args: PullArgs): Promise<number> {
   });
   if (!args.quiet) say(`${record.reference}: ${record.platform}, config ${record.configDigest}`);
   console.log(output.replace(/\/+$/, ""));
-  return 0;
-}
-
-/** `gcr images [--rootfs-dir DIR]`. */
-export async function imagesCommand(args: readonly string[]): Promise<number> {
-  let dir: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
-    const eq = arg.indexOf("=");
-    const name = (eq >= 0 ? arg.slice(0, eq) : arg).replace(/^--?/, "");
-    if (name !== "rootfs-dir" || !arg.startsWith("-")) throw new UsageError(`unknown argument ${arg}`);
-    dir = eq >= 0 ? arg.slice(eq + 1) : args[++i];
-    if (dir === undefined) throw new UsageError(`option ${arg} needs a value`);
-  }
-  console.log(formatImages(await listImages(rootfsDir(dir), defaultCacheDir())));
   return 0;
 }
 

@@ -33,20 +33,17 @@ import { readonlyPaths } from "../steps/readonly_paths.ts";
 import { resetSignals } from "../steps/reset_signals.ts";
 import { setHostname } from "../steps/set_hostname.ts";
 import { call, type Step } from "../steps/step.ts";
-import {
-  becomeRoot,
-  consolePty,
-  joinNamespacePaths,
-  makeDevices,
-  type MountAction,
-  mountSpecMounts,
-  moveRoot,
-  preserveFds,
-  readonlyRoot,
-  rootPropagation,
-  setRlimits,
-  writeSysctls,
-} from "../steps/oci_steps.ts";
+import { becomeRoot } from "../steps/become_root.ts";
+import { consolePty } from "../steps/console_pty.ts";
+import { joinNamespacePaths } from "../steps/join_namespace_paths.ts";
+import { makeDevices } from "../steps/make_devices.ts";
+import { type MountAction, mountSpecMounts } from "../steps/mount_spec_mounts.ts";
+import { moveRoot } from "../steps/move_root.ts";
+import { preserveFds } from "../steps/preserve_fds.ts";
+import { readonlyRoot } from "../steps/readonly_root.ts";
+import { rootPropagation } from "../steps/root_propagation.ts";
+import { setRlimits } from "../steps/set_rlimits.ts";
+import { writeSysctls } from "../steps/write_sysctls.ts";
 import { SpecError } from "./spec/fields.ts";
 import type { OciMount } from "./spec/mounts.ts";
 import type { OciSpec } from "./spec/spec.ts";

@@ -38,7 +38,7 @@ import { ownProcessGroup } from "./own_process_group.ts";
 import { pivotRoot } from "./pivot_root.ts";
 import type { ContainerPlan, IdPlan, SecurityPlan } from "./plan.ts";
 import { CHAIN_FDS } from "../ffi/chain.ts";
-import { consolePty } from "./oci_steps.ts";
+import { consolePty } from "./console_pty.ts";
 import {
   adoptChild,
   cloneIntoContainer,
