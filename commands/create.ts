@@ -20,17 +20,17 @@ import { processStart } from "../state/processes.ts";
 import { type ContainerRecord, execContext, updateRecord } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
-import { ociSteps, securityPlan } from "../oci/plan.ts";
-
+import { ociSteps } from "../oci/plan.ts";
+import { securityPlan } from "../oci/security_plan.ts";
 import { oneId } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
-
 import { readSpec } from "../oci/spec/spec.ts";
 import { type NamespaceType } from "../oci/spec/linux.ts";
 import { planContainerCgroup } from "../cgroup/plan.ts";
 import { showCgroupOp } from "../cgroup/ops.ts";
 import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../cgroup/hierarchies.ts";
 import { type ContainerCgroup, createContainerCgroup } from "../cgroup/container_cgroup.ts";
+
 /** The device cgroup rules runc adds after config.json's: mknod of any node, and the standard devices. */
 const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
   { allow: true, type: "c", access: "m" },

@@ -22,7 +22,7 @@ import { CHAIN_FDS } from "../ffi/chain.ts";
 import { libc } from "../ffi/libc.ts";
 import { moveFdAbove } from "../ffi/fds.ts";
 import { writeFileAtomically } from "../host/files.ts";
-import { securityPlan } from "../oci/plan.ts";
+import { securityPlan } from "../oci/security_plan.ts";
 import { ociContainer } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 import { OCI_VERSION } from "../output/version.ts";

@@ -6,7 +6,8 @@
 
 import { rootfsDir } from "../image/rootfs.ts";
 import { UsageError } from "./usage.ts";
-import { defaultCacheDir, formatImages, listImages } from "../image/pull.ts";
+import { formatImages, listImages } from "../image/listing.ts";
+import { defaultCacheDir } from "../image/pull.ts";
 
 /** `gcr images [--rootfs-dir DIR]`. */
 export async function imagesCommand(args: readonly string[]): Promise<number> {
