@@ -3,7 +3,7 @@
  * layer, alternating, each into a fresh folder that is removed (and synced)
  * untimed between rounds. Prints the median of each.
  *
- *   deno run -A tests/image/extract_bench.ts [layer.tar.gz] [rounds] [work-dir]
+ *   deno run -A bench/extract_layer.ts [layer.tar.gz] [rounds] [work-dir]
  *
  * Without a layer it makes one from /var/tmp/gcr-test/rootfs/debian (or
  * /var/tmp/gcr-test/debian) with GNU tar. The work dir defaults to

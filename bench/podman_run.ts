@@ -1,7 +1,7 @@
 /**
  * An engine's view of start-up: wall time of `podman run --rm --network none
  * IMAGE /bin/true` with gcr as podman's OCI runtime against the same with
- * runc, in one podman environment (tests/podman_env.ts: its own storage, the
+ * runc, in one podman environment (tests/oci/podman_env.ts: its own storage, the
  * busybox image loaded by podman load).
  *
  *   deno run -A bench/podman_run.ts [--runs N] [--warmup N] [--json]

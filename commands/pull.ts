@@ -1,7 +1,7 @@
 /**
  * `gcr pull` and `img2rootfs` (one parser for both command lines), and the
  * pull that `gcr run` makes when an image is missing. main.ts and
- * img2rootfs.ts load this module only when one of them is asked for, so that
+ * commands/img2rootfs.ts load this module only when one of them is asked for, so that
  * `gcr run`'s start-up does not pay for the registry client.
  *
  * Flags follow Go's flag package, as the Go original's `img2rootfs` does:

@@ -24,7 +24,7 @@
  * call that set errno on success would be reported as failed: fail closed.)
  *
  * Before the first call, a prologue moves the two pipes and the exec
- * trampoline (security/exec_trampoline.ts) to fixed descriptors
+ * trampoline (ffi/exec_trampoline.ts) to fixed descriptors
  * (`CHAIN_FDS`), so that steps can name them: close-fds keeps exactly 0-5,
  * and the next descriptor the child opens is 6.
  *
@@ -119,7 +119,7 @@ export interface ChainPipes {
   readonly gateRead: number;
   /** The child writes 4 bytes of errno to it after each call. */
   readonly statusWrite: number;
-  /** The exec trampoline's sealed memfd (security/exec_trampoline.ts). */
+  /** The exec trampoline's sealed memfd (ffi/exec_trampoline.ts). */
   readonly trampoline: number;
   /**
    * More descriptors the child gets at fixed numbers from `CHAIN_FDS.firstFree`

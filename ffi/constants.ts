@@ -1,7 +1,7 @@
 /**
  * The one place for Linux/glibc constants and struct layouts that gcr relies
  * on. Values are for x86_64 with glibc >= 2.36; `assertSupportedPlatform`
- * refuses anything else, and `tests/layout_test.ts` checks every layout here
+ * refuses anything else, and `tests/ffi/constants_test.ts` checks every layout here
  * against the C headers with a compiler.
  *
  * @module
@@ -194,7 +194,7 @@ export const AF_UNIX = 1;
 export const SOCK_STREAM = 1;
 
 /**
- * Struct layouts (byte offsets and sizes), checked by tests/layout_test.ts
+ * Struct layouts (byte offsets and sizes), checked by tests/ffi/constants_test.ts
  * against `offsetof`/`sizeof` from the system headers.
  */
 export const LAYOUT = {
@@ -328,7 +328,7 @@ export const DT_UNKNOWN = 0;
 export const DT_DIR = 4;
 
 /**
- * Layouts for the layer applier, checked by tests/image/layout_test.ts:
+ * Layouts for the layer applier, checked by tests/ffi/constants_test.ts:
  * `struct open_how` (three u64), `struct timespec` (two 64-bit fields) and
  * the fixed head of `struct linux_dirent64` before its d_name.
  */

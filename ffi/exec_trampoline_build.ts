@@ -2,7 +2,7 @@
  * Assembles exec_trampoline.S with GNU as into the bytes of its .text and
  * writes them to exec_trampoline_code.ts (`deno task trampoline`). gcr
  * itself never assembles anything: it runs the recorded bytes, and
- * tests/security/exec_trampoline_test.ts checks they are what the source
+ * tests/ffi/exec_trampoline_test.ts checks they are what the source
  * assembles to.
  *
  * @module

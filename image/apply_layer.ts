@@ -6,7 +6,7 @@
  * Containment: nothing outside the root is ever created, changed, linked to,
  * chmodded or removed, whatever the archive says. Member names are cleaned
  * lexically (a `..` above the root is an error; `/etc/x` means `<root>/etc/x`),
- * and then every operation goes through image/safe_fs.ts: the entry's parent
+ * and then every operation goes through ffi/safe_fs.ts: the entry's parent
  * directory is opened with `openat2(RESOLVE_IN_ROOT)`, so symlinks (also chains
  * of them, also ones from earlier layers) resolve as if the root were `/`; the
  * entry itself is one name relative to that fd, never followed.

@@ -8,7 +8,7 @@
  * would duplicate the socket that FFI already gives us. The wire format is
  * small and stable (a 16-byte header, a fixed family header, 4-byte aligned
  * TLVs), and every struct offset used here is checked against the C headers
- * by tests/layout_test.ts (LAYOUT.nlmsghdr, …).
+ * by tests/ffi/constants_test.ts (LAYOUT.nlmsghdr, …).
  *
  * Every request carries NLM_F_REQUEST|NLM_F_ACK and its own sequence number;
  * the kernel answers with replies (for a get) and then an NLMSG_ERROR whose

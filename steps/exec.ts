@@ -23,7 +23,7 @@ export interface ExecOptions {
 
 /**
  * Replaces the child with the command, through the exec trampoline
- * (security/exec_trampoline.S). Until now the process is a clone of gcr's
+ * (ffi/exec_trampoline.S). Until now the process is a clone of gcr's
  * Deno: exec'd from here, a command of /proc/self/exe would run the host's
  * deno binary under the image's own ld.so (CVE-2019-5736). So the chain
  * execveat()s the sealed memfd of gcr-exec, which does execvp's PATH search

@@ -4,7 +4,7 @@
  *
  * Its own module because it is the one section read outside a container's
  * creation too: `gcr exec --process` reads its process.json through the
- * same reader (commands/oci.ts), so the process a container is entered with
+ * same reader (commands/exec.ts), so the process a container is entered with
  * is held to the rules of the one it was started with.
  *
  * @module

@@ -4,7 +4,7 @@
  * the spec gives them (`SCMP_ACT_ERRNO`, `SCMP_ARCH_X86_64`) and kept as
  * written.
  *
- * Its own module because what those names mean is security/seccomp.ts's
+ * Its own module because what those names mean is security/seccomp/oci.ts's
  * (profileFromOci turns the object into a filter); this one makes a
  * malformed profile fail with the other sections' errors, before any setup.
  *

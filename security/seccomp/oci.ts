@@ -60,7 +60,7 @@ const OCI_FLAGS: Readonly<Record<string, { readonly ok: true } | { readonly why:
 };
 
 /**
- * A uint from config.json (errnoRet, defaultErrnoRet). oci/spec.ts accepts
+ * A uint from config.json (errnoRet, defaultErrnoRet). oci/spec/seccomp.ts accepts
  * any uint32 there; this 0-65535 is what decides, since the errno has only
  * the low 16 bits of the action (a known disagreement, left as it is).
  */

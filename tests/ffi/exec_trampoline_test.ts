@@ -22,7 +22,7 @@ Deno.test(
     assertEquals(
       TRAMPOLINE_CODE.toBase64(),
       assembled.toBase64(),
-      "security/exec_trampoline_code.ts is stale: run `deno task trampoline`",
+      "ffi/exec_trampoline_code.ts is stale: run `deno task trampoline`",
     );
   },
 );

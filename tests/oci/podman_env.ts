@@ -220,7 +220,7 @@ function libpodParents(): string[] {
 }
 
 function containersConf(dir: string, engine: readonly string[]): string {
-  return `# Written by tests/podman_env.ts: a podman confined to ${dir}.
+  return `# Written by tests/oci/podman_env.ts: a podman confined to ${dir}.
 [containers]
 netns = "none"
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]

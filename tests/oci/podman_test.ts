@@ -1,7 +1,7 @@
 /**
  * podman, a real engine, driving gcr as its OCI runtime (`--runtime ./gcr`),
  * side by side with runc, the anchor: the same podman commands must give the
- * same results with both. Also: the podman fixture (tests/podman_env.ts)
+ * same results with both. Also: the podman fixture (tests/oci/podman_env.ts)
  * leaves nothing behind on the host.
  */
 import { describe, GCR, isDead, liveProcessesWith, named, parseMountinfo, which } from "../fixtures.ts";

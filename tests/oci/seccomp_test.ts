@@ -6,7 +6,7 @@
  *
  * The containers run through gcr's pipeline in a subprocess (runSteps shares
  * its stdio with the container), from a small script written per test: it
- * is tests/run_hardened.ts with the filter taken from an OCI object instead
+ * is tests/security/run_hardened.ts with the filter taken from an OCI object instead
  * of a profile file.
  */
 import { join } from "node:path";

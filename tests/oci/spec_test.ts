@@ -1,5 +1,5 @@
 /**
- * oci/spec.ts against config.json files written by independent tools (runc
+ * oci/spec/ against config.json files written by independent tools (runc
  * spec, umoci unpack), and the refusals that keep a config gcr cannot honour
  * from starting half-honoured.
  */

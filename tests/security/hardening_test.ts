@@ -5,7 +5,7 @@
  * tests/security/run_hardened.ts runs gcr's pipeline with the one runner, as a
  * subprocess whose output the test reads (runSteps shares its stdio with the
  * container), for the control cases `gcr run` does not offer (no masks, no
- * no_new_privs); tests/hardening_cli_test.ts checks the command line.
+ * no_new_privs); tests/security/hardening_cli_test.ts checks the command line.
  */
 import { join } from "node:path";
 import { CAPABILITIES, capabilityMask } from "../../ffi/capabilities.ts";

@@ -1,6 +1,6 @@
 /**
  * Runs one container through gcr's pipeline with a given security plan, for
- * tests/hardening_test.ts: runSteps shares this process's stdio with the
+ * tests/security/hardening_test.ts: runSteps shares this process's stdio with the
  * container, so the test runs this script as a subprocess and reads its
  * output. It exists (rather than `gcr run`) for the control cases gcr's
  * command line does not offer, such as leaving out the masks. Not a test.

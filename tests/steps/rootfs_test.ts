@@ -52,7 +52,7 @@ Deno.test(
     const result = await gcrOk(["run", "-q", "busybox", "cat", "/proc/self/mountinfo"]);
     const mounts = parseMountinfo(result.stdout);
     // Masked and read-only /proc and /sys paths are the container's own
-    // mounts too (tests/hardening_cli_test.ts checks what they do).
+    // mounts too (tests/security/hardening_cli_test.ts checks what they do).
     const hardening = new Set<string>([...MASKED_PATHS, ...READONLY_PATHS]);
     const points = mounts.map((m) => m.mountPoint).filter((p) => !hardening.has(p));
     const allowed = (p: string) =>
@@ -206,7 +206,7 @@ Deno.test(
       assertEquals(listTree(copy.path), before, "the image listing after the run", describe(result));
       const id = lines(result.stdout)[3]!;
       const made = [...Deno.readDirSync(join(state, "containers", id, "upper"))].map((e) => e.name).toSorted();
-      // etc: the generated hostname, hosts and resolv.conf's mount points (tests/etc_files_test.ts).
+      // etc: the generated hostname, hosts and resolv.conf's mount points (tests/plan/etc_files_test.ts).
       assertEquals(made, ["dev", "etc", "proc", "sys", "tmp"], "the mount points, in upper", describe(result));
     } finally {
       copy.remove();
