@@ -22,13 +22,15 @@
  *
  * @module
  */
-import { exists, readWords } from "./files.ts";
+import { readWords } from "./files.ts";
 import { CgroupUnavailableError } from "./hierarchies.ts";
 import type { ResourceLimits } from "./limits.ts";
 import { type CgroupOp, errorCode, runCgroupOp } from "./ops.ts";
 import { planContainerCgroup } from "./plan.ts";
 import { type CgroupOptions, GCR_FOLDER } from "./version_plan.ts";
+import { sleep } from "../host/time.ts";
 
+import { exists } from "../host/files.ts";
 /** A container's cgroup, made by createContainerCgroup. */
 export interface ContainerCgroup {
   readonly version: 1 | 2;
@@ -61,8 +63,6 @@ export interface ContainerCgroup {
    */
   remove(timeoutMs?: number): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** The pids in a cgroup folder; an absent folder is empty. */
 function _pids(dir: string): number[] {

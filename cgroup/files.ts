@@ -16,16 +16,6 @@ export function readWords(path: string): string[] | undefined {
   }
 }
 
-/** Whether a path exists: some files mark a controller or a kernel option (freezer.state, memsw). */
-export function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Whether `uid` owns `path`: rootless, gcr may use only a cgroup delegated to the user. */
 export function ownedBy(path: string, uid: number): boolean {
   try {

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { isObject } from "../host/json.ts";
 
 /**
  * The limits a container's cgroup enforces; an absent field is no limit.
@@ -129,15 +130,11 @@ export function parsePidsLimit(text: string): number | undefined {
 // ---------------------------------------------------------------------------
 // The runtime spec's linux.resources (config-linux.md, "Control groups")
 
-function _isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 /** `{}`, `[]`, null and absent say nothing; anything else is a setting. */
 function _isEmpty(value: unknown): boolean {
   if (value === undefined || value === null) return true;
   if (Array.isArray(value)) return value.length === 0;
-  return _isObject(value) && Object.values(value).every(_isEmpty);
+  return isObject(value) && Object.values(value).every(_isEmpty);
 }
 
 /**
@@ -160,7 +157,7 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   const fail = (where: string, problem: string) => new InvalidLimitError(`${at(where)}: ${problem}`);
   const object = (value: unknown, where: string): Record<string, unknown> => {
     if (value === undefined || value === null) return {};
-    if (!_isObject(value)) throw fail(where, "not an object");
+    if (!isObject(value)) throw fail(where, "not an object");
     return value;
   };
   const only = (value: Record<string, unknown>, where: string, fields: readonly string[]) => {

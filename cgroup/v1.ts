@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { exists, ownedBy, readWords } from "./files.ts";
+import { ownedBy, readWords } from "./files.ts";
 import { CgroupUnavailableError, V1_CONTROLLERS, type V1Hierarchy } from "./hierarchies.ts";
 import type { DeviceRule, ResourceLimits } from "./limits.ts";
 import type { CgroupOp } from "./ops.ts";
@@ -21,6 +21,7 @@ import {
   type VersionPlan,
 } from "./version_plan.ts";
 
+import { exists } from "../host/files.ts";
 /** `c 1:3 rwm`, as devices.allow and devices.deny take a rule. */
 export function deviceRuleLine(rule: DeviceRule): string {
   const number = (n: number | undefined) => (n === undefined || n < 0 ? "*" : String(n));

@@ -9,11 +9,12 @@
  *
  * @module
  */
-import { exists } from "./files.ts";
+
 import type { CgroupHost } from "./hierarchies.ts";
 import type { ResourceLimits } from "./limits.ts";
 import type { CgroupOp } from "./ops.ts";
 
+import { exists } from "../host/files.ts";
 /** The folder under the caller's cgroup that holds gcr's containers. */
 export const GCR_FOLDER = "gcr";
 /** The CFS period gcr uses for `--cpus`, as Docker: 100 ms. */

@@ -9,8 +9,9 @@ import { AT_FDCWD, F_DUPFD_CLOEXEC, O_CLOEXEC } from "./constants.ts";
 import { check, lastErrno, SyscallError } from "./errno.ts";
 import { libc } from "./libc.ts";
 
-/** `text` as a NUL-terminated C string. */
+/** `text` as a NUL-terminated C string; a NUL inside it would cut it short, so it is refused. */
 export function cString(text: string): Uint8Array {
+  if (text.includes("\0")) throw new Error(`a C string cannot hold a NUL byte: ${JSON.stringify(text)}`);
   return new TextEncoder().encode(text + "\0");
 }
 

@@ -48,12 +48,6 @@ export function cBytes(name: ByteString): Uint8Array {
   return bytes;
 }
 
-/** A NUL-terminated UTF-8 copy of an ordinary string (a path the caller chose). */
-export function cText(text: string): Uint8Array {
-  if (text.includes("\0")) throw new Error(`path contains a NUL byte: ${JSON.stringify(text)}`);
-  return new TextEncoder().encode(text + "\0");
-}
-
 /** Refuses a name that is not one plain path component. */
 export function assertComponent(name: ByteString): void {
   if (name === "" || name === "." || name === ".." || name.includes("/") || name.includes("\0")) {

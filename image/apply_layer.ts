@@ -34,7 +34,6 @@ import {
   chmodAt,
   chownAt,
   closeFd,
-  cText,
   ensureDirInRoot,
   hardLinkAt,
   listDir,
@@ -53,6 +52,8 @@ import {
 } from "../ffi/safe_fs.ts";
 import { type ByteString, byteString, displayName } from "../ffi/byte_string.ts";
 
+import { cString } from "../ffi/fds.ts";
+import { resolve } from "node:path";
 const { ENOENT, EPERM, EACCES, EEXIST, ENOTDIR, EINVAL, ELOOP, EOPNOTSUPP } = ERRNO;
 
 export interface ApplyOptions {
@@ -88,7 +89,7 @@ export async function applyLayer(
   let decompressed;
   try {
     rootFd = check(
-      libc().openat(AT_FDCWD, cText(rootDir), O.PATH | O.DIRECTORY | O_CLOEXEC, 0),
+      libc().openat(AT_FDCWD, cString(rootDir), O.PATH | O.DIRECTORY | O_CLOEXEC, 0),
       `open(${JSON.stringify(rootDir)})`,
     );
     decompressed = await decompressInWorker(layer, opts.mediaType, opts.inflateInWorker ?? false);
@@ -497,7 +498,7 @@ export async function assembleRootfs(
   layers: Iterable<LayerSource> | AsyncIterable<LayerSource>,
   opts: AssembleOptions,
 ): Promise<void> {
-  const absolute = output.startsWith("/") ? output : `${Deno.cwd()}/${output}`;
+  const absolute = resolve(output);
   const trimmed = absolute.replace(/\/+$/, "");
   const slash = trimmed.lastIndexOf("/");
   const parent = trimmed.slice(0, slash) || "/";
@@ -558,7 +559,7 @@ function removeOnInterrupt(temporary: string): () => void {
 
 /** Moves the finished tree to `output`, replacing what is there in one step where possible. */
 function putInPlace(temporary: string, output: string, parent: string, base: string): void {
-  const exchanged = libc().renameat2(AT_FDCWD, cText(temporary), AT_FDCWD, cText(output), RENAME_EXCHANGE);
+  const exchanged = libc().renameat2(AT_FDCWD, cString(temporary), AT_FDCWD, cString(output), RENAME_EXCHANGE);
   if (exchanged === 0) {
     removeTree(temporary); // now the previous output
     return;
@@ -566,7 +567,7 @@ function putInPlace(temporary: string, output: string, parent: string, base: str
   const errno = lastErrno();
   if (errno === ENOENT) {
     check(
-      libc().renameat2(AT_FDCWD, cText(temporary), AT_FDCWD, cText(output), 0),
+      libc().renameat2(AT_FDCWD, cString(temporary), AT_FDCWD, cString(output), 0),
       `rename(${JSON.stringify(temporary)}, ${JSON.stringify(output)})`,
     );
     return;
@@ -617,7 +618,7 @@ export function removeTree(path: string): void {
   const parent = path.slice(0, slash) || "/";
   const name = byteString(new TextEncoder().encode(path.slice(slash + 1)));
   const dirFd = check(
-    libc().openat(AT_FDCWD, cText(parent), O.PATH | O.DIRECTORY | O_CLOEXEC, 0),
+    libc().openat(AT_FDCWD, cString(parent), O.PATH | O.DIRECTORY | O_CLOEXEC, 0),
     `open(${JSON.stringify(parent)})`,
   );
   try {

@@ -23,6 +23,7 @@
  */
 import { join } from "node:path";
 import { DEFAULT_DOMAIN, isLoopback } from "./reference.ts";
+import { isObject } from "../host/json.ts";
 
 /** A user name and password (or personal access token), or an OAuth2 refresh token from `docker login`. */
 export type Credentials =
@@ -168,18 +169,14 @@ export async function loadDockerConfig(path = dockerConfigPath()): Promise<Docke
   } catch (error) {
     throw new Error(`cannot parse ${path}: ${(error as Error).message}`);
   }
-  if (typeof parsed !== "object" || parsed === null) throw new Error(`cannot parse ${path}: not a JSON object`);
-  const fields = parsed as Record<string, unknown>;
-  const auths = typeof fields.auths === "object" && fields.auths !== null
-    ? fields.auths as Record<string, Record<string, unknown>>
-    : {};
+  if (!isObject(parsed)) throw new Error(`cannot parse ${path}: not a JSON object`);
+  const fields = parsed;
+  const auths = isObject(fields.auths) ? fields.auths as Record<string, Record<string, unknown>> : {};
   return {
     path,
     auths,
     ...(typeof fields.credsStore === "string" ? { credsStore: fields.credsStore } : {}),
-    ...(typeof fields.credHelpers === "object" && fields.credHelpers !== null
-      ? { credHelpers: fields.credHelpers as Record<string, string> }
-      : {}),
+    ...(isObject(fields.credHelpers) ? { credHelpers: fields.credHelpers as Record<string, string> } : {}),
   };
 }
 

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import { createHash } from "node:crypto";
 import { BlobCache, digestOf } from "./blob_cache.ts";
 import { decompressLayer } from "./decompress.ts";
@@ -11,7 +12,7 @@ import { hostPlatform, parsePlatform } from "./manifest.ts";
 import { type PullProgress, shortDigest } from "./progress.ts";
 import { validateDigest } from "./reference.ts";
 import { TarReader } from "./tar.ts";
-import { absolute, importLayer, loadConfig, mediaTypeOfFile, platformOf, type ResolvedImage } from "./resolved.ts";
+import { importLayer, loadConfig, mediaTypeOfFile, platformOf, type ResolvedImage } from "./resolved.ts";
 
 interface ArchiveMember {
   type: string;
@@ -70,7 +71,7 @@ export async function fromDockerArchive(
   platformSpec: string | undefined,
   progress: PullProgress,
 ): Promise<ResolvedImage> {
-  const shown = `docker-archive:${absolute(path)}`;
+  const shown = `docker-archive:${resolve(path)}`;
   progress.note(`Reading ${shown}`);
   // Pass 1: the small files (manifest.json, configs) and the names of everything.
   const members = new Map<string, ArchiveMember>();

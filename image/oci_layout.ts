@@ -5,6 +5,7 @@
  * @module
  */
 
+import { resolve } from "node:path";
 import { digestAlgorithm, digestOf } from "./blob_cache.ts";
 import {
   type Descriptor,
@@ -19,7 +20,7 @@ import {
 } from "./manifest.ts";
 import { type PullProgress, shortDigest } from "./progress.ts";
 import { validateDigest } from "./reference.ts";
-import { absolute, hashFile, loadConfig, platformOf, type ResolvedImage } from "./resolved.ts";
+import { hashFile, loadConfig, platformOf, type ResolvedImage } from "./resolved.ts";
 
 const REF_NAME = "org.opencontainers.image.ref.name";
 
@@ -81,7 +82,7 @@ export async function fromOciLayout(
   }
   const explicitPlatform = platformSpec !== undefined;
   const want = explicitPlatform ? parsePlatform(platformSpec) : hostPlatform();
-  const reference = `oci:${absolute(dir)}${tag !== undefined ? `:${tag}` : ""}`;
+  const reference = `oci:${resolve(dir)}${tag !== undefined ? `:${tag}` : ""}`;
   progress.note(`Reading ${reference}`);
   const topDigest = entry.digest;
   let descriptor = entry;

@@ -22,6 +22,7 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import { assembleRootfs } from "./apply_layer.ts";
 import type { Credentials } from "./auth.ts";
 import { formatPlatform } from "./manifest.ts";
@@ -31,7 +32,7 @@ import { pullImage } from "./registry.ts";
 import { pathInfo } from "../host/files.ts";
 import { fromDockerArchive } from "./docker_archive.ts";
 import { fromOciLayout } from "./oci_layout.ts";
-import { absolute, type ResolvedImage } from "./resolved.ts";
+import { type ResolvedImage } from "./resolved.ts";
 
 /** Where an image comes from. */
 export type ImageSourceSpec =
@@ -134,7 +135,7 @@ export function defaultName(source: string): string {
 
 /** The record file of a rootfs folder: `<parent>/.gcr-image-<name>.json`. */
 export function recordPath(output: string): string {
-  const trimmed = absolute(output).replace(/\/+$/, "");
+  const trimmed = resolve(output).replace(/\/+$/, "");
   const slash = trimmed.lastIndexOf("/");
   return `${trimmed.slice(0, slash) || ""}/.gcr-image-${trimmed.slice(slash + 1)}.json`;
 }
@@ -167,11 +168,11 @@ export async function pullToRootfs(
       image = await fromRegistry(spec.reference, cacheDir, opts, progress);
       break;
     case "oci":
-      shownSource = `oci:${absolute(spec.path)}${spec.tag !== undefined ? `:${spec.tag}` : ""}`;
+      shownSource = `oci:${resolve(spec.path)}${spec.tag !== undefined ? `:${spec.tag}` : ""}`;
       image = await fromOciLayout(spec.path, spec.tag, opts.platform, progress);
       break;
     case "docker-archive":
-      shownSource = `docker-archive:${absolute(spec.path)}${spec.reference !== undefined ? `:${spec.reference}` : ""}`;
+      shownSource = `docker-archive:${resolve(spec.path)}${spec.reference !== undefined ? `:${spec.reference}` : ""}`;
       image = await fromDockerArchive(spec.path, spec.reference, cacheDir, opts.platform, progress);
       break;
   }
@@ -196,7 +197,7 @@ export async function pullToRootfs(
   const temporary = `${path}.tmp-${Deno.pid}`;
   await Deno.writeTextFile(temporary, JSON.stringify(record, null, 2) + "\n");
   await Deno.rename(temporary, path);
-  progress.note(`Extracted into ${absolute(output)} in ${((performance.now() - started) / 1000).toFixed(1)}s`);
+  progress.note(`Extracted into ${resolve(output)} in ${((performance.now() - started) / 1000).toFixed(1)}s`);
   return record;
 }
 

@@ -17,6 +17,7 @@
  *
  * @module
  */
+import { VERSION } from "../output/version.ts";
 import { Authenticator, type Credentials, credentialsFromDockerConfig, loadDockerConfig } from "./auth.ts";
 import { BlobCache, BlobVerificationError, digestAlgorithm, digestOf, type Ingest } from "./blob_cache.ts";
 import {
@@ -46,6 +47,7 @@ import {
   registryEndpoint,
   validateDigest,
 } from "./reference.ts";
+import { sleep } from "../host/time.ts";
 
 /** How often, and how patiently, failed requests are repeated. */
 export interface RetryPolicy {
@@ -116,28 +118,13 @@ export function backoffDelay(attempt: number, policy: RetryPolicy): number {
   return Math.min(policy.maxDelayMs, exponential * (0.75 + Math.random() * 0.5));
 }
 
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 function isRetryableStatus(status: number): boolean {
   return status === 429 || status === 408 || (status >= 500 && status !== 501 && status !== 505);
 }
 
 const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const MAX_REDIRECTS = 10;
-const USER_AGENT = "gcr/0.1 (+https://github.com/opencontainers/distribution-spec)";
+const USER_AGENT = `gcr/${VERSION} (+https://github.com/opencontainers/distribution-spec)`;
 
 /** Reads a body into memory, refusing more than `limit` bytes while reading. */
 async function readCapped(response: Response, limit: number, what: string): Promise<Uint8Array> {

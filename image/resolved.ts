@@ -117,10 +117,6 @@ export async function importLayer(
 // ---------------------------------------------------------------------------
 // gcr images
 
-export function absolute(path: string): string {
-  return path.startsWith("/") ? path : `${Deno.cwd()}/${path.replace(/^\.\//, "")}`;
-}
-
 const GZIP_MAGIC = [0x1f, 0x8b];
 
 const ZSTD_MAGIC = [0x28, 0xb5, 0x2f, 0xfd];

@@ -121,8 +121,8 @@ export class TarReader {
         const data = await this.#readAll(header.size);
         if (flag === "x") pax = new Map([...pax, ...parsePax(data, at)]);
         else if (flag === "g") this.#globals = new Map([...this.#globals, ...parsePax(data, at)]);
-        else if (flag === "L") longName = cString(data);
-        else longLink = cString(data);
+        else if (flag === "L") longName = nulTerminated(data);
+        else longLink = nulTerminated(data);
         continue;
       }
       const records = new Map([...this.#globals, ...pax]);
@@ -254,11 +254,11 @@ interface RawHeader {
 function parseHeader(block: Uint8Array, at: number): RawHeader {
   verifyChecksum(block, at);
   const magic = byteString(block.subarray(257, 263));
-  let name = cString(block.subarray(0, 100));
+  let name = nulTerminated(block.subarray(0, 100));
   // POSIX ustar splits long names into prefix/name; the old GNU format
   // ("ustar  \0") keeps other fields at offset 345, so only ustar has one.
   if (magic === "ustar\0") {
-    const prefix = cString(block.subarray(345, 500));
+    const prefix = nulTerminated(block.subarray(345, 500));
     if (prefix) name = `${prefix}/${name}`;
   }
   const field = (offset: number, length: number, what: string) =>
@@ -271,7 +271,7 @@ function parseHeader(block: Uint8Array, at: number): RawHeader {
     gid: field(116, 8, "gid"),
     size: field(124, 12, "size"),
     mtime: field(136, 12, "mtime"),
-    linkName: cString(block.subarray(157, 257)),
+    linkName: nulTerminated(block.subarray(157, 257)),
     devMajor: magic.startsWith("ustar") ? field(329, 8, "devmajor") : 0,
     devMinor: magic.startsWith("ustar") ? field(337, 8, "devminor") : 0,
   };
@@ -317,7 +317,7 @@ function parseNumber(field: Uint8Array, what: string): number {
 }
 
 /** Bytes up to the first NUL, as a byte string. */
-function cString(bytes: Uint8Array): ByteString {
+function nulTerminated(bytes: Uint8Array): ByteString {
   const end = bytes.indexOf(0);
   return byteString(end === -1 ? bytes : bytes.subarray(0, end));
 }

@@ -13,11 +13,12 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 
 /** The state directory: $GCR_STATE, else /var/lib/gcr (root) or $XDG_DATA_HOME/gcr. */
 export function stateDir(): string {
   const explicit = Deno.env.get("GCR_STATE");
-  if (explicit) return explicit.startsWith("/") ? explicit : `${Deno.cwd()}/${explicit}`;
+  if (explicit) return resolve(explicit);
   if (Deno.uid() === 0) return "/var/lib/gcr";
   const data = Deno.env.get("XDG_DATA_HOME") || `${Deno.env.get("HOME") ?? "/"}/.local/share`;
   return `${data.replace(/\/+$/, "")}/gcr`;
@@ -31,7 +32,7 @@ export function stateDir(): string {
  */
 export function runtimeDir(): string {
   const explicit = Deno.env.get("GCR_RUN");
-  if (explicit) return explicit.startsWith("/") ? explicit : `${Deno.cwd()}/${explicit}`;
+  if (explicit) return resolve(explicit);
   if (Deno.env.get("GCR_STATE")) return `${stateDir()}/run`;
   if (Deno.uid() === 0) return "/run/gcr";
   const runtime = Deno.env.get("XDG_RUNTIME_DIR");

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { isObject } from "../../host/json.ts";
 
 /** A config.json that does not describe a container gcr can run as asked. */
 export class SpecError extends Error {
@@ -52,9 +53,6 @@ function isEmpty(value: unknown): boolean {
   if (typeof value === "object") return Object.values(value).every(isEmpty);
   return false;
 }
-
-export const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** An object's fields after checking every key against its shape; `null` counts as absent, as Go reads it. */
 export class Fields {

@@ -22,22 +22,12 @@
  * @module
  */
 import { resolvePath } from "../../host/files.ts";
-import {
-  asBoolean,
-  asCString,
-  asString,
-  asStringMap,
-  fail,
-  Fields,
-  isObject,
-  list,
-  type Shape,
-  SpecError,
-} from "./fields.ts";
+import { asBoolean, asCString, asString, asStringMap, fail, Fields, list, type Shape, SpecError } from "./fields.ts";
 import { asLinux, type NamespaceType, type OciLinux } from "./linux.ts";
 import { asMount, type OciMount } from "./mounts.ts";
 import { asProcess, type OciProcess } from "./process.ts";
 
+import { isObject } from "../../host/json.ts";
 export interface OciSpec {
   readonly ociVersion: string;
   /** The bundle folder, absolute. */

@@ -10,6 +10,7 @@
 import { MFD_CLOEXEC } from "../../ffi/constants.ts";
 import { errnoName, lastErrno } from "../../ffi/errno.ts";
 import { libc } from "../../ffi/libc.ts";
+import { cString } from "../../ffi/fds.ts";
 import {
   ACTIONS,
   type ArgComparison,
@@ -58,8 +59,6 @@ function seccomp(): Deno.DynamicLibrary<typeof seccompSymbols>["symbols"] {
   }
   return library.symbols;
 }
-
-const cString = (text: string) => new TextEncoder().encode(text + "\0");
 
 /** libseccomp returns -errno. */
 function checkSeccomp(result: number, call: string): void {

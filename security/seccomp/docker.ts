@@ -10,8 +10,9 @@ import { errnoName } from "../../ffi/errno.ts";
 import { capabilityNumber } from "../../ffi/capabilities.ts";
 import { cachedCompile } from "./cache.ts";
 import { defaultProfile, type SeccompProfile, type SeccompRule } from "./profile.ts";
-import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";
+import { archName, type Fail, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";
 
+import { isObject } from "../../host/json.ts";
 const { EPERM } = ERRNO;
 
 /** Docker's profile: the wording `--security-opt seccomp=…` users have seen so far. */

@@ -7,8 +7,9 @@
 import { ERRNO } from "../../ffi/constants.ts";
 import { archToken } from "./compile.ts";
 import type { SeccompAction, SeccompProfile, SeccompRule } from "./profile.ts";
-import { archName, type Fail, isObject, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";
+import { archName, type Fail, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";
 
+import { isObject } from "../../host/json.ts";
 const { EPERM } = ERRNO;
 
 /** The runtime spec's: every message starts with the path in config.json, `linux.seccomp.flags[0]: …`. */

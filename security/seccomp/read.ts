@@ -10,6 +10,7 @@
  * @module
  */
 import { ACTIONS, type ArgComparison, COMPARISONS, type SeccompAction } from "./profile.ts";
+import { isObject } from "../../host/json.ts";
 
 /** What is wrong at a place in a profile; each format words it its own way. */
 export type Fault =
@@ -23,10 +24,6 @@ export type Fault =
 export type Fail = (where: string, fault: Fault) => Error;
 
 const _join = (where: string, key: string) => (where ? `${where}.${key}` : key);
-
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
 
 export function onlyFields(
   value: Record<string, unknown>,
