@@ -130,9 +130,12 @@ export function parsePidsLimit(text: string): number | undefined {
 // ---------------------------------------------------------------------------
 // The runtime spec's linux.resources (config-linux.md, "Control groups")
 
-/** `{}`, `[]`, null and absent say nothing; anything else is a setting. */
+/**
+ * `{}`, `[]`, 0, false, null and absent say nothing (engines send zero values
+ * for what they do not set, `blockIO: {weight: 0}`); anything else is a setting.
+ */
 function _isEmpty(value: unknown): boolean {
-  if (value === undefined || value === null) return true;
+  if (value === undefined || value === null || value === 0 || value === false || value === "") return true;
   if (Array.isArray(value)) return value.length === 0;
   return isObject(value) && Object.values(value).every(_isEmpty);
 }
@@ -141,10 +144,10 @@ function _isEmpty(value: unknown): boolean {
  * Limits from an OCI config's `linux.resources`, as runc reads them: 0 is
  * "not set" for the numbers the spec gives as int64 limits, -1 is
  * unlimited. What gcr does not implement (blockIO, hugepageLimits,
- * network, rdma, unified, realtime CPU, burst, idle, disableOOMKiller) is
- * refused when set, with an InvalidLimitError naming the field
- * (`linux.resources.cpu.burst: …`); kernel memory limits are ignored, as
- * runc does (kernels from 5.16 have none).
+ * network, rdma, unified, realtime CPU, burst, idle, disableOOMKiller,
+ * kernel memory but -1) is refused when set, with an InvalidLimitError naming the
+ * field (`linux.resources.cpu.burst: …`). This is the one reader of
+ * linux.resources: oci/spec/resources.ts reads config.json through it.
  *
  * @example
  * ```ts
@@ -181,7 +184,7 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   const refuseSet = (value: Record<string, unknown>, where: string, fields: readonly string[], why: string) => {
     for (const field of fields) {
       const v = value[field];
-      if (!_isEmpty(v) && v !== 0 && v !== false) throw fail(_join(where, field), `not supported: ${why}`);
+      if (!_isEmpty(v)) throw fail(_join(where, field), `not supported: ${why}`);
     }
   };
 
@@ -203,6 +206,20 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
     "checkBeforeUpdate",
   ]);
   refuseSet(memory, "memory", ["disableOOMKiller"], "the OOM killer stays on in gcr's containers");
+  // -1 ("unlimited") is what every container gets: kernel memory limits are
+  // gone from the kernel (5.16) and cgroup v2 never had them.
+  for (const field of ["kernel", "kernelTCP"]) {
+    const bytes = limit(memory[field], `memory.${field}`);
+    if (bytes !== undefined && bytes !== -1) {
+      throw fail(`memory.${field}`, "not supported: kernels since 5.16 have no kernel memory limit");
+    }
+  }
+  refuseSet(
+    memory,
+    "memory",
+    ["useHierarchy", "checkBeforeUpdate"],
+    "gcr sets limit, reservation, swap and swappiness",
+  );
   const memoryLimit = limit(memory.limit, "memory.limit");
   if (memoryLimit !== undefined && memoryLimit !== -1) result.memoryBytes = memoryLimit;
   const reservation = limit(memory.reservation, "memory.reservation");
@@ -261,6 +278,7 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
 
   const pids = object(top.pids, "pids");
   only(pids, "pids", ["limit"]);
+  if (top.pids !== undefined && top.pids !== null && pids.limit === undefined) throw fail("pids.limit", "missing");
   const pidsLimit = integer(pids.limit, "pids.limit");
   if (pidsLimit !== undefined && pidsLimit > 0) result.pidsLimit = pidsLimit;
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type DeviceRule, resourcesFromOci } from "../cgroup/limits.ts";
+import type { DeviceRule } from "../cgroup/limits.ts";
 import { chainLayout } from "../ffi/chain.ts";
 import { AT_FDCWD, F_GETFD, O, S_IFIFO } from "../ffi/constants.ts";
 import { lastErrno, SyscallError } from "../ffi/errno.ts";
@@ -96,7 +96,6 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
   const inheritable = (fd: number) => moveFdAbove(fd, layout.firstFree + 16);
   const bundle = flags.get("bundle") ?? Deno.cwd();
   const spec = readSpec(bundle);
-  const raw = JSON.parse(Deno.readTextFileSync(`${spec.bundle}/config.json`)) as { linux?: { resources?: unknown } };
   if (systemdCgroup && spec.linux.cgroupsPath?.includes(":")) {
     throw new Error(
       `--systemd-cgroup: gcr manages cgroups itself (cgroupfs); ${spec.linux.cgroupsPath} is a systemd unit path`,
@@ -135,7 +134,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     if (consoleSocket !== undefined) open.push(consoleSocket);
 
     const host = detectCgroups();
-    const asked = resourcesFromOci(raw.linux?.resources ?? {});
+    const asked = spec.linux.resources ?? {};
     // As runc does: after config.json's device rules, the devices every
     // container gets (the /dev gcr makes) stay usable, whatever came before.
     const limits = asked.devices?.length ? { ...asked, devices: [...asked.devices, ...DEFAULT_DEVICE_RULES] } : asked;

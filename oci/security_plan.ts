@@ -7,7 +7,6 @@
 
 import { CAPABILITIES } from "../ffi/capabilities.ts";
 import { cachedCompile } from "../security/seccomp/cache.ts";
-import { profileFromOci } from "../security/seccomp/oci.ts";
 import { type ContainerUser, type SecurityPlan } from "../steps/plan.ts";
 import type { OciSpec } from "./spec/spec.ts";
 import { fail } from "./spec/fields.ts";
@@ -54,7 +53,7 @@ export function securityPlan(spec: Pick<OciSpec, "process" | "linux">, field = "
     ? { uid, gid, groups: additionalGids, home: env.get("HOME") ?? "/" }
     : undefined;
   let seccomp: Uint8Array | undefined;
-  if (spec.linux.seccomp) seccomp = cachedCompile(profileFromOci(spec.linux.seccomp));
+  if (spec.linux.seccomp) seccomp = cachedCompile(spec.linux.seccomp);
   return {
     capabilities: keep,
     noNewPrivs: process.noNewPrivileges,

@@ -161,3 +161,18 @@ export function oneOf<T extends string>(names: readonly T[]): Read<T> {
 export function optionalEntry<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
 }
+
+/**
+ * Runs a reader of another module whose errors start with the field at fault
+ * (`linux.resources.memory.swap: …`, `linux.seccomp.flags[0]: …`), and
+ * turns them into SpecErrors naming that field, as this reader's own are.
+ */
+export function specErrorFrom<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof SpecError || !(error instanceof Error)) throw error;
+    const field = /^([\w.[\]-]+): /.exec(error.message)?.[1] ?? "";
+    throw new SpecError(field, `config.json: ${error.message}`);
+  }
+}

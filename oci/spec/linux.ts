@@ -28,8 +28,10 @@ import {
   type Shape,
 } from "./fields.ts";
 import { asPropagation } from "./mounts.ts";
-import { asResources, type OciResources } from "./resources.ts";
-import { asSeccomp, type OciSeccomp } from "./seccomp.ts";
+import type { ResourceLimits } from "../../cgroup/limits.ts";
+import type { SeccompProfile } from "../../security/seccomp/profile.ts";
+import { asResources } from "./resources.ts";
+import { asSeccomp } from "./seccomp.ts";
 
 export type NamespaceType = "pid" | "network" | "mount" | "ipc" | "uts" | "user" | "cgroup";
 
@@ -57,12 +59,13 @@ export interface OciLinux {
   readonly uidMappings: readonly IdMapping[];
   readonly gidMappings: readonly IdMapping[];
   readonly sysctl: Readonly<Record<string, string>>;
-  readonly resources?: OciResources;
+  /** linux.resources, decoded into what the cgroup code takes. */
+  readonly resources?: ResourceLimits;
   readonly cgroupsPath?: string;
   readonly maskedPaths: readonly string[];
   readonly readonlyPaths: readonly string[];
-  /** Shape-checked only; security/ turns it into a filter. */
-  readonly seccomp?: OciSeccomp;
+  /** linux.seccomp, decoded into the profile security/seccomp compiles. */
+  readonly seccomp?: SeccompProfile;
   /** Device nodes to create in the container's /dev. */
   readonly devices: readonly OciDevice[];
   /** MS_* propagation flags for the container's /; absent: the runtime's default. */

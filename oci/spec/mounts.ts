@@ -32,7 +32,7 @@ export interface OciMount {
   /** rbind: the mounts under the source come too. */
   readonly recursive: boolean;
   readonly readOnly: boolean;
-  /** `tmpcopyup`: a tmpfs that starts with the image's files at its mount point (see oci/plan.ts). */
+  /** `tmpcopyup`: a tmpfs that starts with the image's files at its mount point (see oci/mount_plan.ts). */
   readonly copyUp?: boolean;
 }
 

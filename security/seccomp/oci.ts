@@ -19,6 +19,7 @@ const _ociFail: Fail = (where, fault) => {
     case "field":
       return new Error(`${at}: unknown field (gcr refuses what it does not implement rather than ignore it)`);
     case "action":
+      if (fault.name === undefined) return new Error(`${at}: missing (a seccomp action such as SCMP_ACT_ERRNO)`);
       return new Error(`${at}: ${JSON.stringify(fault.name)} is not a seccomp action`);
     case "notify":
       return new Error(`${at}: SCMP_ACT_NOTIFY is not supported (gcr has no seccomp listener)`);
