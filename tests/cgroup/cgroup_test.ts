@@ -1,9 +1,11 @@
 /**
  * Container cgroups on the real hierarchies of this host, as root: the v1
- * hierarchies (memory, cpu, cpuacct, pids) and the cgroup2 mount beside
- * them (/sys/fs/cgroup/unified, which here offers only hugetlb). A limit
- * test that the v2 hierarchy cannot run here is ignored with the reason in
- * its name; on a cgroup2-only host the same tests run on v2.
+ * hierarchies (memory, cpu, cpuacct, pids) and, on a hybrid host, the
+ * cgroup2 mount beside them (/sys/fs/cgroup/unified, which offers only the
+ * controllers no v1 hierarchy holds). A limit test that the v2 hierarchy
+ * cannot run here is ignored with the reason in its name; on a
+ * cgroup2-only host the same tests run on v2. Where a test needs a cgroup
+ * lacking a controller, it makes one.
  *
  * Every process these tests start waits on its stdin until the test has
  * moved it into the cgroup, so it is limited from its first allocation.
@@ -15,6 +17,8 @@ import { ownCgroupProcs, primeMigration } from "../../cgroup/migration.ts";
 import { showCgroupOp } from "../../cgroup/ops.ts";
 import { explainContainerCgroup, planContainerCgroup } from "../../cgroup/plan.ts";
 import { type CgroupOptions, CPU_PERIOD_US, GCR_FOLDER } from "../../cgroup/version_plan.ts";
+import { readWords } from "../../cgroup/files.ts";
+import { exists } from "../../host/files.ts";
 import {
   ensureFixtureDirs,
   ensureUser,
@@ -31,15 +35,6 @@ const V1: CgroupOptions = {};
 const V2: CgroupOptions = { preferV2: true };
 
 const newId = () => `test-${crypto.randomUUID().slice(0, 8)}`;
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Whether a process has exited (gone, or a zombie not yet reaped by its parent). */
 function isDead(pid: number): boolean {
@@ -443,22 +438,39 @@ function restoreSubtreeControl(dir: string, before: string): void {
   } catch { /* still in use */ }
 }
 
-/** The v2 hierarchy, and hugetlb if it offers it (the only controller not bound to v1 here). */
+/** The v2 hierarchy, as root. */
 function unifiedHere() {
   if (missingRoot()) return undefined;
   const host = detectCgroups();
   return host.version === 2 ? host : host.unified;
 }
 
+/** The controllers the v2 root offers its children. */
+function offeredOnV2(): string[] {
+  const unified = unifiedHere();
+  return unified ? readWords(`${unified.mount}/cgroup.controllers`) ?? [] : [];
+}
+
+/**
+ * A controller for the tests that hand one down to a container's cgroup:
+ * hugetlb where v1 holds the rest (hybrid hosts), else the first the v2
+ * root offers other than pids (which those tests need to be missing).
+ */
+function controllerToHandDown(): string | undefined {
+  const offered = offeredOnV2();
+  return offered.includes("hugetlb") ? "hugetlb" : offered.find((c) => c !== "pids");
+}
+
 Deno.test(
   named(
     "v2: a child cgroup with a controller enabled through gcr/, a process moved in, cgroup.kill, rmdir",
-    unifiedHere() ? undefined : "no cgroup v2 mount",
+    unifiedHere()
+      ? (controllerToHandDown() ? undefined : "the cgroup v2 root offers no controller")
+      : "no cgroup v2 mount",
   ),
   async () => {
     const unified = unifiedHere()!;
-    const offered = Deno.readTextFileSync(`${unified.dir}/cgroup.controllers`).trim().split(/\s+/).filter(Boolean);
-    const extra = offered.includes("hugetlb") ? ["hugetlb"] : offered.slice(0, 1);
+    const extra = [controllerToHandDown()!];
     const subtreeBefore = Deno.readTextFileSync(`${unified.dir}/cgroup.subtree_control`).trim();
     const id = newId();
     const cgroup = createContainerCgroup(id, {}, { ...V2, v2Controllers: extra });
@@ -478,8 +490,8 @@ Deno.test(
       assertMatch(procCgroup, new RegExp(`^0::.*/${GCR_FOLDER}/${id}$`, "m"), "the process is in the v2 cgroup");
       await new Promise((resolve) => setTimeout(resolve, 300));
       assert(cgroup.cpuUsageUs() > 50_000, `cpu.stat usage_usec counts the loop: ${cgroup.cpuUsageUs()}`);
-      assert(!exists(`${dir}/memory.events`), "no memory controller on v2 here");
-      assertEquals(cgroup.wasOomKilled(), false, "memory.events absent: not OOM-killed");
+      assertEquals(exists(`${dir}/memory.events`), controllers.includes("memory"), "memory.events: with memory only");
+      assertEquals(cgroup.wasOomKilled(), false, "nothing was OOM-killed");
       assert(exists(`${dir}/cgroup.kill`), "cgroup.kill (Linux 5.14+)");
       await cgroup.remove();
       assertEquals((await child.status).signal, "SIGKILL", "cgroup.kill killed the loop");
@@ -488,32 +500,41 @@ Deno.test(
       await cgroup.remove();
       await child?.output().catch(() => undefined);
       // Put the root's subtree_control back as it was (gcr leaves it enabled for the next container).
-      restoreSubtreeControl(unified.dir, subtreeBefore);
+      restoreSubtreeControl(unified.mount, subtreeBefore);
     }
   },
 );
 
 Deno.test(
   named(
-    "v2: a limit whose controller the v2 hierarchy lacks is a one-line error naming it",
+    "v2: a limit whose controller the caller's v2 cgroup lacks is a one-line error naming it, and nothing is made",
     unifiedHere() ? undefined : "no cgroup v2 mount",
   ),
   () => {
     const unified = unifiedHere()!;
-    const offered = Deno.readTextFileSync(`${unified.dir}/cgroup.controllers`);
-    if (offered.includes("memory")) return; // nothing lacking to show on this host
-    let message = "";
+    // A cgroup of the test's own, two levels down: the upper one enables no
+    // controller for its children, so the lower one has none, whatever the
+    // root offers. gcr is told it runs there, as /proc/self/cgroup would say.
+    const upper = `gcr-test-lacking-${crypto.randomUUID().slice(0, 8)}`;
+    const caller = `${unified.mount}/${upper}/caller`;
+    Deno.mkdirSync(caller, { recursive: true });
     try {
-      createContainerCgroup(newId(), { memoryBytes: 64 << 20 }, V2);
-    } catch (error) {
-      assert(error instanceof CgroupUnavailableError, "a CgroupUnavailableError");
-      message = error.message;
+      assertEquals(readWords(`${caller}/cgroup.controllers`), [], "the caller's cgroup has no controller");
+      const procCgroup = Deno.readTextFileSync("/proc/self/cgroup").replace(/^0::.*$/m, `0::/${upper}/caller`);
+      const host = detectCgroups(undefined, procCgroup);
+      let message = "";
+      try {
+        createContainerCgroup(newId(), { memoryBytes: 64 << 20 }, { ...V2, host });
+      } catch (error) {
+        assert(error instanceof CgroupUnavailableError, `a CgroupUnavailableError: ${error}`);
+        message = error.message;
+      }
+      assertEquals(message, `cannot use cgroup v2: ${caller} lacks the memory controller`);
+      assertEquals([...Deno.readDirSync(caller)].filter((e) => e.isDirectory), [], "nothing made");
+    } finally {
+      Deno.removeSync(caller);
+      Deno.removeSync(`${unified.mount}/${upper}`);
     }
-    assertEquals(message, `cannot use cgroup v2: ${unified.dir} lacks the memory controller`);
-    assert(
-      !exists(`${unified.dir}/${GCR_FOLDER}`) || Deno.readDirSync(`${unified.dir}/${GCR_FOLDER}`).next().done !== false,
-      "nothing made",
-    );
   },
 );
 
@@ -603,7 +624,7 @@ try {
   out.pidsError = \`\${(error as Error).name}: \${(error as Error).message}\`;
 }
 if (Deno.args[0] === "delegated") {
-  const cgroup = createContainerCgroup(Deno.args[1]!, {}, { v2Controllers: ["hugetlb"] });
+  const cgroup = createContainerCgroup(Deno.args[1]!, {}, { v2Controllers: [Deno.args[2]!] });
   const child = new Deno.Command("sleep", { args: ["60"] }).spawn();
   cgroup.addProcess(child.pid);
   out.paths = cgroup.paths;
@@ -671,27 +692,32 @@ Deno.test(
 Deno.test(
   named(
     "rootless with a delegated cgroup v2 subtree (as systemd's Delegate=yes makes one): gcr/<id> made, process moved, removed",
-    rootlessUnavailable() ?? (unifiedHere() ? undefined : "no cgroup v2 mount"),
+    rootlessUnavailable() ??
+      (unifiedHere()
+        ? (controllerToHandDown() ? undefined : "the cgroup v2 root offers no controller but pids")
+        : "no cgroup v2 mount"),
   ),
   async () => {
     const unified = unifiedHere()!;
-    const offered = Deno.readTextFileSync(`${unified.dir}/cgroup.controllers`).trim().split(/\s+/);
-    if (!offered.includes("hugetlb")) throw new Error("the test expects hugetlb on the v2 hierarchy (DESIGN.md §4)");
+    const controller = controllerToHandDown()!;
     const account = await ensureUser(RANGED_USER);
-    const subtreeFile = `${unified.dir}/cgroup.subtree_control`;
-    const subtreeBefore = Deno.readTextFileSync(subtreeFile).trim();
-    const enabledBefore = subtreeBefore.includes("hugetlb");
-    // The delegated subtree: owned by the user, holding no processes itself;
-    // the user's processes live in a leaf below it, as under user@.service.
-    const delegated = `${unified.dir}/gcr-delegation-${crypto.randomUUID().slice(0, 8)}`;
+    const subtreeBefore = Deno.readTextFileSync(`${unified.mount}/cgroup.subtree_control`).trim();
+    // Root's cgroup (as systemd's user@.service is) hands the delegated
+    // subtree one controller, whatever the v2 root enables for others; the
+    // delegated subtree is owned by the user and holds no processes itself:
+    // they live in a leaf below it.
+    const parent = `${unified.mount}/gcr-delegation-${crypto.randomUUID().slice(0, 8)}`;
+    const delegated = `${parent}/user`;
     const id = newId();
     try {
-      if (!enabledBefore) Deno.writeTextFileSync(subtreeFile, "+hugetlb");
+      Deno.writeTextFileSync(`${unified.mount}/cgroup.subtree_control`, `+${controller}`);
+      Deno.mkdirSync(parent);
+      Deno.writeTextFileSync(`${parent}/cgroup.subtree_control`, `+${controller}`);
       Deno.mkdirSync(`${delegated}/session`, { recursive: true });
       const chown = new Deno.Command("chown", { args: ["-R", `${account.uid}:${account.gid}`, delegated] })
         .outputSync();
       assert(chown.success, "chown the delegated subtree");
-      const out = await probeAs(RANGED_USER, ["delegated", id], (pid) => {
+      const out = await probeAs(RANGED_USER, ["delegated", id, controller], (pid) => {
         Deno.writeTextFileSync(`${delegated}/session/cgroup.procs`, String(pid));
       });
       console.log(`    ${JSON.stringify(out)}`);
@@ -701,7 +727,7 @@ Deno.test(
         "gcr/<id> under the delegated cgroup, not the leaf",
       );
       assertEquals(out.childCgroup, `0::${delegated.slice(unified.mount.length)}/${GCR_FOLDER}/${id}`, "moved in");
-      assertEquals(out.controllers, "hugetlb", "the controller reached the container's cgroup");
+      assertEquals(out.controllers, controller, "the controller reached the container's cgroup");
       assertEquals(out.childSignal, "SIGKILL", "remove() killed what was left");
       assert(!exists(`${delegated}/${GCR_FOLDER}/${id}`), "removed");
       assertMatch(
@@ -715,6 +741,7 @@ Deno.test(
           `${delegated}/${GCR_FOLDER}`,
           `${delegated}/session`,
           delegated,
+          parent,
         ]
       ) {
         await waitFor(`rmdir ${dir}`, () => {
@@ -726,7 +753,7 @@ Deno.test(
           }
         });
       }
-      restoreSubtreeControl(unified.dir, subtreeBefore);
+      restoreSubtreeControl(unified.mount, subtreeBefore);
     }
   },
 );

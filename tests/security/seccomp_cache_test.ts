@@ -6,7 +6,7 @@ import { seccompProgram } from "../../security/seccomp/docker.ts";
 import { defaultProfile } from "../../security/seccomp/profile.ts";
 import { assert, assertEquals } from "../helpers.ts";
 
-Deno.test("a cached seccomp filter is the compiled one; a tampered or untrusted cache is not used", () => {
+Deno.test("a compiled seccomp filter is read back from the cache for the same profile, never from an untrusted folder", () => {
   const dir = Deno.makeTempDirSync({ prefix: "gcr-seccomp-cache-" });
   const saved = Deno.env.get("GCR_CACHE");
   Deno.env.set("GCR_CACHE", dir);
@@ -18,14 +18,19 @@ Deno.test("a cached seccomp filter is the compiled one; a tampered or untrusted 
     assert(entry, "a cache file was written");
     const path = `${dir}/seccomp/${entry.name}`;
     assertEquals((Deno.statSync(path).mode ?? 0) & 0o777, 0o600, "cache file mode");
-    assertEquals([...seccompProgram(undefined, caps)!], [...compiled], "second run: from the cache, the same");
+    assertEquals([...seccompProgram(undefined, caps)!], [...compiled], "second run: the same program");
 
-    // A cache entry whose program was changed but whose profile still matches
-    // is trusted only because no one else can write the folder: make it
-    // writable by others, and gcr must compile again instead of using it.
+    // The second run read the file rather than compiling: a program changed
+    // in the file (its profile still matching) is what the next run gets.
     const file = Deno.readFileSync(path);
     file[file.length - 1] = file.at(-1)! ^ 0xff;
     Deno.writeFileSync(path, file);
+    const marked = [...compiled];
+    marked[marked.length - 1] = marked.at(-1)! ^ 0xff;
+    assertEquals([...seccompProgram(undefined, caps)!], marked, "from the cache: the program in the file");
+
+    // That entry is trusted only because no one else can write the folder:
+    // make it writable by others, and gcr must compile again instead.
     Deno.chmodSync(`${dir}/seccomp`, 0o777);
     assertEquals([...seccompProgram(undefined, caps)!], [...compiled], "untrusted folder: compiled again");
 
