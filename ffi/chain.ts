@@ -1,5 +1,5 @@
 /**
- * The gated ucontext chain (DESIGN.md §2): the cloned child runs only libc
+ * The gated ucontext chain (docs/design.md §2): the cloned child runs only libc
  * code, one call after another, and never returns into V8.
  *
  * For every call the chain holds these contexts, each linked to the next

@@ -58,7 +58,7 @@ export function closeFds(...fds: number[]): void {
  * signal blocked: until it execs it still has the parent's (Deno's) handlers,
  * which must not run in it. Its reset-signals step unblocks them before exec.
  * clone and __errno_location must run on the same thread: the chain writes
- * errno at the address the parent's thread had (DESIGN.md §2).
+ * errno at the address the parent's thread had (docs/design.md §2).
  */
 export function cloneChild(arena: NativeArena, chain: Chain, flags: number, show: string): number {
   const all = new Uint8Array(LAYOUT.sigset.size).fill(0xff);

@@ -2,7 +2,7 @@
  * Native memory for the child. Everything the cloned child touches before it
  * execs (contexts, their stacks, strings, argv/envp) must come from libc
  * malloc: V8 marks its own heaps MADV_DONTFORK, so a JS ArrayBuffer is not
- * mapped in the child at all (DESIGN.md §1).
+ * mapped in the child at all (docs/design.md §1).
  *
  * @module
  */

@@ -48,7 +48,7 @@ const OCI_RULE_FIELDS = new Set(["names", "action", "errnoRet", "args"]);
 const OCI_FLAGS: Readonly<Record<string, { readonly ok: true } | { readonly why: string }>> = {
   // Synchronising the filter to all of the caller's threads is what
   // happens anyway: the child that installs it is single-threaded (a libc
-  // clone running a ucontext chain, DESIGN.md §2).
+  // clone running a ucontext chain, docs/design.md §2).
   SECCOMP_FILTER_FLAG_TSYNC: { ok: true },
   SECCOMP_FILTER_FLAG_LOG: { why: "logging of non-allow actions needs seccomp(2) flags; gcr installs with prctl" },
   // Without it the kernel turns on the Speculative Store Bypass mitigation

@@ -227,7 +227,7 @@ Deno.test(named("detectCgroups on this host matches /proc/self/cgroup", missingR
     assertEquals(`0::${host.dir.slice(host.mount.length) || "/"}`, procCgroup.trim(), "v2: the caller's cgroup");
     return;
   }
-  // This VM (DESIGN.md §4): v1 hybrid.
+  // A v1 or hybrid host, as the test machines are (docs/design.md §4).
   for (const controller of ["memory", "cpu", "cpuacct", "pids"]) {
     const h = host.hierarchies.find((h) => h.controllers.includes(controller));
     assert(h, `a v1 hierarchy for ${controller}`, JSON.stringify(host));

@@ -32,7 +32,7 @@
  *    v1 hierarchy: cleanup removes them when they are empty and were not
  *    there before.
  *
- * Machine facts (DESIGN.md §4): podman needs `default_ulimits` (raising
+ * Machine facts (docs/design.md §4): podman needs `default_ulimits` (raising
  * rlimits fails without CAP_SYS_RESOURCE) and the cgroupfs manager.
  *
  * @module
