@@ -35,10 +35,9 @@ import {
   type RunResult,
   SCRATCH,
 } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch, lines } from "../helpers.ts";
+import { assert, assertDeepEquals, assertEquals, assertIncludes, assertMatch, lines } from "../helpers.ts";
 import { defaultName, parseSource, recordPath } from "../../image/pull.ts";
 import { parsePullArgs } from "../../commands/pull.ts";
-import { deepEqual } from "node:assert/strict";
 
 const isRoot = Deno.uid() === 0;
 const opts = { ignore: !isRoot, sanitizeResources: false, sanitizeOps: false };
@@ -198,13 +197,13 @@ Deno.test("sources and default names: repository's last part, archive or layout 
 
 Deno.test("command lines: Go flag forms for img2rootfs, flags on both sides of gcr pull's source", () => {
   const want = { source: "r", output: "o", insecure: false, passwordStdin: false, quiet: false };
-  deepEqual(parsePullArgs(["-image", "r", "-output", "o"], "img2rootfs"), want, "-image -output");
-  deepEqual(parsePullArgs(["--image=r", "--output=o"], "img2rootfs"), want, "--image= --output=");
-  deepEqual(parsePullArgs(["-image=r", "-output", "o", "-insecure", "-q=false"], "img2rootfs"), {
+  assertDeepEquals(parsePullArgs(["-image", "r", "-output", "o"], "img2rootfs"), want, "-image -output");
+  assertDeepEquals(parsePullArgs(["--image=r", "--output=o"], "img2rootfs"), want, "--image= --output=");
+  assertDeepEquals(parsePullArgs(["-image=r", "-output", "o", "-insecure", "-q=false"], "img2rootfs"), {
     ...want,
     insecure: true,
   }, "booleans");
-  deepEqual(parsePullArgs(["--platform", "linux/arm64", "alpine", "-q"], "pull"), {
+  assertDeepEquals(parsePullArgs(["--platform", "linux/arm64", "alpine", "-q"], "pull"), {
     source: "alpine",
     platform: "linux/arm64",
     insecure: false,
