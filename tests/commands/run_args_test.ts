@@ -8,21 +8,7 @@ import { isStaticElf } from "../../host/static_binary.ts";
 import { containerSteps } from "../../steps/pipeline.ts";
 import type { ContainerPlan } from "../../steps/plan.ts";
 import { testPlan } from "../plans.ts";
-
-function assertEquals<T>(actual: T, expected: T, message = ""): void {
-  const a = JSON.stringify(actual), e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${message}\n  actual:   ${a}\n  expected: ${e}`);
-}
-
-function assertThrows(fn: () => unknown, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (error) {
-    if (!pattern.test((error as Error).message)) throw new Error(`wrong error: ${(error as Error).message}`);
-    return;
-  }
-  throw new Error(`expected an error matching ${pattern}`);
-}
+import { assertEquals, assertThrows } from "../helpers.ts";
 
 Deno.test("run options stop at the image: the command's own flags pass through", () => {
   const args = parseRunArgs(["-q", "--trace", "-e", "A=1", "--env=B=2", "-w", "/etc", "busybox", "ls", "-l", "-q"]);
