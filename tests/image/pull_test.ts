@@ -35,7 +35,15 @@ import {
   type RunResult,
   SCRATCH,
 } from "../fixtures.ts";
-import { assert, assertDeepEquals, assertEquals, assertIncludes, assertMatch, lines } from "../helpers.ts";
+import {
+  assert,
+  assertDeepEquals,
+  assertEquals,
+  assertIncludes,
+  assertMatch,
+  assertThrows,
+  lines,
+} from "../helpers.ts";
 import { defaultName, parseSource, recordPath } from "../../image/pull.ts";
 import { parsePullArgs } from "../../commands/pull.ts";
 
@@ -186,13 +194,7 @@ Deno.test("sources and default names: repository's last part, archive or layout 
   assertEquals(parseSource("oci:/nonexistent/layout:v1"), { kind: "oci", path: "/nonexistent/layout", tag: "v1" });
   assertEquals(parseSource("oci:/nonexistent/layout"), { kind: "oci", path: "/nonexistent/layout" });
   assertEquals(recordPath("/a/rootfs/ubuntu2004/"), "/a/rootfs/.gcr-image-ubuntu2004.json", "record beside");
-  let error = "";
-  try {
-    parseSource("Not A Reference");
-  } catch (e) {
-    error = (e as Error).message;
-  }
-  assertMatch(error, /invalid image reference/, "a bad reference is refused");
+  assertThrows(() => parseSource("Not A Reference"), /invalid image reference/, "a bad reference is refused");
 });
 
 Deno.test("command lines: Go flag forms for img2rootfs, flags on both sides of gcr pull's source", () => {
@@ -222,14 +224,8 @@ Deno.test("command lines: Go flag forms for img2rootfs, flags on both sides of g
     [["--platform"], "pull", /option --platform needs a value/],
   ];
   for (const [args, command, pattern] of failures) {
-    let message = "";
-    try {
-      parsePullArgs(args, command);
-    } catch (error) {
-      assertEquals((error as Error).name, "UsageError", `${args.join(" ")}: a usage error`);
-      message = (error as Error).message;
-    }
-    assertMatch(message, pattern, `${command} ${args.join(" ")}`);
+    const error = assertThrows(() => parsePullArgs(args, command), pattern, `${command} ${args.join(" ")}`);
+    assertEquals(error.name, "UsageError", `${args.join(" ")}: a usage error`);
   }
 });
 
