@@ -11,6 +11,7 @@
  * @module
  */
 import { isDeepStrictEqual } from "node:util";
+import { sleep } from "../host/time.ts";
 
 /** A failed expectation. */
 export class AssertionError extends Error {
@@ -232,11 +233,6 @@ export function lines(text: string): string[] {
   const all = text.split("\n");
   if (all.at(-1) === "") all.pop();
   return all;
-}
-
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

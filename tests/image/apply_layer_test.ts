@@ -12,7 +12,6 @@ import {
   allPaths,
   applyFile,
   compress,
-  exists,
   gnuTar,
   have,
   makeSentinel,
@@ -23,6 +22,7 @@ import {
   stat,
   xattrHex,
 } from "./layer_fixtures.ts";
+import { exists } from "../../host/files.ts";
 import { assert, assertEquals, assertRejects } from "../helpers.ts";
 
 const isRoot = Deno.uid() === 0;
@@ -687,7 +687,7 @@ Deno.test({
       // user cannot read (CI clones under root's folders).
       const repo = new URL("../../", import.meta.url).pathname;
       await Deno.mkdir(`${home}/src/tests`, { recursive: true });
-      await sh("cp", ["-r", `${repo}/deno.json`, `${repo}/ffi`, `${repo}/image`, `${home}/src/`]);
+      await sh("cp", ["-r", `${repo}/deno.json`, `${repo}/ffi`, `${repo}/host`, `${repo}/image`, `${home}/src/`]);
       await sh("cp", ["-r", `${repo}/tests/image`, `${repo}/tests/helpers.ts`, `${home}/src/tests/`]);
       await sh("chown", ["-R", `${user.uid}:${user.gid}`, home]);
       await sh("chmod", ["-R", "u+rwX", home]);

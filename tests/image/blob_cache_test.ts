@@ -6,20 +6,13 @@ import { assert, assertDeepEquals, assertMatch, assertRejects, assertStrictEqual
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { BlobCache, BlobVerificationError, digestOf } from "../../image/blob_cache.ts";
+import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
 
 function randomBytes(n: number): Uint8Array {
   const bytes = new Uint8Array(n);
   for (let i = 0; i < n; i += 65536) crypto.getRandomValues(bytes.subarray(i, Math.min(n, i + 65536)));
   return bytes;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function ingestFiles(dir: string): Promise<string[]> {
@@ -75,7 +68,7 @@ Deno.test("a digest mismatch leaves neither a blob nor a partial file", () =>
       assertMatch(error.message, /^digest mismatch: expected sha256:[a-f0-9]{64}, got sha256:/);
       return true;
     });
-    assertStrictEquals(await exists(cache.path(wrong)), false);
+    assertStrictEquals(exists(cache.path(wrong)), false);
     assertDeepEquals(await ingestFiles(dir), []);
   }));
 
@@ -159,7 +152,7 @@ Deno.test("two writers of one blob take turns; the second finds it done", () =>
       secondDone = true;
       return ingest;
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
     assertStrictEquals(secondDone, false, "the second waits for the lock");
     await first.write(bytes);
     await first.commit();

@@ -201,15 +201,6 @@ export function stat(
   };
 }
 
-export function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Every path under `dir` (relative), for "no .wh. file was written" checks. */
 export function allPaths(dir: string, prefix = ""): string[] {
   const out: string[] = [];

@@ -46,6 +46,7 @@ import {
 } from "../helpers.ts";
 import { defaultName, parseSource, recordPath } from "../../image/pull.ts";
 import { parsePullArgs } from "../../commands/pull.ts";
+import { exists } from "../../host/files.ts";
 
 const isRoot = Deno.uid() === 0;
 const opts = { ignore: !isRoot, sanitizeResources: false, sanitizeOps: false };
@@ -164,15 +165,6 @@ function readJson(path: string): Record<string, unknown> {
   return JSON.parse(Deno.readTextFileSync(path));
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function names(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 }
@@ -260,14 +252,7 @@ Deno.test(
         const pushed = await pushImage(reg, "layers", "layers");
         await pullOk(w, ["-q", pushed.ref]);
         const r = `${w.rootfs}/layers`;
-        const has = (p: string) => {
-          try {
-            Deno.lstatSync(`${r}/${p}`);
-            return true;
-          } catch {
-            return false;
-          }
-        };
+        const has = (p: string) => exists(`${r}/${p}`);
         for (const gone of ["gone-file", "gone-dir", "opq/old1", "opq/sub"]) assert(!has(gone), `${gone} is removed`);
         for (const kept of ["opq/new", "l2-added", "etc/l1file", "empty-dir", LAYERS_LONG_NAME, LAYERS_DEEP_PATH]) {
           assert(has(kept), `${kept} is there`);

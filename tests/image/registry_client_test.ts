@@ -42,6 +42,7 @@ import {
 import { humanSize, PlainProgress, type PullProgress, TerminalProgress } from "../../image/progress.ts";
 import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, pullImage, RegistryClient } from "../../image/registry.ts";
 import { type FaultyProxy, pushImage, type Registry, startFaultyProxy, startRegistry } from "../registry/fixtures.ts";
+import { sleep } from "../../host/time.ts";
 
 const te = new TextEncoder();
 const json = (value: unknown) => te.encode(JSON.stringify(value));
@@ -407,7 +408,7 @@ function startSlowProxy(upstream: string, delayMs: number) {
     const blob = url.pathname.includes("/blobs/");
     if (blob) maxInFlight = Math.max(maxInFlight, ++inFlight);
     try {
-      if (blob) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (blob) await sleep(delayMs);
       const headers = new Headers(req.headers);
       headers.delete("host");
       headers.set("accept-encoding", "identity");

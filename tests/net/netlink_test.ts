@@ -22,8 +22,10 @@ import {
   stringAttribute,
   u32Attribute,
 } from "../../net/netlink.ts";
-import { describe, exists, named, needs, run, Running } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertThrows, sleep } from "../helpers.ts";
+import { describe, named, needs, run, Running } from "../fixtures.ts";
+import { assert, assertEquals, assertIncludes, assertThrows } from "../helpers.ts";
+import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
 
 const SCRIPT = join(import.meta.dirname!, "netlink_script.ts");
 

@@ -30,22 +30,14 @@ import {
   assertMatch,
   assertRejects,
   assertThrows,
-  sleep,
   startInCgroup,
   waitFor,
 } from "../helpers.ts";
+import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
 
 /** The hierarchies an OCI container joins (all that gcr knows how to use). */
 const OCI_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "cpuset", "devices", "freezer"];
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Why the real v1 tests cannot run here, or undefined. */
 function cannotUseV1(...controllers: string[]): string | undefined {
