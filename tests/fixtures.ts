@@ -15,7 +15,8 @@
  * @module
  */
 import { subordinateRange } from "../plan/id_maps.ts";
-import { removeTree } from "../host/files.ts";
+import { exists, removeTree } from "../host/files.ts";
+import { sleep } from "../host/time.ts";
 import { listContainers } from "../state/containers.ts";
 import { isRunning } from "../state/processes.ts";
 import { dirname, join, resolve } from "node:path";
@@ -78,16 +79,6 @@ const decoder = new TextDecoder();
 
 // ---------------------------------------------------------------------------
 // Small file-system and host helpers
-
-/** Whether `path` exists (without following a final symlink). */
-export function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** The absolute path of `program` on $PATH (plus the sbin folders), or undefined. */
 export function which(program: string): string | undefined {
@@ -302,7 +293,7 @@ export class Running {
           `${why} before ${stream} matched ${pattern}\n${result ? describe(result) : this.command}`,
         );
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await sleep(20);
     }
   }
 

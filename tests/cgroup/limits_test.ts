@@ -14,7 +14,8 @@ import {
   SCRATCH,
   spawnGcr,
 } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch, lines, sleep } from "../helpers.ts";
+import { assert, assertEquals, assertIncludes, assertMatch, lines } from "../helpers.ts";
+import { sleep } from "../../host/time.ts";
 
 /** Every cgroup folder gcr made for container `id` (any container with `*`), in any hierarchy. */
 function cgroupFoldersOf(id: string): string[] {

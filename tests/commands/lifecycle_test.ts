@@ -30,16 +30,9 @@ import {
   SCRATCH,
   spawnGcr,
 } from "../fixtures.ts";
-import {
-  assert,
-  assertEquals,
-  assertIncludes,
-  assertMatch,
-  assertNotEquals,
-  lines,
-  sleep,
-  waitFor,
-} from "../helpers.ts";
+import { assert, assertEquals, assertIncludes, assertMatch, assertNotEquals, lines, waitFor } from "../helpers.ts";
+import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
 
 // ---------------------------------------------------------------------------
 // One state directory per test
@@ -217,15 +210,6 @@ function logHas(state: State, ref: string, part: string, timeoutMs = 10_000): Pr
 
 /** Whether the process `pid` runs now (not gone, not a zombie). */
 const alive = (pid: number) => !isDead(pid);
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // ---------------------------------------------------------------------------
 

@@ -8,21 +8,7 @@ import { isStaticElf } from "../../host/static_binary.ts";
 import { containerSteps } from "../../steps/pipeline.ts";
 import type { ContainerPlan } from "../../steps/plan.ts";
 import { testPlan } from "../plans.ts";
-
-function assertEquals<T>(actual: T, expected: T, message = ""): void {
-  const a = JSON.stringify(actual), e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${message}\n  actual:   ${a}\n  expected: ${e}`);
-}
-
-function assertThrows(fn: () => unknown, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (error) {
-    if (!pattern.test((error as Error).message)) throw new Error(`wrong error: ${(error as Error).message}`);
-    return;
-  }
-  throw new Error(`expected an error matching ${pattern}`);
-}
+import { assert, assertEquals, assertIncludes, assertMatch, assertNotIncludes, assertThrows } from "../helpers.ts";
 
 Deno.test("run options stop at the image: the command's own flags pass through", () => {
   const args = parseRunArgs(["-q", "--trace", "-e", "A=1", "--env=B=2", "-w", "/etc", "busybox", "ls", "-l", "-q"]);
@@ -94,14 +80,16 @@ Deno.test("the pipeline: ids are mapped before any mount, pivot before exec, exe
   const names = containerSteps(plan()).map((s) => s.name);
   const at = (name: string) => names.indexOf(name);
   for (const name of ["clone", "map-ids", "make-mounts-private", "mount-proc", "pivot-root", "exec"]) {
-    if (at(name) < 0) throw new Error(`missing step ${name}`);
+    assert(at(name) >= 0, `missing step ${name}`);
   }
-  if (!(at("map-ids") < at("make-mounts-private") && at("make-mounts-private") < at("mount-overlay"))) {
-    throw new Error(`wrong order: ${names.join(" ")}`);
-  }
-  if (!(at("mount-sys") < at("pivot-root") && at("pivot-root") < at("detach-old-root"))) {
-    throw new Error(`wrong order: ${names.join(" ")}`);
-  }
+  assert(
+    at("map-ids") < at("make-mounts-private") && at("make-mounts-private") < at("mount-overlay"),
+    `wrong order: ${names.join(" ")}`,
+  );
+  assert(
+    at("mount-sys") < at("pivot-root") && at("pivot-root") < at("detach-old-root"),
+    `wrong order: ${names.join(" ")}`,
+  );
   assertEquals(names.at(-1), "exec");
   assertEquals(names[0], "clone");
 });
@@ -116,12 +104,10 @@ Deno.test("--net host: no loopback step, /sys bound read-only recursively", () =
   for (
     const part of ["AT_RECURSIVE", "MOUNT_ATTR_RDONLY", "MOUNT_ATTR_NOSUID", "MOUNT_ATTR_NODEV", "MOUNT_ATTR_NOEXEC"]
   ) {
-    if (!setattr.includes(part)) throw new Error(`mount_setattr lacks ${part}: ${setattr}`);
+    assertIncludes(setattr, part, `mount_setattr lacks ${part}`);
   }
   const clone = steps[0]!.parent[0]!;
-  if (clone.op !== "clone" || clone.show.includes("NEWNET")) {
-    throw new Error(`unexpected clone: ${JSON.stringify(clone)}`);
-  }
+  assert(clone.op === "clone" && !clone.show.includes("NEWNET"), `unexpected clone: ${JSON.stringify(clone)}`);
 });
 
 Deno.test("single-id map: setgroups denied, devpts without gid=5, no setgroups call", () => {
@@ -135,12 +121,12 @@ Deno.test("single-id map: setgroups denied, devpts without gid=5, no setgroups c
   ]);
   assertEquals(mapIds.child.length, 0);
   const devpts = steps.find((s) => s.name === "mount-devpts")!.child[1]!.show;
-  if (devpts.includes("gid=5")) throw new Error(devpts);
+  assertNotIncludes(devpts, "gid=5", "devpts is mounted without gid=5");
 });
 
 Deno.test("explain prints every step with its calls", () => {
   const text = explain(containerSteps(plan()));
   for (const expected of [/^ 1\. clone: /m, /child: pivot_root\("\.", "\."\)/, /gcr-exec: execvp\("sh", \{"sh"\}\)/]) {
-    if (!expected.test(text)) throw new Error(`explain lacks ${expected}:\n${text}`);
+    assertMatch(text, expected, `explain lacks ${expected}`);
   }
 });

@@ -4,6 +4,7 @@ import { NativeArena } from "../../ffi/memory.ts";
 import { gateCalls } from "../../runner/runner.ts";
 import { containerSteps } from "../../steps/pipeline.ts";
 import { testPlan } from "../plans.ts";
+import { assert, assertEquals } from "../helpers.ts";
 
 // As root: map-ids then has a child call (setgroups) and so a gate.
 const plan = testPlan({}, true);
@@ -16,11 +17,10 @@ Deno.test("this glibc's makecontext matches the JavaScript one, so the chain is 
       statusWrite: 11,
       trampoline: 12,
     });
-    if (!chain.emulatedMakecontext) {
-      throw new Error(
-        "makecontext's output differs from the model in learnMakecontext: every context used makecontext",
-      );
-    }
+    assert(
+      chain.emulatedMakecontext,
+      "makecontext's output differs from the model in learnMakecontext: every context used makecontext",
+    );
   } finally {
     arena.free();
   }
@@ -31,14 +31,11 @@ Deno.test("gates: run mode waits only where gcr acts first; trace mode before ev
   const run = gateCalls(steps, "run");
   const gated = steps.flatMap((step, i) => run[i]!.filter((c) => c.gate).map(() => step.name));
   // map-ids' calls wait for its parent ops (the id maps); exec waits for the terminal hand-over.
-  if (JSON.stringify(gated) !== JSON.stringify(["map-ids", "exec"])) {
-    throw new Error(`run-mode gates before: ${gated.join(", ")}`);
-  }
+  assertEquals(gated, ["map-ids", "exec"], "run-mode gates before");
   const trace = gateCalls(steps, "trace");
   steps.forEach((step, i) => {
     // die-with-parent runs ahead of every gate, in every mode: a child must never wait before it is tied to gcr.
-    if (step.runsAhead) {
-      if (trace[i]!.some((c) => c.gate)) throw new Error(`trace mode: ${step.name} must not wait`);
-    } else if (step.child.length > 0 && !trace[i]![0]!.gate) throw new Error(`trace mode: no gate before ${step.name}`);
+    if (step.runsAhead) assert(!trace[i]!.some((c) => c.gate), `trace mode: ${step.name} must not wait`);
+    else if (step.child.length > 0) assert(trace[i]![0]!.gate, `trace mode: no gate before ${step.name}`);
   });
 });

@@ -148,15 +148,15 @@ function exportedConstants(): Map<string, bigint> {
     if (NOT_FROM_C.has(name) || typeof value === "function") continue;
     if (typeof value === "number" || typeof value === "bigint") {
       out.set(name, BigInt(value));
-    } else if (value && typeof value === "object") {
-      for (const [key, member] of Object.entries(value)) {
-        if (typeof member !== "number" && typeof member !== "bigint") {
-          throw new Error(`constants.${name}.${key} is not a number: add it to NOT_FROM_C or to this test`);
-        }
-        out.set(name === "SIGNALS" || name === "ERRNO" ? key : `${name}_${key}`, BigInt(member));
-      }
-    } else {
-      throw new Error(`constants.${name}: unexpected export type ${typeof value}`);
+      continue;
+    }
+    assert(value && typeof value === "object", `constants.${name}: unexpected export type ${typeof value}`);
+    for (const [key, member] of Object.entries(value)) {
+      assert(
+        typeof member === "number" || typeof member === "bigint",
+        `constants.${name}.${key} is not a number: add it to NOT_FROM_C or to this test`,
+      );
+      out.set(name === "SIGNALS" || name === "ERRNO" ? key : `${name}_${key}`, BigInt(member));
     }
   }
   return out;

@@ -11,11 +11,7 @@ import { FS_LAYOUT, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG
 import {
   allPaths,
   applyFile,
-  assert,
-  assertEquals,
-  assertRejects,
   compress,
-  exists,
   gnuTar,
   have,
   makeSentinel,
@@ -26,6 +22,8 @@ import {
   stat,
   xattrHex,
 } from "./layer_fixtures.ts";
+import { exists } from "../../host/files.ts";
+import { assert, assertEquals, assertRejects } from "../helpers.ts";
 
 const isRoot = Deno.uid() === 0;
 const rootOnly = { ignore: !isRoot, sanitizeResources: false, sanitizeOps: false };
@@ -689,8 +687,8 @@ Deno.test({
       // user cannot read (CI clones under root's folders).
       const repo = new URL("../../", import.meta.url).pathname;
       await Deno.mkdir(`${home}/src/tests`, { recursive: true });
-      await sh("cp", ["-r", `${repo}/deno.json`, `${repo}/ffi`, `${repo}/image`, `${home}/src/`]);
-      await sh("cp", ["-r", `${repo}/tests/image`, `${home}/src/tests/`]);
+      await sh("cp", ["-r", `${repo}/deno.json`, `${repo}/ffi`, `${repo}/host`, `${repo}/image`, `${home}/src/`]);
+      await sh("cp", ["-r", `${repo}/tests/image`, `${repo}/tests/helpers.ts`, `${home}/src/tests/`]);
       await sh("chown", ["-R", `${user.uid}:${user.gid}`, home]);
       await sh("chmod", ["-R", "u+rwX", home]);
       const out = await new Deno.Command("setpriv", {

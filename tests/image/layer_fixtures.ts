@@ -1,38 +1,12 @@
 /**
  * Fixtures for the layer applier tests: archives built by independent tools
  * (GNU tar from real trees, python3's tarfile for exotic and hostile ones),
- * tree snapshots to prove nothing outside the root changed, and tiny asserts
- * (JSR's @std/assert is not reachable here).
+ * and tree snapshots to prove nothing outside the root changed. The
+ * assertions are tests/helpers.ts's.
  *
  * @module
  */
 import { applyLayer } from "../../image/apply_layer.ts";
-
-export class AssertionError extends Error {
-  override name = "AssertionError";
-}
-
-export function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new AssertionError(message);
-}
-
-export function assertEquals<T>(actual: T, expected: T, message = "values differ"): void {
-  const a = JSON.stringify(actual);
-  const e = JSON.stringify(expected);
-  if (a !== e) throw new AssertionError(`${message}\n  expected: ${e}\n    actual: ${a}`);
-}
-
-/** Awaits `run`, which must reject with a message matching `pattern`; returns the message. */
-export async function assertRejects(run: () => Promise<unknown>, pattern: RegExp): Promise<string> {
-  try {
-    await run();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    if (!pattern.test(message)) throw new AssertionError(`error ${JSON.stringify(message)} does not match ${pattern}`);
-    return message;
-  }
-  throw new AssertionError(`expected a rejection matching ${pattern}, but it resolved`);
-}
 
 /** The system python (a pyenv shim under /root is not reachable for the rootless run). */
 export const PYTHON = "/usr/bin/python3";
@@ -225,15 +199,6 @@ export function stat(
     nlink: st.nlink ?? -1,
     mtime: st.mtime?.getTime() ?? 0,
   };
-}
-
-export function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Every path under `dir` (relative), for "no .wh. file was written" checks. */

@@ -35,10 +35,18 @@ import {
   type RunResult,
   SCRATCH,
 } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch, lines } from "../helpers.ts";
+import {
+  assert,
+  assertDeepEquals,
+  assertEquals,
+  assertIncludes,
+  assertMatch,
+  assertThrows,
+  lines,
+} from "../helpers.ts";
 import { defaultName, parseSource, recordPath } from "../../image/pull.ts";
 import { parsePullArgs } from "../../commands/pull.ts";
-import { deepEqual } from "node:assert/strict";
+import { exists } from "../../host/files.ts";
 
 const isRoot = Deno.uid() === 0;
 const opts = { ignore: !isRoot, sanitizeResources: false, sanitizeOps: false };
@@ -157,15 +165,6 @@ function readJson(path: string): Record<string, unknown> {
   return JSON.parse(Deno.readTextFileSync(path));
 }
 
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function names(dir: string): string[] {
   return [...Deno.readDirSync(dir)].map((e) => e.name).sort();
 }
@@ -187,24 +186,18 @@ Deno.test("sources and default names: repository's last part, archive or layout 
   assertEquals(parseSource("oci:/nonexistent/layout:v1"), { kind: "oci", path: "/nonexistent/layout", tag: "v1" });
   assertEquals(parseSource("oci:/nonexistent/layout"), { kind: "oci", path: "/nonexistent/layout" });
   assertEquals(recordPath("/a/rootfs/ubuntu2004/"), "/a/rootfs/.gcr-image-ubuntu2004.json", "record beside");
-  let error = "";
-  try {
-    parseSource("Not A Reference");
-  } catch (e) {
-    error = (e as Error).message;
-  }
-  assertMatch(error, /invalid image reference/, "a bad reference is refused");
+  assertThrows(() => parseSource("Not A Reference"), /invalid image reference/, "a bad reference is refused");
 });
 
 Deno.test("command lines: Go flag forms for img2rootfs, flags on both sides of gcr pull's source", () => {
   const want = { source: "r", output: "o", insecure: false, passwordStdin: false, quiet: false };
-  deepEqual(parsePullArgs(["-image", "r", "-output", "o"], "img2rootfs"), want, "-image -output");
-  deepEqual(parsePullArgs(["--image=r", "--output=o"], "img2rootfs"), want, "--image= --output=");
-  deepEqual(parsePullArgs(["-image=r", "-output", "o", "-insecure", "-q=false"], "img2rootfs"), {
+  assertDeepEquals(parsePullArgs(["-image", "r", "-output", "o"], "img2rootfs"), want, "-image -output");
+  assertDeepEquals(parsePullArgs(["--image=r", "--output=o"], "img2rootfs"), want, "--image= --output=");
+  assertDeepEquals(parsePullArgs(["-image=r", "-output", "o", "-insecure", "-q=false"], "img2rootfs"), {
     ...want,
     insecure: true,
   }, "booleans");
-  deepEqual(parsePullArgs(["--platform", "linux/arm64", "alpine", "-q"], "pull"), {
+  assertDeepEquals(parsePullArgs(["--platform", "linux/arm64", "alpine", "-q"], "pull"), {
     source: "alpine",
     platform: "linux/arm64",
     insecure: false,
@@ -223,14 +216,8 @@ Deno.test("command lines: Go flag forms for img2rootfs, flags on both sides of g
     [["--platform"], "pull", /option --platform needs a value/],
   ];
   for (const [args, command, pattern] of failures) {
-    let message = "";
-    try {
-      parsePullArgs(args, command);
-    } catch (error) {
-      assertEquals((error as Error).name, "UsageError", `${args.join(" ")}: a usage error`);
-      message = (error as Error).message;
-    }
-    assertMatch(message, pattern, `${command} ${args.join(" ")}`);
+    const error = assertThrows(() => parsePullArgs(args, command), pattern, `${command} ${args.join(" ")}`);
+    assertEquals(error.name, "UsageError", `${args.join(" ")}: a usage error`);
   }
 });
 
@@ -265,14 +252,7 @@ Deno.test(
         const pushed = await pushImage(reg, "layers", "layers");
         await pullOk(w, ["-q", pushed.ref]);
         const r = `${w.rootfs}/layers`;
-        const has = (p: string) => {
-          try {
-            Deno.lstatSync(`${r}/${p}`);
-            return true;
-          } catch {
-            return false;
-          }
-        };
+        const has = (p: string) => exists(`${r}/${p}`);
         for (const gone of ["gone-file", "gone-dir", "opq/old1", "opq/sub"]) assert(!has(gone), `${gone} is removed`);
         for (const kept of ["opq/new", "l2-added", "etc/l1file", "empty-dir", LAYERS_LONG_NAME, LAYERS_DEEP_PATH]) {
           assert(has(kept), `${kept} is there`);

@@ -2,7 +2,7 @@
  * Reference normalisation, checked against what Docker's
  * distribution/reference `ParseNormalizedNamed` gives for the same input.
  */
-import assert from "node:assert/strict";
+import { assert, assertDeepEquals, assertMatch, assertStrictEquals, assertThrows } from "../helpers.ts";
 import {
   familiarName,
   formatReference,
@@ -43,41 +43,41 @@ const NORMALISED: [string, string][] = [
 
 Deno.test("references normalise as Docker's", () => {
   for (const [input, expected] of NORMALISED) {
-    assert.equal(formatReference(parseReference(input)), expected, input);
+    assertStrictEquals(formatReference(parseReference(input)), expected, input);
   }
 });
 
 Deno.test("reference parts", () => {
-  assert.deepEqual(parseReference("ubuntu"), { domain: "docker.io", repository: "library/ubuntu", tag: "latest" });
-  assert.deepEqual(parseReference("127.0.0.1:5000/team/app:1.2"), {
+  assertDeepEquals(parseReference("ubuntu"), { domain: "docker.io", repository: "library/ubuntu", tag: "latest" });
+  assertDeepEquals(parseReference("127.0.0.1:5000/team/app:1.2"), {
     domain: "127.0.0.1:5000",
     repository: "team/app",
     tag: "1.2",
   });
   // A digest alone: no default tag; the digest is what is asked for.
   const pinned = parseReference(`localhost:5000/x@${D256}`);
-  assert.equal(pinned.tag, undefined);
-  assert.equal(manifestReference(pinned), D256);
+  assertStrictEquals(pinned.tag, undefined);
+  assertStrictEquals(manifestReference(pinned), D256);
   // Tag and digest: the digest wins.
-  assert.equal(manifestReference(parseReference(`ubuntu:20.04@${D256}`)), D256);
-  assert.equal(manifestReference(parseReference("ubuntu:20.04")), "20.04");
+  assertStrictEquals(manifestReference(parseReference(`ubuntu:20.04@${D256}`)), D256);
+  assertStrictEquals(manifestReference(parseReference("ubuntu:20.04")), "20.04");
 });
 
 Deno.test("familiar names and endpoints", () => {
-  assert.equal(familiarName(parseReference("docker.io/library/ubuntu")), "ubuntu:latest");
-  assert.equal(familiarName(parseReference("bitnami/redis:7")), "bitnami/redis:7");
-  assert.equal(familiarName(parseReference("localhost:5000/x:t")), "localhost:5000/x:t");
-  assert.equal(registryEndpoint("docker.io"), "registry-1.docker.io");
-  assert.equal(registryEndpoint("localhost:5000"), "localhost:5000");
-  assert.equal(registryEndpoint("ghcr.io"), "ghcr.io");
+  assertStrictEquals(familiarName(parseReference("docker.io/library/ubuntu")), "ubuntu:latest");
+  assertStrictEquals(familiarName(parseReference("bitnami/redis:7")), "bitnami/redis:7");
+  assertStrictEquals(familiarName(parseReference("localhost:5000/x:t")), "localhost:5000/x:t");
+  assertStrictEquals(registryEndpoint("docker.io"), "registry-1.docker.io");
+  assertStrictEquals(registryEndpoint("localhost:5000"), "localhost:5000");
+  assertStrictEquals(registryEndpoint("ghcr.io"), "ghcr.io");
 });
 
 Deno.test("loopback registries", () => {
   for (const domain of ["localhost", "localhost:5000", "127.0.0.1:5000", "127.1.2.3", "[::1]:5000"]) {
-    assert.ok(isLoopback(domain), domain);
+    assert(isLoopback(domain), domain);
   }
   for (const domain of ["docker.io", "localhost.example.com:5000", "128.0.0.1", "[::2]:5000", "10.0.0.1:5000"]) {
-    assert.ok(!isLoopback(domain), domain);
+    assert(!isLoopback(domain), domain);
   }
 });
 
@@ -108,18 +108,18 @@ const INVALID: [string, RegExp][] = [
 
 Deno.test("invalid references are refused with a reason", () => {
   for (const [input, reason] of INVALID) {
-    assert.throws(() => parseReference(input), (error: Error) => {
-      assert.match(error.message, /^invalid image reference /, input);
-      assert.match(error.message, reason, input);
+    assertThrows(() => parseReference(input), (error: Error) => {
+      assertMatch(error.message, /^invalid image reference /, input);
+      assertMatch(error.message, reason, input);
       return true;
     });
   }
 });
 
 Deno.test("digests", () => {
-  assert.equal(validateDigest(D256), D256);
-  assert.equal(validateDigest(D512), D512);
-  assert.throws(() => validateDigest("sha256:../../etc/passwd"), /invalid digest/);
-  assert.throws(() => validateDigest("sha256"), /invalid digest/);
-  assert.throws(() => validateDigest("sha384:" + "a".repeat(96)), /unsupported digest algorithm/);
+  assertStrictEquals(validateDigest(D256), D256);
+  assertStrictEquals(validateDigest(D512), D512);
+  assertThrows(() => validateDigest("sha256:../../etc/passwd"), /invalid digest/);
+  assertThrows(() => validateDigest("sha256"), /invalid digest/);
+  assertThrows(() => validateDigest("sha384:" + "a".repeat(96)), /unsupported digest algorithm/);
 });

@@ -8,7 +8,15 @@
  * are faked here, with a few lines of Deno.serve: distribution 2.8 refuses
  * schema 1 pushes, and an honest registry never lies.
  */
-import assert from "node:assert/strict";
+import {
+  assert,
+  assertDeepEquals,
+  assertMatch,
+  assertNotStrictEquals,
+  assertRejects,
+  assertStrictEquals,
+  assertThrows,
+} from "../helpers.ts";
 import { join } from "node:path";
 import {
   Authenticator,
@@ -34,6 +42,7 @@ import {
 import { humanSize, PlainProgress, type PullProgress, TerminalProgress } from "../../image/progress.ts";
 import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, pullImage, RegistryClient } from "../../image/registry.ts";
 import { type FaultyProxy, pushImage, type Registry, startFaultyProxy, startRegistry } from "../registry/fixtures.ts";
+import { sleep } from "../../host/time.ts";
 
 const te = new TextEncoder();
 const json = (value: unknown) => te.encode(JSON.stringify(value));
@@ -46,8 +55,8 @@ Deno.test("WWW-Authenticate: realm, service and scope, quoted commas and escapes
     'Bearer realm="https://auth.docker.io/token",service="registry.docker.io",' +
       'scope="repository:library/ubuntu:pull,push",error="insufficient_scope"',
   );
-  assert.equal(rest.length, 0);
-  assert.deepEqual(bearer, {
+  assertStrictEquals(rest.length, 0);
+  assertDeepEquals(bearer, {
     scheme: "bearer",
     params: {
       realm: "https://auth.docker.io/token",
@@ -57,41 +66,41 @@ Deno.test("WWW-Authenticate: realm, service and scope, quoted commas and escapes
     },
   });
   // Case-insensitive scheme and names, spaces around '=' and ',', a token value, an escaped quote.
-  assert.deepEqual(parseWwwAuthenticate('BEARER Realm = "http://x/token" , Service=reg ,scope="a \\"b\\" c"'), [
+  assertDeepEquals(parseWwwAuthenticate('BEARER Realm = "http://x/token" , Service=reg ,scope="a \\"b\\" c"'), [
     { scheme: "bearer", params: { realm: "http://x/token", service: "reg", scope: 'a "b" c' } },
   ]);
   // Several challenges in one header, and a token68 one that is skipped over.
-  assert.deepEqual(parseWwwAuthenticate('Negotiate abc==, Basic realm="Registry Realm", Bearer realm="r"'), [
+  assertDeepEquals(parseWwwAuthenticate('Negotiate abc==, Basic realm="Registry Realm", Bearer realm="r"'), [
     { scheme: "negotiate", params: {} },
     { scheme: "basic", params: { realm: "Registry Realm" } },
     { scheme: "bearer", params: { realm: "r" } },
   ]);
-  assert.deepEqual(parseWwwAuthenticate(""), []);
-  assert.deepEqual(parseWwwAuthenticate('Bearer realm="unterminated'), [
+  assertDeepEquals(parseWwwAuthenticate(""), []);
+  assertDeepEquals(parseWwwAuthenticate('Bearer realm="unterminated'), [
     { scheme: "bearer", params: { realm: "unterminated" } },
   ]);
 });
 
 Deno.test("token responses: expires_in, issued_at, the 60 s default", () => {
   const now = Date.parse("2024-01-01T00:10:00Z");
-  assert.deepEqual(parseTokenResponse({ token: "t" }, now), { token: "t", expiresAt: now + 60_000 });
-  assert.deepEqual(parseTokenResponse({ access_token: "a", expires_in: 300 }, now), {
+  assertDeepEquals(parseTokenResponse({ token: "t" }, now), { token: "t", expiresAt: now + 60_000 });
+  assertDeepEquals(parseTokenResponse({ access_token: "a", expires_in: 300 }, now), {
     token: "a",
     expiresAt: now + 300_000,
   });
   // issued_at counts when it is in the past; a future one (clock skew) is ignored.
-  assert.equal(
+  assertStrictEquals(
     parseTokenResponse({ token: "t", expires_in: 300, issued_at: "2024-01-01T00:09:00Z" }, now).expiresAt,
     now - 60_000 + 300_000,
   );
-  assert.equal(
+  assertStrictEquals(
     parseTokenResponse({ token: "t", expires_in: 300, issued_at: "2024-01-01T01:00:00Z" }, now).expiresAt,
     now + 300_000,
   );
   // Less than 60 s is read as 60 s (the token spec's minimum).
-  assert.equal(parseTokenResponse({ token: "t", expires_in: 5 }, now).expiresAt, now + 60_000);
-  assert.throws(() => parseTokenResponse({ expires_in: 5 }, now), /no token/);
-  assert.throws(() => parseTokenResponse("x", now), /not a JSON object/);
+  assertStrictEquals(parseTokenResponse({ token: "t", expires_in: 5 }, now).expiresAt, now + 60_000);
+  assertThrows(() => parseTokenResponse({ expires_in: 5 }, now), /no token/);
+  assertThrows(() => parseTokenResponse("x", now), /not a JSON object/);
 });
 
 Deno.test("credentials from ~/.docker/config.json auths", () => {
@@ -106,13 +115,13 @@ Deno.test("credentials from ~/.docker/config.json auths", () => {
       "broken.example.com": { auth: "%%%" },
     },
   };
-  assert.deepEqual(credentialsFromDockerConfig(config, "docker.io"), { username: "hub-user", password: "hub:pass" });
-  assert.deepEqual(credentialsFromDockerConfig(config, "registry.example.com"), { username: "ex", password: "secret" });
-  assert.deepEqual(credentialsFromDockerConfig(config, "localhost:5000"), { username: "lu", password: "lp" });
-  assert.deepEqual(credentialsFromDockerConfig(config, "ghcr.io"), { username: "gh", identityToken: "refresh-me" });
-  assert.equal(credentialsFromDockerConfig(config, "quay.io"), undefined);
-  assert.equal(credentialsFromDockerConfig(config, "localhost:5001"), undefined);
-  assert.throws(() => credentialsFromDockerConfig(config, "broken.example.com"), /"auth" is not base64/);
+  assertDeepEquals(credentialsFromDockerConfig(config, "docker.io"), { username: "hub-user", password: "hub:pass" });
+  assertDeepEquals(credentialsFromDockerConfig(config, "registry.example.com"), { username: "ex", password: "secret" });
+  assertDeepEquals(credentialsFromDockerConfig(config, "localhost:5000"), { username: "lu", password: "lp" });
+  assertDeepEquals(credentialsFromDockerConfig(config, "ghcr.io"), { username: "gh", identityToken: "refresh-me" });
+  assertStrictEquals(credentialsFromDockerConfig(config, "quay.io"), undefined);
+  assertStrictEquals(credentialsFromDockerConfig(config, "localhost:5001"), undefined);
+  assertThrows(() => credentialsFromDockerConfig(config, "broken.example.com"), /"auth" is not base64/);
 });
 
 // ---------------------------------------------------------------- manifests and platforms
@@ -123,9 +132,9 @@ const LAYER = { mediaType: "application/vnd.oci.image.layer.v1.tar+gzip", digest
 Deno.test("manifests: the four types, and the type from header or shape", () => {
   const manifest = { schemaVersion: 2, config: CONFIG, layers: [LAYER] };
   const parsed = parseManifest(json({ ...manifest, mediaType: MEDIA_TYPE.ociManifest }));
-  assert.equal(parsed.kind, "manifest");
-  assert.equal(parseManifest(json(manifest), MEDIA_TYPE.dockerManifest).mediaType, MEDIA_TYPE.dockerManifest);
-  assert.equal(parseManifest(json(manifest), "application/json").mediaType, MEDIA_TYPE.ociManifest);
+  assertStrictEquals(parsed.kind, "manifest");
+  assertStrictEquals(parseManifest(json(manifest), MEDIA_TYPE.dockerManifest).mediaType, MEDIA_TYPE.dockerManifest);
+  assertStrictEquals(parseManifest(json(manifest), "application/json").mediaType, MEDIA_TYPE.ociManifest);
   const docker = parseManifest(
     json({
       schemaVersion: 2,
@@ -134,16 +143,16 @@ Deno.test("manifests: the four types, and the type from header or shape", () => 
       layers: [{ ...LAYER, mediaType: "application/vnd.docker.image.rootfs.diff.tar.gzip" }],
     }),
   );
-  assert.equal(
+  assertStrictEquals(
     docker.kind === "manifest" && docker.layers[0]!.mediaType,
     "application/vnd.docker.image.rootfs.diff.tar.gzip",
   );
   const list = parseManifest(
     json({ schemaVersion: 2, mediaType: MEDIA_TYPE.dockerManifestList, manifests: [] }),
   );
-  assert.equal(list.kind, "index");
-  assert.equal(parseManifest(json({ schemaVersion: 2, manifests: [] })).mediaType, MEDIA_TYPE.ociIndex);
-  assert.equal(
+  assertStrictEquals(list.kind, "index");
+  assertStrictEquals(parseManifest(json({ schemaVersion: 2, manifests: [] })).mediaType, MEDIA_TYPE.ociIndex);
+  assertStrictEquals(
     MANIFEST_ACCEPT,
     [MEDIA_TYPE.ociIndex, MEDIA_TYPE.ociManifest, MEDIA_TYPE.dockerManifestList, MEDIA_TYPE.dockerManifest].join(", "),
   );
@@ -152,14 +161,14 @@ Deno.test("manifests: the four types, and the type from header or shape", () => 
 Deno.test("manifests: schema 1 and the unsupported are refused clearly", () => {
   const schema1 = json({ schemaVersion: 1, name: "x", tag: "t", fsLayers: [], history: [], signatures: [] });
   for (const type of [MEDIA_TYPE.dockerSchema1, MEDIA_TYPE.dockerSchema1Signed, "application/json", undefined]) {
-    assert.throws(() => parseManifest(schema1, type), /schema 1, which gcr does not support/);
+    assertThrows(() => parseManifest(schema1, type), /schema 1, which gcr does not support/);
   }
-  assert.throws(() => parseManifest(te.encode("not json")), /invalid manifest/);
-  assert.throws(
+  assertThrows(() => parseManifest(te.encode("not json")), /invalid manifest/);
+  assertThrows(
     () => parseManifest(json({ schemaVersion: 2, mediaType: "application/vnd.oci.artifact.manifest.v1+json" })),
     /unsupported manifest media type application\/vnd.oci.artifact.manifest.v1\+json/,
   );
-  assert.throws(
+  assertThrows(
     () =>
       parseManifest(
         json({
@@ -170,15 +179,15 @@ Deno.test("manifests: schema 1 and the unsupported are refused clearly", () => {
       ),
     /not a container image: its config has media type application\/vnd.cncf.helm.config.v1\+json/,
   );
-  assert.throws(
+  assertThrows(
     () => parseManifest(json({ schemaVersion: 2, config: CONFIG, layers: [{ ...LAYER, digest: "sha256:../../x" }] })),
     /invalid layer 1: invalid digest/,
   );
-  assert.throws(
+  assertThrows(
     () => parseManifest(json({ schemaVersion: 2, config: CONFIG, layers: [{ ...LAYER, size: -1 }] })),
     /invalid layer 1: size is -1/,
   );
-  assert.throws(
+  assertThrows(
     () => parseManifest(json({ schemaVersion: 2, config: CONFIG, layers: [{ ...LAYER, mediaType: "text/plain" }] })),
     /unsupported layer 1 .*: media type text\/plain/,
   );
@@ -195,19 +204,19 @@ function entry(digestChar: string, platform?: Platform, annotations?: Record<str
 }
 
 Deno.test("platforms: parse, normalise, choose from an index", () => {
-  assert.deepEqual(parsePlatform("linux/amd64"), { os: "linux", architecture: "amd64" });
-  assert.deepEqual(parsePlatform("linux/arm64"), { os: "linux", architecture: "arm64", variant: "v8" });
-  assert.deepEqual(parsePlatform("linux/arm/v6"), { os: "linux", architecture: "arm", variant: "v6" });
-  assert.deepEqual(parsePlatform("arm64"), { os: "linux", architecture: "arm64", variant: "v8" });
-  assert.throws(() => parsePlatform("linux/"), /expected os\/arch\[\/variant\]/);
-  assert.throws(() => parsePlatform("a/b/c/d"), /expected os\/arch\[\/variant\]/);
-  assert.deepEqual(normalizePlatform({ os: "Linux", architecture: "x86_64" }), { os: "linux", architecture: "amd64" });
-  assert.deepEqual(normalizePlatform({ os: "linux", architecture: "aarch64" }), {
+  assertDeepEquals(parsePlatform("linux/amd64"), { os: "linux", architecture: "amd64" });
+  assertDeepEquals(parsePlatform("linux/arm64"), { os: "linux", architecture: "arm64", variant: "v8" });
+  assertDeepEquals(parsePlatform("linux/arm/v6"), { os: "linux", architecture: "arm", variant: "v6" });
+  assertDeepEquals(parsePlatform("arm64"), { os: "linux", architecture: "arm64", variant: "v8" });
+  assertThrows(() => parsePlatform("linux/"), /expected os\/arch\[\/variant\]/);
+  assertThrows(() => parsePlatform("a/b/c/d"), /expected os\/arch\[\/variant\]/);
+  assertDeepEquals(normalizePlatform({ os: "Linux", architecture: "x86_64" }), { os: "linux", architecture: "amd64" });
+  assertDeepEquals(normalizePlatform({ os: "linux", architecture: "aarch64" }), {
     os: "linux",
     architecture: "arm64",
     variant: "v8",
   });
-  assert.deepEqual(normalizePlatform({ os: "linux", architecture: "armhf" }), {
+  assertDeepEquals(normalizePlatform({ os: "linux", architecture: "armhf" }), {
     os: "linux",
     architecture: "arm",
     variant: "v7",
@@ -227,22 +236,22 @@ Deno.test("platforms: parse, normalise, choose from an index", () => {
       entry("e", { os: "windows", architecture: "amd64", "os.version": "10.0.17763.1" }),
     ],
   };
-  assert.ok(isAttestation(index.manifests[0]!) && isAttestation(index.manifests[1]!));
+  assert(isAttestation(index.manifests[0]!) && isAttestation(index.manifests[1]!));
   const pick = (spec: string) => selectManifest(index, parsePlatform(spec)).digest;
-  assert.equal(pick("linux/amd64"), D("a"));
-  assert.equal(pick("linux/arm64"), D("b"));
-  assert.equal(pick("linux/arm64/v8"), D("b"));
-  assert.equal(pick("linux/aarch64"), D("b"));
-  assert.equal(pick("linux/arm/v7"), D("d"));
-  assert.equal(pick("linux/arm/v6"), D("c"));
-  assert.equal(pick("linux/arm/v8"), D("d"), "the newest older arm variant");
-  assert.equal(pick("windows/amd64"), D("e"));
-  assert.throws(() => pick("linux/arm/v5"), /no image for linux\/arm\/v5/);
-  assert.throws(
+  assertStrictEquals(pick("linux/amd64"), D("a"));
+  assertStrictEquals(pick("linux/arm64"), D("b"));
+  assertStrictEquals(pick("linux/arm64/v8"), D("b"));
+  assertStrictEquals(pick("linux/aarch64"), D("b"));
+  assertStrictEquals(pick("linux/arm/v7"), D("d"));
+  assertStrictEquals(pick("linux/arm/v6"), D("c"));
+  assertStrictEquals(pick("linux/arm/v8"), D("d"), "the newest older arm variant");
+  assertStrictEquals(pick("windows/amd64"), D("e"));
+  assertThrows(() => pick("linux/arm/v5"), /no image for linux\/arm\/v5/);
+  assertThrows(
     () => pick("linux/s390x"),
     /no image for linux\/s390x in the index \(it has: linux\/amd64, linux\/arm64\/v8, linux\/arm\/v6, linux\/arm\/v7, windows\/amd64\)/,
   );
-  assert.throws(() => pick("unknown/unknown"), /no image for unknown\/unknown/);
+  assertThrows(() => pick("unknown/unknown"), /no image for unknown\/unknown/);
 
   // An arm64 entry without variant is v8; an amd64 v3 host runs v1 and v2 images.
   const plain: ImageIndex = {
@@ -254,28 +263,28 @@ Deno.test("platforms: parse, normalise, choose from an index", () => {
       entry("3", { os: "linux", architecture: "amd64", variant: "v2" }),
     ],
   };
-  assert.equal(selectManifest(plain, parsePlatform("linux/arm64/v8")).digest, D("1"));
-  assert.equal(selectManifest(plain, parsePlatform("linux/amd64/v3")).digest, D("3"));
-  assert.equal(selectManifest(plain, parsePlatform("linux/amd64")).digest, D("2"));
+  assertStrictEquals(selectManifest(plain, parsePlatform("linux/arm64/v8")).digest, D("1"));
+  assertStrictEquals(selectManifest(plain, parsePlatform("linux/amd64/v3")).digest, D("3"));
+  assertStrictEquals(selectManifest(plain, parsePlatform("linux/amd64")).digest, D("2"));
 });
 
 // ---------------------------------------------------------------- retries and progress
 
 Deno.test("Retry-After: seconds or an HTTP date; back-off doubles and is capped", () => {
   const now = Date.parse("2024-01-01T00:00:00Z");
-  assert.equal(parseRetryAfter("2", now), 2000);
-  assert.equal(parseRetryAfter(" 0 ", now), 0);
-  assert.equal(parseRetryAfter("Mon, 01 Jan 2024 00:00:03 GMT", now), 3000);
-  assert.equal(parseRetryAfter("Sun, 31 Dec 2023 23:59:00 GMT", now), 0);
-  assert.equal(parseRetryAfter("soon", now), undefined);
-  assert.equal(parseRetryAfter(null, now), undefined);
+  assertStrictEquals(parseRetryAfter("2", now), 2000);
+  assertStrictEquals(parseRetryAfter(" 0 ", now), 0);
+  assertStrictEquals(parseRetryAfter("Mon, 01 Jan 2024 00:00:03 GMT", now), 3000);
+  assertStrictEquals(parseRetryAfter("Sun, 31 Dec 2023 23:59:00 GMT", now), 0);
+  assertStrictEquals(parseRetryAfter("soon", now), undefined);
+  assertStrictEquals(parseRetryAfter(null, now), undefined);
   const policy = { ...DEFAULT_RETRY, baseDelayMs: 100, maxDelayMs: 1000 };
   for (let i = 0; i < 20; i++) {
     const d0 = backoffDelay(0, policy);
     const d2 = backoffDelay(2, policy);
-    assert.ok(d0 >= 75 && d0 <= 125, `${d0}`);
-    assert.ok(d2 >= 300 && d2 <= 500, `${d2}`);
-    assert.equal(backoffDelay(10, policy), 1000);
+    assert(d0 >= 75 && d0 <= 125, `${d0}`);
+    assert(d2 >= 300 && d2 <= 500, `${d2}`);
+    assertStrictEquals(backoffDelay(10, policy), 1000);
   }
 });
 
@@ -286,7 +295,7 @@ Deno.test("progress: one line per layer redrawn in place on a terminal", () => {
   progress.note("latest: Pulling from library/ubuntu");
   progress.update("aaaaaaaaaaaa", "Waiting", 0, 45_600_000);
   progress.update("bbbbbbbbbbbb", "Waiting", 0, 1_000);
-  assert.equal(
+  assertStrictEquals(
     out,
     "latest: Pulling from library/ubuntu\naaaaaaaaaaaa: Waiting\nbbbbbbbbbbbb: Waiting\n",
   );
@@ -294,20 +303,20 @@ Deno.test("progress: one line per layer redrawn in place on a terminal", () => {
   now = 1000;
   progress.update("aaaaaaaaaaaa", "Downloading", 0, 45_600_000);
   // Two lines up (to aaaa…), clear it, write, two lines down.
-  assert.equal(out, "\x1b[2A\r\x1b[2Kaaaaaaaaaaaa: Downloading  0B/45.6MB\r\x1b[2B");
+  assertStrictEquals(out, "\x1b[2A\r\x1b[2Kaaaaaaaaaaaa: Downloading  0B/45.6MB\r\x1b[2B");
   out = "";
   now = 1050;
   progress.update("aaaaaaaaaaaa", "Downloading", 100_000, 45_600_000);
-  assert.equal(out, "", "bytes alone redraw at most every 100 ms");
+  assertStrictEquals(out, "", "bytes alone redraw at most every 100 ms");
   now = 3400;
   progress.update("aaaaaaaaaaaa", "Downloading", 12_300_000, 45_600_000);
-  assert.equal(out, "\x1b[2A\r\x1b[2Kaaaaaaaaaaaa: Downloading  12.3MB/45.6MB  5.19MB/s\r\x1b[2B");
+  assertStrictEquals(out, "\x1b[2A\r\x1b[2Kaaaaaaaaaaaa: Downloading  12.3MB/45.6MB  5.19MB/s\r\x1b[2B");
   out = "";
   progress.update("bbbbbbbbbbbb", "Download complete", 1000, 1000);
-  assert.equal(out, "\x1b[1A\r\x1b[2Kbbbbbbbbbbbb: Download complete\r\x1b[1B");
-  assert.equal(humanSize(999), "999B");
-  assert.equal(humanSize(1234), "1.23kB");
-  assert.equal(humanSize(123_456_789), "123MB");
+  assertStrictEquals(out, "\x1b[1A\r\x1b[2Kbbbbbbbbbbbb: Download complete\r\x1b[1B");
+  assertStrictEquals(humanSize(999), "999B");
+  assertStrictEquals(humanSize(1234), "1.23kB");
+  assertStrictEquals(humanSize(123_456_789), "123MB");
 });
 
 Deno.test("progress: plain log lines, start and done per layer", () => {
@@ -324,7 +333,7 @@ Deno.test("progress: plain log lines, start and done per layer", () => {
   progress.update("aaaaaaaaaaaa", "Verifying Checksum", 2_000_000, 2_000_000);
   progress.update("aaaaaaaaaaaa", "Download complete", 2_000_000, 2_000_000);
   progress.update("bbbbbbbbbbbb", "Already exists");
-  assert.deepEqual(lines, [
+  assertDeepEquals(lines, [
     "t: Pulling from x\n",
     "aaaaaaaaaaaa: downloading 2MB\n",
     "aaaaaaaaaaaa: retrying in 1s: connection reset\n",
@@ -335,11 +344,14 @@ Deno.test("progress: plain log lines, start and done per layer", () => {
 });
 
 Deno.test("the scheme: https, plain http only on loopback or with --insecure", () => {
-  assert.equal(new RegistryClient("docker.io").baseUrl.href, "https://registry-1.docker.io/");
-  assert.equal(new RegistryClient("registry.example.com:5000").baseUrl.href, "https://registry.example.com:5000/");
-  assert.equal(new RegistryClient("registry.example.com", { insecure: true }).baseUrl.protocol, "http:");
+  assertStrictEquals(new RegistryClient("docker.io").baseUrl.href, "https://registry-1.docker.io/");
+  assertStrictEquals(
+    new RegistryClient("registry.example.com:5000").baseUrl.href,
+    "https://registry.example.com:5000/",
+  );
+  assertStrictEquals(new RegistryClient("registry.example.com", { insecure: true }).baseUrl.protocol, "http:");
   for (const domain of ["localhost:5000", "127.0.0.1:5000", "[::1]:5000"]) {
-    assert.equal(new RegistryClient(domain).baseUrl.protocol, "http:", domain);
+    assertStrictEquals(new RegistryClient(domain).baseUrl.protocol, "http:", domain);
   }
 });
 
@@ -396,7 +408,7 @@ function startSlowProxy(upstream: string, delayMs: number) {
     const blob = url.pathname.includes("/blobs/");
     if (blob) maxInFlight = Math.max(maxInFlight, ++inFlight);
     try {
-      if (blob) await new Promise((resolve) => setTimeout(resolve, delayMs));
+      if (blob) await sleep(delayMs);
       const headers = new Headers(req.headers);
       headers.delete("host");
       headers.set("accept-encoding", "identity");
@@ -450,27 +462,27 @@ Deno.test({
         const progress = new RecordingProgress();
         const ref = `${counter.url}/team/busybox:1.36`;
         const image = await pullImage(ref, { ...quiet, cacheDir, progress });
-        assert.equal(image.reference, ref);
-        assert.equal(image.digest, busybox.digest);
-        assert.equal(image.manifestDigest, busybox.digest);
-        assert.equal(image.manifest.mediaType, MEDIA_TYPE.ociManifest);
-        assert.equal(image.config.architecture, "amd64");
-        assert.deepEqual(image.platform, { os: "linux", architecture: "amd64" });
-        assert.equal(image.layers.length, 1);
+        assertStrictEquals(image.reference, ref);
+        assertStrictEquals(image.digest, busybox.digest);
+        assertStrictEquals(image.manifestDigest, busybox.digest);
+        assertStrictEquals(image.manifest.mediaType, MEDIA_TYPE.ociManifest);
+        assertStrictEquals(image.config.architecture, "amd64");
+        assertDeepEquals(image.platform, { os: "linux", architecture: "amd64" });
+        assertStrictEquals(image.layers.length, 1);
         for (const layer of [...image.layers, { digest: image.configDigest, path: image.configPath }]) {
-          assert.equal(digestOf(await Deno.readFile(layer.path)), layer.digest);
-          assert.equal(layer.path, join(cacheDir, "blobs", "sha256", layer.digest.slice(7)));
+          assertStrictEquals(digestOf(await Deno.readFile(layer.path)), layer.digest);
+          assertStrictEquals(layer.path, join(cacheDir, "blobs", "sha256", layer.digest.slice(7)));
         }
-        assert.deepEqual(await listFiles(join(cacheDir, "ingest")), []);
-        assert.ok(image.downloadedBytes > 0);
-        assert.equal(blobGets(counter).length, 2, "config and one layer");
-        assert.deepEqual(progress.notes, [
+        assertDeepEquals(await listFiles(join(cacheDir, "ingest")), []);
+        assert(image.downloadedBytes > 0);
+        assertStrictEquals(blobGets(counter).length, 2, "config and one layer");
+        assertDeepEquals(progress.notes, [
           "1.36: Pulling from team/busybox",
           `Digest: ${busybox.digest}`,
           `Status: Downloaded newer image for ${ref}`,
         ]);
         const id = image.layers[0]!.digest.slice(7, 19);
-        assert.deepEqual(progress.events, [
+        assertDeepEquals(progress.events, [
           `${id}: Waiting`,
           `${id}: Downloading`,
           `${id}: Verifying Checksum`,
@@ -481,31 +493,31 @@ Deno.test({
         const before = counter.stats.requests.length;
         const again = await pullImage(ref, { ...quiet, cacheDir, progress: new RecordingProgress() });
         const second = counter.stats.requests.slice(before);
-        assert.deepEqual(second.map((r) => `${r.method} ${r.path}`), [`GET /v2/team/busybox/manifests/1.36`]);
-        assert.equal(again.downloadedBytes, 0);
-        assert.deepEqual(again.layers, image.layers);
+        assertDeepEquals(second.map((r) => `${r.method} ${r.path}`), [`GET /v2/team/busybox/manifests/1.36`]);
+        assertStrictEquals(again.downloadedBytes, 0);
+        assertDeepEquals(again.layers, image.layers);
 
         // By digest, with the cache: no request at all.
         const n = counter.stats.requests.length;
         const pinned = await pullImage(`${counter.url}/team/busybox@${busybox.digest}`, { ...quiet, cacheDir });
-        assert.equal(counter.stats.requests.length, n);
-        assert.equal(pinned.manifestDigest, busybox.digest);
+        assertStrictEquals(counter.stats.requests.length, n);
+        assertStrictEquals(pinned.manifestDigest, busybox.digest);
       });
 
       await t.step("pull by digest, and tag plus digest (the digest wins)", async () => {
         const cacheDir = await tempDir();
         const image = await pullImage(`${registry.url}/team/busybox@${busybox.digest}`, { ...quiet, cacheDir });
-        assert.equal(image.digest, busybox.digest);
+        assertStrictEquals(image.digest, busybox.digest);
         const both = await pullImage(`${registry.url}/team/busybox:no-such-tag@${busybox.digest}`, {
           ...quiet,
           cacheDir: await tempDir(),
         });
-        assert.equal(both.digest, busybox.digest);
-        await assert.rejects(
+        assertStrictEquals(both.digest, busybox.digest);
+        await assertRejects(
           pullImage(`${registry.url}/team/busybox@${D("0")}`, { ...quiet, cacheDir }),
           /127\.0\.0\.1:\d+\/team\/busybox@sha256:0{64} not found: 404 Not Found: manifest unknown/,
         );
-        await assert.rejects(
+        await assertRejects(
           pullImage(`${registry.url}/team/busybox:nope`, { ...quiet, cacheDir }),
           /team\/busybox:nope not found: 404 Not Found: manifest unknown \(MANIFEST_UNKNOWN\)/,
         );
@@ -514,29 +526,29 @@ Deno.test({
       await t.step("platform from a multi-arch OCI index and Docker manifest list", async () => {
         const cacheDir = await tempDir();
         const host = await pullImage(`${registry.url}/multi`, { ...quiet, cacheDir });
-        assert.equal(host.digest, multi.digest, "Digest: is the index's");
-        assert.equal(host.manifestDigest, busybox.digest, "amd64 is the busybox image");
-        assert.equal(host.config.architecture, "amd64");
+        assertStrictEquals(host.digest, multi.digest, "Digest: is the index's");
+        assertStrictEquals(host.manifestDigest, busybox.digest, "amd64 is the busybox image");
+        assertStrictEquals(host.config.architecture, "amd64");
         const arm = await pullImage(`${registry.url}/multi`, { ...quiet, cacheDir, platform: "linux/arm64" });
-        assert.equal(arm.config.architecture, "arm64");
-        assert.notEqual(arm.manifestDigest, busybox.digest);
+        assertStrictEquals(arm.config.architecture, "arm64");
+        assertNotStrictEquals(arm.manifestDigest, busybox.digest);
         const armV8 = await pullImage(`${registry.url}/multi`, { ...quiet, cacheDir, platform: "linux/arm64/v8" });
-        assert.equal(armV8.manifestDigest, arm.manifestDigest);
-        await assert.rejects(
+        assertStrictEquals(armV8.manifestDigest, arm.manifestDigest);
+        await assertRejects(
           pullImage(`${registry.url}/multi`, { ...quiet, cacheDir, platform: "linux/s390x" }),
           /no image for linux\/s390x in the index \(it has: linux\/amd64, linux\/arm64\)/,
         );
         // The attestation entry (unknown/unknown) is never a candidate.
-        await assert.rejects(
+        await assertRejects(
           pullImage(`${registry.url}/multi`, { ...quiet, cacheDir, platform: "unknown/unknown" }),
           /no image for unknown\/unknown/,
         );
         const list = await pullImage(`${registry.url}/multi-v2s2`, { ...quiet, cacheDir, platform: "linux/arm64" });
-        assert.equal(list.digest, multiV2.digest);
-        assert.equal(list.config.architecture, "arm64");
-        assert.equal(list.manifest.mediaType, MEDIA_TYPE.dockerManifest);
+        assertStrictEquals(list.digest, multiV2.digest);
+        assertStrictEquals(list.config.architecture, "arm64");
+        assertStrictEquals(list.manifest.mediaType, MEDIA_TYPE.dockerManifest);
         // A single-platform image asked for with another platform is refused.
-        await assert.rejects(
+        await assertRejects(
           pullImage(`${registry.url}/team/busybox:1.36`, { ...quiet, cacheDir, platform: "linux/arm64" }),
           /team\/busybox:1\.36 is for linux\/amd64, not linux\/arm64\/v8/,
         );
@@ -546,13 +558,13 @@ Deno.test({
         const slow = await startSlowProxy(registry.url, 300);
         cleanup.push(slow.stop);
         const image = await pullImage(`${slow.url}/layers`, { ...quiet, cacheDir: await tempDir() });
-        assert.equal(image.digest, layers.digest);
-        assert.equal(image.layers.length, 3);
-        assert.equal(slow.maxInFlight(), 3, "three layer GETs at once");
+        assertStrictEquals(image.digest, layers.digest);
+        assertStrictEquals(image.layers.length, 3);
+        assertStrictEquals(slow.maxInFlight(), 3, "three layer GETs at once");
         const serial = await startSlowProxy(registry.url, 100);
         cleanup.push(serial.stop);
         await pullImage(`${serial.url}/layers`, { ...quiet, cacheDir: await tempDir(), concurrency: 1 });
-        assert.equal(serial.maxInFlight(), 1);
+        assertStrictEquals(serial.maxInFlight(), 1);
       });
 
       await t.step("a corrupted blob is an error and never enters the cache", async () => {
@@ -560,19 +572,22 @@ Deno.test({
           .layers[0]!;
         const faulty = await proxy(registry, { mode: "corrupt-blob", digest: layer.digest });
         const cacheDir = await tempDir();
-        await assert.rejects(
+        await assertRejects(
           pullImage(`${faulty.url}/team/busybox:1.36`, { ...quiet, cacheDir }),
           (error: Error) => {
-            assert.ok(error instanceof BlobVerificationError, String(error));
-            assert.equal(error.message, `digest mismatch: expected ${layer.digest}, got ${error.message.slice(-71)}`);
+            assert(error instanceof BlobVerificationError, String(error));
+            assertStrictEquals(
+              error.message,
+              `digest mismatch: expected ${layer.digest}, got ${error.message.slice(-71)}`,
+            );
             return true;
           },
         );
-        assert.equal(faulty.stats.corrupted, 1, "not retried: the same source would send the same bytes");
+        assertStrictEquals(faulty.stats.corrupted, 1, "not retried: the same source would send the same bytes");
         const cached = await listFiles(join(cacheDir, "blobs", "sha256"));
-        assert.equal(cached.length, 2, "the manifest and the config, not the layer");
-        assert.ok(!cached.includes(layer.digest.slice(7)));
-        assert.deepEqual(await listFiles(join(cacheDir, "ingest")), [], "no partial file either");
+        assertStrictEquals(cached.length, 2, "the manifest and the config, not the layer");
+        assert(!cached.includes(layer.digest.slice(7)));
+        assertDeepEquals(await listFiles(join(cacheDir, "ingest")), [], "no partial file either");
       });
 
       await t.step("a cut connection is resumed with Range, hashing on from the partial file", async () => {
@@ -581,32 +596,32 @@ Deno.test({
         const progress = new RecordingProgress();
         const image = await pullImage(`${faulty.url}/team/busybox:1.36`, { ...quiet, cacheDir, progress });
         const layer = image.layers[0]!;
-        assert.equal(digestOf(await Deno.readFile(layer.path)), layer.digest);
+        assertStrictEquals(digestOf(await Deno.readFile(layer.path)), layer.digest);
         const gets = blobGets(faulty).filter((r) => r.path.endsWith(layer.digest));
-        assert.equal(faulty.stats.cuts, 2, "config and layer were both cut once");
-        assert.equal(gets.length, 2);
-        assert.equal(gets[0]!.range, null);
-        assert.equal(gets[1]!.range, `bytes=${Math.floor(layer.size / 2)}-`);
-        assert.ok(progress.events.some((e) => /: Retrying in \d+s: /.test(e)), progress.events.join("\n"));
+        assertStrictEquals(faulty.stats.cuts, 2, "config and layer were both cut once");
+        assertStrictEquals(gets.length, 2);
+        assertStrictEquals(gets[0]!.range, null);
+        assertStrictEquals(gets[1]!.range, `bytes=${Math.floor(layer.size / 2)}-`);
+        assert(progress.events.some((e) => /: Retrying in \d+s: /.test(e)), progress.events.join("\n"));
       });
 
       await t.step("a partial file left by a failed pull is resumed by the next pull", async () => {
         const faulty = await proxy(registry, { mode: "cut-blob" });
         const cacheDir = await tempDir();
         const ref = `${faulty.url}/team/busybox:1.36`;
-        await assert.rejects(
+        await assertRejects(
           pullImage(ref, { ...quiet, cacheDir, retry: { ...FAST_RETRY, attempts: 1 } }),
           /cannot download sha256:[a-f0-9]{64}: .* \(gave up after 1 attempts\)/,
         );
         const partial = await listFiles(join(cacheDir, "ingest"));
-        assert.equal(partial.length, 1, "the cut config's partial file stays");
+        assertStrictEquals(partial.length, 1, "the cut config's partial file stays");
         const image = await pullImage(ref, { ...quiet, cacheDir });
         const configGets = blobGets(faulty).filter((r) => r.path.endsWith(image.configDigest));
-        assert.deepEqual(configGets.map((r) => r.range), [
+        assertDeepEquals(configGets.map((r) => r.range), [
           null,
           `bytes=${Math.floor(image.manifest.config.size / 2)}-`,
         ]);
-        assert.deepEqual(await listFiles(join(cacheDir, "ingest")), []);
+        assertDeepEquals(await listFiles(join(cacheDir, "ingest")), []);
       });
 
       await t.step("429 is retried after Retry-After", async () => {
@@ -618,12 +633,12 @@ Deno.test({
           cacheDir,
           retry: { baseDelayMs: 1, maxDelayMs: 5_000 },
         });
-        assert.equal(image.digest, busybox.digest);
+        assertStrictEquals(image.digest, busybox.digest);
         const manifests = manifestGets(faulty);
-        assert.deepEqual(manifests.map((r) => r.status), [429, 200]);
+        assertDeepEquals(manifests.map((r) => r.status), [429, 200]);
         const waited = manifests[1]!.at - manifests[0]!.at;
-        assert.ok(waited >= 0.95 && waited < 3, `waited ${waited}s for Retry-After: 1`);
-        assert.ok(performance.now() - started >= 950);
+        assert(waited >= 0.95 && waited < 3, `waited ${waited}s for Retry-After: 1`);
+        assert(performance.now() - started >= 950);
         // Retry-After is capped by maxDelayMs.
         const capped = await proxy(registry, { mode: "rate-limit", retryAfter: 3600, paths: /\/manifests\// });
         const t0 = performance.now();
@@ -632,7 +647,7 @@ Deno.test({
           cacheDir,
           retry: { baseDelayMs: 1, maxDelayMs: 200 },
         });
-        assert.ok(performance.now() - t0 < 3000, "an hour's Retry-After was capped");
+        assert(performance.now() - t0 < 3000, "an hour's Retry-After was capped");
       });
 
       await t.step("basic auth (htpasswd): credentials given, from config.json, missing, wrong", async () => {
@@ -642,7 +657,7 @@ Deno.test({
         const ref = `${basic.url}/private/busybox`;
         const credentials = { username: basic.username, password: basic.password };
         const image = await pullImage(ref, { ...quiet, cacheDir: await tempDir(), credentials });
-        assert.equal(image.digest, busybox.digest);
+        assertStrictEquals(image.digest, busybox.digest);
 
         const home = await tempDir();
         await Deno.writeTextFile(
@@ -654,13 +669,13 @@ Deno.test({
           dockerConfig: join(home, "config.json"),
           cacheDir: await tempDir(),
         });
-        assert.equal(fromConfig.digest, busybox.digest);
+        assertStrictEquals(fromConfig.digest, busybox.digest);
 
-        await assert.rejects(
+        await assertRejects(
           pullImage(ref, { ...quiet, cacheDir: await tempDir() }),
           new RegExp(`${basic.url} requires a user name and password: pass --username and --password-stdin`),
         );
-        await assert.rejects(
+        await assertRejects(
           pullImage(ref, { ...quiet, cacheDir: await tempDir(), credentials: { ...credentials, password: "wrong" } }),
           /401 Unauthorized: authentication required \(UNAUTHORIZED\)/,
         );
@@ -677,12 +692,12 @@ Deno.test({
           cacheDir: await tempDir(),
           credentials,
         });
-        assert.equal(digestOf(await Deno.readFile(image.layers[0]!.path)), image.layers[0]!.digest);
-        assert.equal(faulty.stats.redirects, 2, "config and layer");
-        assert.equal(faulty.stats.secondHost.length, 2);
-        assert.equal(faulty.secondHostAuthorizations(), 0, "no Authorization at the second host");
+        assertStrictEquals(digestOf(await Deno.readFile(image.layers[0]!.path)), image.layers[0]!.digest);
+        assertStrictEquals(faulty.stats.redirects, 2, "config and layer");
+        assertStrictEquals(faulty.stats.secondHost.length, 2);
+        assertStrictEquals(faulty.secondHostAuthorizations(), 0, "no Authorization at the second host");
         const redirected = faulty.stats.requests.filter((r) => r.action === "redirect");
-        assert.ok(redirected.every((r) => r.authorization?.startsWith("Basic ")), "the registry itself got it");
+        assert(redirected.every((r) => r.authorization?.startsWith("Basic ")), "the registry itself got it");
       });
 
       await t.step("anonymous bearer tokens: one token for the whole pull, credentials when given", async () => {
@@ -693,17 +708,17 @@ Deno.test({
         const before = service.requests.length;
         const cacheDir = await tempDir();
         const image = await pullImage(`${tokenRegistry.url}/tok/busybox`, { ...quiet, cacheDir });
-        assert.equal(image.digest, busybox.digest);
+        assertStrictEquals(image.digest, busybox.digest);
         const asked = service.requests.slice(before);
-        assert.equal(asked.length, 1, "manifest, config and layer share one token");
-        assert.deepEqual(asked[0]!.scopes, ["repository:tok/busybox:pull"]);
-        assert.equal(asked[0]!.service, service.service);
-        assert.equal(asked[0]!.user, null, "anonymous");
+        assertStrictEquals(asked.length, 1, "manifest, config and layer share one token");
+        assertDeepEquals(asked[0]!.scopes, ["repository:tok/busybox:pull"]);
+        assertStrictEquals(asked[0]!.service, service.service);
+        assertStrictEquals(asked[0]!.user, null, "anonymous");
 
         const credentials = { username: tokenRegistry.username, password: tokenRegistry.password };
         await pullImage(`${tokenRegistry.url}/tok/busybox`, { ...quiet, cacheDir: await tempDir(), credentials });
-        assert.equal(service.requests.at(-1)!.user, tokenRegistry.username);
-        await assert.rejects(
+        assertStrictEquals(service.requests.at(-1)!.user, tokenRegistry.username);
+        await assertRejects(
           pullImage(`${tokenRegistry.url}/tok/busybox`, {
             ...quiet,
             cacheDir: await tempDir(),
@@ -728,29 +743,29 @@ Deno.test({
         const url = `http://${tokenRegistry.url}/v2/tok/busybox/manifests/latest`;
         const challenge = await fetch(url, { headers: { accept: MANIFEST_ACCEPT } });
         await challenge.body?.cancel();
-        assert.equal(challenge.status, 401);
+        assertStrictEquals(challenge.status, 401);
         const [bearer] = parseWwwAuthenticate(challenge.headers.get("www-authenticate")!);
-        assert.deepEqual(bearer, {
+        assertDeepEquals(bearer, {
           scheme: "bearer",
           params: { realm: service.realm, service: service.service, scope: "repository:tok/busybox:pull" },
         });
         const n = service.requests.length;
-        assert.equal(await auth.answer(challenge, scope, undefined), true);
+        assertStrictEquals(await auth.answer(challenge, scope, undefined), true);
         const first = await auth.authorization(scope);
-        assert.match(first!, /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
+        assertMatch(first!, /^Bearer [\w-]+\.[\w-]+\.[\w-]+$/);
         const ok = await fetch(url, { headers: { accept: MANIFEST_ACCEPT, authorization: first! } });
         await ok.body?.cancel();
-        assert.equal(ok.status, 200, "the registry accepts the token");
+        assertStrictEquals(ok.status, 200, "the registry accepts the token");
         now += 100_000;
-        assert.equal(await auth.authorization(scope), first, "still valid after 100 s of 120");
-        assert.equal(service.requests.length - n, 1);
+        assertStrictEquals(await auth.authorization(scope), first, "still valid after 100 s of 120");
+        assertStrictEquals(service.requests.length - n, 1);
         now += 20_000;
         const renewed = await auth.authorization(scope);
-        assert.equal(service.requests.length - n, 2, "renewed once expired");
-        assert.ok(renewed?.startsWith("Bearer "));
+        assertStrictEquals(service.requests.length - n, 2, "renewed once expired");
+        assert(renewed?.startsWith("Bearer "));
         // Another scope is another token.
         await auth.authorization("repository:other:pull");
-        assert.equal(service.requests.length - n, 3);
+        assertStrictEquals(service.requests.length - n, 3);
       });
     } finally {
       for (const undo of cleanup.reverse()) await undo().catch(() => {});
@@ -831,22 +846,22 @@ Deno.test("schema 1, lying digests and oversized manifests are refused", async (
   });
   try {
     const client = new RegistryClient(`127.0.0.1:${server.addr.port}`, { retry: FAST_RETRY });
-    await assert.rejects(
+    await assertRejects(
       client.fetchManifest("x", "schema1"),
       /unsupported manifest: it is a Docker image manifest version 2, schema 1, which gcr does not support/,
     );
-    assert.equal(accepts[0], MANIFEST_ACCEPT);
-    await assert.rejects(
+    assertStrictEquals(accepts[0], MANIFEST_ACCEPT);
+    await assertRejects(
       client.fetchManifest("x", digestOf(good)),
       new RegExp(
         `digest mismatch for .*x@${digestOf(good)}: the registry sent a manifest with digest ${digestOf(other)}`,
       ),
     );
-    await assert.rejects(
+    await assertRejects(
       client.fetchManifest("x", "bad-header"),
       /digest mismatch for .*x:bad-header: Docker-Content-Digest says sha256:[a-f0-9]{64}, the body is sha256:/,
     );
-    await assert.rejects(
+    await assertRejects(
       client.fetchManifest("x", "huge"),
       /the manifest of .*x:huge is more than the limit of 4194304 bytes/,
     );
@@ -863,9 +878,9 @@ Deno.test("schema 1, lying digests and oversized manifests are refused", async (
         new BlobCache(stallCache),
         (status) => statuses.at(-1) !== status && statuses.push(status),
       );
-      assert.deepEqual(await Deno.readFile(path), blob);
-      assert.deepEqual(blobRanges, [null, "bytes=50000-"]);
-      assert.ok(statuses.includes("Retrying in 1s: no data for 0.3s"), statuses.join("\n"));
+      assertDeepEquals(await Deno.readFile(path), blob);
+      assertDeepEquals(blobRanges, [null, "bytes=50000-"]);
+      assert(statuses.includes("Retrying in 1s: no data for 0.3s"), statuses.join("\n"));
     } finally {
       await Deno.remove(stallCache, { recursive: true });
     }
@@ -873,9 +888,9 @@ Deno.test("schema 1, lying digests and oversized manifests are refused", async (
     const cacheDir = await Deno.makeTempDir();
     try {
       const cache = new BlobCache(cacheDir);
-      await assert.rejects(client.fetchManifest("x", digestOf(good), { cache }), /digest mismatch/);
-      assert.equal(await cache.has(digestOf(other)), false);
-      assert.equal(await cache.has(digestOf(good)), false);
+      await assertRejects(client.fetchManifest("x", digestOf(good), { cache }), /digest mismatch/);
+      assertStrictEquals(await cache.has(digestOf(other)), false);
+      assertStrictEquals(await cache.has(digestOf(good)), false);
     } finally {
       await Deno.remove(cacheDir, { recursive: true });
     }

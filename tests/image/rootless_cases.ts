@@ -6,19 +6,9 @@
  */
 import { assembleRootfs } from "../../image/apply_layer.ts";
 import { S_IFIFO, S_IFMT } from "../../ffi/constants.ts";
-import {
-  allPaths,
-  applyFile,
-  assert,
-  assertEquals,
-  assertRejects,
-  exists,
-  makeSentinel,
-  pyTar,
-  snapshot,
-  stat,
-  xattrHex,
-} from "./layer_fixtures.ts";
+import { allPaths, applyFile, makeSentinel, pyTar, snapshot, stat, xattrHex } from "./layer_fixtures.ts";
+import { exists } from "../../host/files.ts";
+import { assert, assertEquals, assertRejects } from "../helpers.ts";
 
 if (Deno.uid() === 0) throw new Error("rootless_cases.ts must run as a user other than root");
 

@@ -8,18 +8,9 @@
 import { join } from "node:path";
 import { Ipam } from "../../net/ipam.ts";
 import { describe, Running } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes } from "../helpers.ts";
+import { assert, assertEquals, assertIncludes, assertThrows } from "../helpers.ts";
 
 const SCRIPT = join(import.meta.dirname!, "ipam_script.ts");
-
-function throws(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    return (error as Error).message;
-  }
-  throw new Error("expected an error");
-}
 
 Deno.test("ipam: skips network and gateway, one address per container, reuses a released one", () => {
   const stateDir = Deno.makeTempDirSync({ prefix: "gcr-ipam-" });
@@ -33,8 +24,16 @@ Deno.test("ipam: skips network and gateway, one address per container, reuses a 
     assertEquals(ipam.release("aaa"), true, "released");
     assertEquals(ipam.release("aaa"), false, "nothing left to release");
     assertEquals(ipam.allocate("ccc").address, "10.88.0.2", "a released address is handed out again");
-    assertIncludes(throws(() => new Ipam({ stateDir, subnet: "10.88.0.1/16" })), "host bits", "bad subnet");
-    assertIncludes(throws(() => ipam.allocate("ddd", 0x3fffffff)), "does not exist", "an owner that is not there");
+    assertIncludes(
+      assertThrows(() => new Ipam({ stateDir, subnet: "10.88.0.1/16" })).message,
+      "host bits",
+      "bad subnet",
+    );
+    assertIncludes(
+      assertThrows(() => ipam.allocate("ddd", 0x3fffffff)).message,
+      "does not exist",
+      "an owner that is not there",
+    );
   } finally {
     Deno.removeSync(stateDir, { recursive: true });
   }
@@ -48,7 +47,7 @@ Deno.test("ipam: a full subnet refuses, and leases of a dead owner are reclaimed
     const ipam = new Ipam({ stateDir, subnet: "10.89.0.0/29" }); // .2 … .6: five addresses
     const addresses = ["c1", "c2", "c3", "c4", "c5"].map((id) => ipam.allocate(id, owner.pid).address);
     assertEquals(addresses, ["10.89.0.2", "10.89.0.3", "10.89.0.4", "10.89.0.5", "10.89.0.6"], "all five");
-    assertIncludes(throws(() => ipam.allocate("c6")), "No free address in 10.89.0.0/29", "full");
+    assertIncludes(assertThrows(() => ipam.allocate("c6")).message, "No free address in 10.89.0.0/29", "full");
     owner.kill("SIGKILL");
     await owner.finish().catch(() => {});
     assertEquals(ipam.allocate("c6").address, "10.89.0.2", "the dead owner's addresses are free again");

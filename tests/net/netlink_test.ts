@@ -22,8 +22,10 @@ import {
   stringAttribute,
   u32Attribute,
 } from "../../net/netlink.ts";
-import { describe, exists, named, needs, run, Running } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes, sleep } from "../helpers.ts";
+import { describe, named, needs, run, Running } from "../fixtures.ts";
+import { assert, assertEquals, assertIncludes, assertThrows } from "../helpers.ts";
+import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
 
 const SCRIPT = join(import.meta.dirname!, "netlink_script.ts");
 
@@ -56,13 +58,7 @@ Deno.test("netlink errors: errno and the extended-ack text of a capped NLMSG_ERR
   assertEquals(parsed, { errno: 95, text: "Unknown device type" }, "parsed error");
   assertEquals(parseIpv4Cidr("10.88.0.1/16").prefixLength, 16, "prefix length");
   for (const bad of ["10.88.0.1", "10.88.0/16", "10.88.0.256/16", "10.88.0.1/33"]) {
-    let threw = false;
-    try {
-      parseIpv4Cidr(bad);
-    } catch {
-      threw = true;
-    }
-    assert(threw, `${bad} is refused`);
+    assertThrows(() => parseIpv4Cidr(bad), Error, `${bad} is refused`);
   }
 });
 

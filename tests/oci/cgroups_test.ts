@@ -23,28 +23,21 @@ import { showCgroupOp } from "../../cgroup/ops.ts";
 import { planContainerCgroup } from "../../cgroup/plan.ts";
 import type { CgroupOptions } from "../../cgroup/version_plan.ts";
 import { missingRoot, named } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch, sleep, startInCgroup, waitFor } from "../helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertIncludes,
+  assertMatch,
+  assertRejects,
+  assertThrows,
+  startInCgroup,
+  waitFor,
+} from "../helpers.ts";
+import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
 
 /** The hierarchies an OCI container joins (all that gcr knows how to use). */
 const OCI_CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "cpuset", "devices", "freezer"];
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-function messageOf(fn: () => unknown): { error: unknown; message: string } {
-  try {
-    fn();
-  } catch (error) {
-    return { error, message: (error as Error).message };
-  }
-  throw new Error("expected an error");
-}
 
 /** Why the real v1 tests cannot run here, or undefined. */
 function cannotUseV1(...controllers: string[]): string | undefined {
@@ -170,8 +163,11 @@ Deno.test("resourcesFromOci: what podman sends becomes limits; 0 is unset, -1 un
     [{ devices: {} }, "linux.resources.devices: not an array"],
   ];
   for (const [input, expected] of cases) {
-    const { error, message } = messageOf(() => resourcesFromOci(input));
-    assert(error instanceof InvalidLimitError, `${JSON.stringify(input)}: an InvalidLimitError`);
+    const { message } = assertThrows(
+      () => resourcesFromOci(input),
+      InvalidLimitError,
+      `${JSON.stringify(input)}: an InvalidLimitError`,
+    );
     assert(message.startsWith(expected), `${JSON.stringify(input)}\n  expected: ${expected}…\n    actual: ${message}`);
   }
 });
@@ -259,7 +255,7 @@ Deno.test("fake-tree: an absolute cgroupsPath in every hierarchy, parents made w
     ]);
     assert(!relative.ops.some((op) => op.path === `${root}/pids/user/me/pod`), "the existing pod folder is kept");
     assertEquals(
-      messageOf(() => planContainerCgroup("c3", {}, { host, uid: 0, path: "/a/../../etc" })).message,
+      assertThrows(() => planContainerCgroup("c3", {}, { host, uid: 0, path: "/a/../../etc" })).message,
       'invalid cgroups path "/a/../../etc": it must name a cgroup and not contain ..',
     );
   } finally {
@@ -271,10 +267,11 @@ Deno.test("fake-tree: swap beyond the limit needs swap accounting; v2 refuses de
   const root = Deno.makeTempDirSync({ prefix: "gcr-cgroup-oci-" });
   try {
     const host = fakeV1Host(root, { memsw: false });
-    const noSwap = messageOf(() =>
-      planContainerCgroup("c1", { memoryBytes: 64 << 20, memorySwapBytes: 128 << 20 }, { host, uid: 0 })
+    const noSwap = assertThrows(
+      () => planContainerCgroup("c1", { memoryBytes: 64 << 20, memorySwapBytes: 128 << 20 }, { host, uid: 0 }),
+      CgroupUnavailableError,
+      "a CgroupUnavailableError",
     );
-    assert(noSwap.error instanceof CgroupUnavailableError, "a CgroupUnavailableError");
     assertMatch(noSwap.message, /this kernel does not account swap .*only -1 \(unlimited\) or the memory limit/);
     // Swap equal to the limit (no swap) and -1 need no accounting: written if the kernel offers them.
     for (const swap of [64 << 20, -1]) {
@@ -283,7 +280,7 @@ Deno.test("fake-tree: swap beyond the limit needs swap accounting; v2 refuses de
       assertEquals(memsw && showCgroupOp(memsw).replace(/^.*: /, ""), `${swap} (if the kernel offers it)`);
     }
     assertEquals(
-      messageOf(() => planContainerCgroup("c1", { cpus: 0.5, cpuQuotaUs: 1000 }, { host, uid: 0 })).message,
+      assertThrows(() => planContainerCgroup("c1", { cpus: 0.5, cpuQuotaUs: 1000 }, { host, uid: 0 })).message,
       "cpus and a CPU quota or period were both given: one way to say the CPU limit, please",
     );
 
@@ -291,12 +288,13 @@ Deno.test("fake-tree: swap beyond the limit needs swap accounting; v2 refuses de
     Deno.writeTextFileSync(`${root}/v2/cgroup.controllers`, "cpu memory pids cpuset\n");
     Deno.writeTextFileSync(`${root}/v2/cgroup.subtree_control`, "\n");
     const v2: CgroupOptions = { host: { version: 2, mount: `${root}/v2`, dir: `${root}/v2/me` }, uid: 0 };
-    const devices = messageOf(() =>
-      planContainerCgroup("c1", { devices: [{ allow: false, type: "a", access: "rwm" }] }, v2)
+    const devices = assertThrows(
+      () => planContainerCgroup("c1", { devices: [{ allow: false, type: "a", access: "rwm" }] }, v2),
+      CgroupUnavailableError,
+      "a CgroupUnavailableError",
     );
-    assert(devices.error instanceof CgroupUnavailableError, "a CgroupUnavailableError");
     assertEquals(devices.message, "device rules need cgroup v1 here; v2 needs an eBPF program gcr does not build");
-    assertMatch(messageOf(() => planContainerCgroup("c1", { memorySwappiness: 0 }, v2)).message, /v1 setting/);
+    assertMatch(assertThrows(() => planContainerCgroup("c1", { memorySwappiness: 0 }, v2)).message, /v1 setting/);
     // An empty rule list is fine; swap is v2's swap alone; shares become a weight; freezer needs no controller.
     const plan = planContainerCgroup(
       "c1",
@@ -447,7 +445,7 @@ Deno.test(
           assert(cgroup.paths.includes(`${h.dir}/${top}/c1`), `${h.dir}/${top}/c1`, cgroup.paths.join("\n"));
         }
         // The same path again: the container folder exists, so it is an error, and the parents stay (they are not new).
-        const again = messageOf(() => createContainerCgroup("c1", {}, { path: `${top}/c1` }));
+        const again = assertThrows(() => createContainerCgroup("c1", {}, { path: `${top}/c1` }));
         assertMatch(again.message, /^mkdir .*\/c1: EEXIST$/);
         for (const dir of cgroup.paths) assert(exists(dir), `${dir} is still there`);
         // A second container below a parent the first one made: removing the first keeps the parent.
@@ -540,13 +538,7 @@ Deno.test(
     try {
       const cgroup = createContainerCgroup("c1", {}, { path: `/${top}/c1` });
       try {
-        let message = "";
-        try {
-          await freeze(cgroup);
-        } catch (error) {
-          assert(error instanceof CgroupUnavailableError, "a CgroupUnavailableError");
-          message = error.message;
-        }
+        const { message } = await assertRejects(freeze(cgroup), CgroupUnavailableError, "a CgroupUnavailableError");
         assertMatch(message, /^the container's cgroup is in no freezer hierarchy .*controllers: \["freezer"\]$/);
       } finally {
         await cgroup.remove();

@@ -41,7 +41,6 @@ import { join } from "node:path";
 import {
   describe,
   ensureFixtureDirs,
-  exists,
   FIXTURES,
   liveProcessesWith,
   missingPrograms,
@@ -53,6 +52,8 @@ import {
   type RunResult,
   which,
 } from "../fixtures.ts";
+import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
 
 /** Where the built image archive is kept between runs. */
 export const PODMAN_CACHE = join(FIXTURES, "podman");
@@ -408,7 +409,7 @@ async function waitGone(what: () => number[], timeoutMs: number): Promise<number
   for (;;) {
     const left = what();
     if (!left.length || performance.now() > deadline) return left;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
 }
 

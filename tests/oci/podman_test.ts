@@ -6,6 +6,7 @@
  */
 import { describe, GCR, isDead, liveProcessesWith, named, parseMountinfo, which } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts";
+import { exists } from "../../host/files.ts";
 import { hostContainerState, type PodmanEnv, podmanEnv, podmanUnavailable } from "./podman_env.ts";
 
 const skip = podmanUnavailable() ?? (which("runc") ? undefined : "runc is not installed");
@@ -120,13 +121,7 @@ Deno.test(named("podman environment cleanup leaves no containers, processes, mou
     m.mountPoint.startsWith(dir)
   );
   assertEquals(mounts.map((m) => m.mountPoint), [], "no mounts left under the environment's folder");
-  let gone = false;
-  try {
-    Deno.statSync(dir);
-  } catch {
-    gone = true;
-  }
-  assert(gone, `${dir} is removed`);
+  assert(!exists(dir), `${dir} is removed`);
   assertEquals(await hostContainerState(), before, "podman left the host's container state alone");
   await env.cleanup(); // idempotent
 });

@@ -18,7 +18,6 @@ import {
   BUSYBOX,
   busyboxRootfs,
   describe,
-  exists,
   FIXTURES,
   GCR,
   gcr,
@@ -34,16 +33,9 @@ import {
   SCRATCH,
   STATE_DIR,
 } from "../fixtures.ts";
-import {
-  assert,
-  assertEquals,
-  assertIncludes,
-  assertMatch,
-  assertNotIncludes,
-  lines,
-  sleep,
-  waitFor,
-} from "../helpers.ts";
+import { assert, assertEquals, assertIncludes, assertMatch, assertNotIncludes, lines, waitFor } from "../helpers.ts";
+import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;
@@ -441,7 +433,7 @@ Deno.test(
         for (let i = 0; i < 100 && !path; i++) {
           const ns = Deno.readLinkSync(`/proc/${holder.pid}/ns/net`);
           if (ns !== Deno.readLinkSync("/proc/self/ns/net")) path = `/proc/${holder.pid}/ns/net`;
-          else await new Promise((r) => setTimeout(r, 20));
+          else await sleep(20);
         }
         assert(path, "unshare made a network namespace");
         const bundle = await o.bundle((c) => {

@@ -16,17 +16,7 @@ import { loadProfile } from "../../security/seccomp/docker.ts";
 import { profileFromOci } from "../../security/seccomp/oci.ts";
 import type { SeccompAction, SeccompProfile } from "../../security/seccomp/profile.ts";
 import { BUSYBOX, busyboxRootfs, describe, missingRoot, named, REPO, run, type RunResult } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes } from "../helpers.ts";
-
-function messageOf(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (error) {
-    assert(error instanceof Error, "an Error");
-    return error.message;
-  }
-  throw new Error("expected an error");
-}
+import { assert, assertEquals, assertIncludes, assertThrows } from "../helpers.ts";
 
 const ALLOW = { defaultAction: "SCMP_ACT_ALLOW" };
 
@@ -193,7 +183,7 @@ Deno.test("profileFromOci refuses what gcr cannot apply, naming the field", () =
     ],
   ];
   for (const [input, expected] of cases) {
-    const message = messageOf(() => profileFromOci(input));
+    const { message } = assertThrows(() => profileFromOci(input), Error, JSON.stringify(input));
     assert(message.startsWith(expected), `${JSON.stringify(input)}\n  expected: ${expected}…\n    actual: ${message}`);
     assert(!message.includes("\n"), "one line");
   }

@@ -11,7 +11,7 @@ import { RLIM_INFINITY, RLIMITS } from "../../oci/spec/process.ts";
 import { type OciSpec, parseSpec, readSpec } from "../../oci/spec/spec.ts";
 import { CAPABILITIES } from "../../ffi/capabilities.ts";
 import { describe, missingPrograms, missingRoot, named, run } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes } from "../helpers.ts";
+import { assert, assertEquals, assertIncludes, assertThrows } from "../helpers.ts";
 
 /** runc's and umoci's default capability sets. */
 const DEFAULT_CAPS = [CAPABILITIES.AUDIT_WRITE, CAPABILITIES.KILL, CAPABILITIES.NET_BIND_SERVICE];
@@ -182,17 +182,8 @@ function config(change: (json: Editable) => void): Record<string, unknown> {
   return json;
 }
 
-function refusalOf(fn: () => unknown, what: string): SpecError {
-  try {
-    fn();
-  } catch (error) {
-    if (error instanceof SpecError) return error;
-    throw error;
-  }
-  throw new Error(`accepted: ${what}`);
-}
-
-const refusal = (json: unknown) => refusalOf(() => parseSpec(json, "/bundle"), JSON.stringify(json));
+const refusal = (json: unknown) =>
+  assertThrows(() => parseSpec(json, "/bundle"), SpecError, `accepted: ${JSON.stringify(json)}`);
 
 function assertRefused(json: unknown, field: string, message: string | RegExp): void {
   const error = refusal(json);
@@ -479,11 +470,11 @@ Deno.test("seccomp is decoded into the profile gcr compiles", () => {
 
 Deno.test("readSpec: one-line errors for a missing file and for invalid JSON", () =>
   withTempDir(async (dir) => {
-    const missing = refusalOf(() => readSpec(dir), dir);
+    const missing = assertThrows(() => readSpec(dir), SpecError, `accepted: ${dir}`);
     assertEquals(missing.message.split("\n").length, 1);
     assertIncludes(missing.message, `${dir}/config.json: no such file`);
     await Deno.writeTextFile(join(dir, "config.json"), '{\n  "ociVersion": "1.0.2"\n  "root": {}\n}\n');
-    const invalid = refusalOf(() => readSpec(dir), dir);
+    const invalid = assertThrows(() => readSpec(dir), SpecError, `accepted: ${dir}`);
     assertEquals(invalid.message.split("\n").length, 1);
     assertIncludes(invalid.message, `${dir}/config.json: invalid JSON: `);
     assertIncludes(invalid.message, "line 3", "the position of the fault");

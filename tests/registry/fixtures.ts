@@ -49,6 +49,9 @@ export const APT_PACKAGES = [
 
 export const TEST_CACHE_ROOT = Deno.env.get("GCR_TEST_CACHE") ?? "/var/tmp/gcr-test";
 export const REGISTRY_CACHE = `${TEST_CACHE_ROOT}/registry`;
+import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
+
 const OCITOOL = new URL("./ocitool.py", import.meta.url).pathname;
 const DEBIAN_MIRROR = "http://deb.debian.org/debian";
 
@@ -88,16 +91,6 @@ export async function run(
     throw new Error(`${cmd} ${args.join(" ")}: exit ${out.code}\n${res.stderr}${res.stdout}`);
   }
   return res;
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
 }
 
 async function sha256Hex(data: Uint8Array | string): Promise<string> {
@@ -356,7 +349,7 @@ async function launchRegistry(
       await status;
       throw new Error(`docker-registry did not answer on 127.0.0.1:${port}:\n${await log()}`);
     }
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
 }
 
@@ -639,14 +632,14 @@ function cached(name: string, build: (tmp: string) => Promise<void>, base?: stri
       const root = base ?? await recipeDir();
       await Deno.mkdir(root, { recursive: true });
       const final = `${root}/${name}`;
-      if (await exists(final)) return final;
+      if (exists(final)) return final;
       const tmp = await Deno.makeTempDir({ dir: root, prefix: `.${name}.tmp-` });
       try {
         await build(tmp);
         await Deno.rename(tmp, final);
       } catch (e) {
         await Deno.remove(tmp, { recursive: true }).catch(() => {});
-        if (await exists(final)) return final; // another process won the race
+        if (exists(final)) return final; // another process won the race
         throw e;
       }
       return final;
@@ -668,7 +661,7 @@ async function skopeo(...args: string[]): Promise<void> {
 let python: Promise<string> | undefined;
 /** Debian's /usr/bin/python3 when present (starts faster than a pyenv shim), else python3 from PATH. */
 export function pythonCommand(): Promise<string> {
-  return python ??= exists("/usr/bin/python3").then((yes) => yes ? "/usr/bin/python3" : "python3");
+  return python ??= Promise.resolve(exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3");
 }
 
 async function ocitool(...args: string[]): Promise<void> {
@@ -793,7 +786,7 @@ async function debianRootfs(): Promise<string> {
     "/var/tmp/gcr-test/debian",
   ];
   for (const c of candidates) {
-    if (await exists(`${c}/etc/debian_version`) && await exists(`${c}/usr/bin/apt-get`)) return c;
+    if (exists(`${c}/etc/debian_version`) && exists(`${c}/usr/bin/apt-get`)) return c;
   }
   return await cached("debian-rootfs", async (tmp) => {
     await requireCommands({ debootstrap: "debootstrap" });
@@ -1338,7 +1331,7 @@ export function startFaultyProxy(upstream: string | Pick<Registry, "url">, fault
       stats.maxBlobsInFlight = Math.max(stats.maxBlobsInFlight, ++stats.blobsInFlight);
       record.action = "slow";
       try {
-        await new Promise((r) => setTimeout(r, fault.delayMs ?? 300));
+        await sleep(fault.delayMs ?? 300);
         const res = await upstreamFetch(req, path);
         record.status = res.status;
         return new Response(res.body, { status: res.status, headers: responseHeaders(res) });

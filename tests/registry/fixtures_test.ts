@@ -20,21 +20,7 @@ import {
   startFaultyProxy,
   startRegistry,
 } from "./fixtures.ts";
-
-// ---------------------------------------------------------------- tiny assertions
-
-function assert(cond: unknown, msg = "assertion failed"): asserts cond {
-  if (!cond) throw new Error(msg);
-}
-
-function assertEquals<T>(actual: T, expected: T, msg = ""): void {
-  const a = JSON.stringify(actual), e = JSON.stringify(expected);
-  if (a !== e) throw new Error(`${msg ? msg + ": " : ""}expected ${e}, got ${a}`);
-}
-
-function assertMatch(actual: string, re: RegExp, msg = ""): void {
-  if (!re.test(actual)) throw new Error(`${msg ? msg + ": " : ""}${JSON.stringify(actual)} does not match ${re}`);
-}
+import { assert, assertEquals, assertMatch } from "../helpers.ts";
 
 // ---------------------------------------------------------------- independent clients
 

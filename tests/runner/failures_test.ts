@@ -21,6 +21,7 @@ import {
   run,
 } from "../fixtures.ts";
 import { assert, assertEquals, assertMatch, lines } from "../helpers.ts";
+import { exists } from "../../host/files.ts";
 
 function hostMountsAt(point: string): number {
   return parseMountinfo(Deno.readTextFileSync("/proc/self/mountinfo")).filter((m) => m.mountPoint === point).length;
@@ -94,13 +95,7 @@ Deno.test(
       assertMatch(lines(traced.stderr).at(-1)!, expected, "the last stderr line is the step's error", describe(traced));
       assertMatch(traced.stderr, /\[\d+\/\d+\] mount-tmp:/, "the trace reached mount-tmp", describe(traced));
       assert(isDead(pid), `the child (host pid ${pid}) must be stopped once gcr exits`, describe(traced));
-      let exists = true;
-      try {
-        Deno.statSync(`/proc/${pid}`);
-      } catch {
-        exists = false;
-      }
-      assert(!exists, `/proc/${pid} must be gone: gcr reaps the child it killed`, describe(traced));
+      assert(!exists(`/proc/${pid}`), `/proc/${pid} must be gone: gcr reaps the child it killed`, describe(traced));
       assertEquals(liveProcessesWith(marker), [], "no process of that run is left", describe(traced));
       assertEquals(listTree(copy.path), before, "the rootfs copy is unchanged");
     } finally {

@@ -31,7 +31,8 @@ import {
   type RunResult,
   SCRATCH,
 } from "../fixtures.ts";
-import { assert, assertEquals, assertMatch, assertNotIncludes, lines, sleep } from "../helpers.ts";
+import { assert, assertEquals, assertMatch, assertNotIncludes, lines } from "../helpers.ts";
+import { sleep } from "../../host/time.ts";
 
 const SKIP = needs("setsid");
 
@@ -156,7 +157,7 @@ async function createAndStart(dir: string, id: string): Promise<{ create: RunRes
     for (let i = 0; i < 100; i++) {
       const state = await gcr(["--root", root, "state", id]);
       if (state.code !== 0 || JSON.parse(state.stdout).status === "stopped") break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
     }
     await gcr(["--root", root, "delete", "--force", id]);
   }

@@ -30,22 +30,12 @@ import {
   run,
   type RunResult,
 } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts";
+import { assert, assertEquals, assertIncludes, assertMatch, assertThrows } from "../helpers.ts";
 import type { HardenedRun } from "./run_hardened.ts";
 
 /** Docker's default set as /proc/<pid>/status shows it. */
 const DOCKER_DEFAULT_MASK = "00000000a80425fb";
 const hex = (mask: bigint) => mask.toString(16).padStart(16, "0");
-
-function assertThrows(fn: () => unknown, pattern: RegExp): void {
-  try {
-    fn();
-  } catch (error) {
-    assertMatch((error as Error).message, pattern, "the error names the problem");
-    return;
-  }
-  throw new Error(`expected an error matching ${pattern}`);
-}
 
 // ---------------------------------------------------------------------------
 // What gcr decides before anything runs
