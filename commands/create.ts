@@ -16,7 +16,7 @@ import { removeTree, writeFileAtomically } from "../host/files.ts";
 import { runSteps } from "../runner/runner.ts";
 import { registerContainer } from "../state/containers.ts";
 import { containerPaths } from "../state/paths.ts";
-import { processStart } from "../state/processes.ts";
+import { processStart } from "../host/processes.ts";
 import { type ContainerRecord, execContext, updateRecord } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";

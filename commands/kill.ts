@@ -8,6 +8,7 @@
 import { findContainer, recorded } from "../state/containers.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
+import { forEachContainer } from "./each_container.ts";
 import { signalContainer } from "../state/signals.ts";
 import { parseSignal } from "./signals.ts";
 import { currentStatus } from "../state/processes.ts";
@@ -41,26 +42,19 @@ function ociKillForm(args: readonly string[]): boolean {
 }
 
 /** `gcr kill [-s SIGNAL] <container>…`: a signal (default KILL) to each container's first process. */
-function dockerKill(args: readonly string[]): number {
+function dockerKill(args: readonly string[]): Promise<number> {
   const { flags, rest } = parseFlags(args, { signal: "value" }, { s: "signal" }, "kill");
   const signal = parseSignal(flags.get("signal") ?? "KILL");
   if (rest.length === 0) throw new UsageError("gcr kill needs at least one container");
-  let status = 0;
-  for (const ref of rest) {
-    try {
-      const found = recorded(ref);
-      if (!signalContainer(found.record, signal)) throw new Error(`container ${found.id} is not running`);
-      console.log(ref);
-    } catch (error) {
-      console.error(`gcr: ${(error as Error).message}`);
-      status = 1;
-    }
-  }
-  return status;
+  return forEachContainer(rest, (ref) => {
+    const found = recorded(ref);
+    if (!signalContainer(found.record, signal)) throw new Error(`container ${found.id} is not running`);
+    console.log(ref);
+  });
 }
 
 /** `gcr kill …` in either form. */
-export function killCommand(rest: readonly string[]): number {
+export function killCommand(rest: readonly string[]): number | Promise<number> {
   if (ociKillForm(rest)) return ociKillCommand(rest);
   return dockerKill(rest);
 }

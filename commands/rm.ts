@@ -9,6 +9,7 @@ import { findContainer, removeContainer } from "../state/containers.ts";
 import { isRunning } from "../state/processes.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
+import { forEachContainer } from "./each_container.ts";
 import { signalContainer, waitStopped } from "../state/signals.ts";
 import { releaseNetwork } from "../net/attach.ts";
 
@@ -17,24 +18,17 @@ export async function rmCommand(args: readonly string[]): Promise<number> {
   const { flags, rest } = parseFlags(args, { force: "bool" }, { f: "force" }, "rm");
   if (rest.length === 0) throw new UsageError("gcr rm needs at least one container");
   const force = flags.has("force");
-  let status = 0;
-  for (const ref of rest) {
-    try {
-      const found = findContainer(ref);
-      if (found.record && isRunning(found.record)) {
-        if (!force) {
-          throw new Error(`container ${found.id} is running (gcr stop it, or gcr rm -f): not removed`);
-        }
-        signalContainer(found.record, SIGNALS.SIGKILL);
-        if (!(await waitStopped(found, 10_000))) throw new Error(`container ${found.id} did not stop after SIGKILL`);
+  return await forEachContainer(rest, async (ref) => {
+    const found = findContainer(ref);
+    if (found.record && isRunning(found.record)) {
+      if (!force) {
+        throw new Error(`container ${found.id} is running (gcr stop it, or gcr rm -f): not removed`);
       }
-      await releaseNetwork(found);
-      removeContainer(found);
-      console.log(found.id);
-    } catch (error) {
-      console.error(`gcr: ${(error as Error).message}`);
-      status = 1;
+      signalContainer(found.record, SIGNALS.SIGKILL);
+      if (!(await waitStopped(found, 10_000))) throw new Error(`container ${found.id} did not stop after SIGKILL`);
     }
-  }
-  return status;
+    await releaseNetwork(found);
+    removeContainer(found);
+    console.log(found.id);
+  });
 }

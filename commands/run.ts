@@ -15,7 +15,7 @@ import { checkMountPoints, execContextOf, hasLimits, planFor } from "../plan/run
 import { prepareVolume } from "../plan/volumes.ts";
 import { runSteps, StepError } from "../runner/runner.ts";
 import { type ContainerPaths, containerPaths } from "../state/paths.ts";
-import { processStart } from "../state/processes.ts";
+import { processStart } from "../host/processes.ts";
 import { createContainerState, removeContainer } from "../state/containers.ts";
 import { type ContainerRecord, updateRecord } from "../state/records.ts";
 import { OVERLAY_HINT, overlayUnsafePath } from "../steps/mount_overlay.ts";

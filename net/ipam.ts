@@ -23,6 +23,7 @@
 import { AT_FDCWD, LOCK_EX, O, O_CLOEXEC } from "../ffi/constants.ts";
 import { check } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
+import { processStart } from "../host/processes.ts";
 import { parseIpv4, parseIpv4Cidr } from "./links.ts";
 import type { Lease } from "../steps/plan.ts";
 
@@ -55,22 +56,8 @@ function toText(value: number): string {
   return [value >>> 24, (value >>> 16) & 255, (value >>> 8) & 255, value & 255].join(".");
 }
 
-/** A process's start time (clock ticks after boot), or undefined when it does not exist. */
-export function processStartTime(pid: number): number | undefined {
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return undefined;
-  }
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const value = Number(fields[19]); // field 22, starttime; fields[0] is field 3
-  return Number.isFinite(value) ? value : undefined;
-}
-
 function isLive(lease: StoredLease): boolean {
-  return processStartTime(lease.pid) === lease.startTime;
+  return processStart(lease.pid) === String(lease.startTime);
 }
 
 /** Allocates addresses of one subnet; each call takes the lock, reads, changes and writes the state. */
@@ -110,8 +97,8 @@ export class Ipam {
    */
   allocate(containerId: string, pid: number = Deno.pid): Lease {
     if (!containerId) throw new Error("A container id is needed to allocate an address");
-    const startTime = processStartTime(pid);
-    if (startTime === undefined) throw new Error(`Cannot allocate an address for process ${pid}: it does not exist`);
+    const start = processStart(pid);
+    if (start === undefined) throw new Error(`Cannot allocate an address for process ${pid}: it does not exist`);
     return this.#locked((state) => {
       const held = state.leases[containerId];
       if (held && isLive(held)) return this.#lease(containerId, held);
@@ -123,7 +110,7 @@ export class Ipam {
       // .0 is the network, .1 the gateway, the last one broadcast.
       for (let candidate = this.#network + 2; candidate < this.#broadcast; candidate++) {
         if (used.has(candidate)) continue;
-        const lease = { address: toText(candidate), pid, startTime };
+        const lease = { address: toText(candidate), pid, startTime: Number(start) };
         state.leases[containerId] = lease;
         return this.#lease(containerId, lease);
       }

@@ -6,19 +6,8 @@
  * @module
  */
 
+import { processStart } from "../host/processes.ts";
 import { type ContainerRecord, type ContainerStatus } from "./records.ts";
-
-/** Field 22 of /proc/<pid>/stat (start time in clock ticks), or undefined when there is no such process. */
-export function processStart(pid: number): string | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // A zombie has exited: only its exit status waits for its parent.
-    return fields[0] === "Z" ? undefined : fields[19];
-  } catch {
-    return undefined;
-  }
-}
 
 /** Whether `pid` is still the process that had start time `start`. */
 export function sameProcess(pid: number | undefined, start: string | undefined): boolean {

@@ -15,7 +15,7 @@
  * @module
  */
 import { subordinateRange } from "../plan/id_maps.ts";
-import { exists, removeTree } from "../host/files.ts";
+import { exists, readTextOr, removeTree } from "../host/files.ts";
 import { sleep } from "../host/time.ts";
 import { listContainers } from "../state/containers.ts";
 import { isRunning } from "../state/processes.ts";
@@ -384,19 +384,12 @@ export async function spawnGcr(args: readonly string[], options: GcrOptions = {}
   const account = await ensureUser(options.user);
   const denoDir = dirname(options.deno ?? Deno.execPath());
   // setpriv, env and the gcr script all exec: the pid is gcr's own.
-  return new Running("setpriv", [
-    `--reuid=${account.name}`,
-    `--regid=${account.gid}`,
-    "--init-groups",
-    "env",
-    "-i",
-    `HOME=${account.home}`,
-    `USER=${account.name}`,
-    `LOGNAME=${account.name}`,
-    `PATH=${denoDir}:/usr/local/bin:/usr/bin:/bin`,
-    "./gcr",
-    ...full,
-  ], { ...options, cwd: SRC_DIR, env: undefined, unsetEnv: undefined });
+  return new Running("setpriv", asUser(account, ["./gcr", ...full], { path: denoDir }), {
+    ...options,
+    cwd: SRC_DIR,
+    env: undefined,
+    unsetEnv: undefined,
+  });
 }
 
 /** Runs `gcr <args…>` to completion: `gcr(["run", "-q", "busybox", "true"])`. */
@@ -541,21 +534,13 @@ function passwdEntry(name: string): Account | undefined {
   return undefined;
 }
 
-function readOr(path: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return "";
-  }
-}
-
 /** The `start:count` range of `account` in an /etc/subuid-style file (by name or uid). */
 export function subRange(file: string, account: Account): { start: number; count: number } | undefined {
-  return subordinateRange(readOr(file), account.name, account.uid);
+  return subordinateRange(readTextOr(file), account.name, account.uid);
 }
 
 function writeLines(file: string, keep: (owner: string) => boolean, add?: string): void {
-  const text = readOr(file);
+  const text = readTextOr(file);
   const kept = text.split("\n").filter((line) => line.trim() && keep(line.split(":")[0]!));
   if (add) kept.push(add);
   const next = kept.length ? kept.join("\n") + "\n" : "";
@@ -565,7 +550,7 @@ function writeLines(file: string, keep: (owner: string) => boolean, add?: string
 /** The first id after every range in the file, at least 100000. */
 function freeStart(file: string): number {
   let end = 100_000;
-  for (const line of readOr(file).split("\n")) {
+  for (const line of readTextOr(file).split("\n")) {
     const [, start, count] = line.trim().split(":");
     if (start && count) end = Math.max(end, Number(start) + Number(count));
   }
@@ -592,6 +577,32 @@ export function ensureUser(name: string): Promise<Account> {
     }
     return account;
   });
+}
+
+/**
+ * `setpriv`'s arguments to run `command` as a test account, with nothing of
+ * root's environment: the account's HOME (or `home`), USER and LOGNAME, a
+ * PATH of `path` then the system's folders, and `env`. setpriv and env both
+ * exec, so the process started is the command's own.
+ */
+export function asUser(
+  account: Account,
+  command: readonly string[],
+  options: { path?: string; home?: string; env?: Record<string, string> } = {},
+): string[] {
+  return [
+    `--reuid=${account.uid}`,
+    `--regid=${account.gid}`,
+    "--init-groups",
+    "env",
+    "-i",
+    `HOME=${options.home ?? account.home}`,
+    `USER=${account.name}`,
+    `LOGNAME=${account.name}`,
+    `PATH=${options.path ? `${options.path}:` : ""}/usr/local/bin:/usr/bin:/bin`,
+    ...Object.entries(options.env ?? {}).map(([name, value]) => `${name}=${value}`),
+    ...command,
+  ];
 }
 
 /** Top-level folders of the repository that are not gcr's source. */
@@ -647,7 +658,7 @@ export function childrenOf(pid: number): number[] {
   const found: number[] = [];
   try {
     for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const text = readOr(`/proc/${pid}/task/${task.name}/children`);
+      const text = readTextOr(`/proc/${pid}/task/${task.name}/children`);
       found.push(...text.split(/\s+/).filter(Boolean).map(Number));
     }
   } catch { /* gone */ }
@@ -656,7 +667,7 @@ export function childrenOf(pid: number): number[] {
 
 /** The one-letter state of `pid` (R, S, Z, …), or undefined when there is no such process. */
 export function processState(pid: number): string | undefined {
-  const stat = readOr(`/proc/${pid}/stat`);
+  const stat = readTextOr(`/proc/${pid}/stat`);
   return stat ? stat.replace(/^.*\) /s, "")[0] : undefined;
 }
 
@@ -677,7 +688,7 @@ export function liveProcessesWith(marker: string): number[] {
     if (!/^\d+$/.test(entry.name)) continue;
     const pid = Number(entry.name);
     if (pid === Deno.pid) continue;
-    const cmdline = readOr(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
+    const cmdline = readTextOr(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
     if (cmdline.includes(marker) && !isDead(pid)) found.push(pid);
   }
   return found;

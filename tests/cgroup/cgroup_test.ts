@@ -19,9 +19,12 @@ import { explainContainerCgroup, planContainerCgroup } from "../../cgroup/plan.t
 import { type CgroupOptions, CPU_PERIOD_US, GCR_FOLDER } from "../../cgroup/version_plan.ts";
 import { readWords } from "../../cgroup/files.ts";
 import { exists } from "../../host/files.ts";
+import { sleep } from "../../host/time.ts";
 import {
+  asUser,
   ensureFixtureDirs,
   ensureUser,
+  isDead,
   missingRoot,
   named,
   RANGED_USER,
@@ -35,15 +38,6 @@ const V1: CgroupOptions = {};
 const V2: CgroupOptions = { preferV2: true };
 
 const newId = () => `test-${crypto.randomUUID().slice(0, 8)}`;
-
-/** Whether a process has exited (gone, or a zombie not yet reaped by its parent). */
-function isDead(pid: number): boolean {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/stat`).replace(/^.*\) /s, "").startsWith("Z");
-  } catch {
-    return true;
-  }
-}
 
 /** Why limits of `controllers` cannot be tested on this backend here, or undefined. */
 function cannotLimit(options: CgroupOptions, ...controllers: string[]): string | undefined {
@@ -392,9 +386,9 @@ for (const [backend, options] of backends) {
           const { child, go } = startInCgroup(cgroup, "sh", ["-c", "read x; while :; do :; done"]);
           try {
             await go();
-            await new Promise((resolve) => setTimeout(resolve, 300));
+            await sleep(300);
             const [u0, t0] = [cgroup.cpuUsageUs(), performance.now()];
-            await new Promise((resolve) => setTimeout(resolve, 2000));
+            await sleep(2000);
             const [u1, t1] = [cgroup.cpuUsageUs(), performance.now()];
             fraction = (u1 - u0) / ((t1 - t0) * 1000);
             const cpuDir = cgroup.paths.find((p) => exists(`${p}/cpu.stat`) && !p.includes("/cpuacct/"));
@@ -488,7 +482,7 @@ Deno.test(
       await started.go();
       const procCgroup = Deno.readTextFileSync(`/proc/${child.pid}/cgroup`);
       assertMatch(procCgroup, new RegExp(`^0::.*/${GCR_FOLDER}/${id}$`, "m"), "the process is in the v2 cgroup");
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      await sleep(300);
       assert(cgroup.cpuUsageUs() > 50_000, `cpu.stat usage_usec counts the loop: ${cgroup.cpuUsageUs()}`);
       assertEquals(exists(`${dir}/memory.events`), controllers.includes("memory"), "memory.events: with memory only");
       assertEquals(cgroup.wasOomKilled(), false, "nothing was OOM-killed");
@@ -639,20 +633,11 @@ console.log(JSON.stringify(out));
   Deno.chmodSync(probe, 0o644);
   try {
     const child = new Deno.Command("setpriv", {
-      args: [
-        `--reuid=${account.uid}`,
-        `--regid=${account.gid}`,
-        "--init-groups",
-        "env",
-        "-i",
-        `HOME=${account.home}`,
-        `PATH=${Deno.execPath().replace(/\/[^/]*$/, "")}:/usr/bin:/bin`,
-        "sh",
-        "-c",
-        'read x; exec deno run -A --no-config --no-lock "$0" "$@"',
-        probe,
-        ...args,
-      ],
+      args: asUser(
+        account,
+        ["sh", "-c", 'read x; exec deno run -A --no-config --no-lock "$0" "$@"', probe, ...args],
+        { path: Deno.execPath().replace(/\/[^/]*$/, "") },
+      ),
       cwd: SCRATCH,
       clearEnv: true,
       stdin: "piped",

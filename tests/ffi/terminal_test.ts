@@ -10,6 +10,7 @@
  * exits in that window is never reaped (seen with strace here, about one run
  * in five, because gcr exits right as its terminal closes).
  */
+import { readTextOr } from "../../host/files.ts";
 import { join } from "node:path";
 import {
   busyboxRootfs,
@@ -75,11 +76,7 @@ class Tmux {
 }
 
 function cmdline(pid: number): string {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/cmdline`);
-  } catch {
-    return "";
-  }
+  return readTextOr(`/proc/${pid}/cmdline`);
 }
 
 Deno.test(

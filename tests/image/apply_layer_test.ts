@@ -13,7 +13,6 @@ import {
   applyFile,
   compress,
   gnuTar,
-  have,
   makeSentinel,
   pyTar,
   PYTHON,
@@ -23,10 +22,11 @@ import {
   xattrHex,
 } from "./layer_fixtures.ts";
 import { exists } from "../../host/files.ts";
+import { asUser, ensureUser, missingPrograms, missingRoot, named, needs, RANGED_USER } from "../fixtures.ts";
 import { assert, assertEquals, assertRejects } from "../helpers.ts";
 
 const isRoot = Deno.uid() === 0;
-const rootOnly = { ignore: !isRoot, sanitizeResources: false, sanitizeOps: false };
+const unsanitized = { sanitizeResources: false, sanitizeOps: false };
 
 /** A temp world: `root` (the rootfs), `sentinel` (must never change), `tars` (fixtures), `src` (trees). */
 interface World {
@@ -69,7 +69,10 @@ async function inWorld(body: (w: World) => Promise<void>): Promise<void> {
 const kind = (path: string) => stat(path).mode & S_IFMT;
 const perm = (path: string) => stat(path).mode & 0o7777;
 
-Deno.test("entry types, ownership, modes and mtimes match GNU tar's own extraction", rootOnly, async () => {
+Deno.test({
+  ...named("entry types, ownership, modes and mtimes match GNU tar's own extraction", missingRoot()),
+  ...unsanitized,
+}, async () => {
   await inWorld(async ({ t, root, src, tars }) => {
     await sh("sh", [
       "-c",
@@ -122,13 +125,14 @@ Deno.test("entry types, ownership, modes and mtimes match GNU tar's own extracti
   });
 });
 
-const xattrTools = have("setcap") && have("getcap") && have("getfattr") && have("setfattr");
-
 Deno.test(
-  `xattrs: user.*, trusted.*, binary security.capability (kept through chown), on files, dirs, symlinks${
-    xattrTools ? "" : " (skipped: setcap/getcap and getfattr/setfattr are needed: libcap2-bin, attr)"
-  }`,
-  { ...rootOnly, ignore: !isRoot || !xattrTools },
+  {
+    ...named(
+      "xattrs: user.*, trusted.*, binary security.capability (kept through chown), on files, dirs, symlinks",
+      missingRoot() ?? missingPrograms("setcap", "getcap", "getfattr", "setfattr"),
+    ),
+    ...unsanitized,
+  },
   async () => {
     await inWorld(async ({ root, src, tars }) => {
       await sh("sh", [
@@ -221,7 +225,7 @@ Deno.test("long names: GNU L/K, PAX path/linkpath, ustar prefix, non-UTF-8 bytes
   });
 });
 
-const zstdTool = have("zstd");
+const zstdTool = missingPrograms("zstd") === undefined;
 
 Deno.test(
   `gzip, zstd, plain and Docker media types give the same tree; bad input fails clearly${
@@ -659,28 +663,11 @@ Deno.test("assembleRootfs: a failing layer leaves the previous output untouched 
 // ---------------------------------------------------------------------------
 // Rootless subset and struct layouts
 
-const rootlessRun = !isRoot
-  ? "the tests are not running as root"
-  : !have("setpriv")
-  ? "setpriv (util-linux) is missing"
-  : "";
-
-/** The uid and gid of user gcrtest, made with useradd if it is missing (as the other rootless tests do). */
-async function gcrtestUser(): Promise<{ uid: number; gid: number }> {
-  const find = () => Deno.readTextFileSync("/etc/passwd").split("\n").find((l) => l.startsWith("gcrtest:"));
-  if (!find()) await sh("useradd", ["-m", "-s", "/bin/sh", "gcrtest"]).catch(() => {});
-  const line = find();
-  if (!line) throw new Error("there is no user gcrtest and useradd could not make one");
-  const [, , uid, gid] = line.split(":");
-  return { uid: Number(uid), gid: Number(gid) };
-}
-
 Deno.test({
-  name: `rootless subset as user gcrtest through setpriv${rootlessRun ? ` (skipped: ${rootlessRun})` : ""}`,
-  ignore: rootlessRun !== "",
+  ...named("rootless subset as user gcrtest through setpriv", needs("setpriv", "useradd")),
   sanitizeResources: false,
   async fn() {
-    const user = await gcrtestUser();
+    const user = await ensureUser(RANGED_USER);
     const home = await Deno.makeTempDir({ prefix: "gcr-rootless-home-" });
     try {
       // A world-readable copy of the code: the checkout may sit where the
@@ -692,20 +679,11 @@ Deno.test({
       await sh("chown", ["-R", `${user.uid}:${user.gid}`, home]);
       await sh("chmod", ["-R", "u+rwX", home]);
       const out = await new Deno.Command("setpriv", {
-        args: [
-          `--reuid=${user.uid}`,
-          `--regid=${user.gid}`,
-          "--init-groups",
-          "env",
-          "NO_COLOR=1",
-          `HOME=${home}`,
-          `DENO_DIR=${home}/deno`,
-          Deno.execPath(),
-          "test",
-          "-A",
-          "--no-check",
-          `${home}/src/tests/image/rootless_cases.ts`,
-        ],
+        args: asUser(
+          user,
+          [Deno.execPath(), "test", "-A", "--no-check", `${home}/src/tests/image/rootless_cases.ts`],
+          { home, env: { NO_COLOR: "1", DENO_DIR: `${home}/deno` } },
+        ),
         cwd: home,
         stdout: "piped",
         stderr: "piped",
@@ -720,10 +698,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: `struct layouts in ffi/constants.ts FS_LAYOUT match the C headers${
-    have("cc") ? "" : " (skipped: no C compiler)"
-  }`,
-  ignore: !have("cc"),
+  ...named("struct layouts in ffi/constants.ts FS_LAYOUT match the C headers", missingPrograms("cc")),
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "gcr-layout-" });
     try {

@@ -32,16 +32,6 @@ export async function sh(command: string, args: string[], stdin?: string): Promi
   return decoder.decode(out.stdout);
 }
 
-/** Whether a program can be run (for visible skips). */
-export function have(program: string): boolean {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${program}`], stdout: "null", stderr: "null" })
-      .outputSync().success;
-  } catch {
-    return false;
-  }
-}
-
 /** One member for python's tarfile. Binary values are hex. */
 export interface PyEntry {
   name: string;

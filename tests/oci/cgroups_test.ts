@@ -22,7 +22,7 @@ import { InvalidLimitError, type ResourceLimits, resourcesFromOci } from "../../
 import { showCgroupOp } from "../../cgroup/ops.ts";
 import { planContainerCgroup } from "../../cgroup/plan.ts";
 import type { CgroupOptions } from "../../cgroup/version_plan.ts";
-import { missingRoot, named } from "../fixtures.ts";
+import { missingRoot, named, processState } from "../fixtures.ts";
 import {
   assert,
   assertEquals,
@@ -466,11 +466,6 @@ Deno.test(
     }
   },
 );
-
-/** `/proc/<pid>/stat`'s state letter. */
-function processState(pid: number): string {
-  return Deno.readTextFileSync(`/proc/${pid}/stat`).replace(/^.*\) /s, "")[0] ?? "?";
-}
 
 Deno.test(
   named(

@@ -34,7 +34,7 @@ import {
   STATE_DIR,
 } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch, assertNotIncludes, lines, waitFor } from "../helpers.ts";
-import { exists } from "../../host/files.ts";
+import { exists, readTextOr } from "../../host/files.ts";
 import { sleep } from "../../host/time.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -81,18 +81,10 @@ function busyboxLayout(): Promise<string> {
   })();
 }
 
-const readOr = (path: string) => {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return "";
-  }
-};
-
 /** The cgroup folders of a live process in each v1 hierarchy (from /proc/<pid>/cgroup), but the test's own. */
 function cgroupFoldersOf(pid: number): string[] {
-  const own = new Set(lines(readOr("/proc/self/cgroup")));
-  return lines(readOr(`/proc/${pid}/cgroup`))
+  const own = new Set(lines(readTextOr("/proc/self/cgroup")));
+  return lines(readTextOr(`/proc/${pid}/cgroup`))
     .filter((line) => !own.has(line))
     .map((line) => line.split(":"))
     .filter(([, controllers]) => controllers)
@@ -101,7 +93,7 @@ function cgroupFoldersOf(pid: number): string[] {
 
 /** The folders gcr makes by default (`gcr/<id>` below the caller's cgroup) in every v1 hierarchy. */
 function defaultCgroupFolders(id: string): string[] {
-  return lines(readOr("/proc/self/cgroup"))
+  return lines(readTextOr("/proc/self/cgroup"))
     .map((line) => line.split(":"))
     .filter(([, controllers]) => controllers)
     .map(([, controllers, path]) =>
@@ -189,7 +181,7 @@ class Oci {
       ],
       { cwd: REPO, env: { GCR_STATE: STATE_DIR }, timeoutMs },
     );
-    return { ...result, stdout: readOr(outFile), stderr: readOr(errFile), outFile, errFile };
+    return { ...result, stdout: readTextOr(outFile), stderr: readTextOr(errFile), outFile, errFile };
   }
 
   async create(id: string, bundle: string, extra: string[] = []): Promise<Created> {
@@ -234,7 +226,7 @@ class Oci {
     const { created } = await this.launch(id, bundle, extra);
     await this.waitStatus(id, "stopped");
     await this.gcrOk(["delete", id]);
-    return { stdout: readOr(created.outFile), stderr: readOr(created.errFile) };
+    return { stdout: readTextOr(created.outFile), stderr: readTextOr(created.errFile) };
   }
 
   /** Nothing of `id` left: no record folder, no process of its pids, no cgroup folder. */
@@ -297,7 +289,7 @@ Deno.test(
       const pid = Number(pidText);
       o.pids.push(pid);
       assert(!isDead(pid), `the container's process ${pid} is alive after create`);
-      assertMatch(readOr(`/proc/${pid}/status`), /^NSpid:\s+\d+\s+1$/m, "pid 1 of a new PID namespace");
+      assertMatch(readTextOr(`/proc/${pid}/status`), /^NSpid:\s+\d+\s+1$/m, "pid 1 of a new PID namespace");
       const state = await o.state(id);
       assertEquals(
         { status: state.status, pid: state.pid, id: state.id, bundle: state.bundle },
@@ -309,7 +301,7 @@ Deno.test(
 
       await o.gcrOk(["start", id]);
       await waitFor("the command to write /ran", () => exists(join(rootfs, "ran")) || undefined);
-      assertEquals(readOr(join(rootfs, "ran")), "ran\n", "the command's file");
+      assertEquals(readTextOr(join(rootfs, "ran")), "ran\n", "the command's file");
       const running = await o.state(id);
       assertEquals({ status: running.status, pid: running.pid }, { status: "running", pid }, "state after start");
       const again = await o.gcr(["start", id]);
@@ -486,7 +478,12 @@ Deno.test(named("oci kill: default SIGTERM reaches a trap", SKIP), () =>
     const kill = await o.gcr(["kill", id]);
     assertEquals(kill.code, 0, "kill ID exits 0", describe(kill));
     await o.waitStatus(id, "stopped");
-    assertEquals(readOr(join(rootfs, "got")), "TERM\n", "the default signal is SIGTERM (the trap ran)", describe(kill));
+    assertEquals(
+      readTextOr(join(rootfs, "got")),
+      "TERM\n",
+      "the default signal is SIGTERM (the trap ran)",
+      describe(kill),
+    );
     assert(isDead(pid), "the process is gone");
   }));
 
@@ -554,7 +551,7 @@ Deno.test(
       const id = o.newId();
       const { pid } = await o.launch(id, bundle);
       const cgroups = cgroupFoldersOf(pid);
-      assert(cgroups.length > 0, "the container has cgroup folders of its own", readOr(`/proc/${pid}/cgroup`));
+      assert(cgroups.length > 0, "the container has cgroup folders of its own", readTextOr(`/proc/${pid}/cgroup`));
       const refused = await o.gcr(["delete", id]);
       assert(refused.code !== 0, "delete of a running container fails", describe(refused));
       assertMatch(refused.stderr, /running/, "it says why", describe(refused));
@@ -570,7 +567,7 @@ Deno.test(
       assert(
         waitingCgroups.length > 0,
         "a created container has its cgroup folders",
-        readOr(`/proc/${waiting}/cgroup`),
+        readTextOr(`/proc/${waiting}/cgroup`),
       );
       await o.gcrOk(["delete", "--force", never]);
       o.assertGone(never, [waiting], waitingCgroups);
@@ -691,7 +688,7 @@ Deno.test(
         "what the process saw",
         stderr,
       );
-      assertEquals(readOr(join(rw, "new")), "written\n", "the rw bind wrote to the host folder");
+      assertEquals(readTextOr(join(rw, "new")), "written\n", "the rw bind wrote to the host folder");
       assert(!exists(join(ro, "new")), "nothing was written through the ro bind");
       assert(!exists(join(bundle, "rootfs", "x")), "nothing was written to the read-only root");
     }),
@@ -700,7 +697,7 @@ Deno.test(
 Deno.test(named("oci config: a network sysctl is set in the container only", SKIP), () =>
   withOci(async (o) => {
     const hostFile = "/proc/sys/net/ipv4/ip_unprivileged_port_start";
-    const before = readOr(hostFile);
+    const before = readTextOr(hostFile);
     const value = before.trim() === "555" ? "556" : "555";
     const bundle = await o.bundle((c) => {
       assert(c.linux.namespaces.some((n: Json) => n.type === "network"), "umoci's config has a network namespace");
@@ -709,14 +706,14 @@ Deno.test(named("oci config: a network sysctl is set in the container only", SKI
     });
     const { stdout, stderr } = await o.runToEnd(bundle);
     assertEquals(stdout, `${value}\n`, "the container sees its sysctl", stderr);
-    assertEquals(readOr(hostFile), before, "the host's value is unchanged");
+    assertEquals(readTextOr(hostFile), before, "the host's value is unchanged");
   }));
 
 Deno.test(
   named("oci config: a host sysctl (kernel.panic) is refused by name, nothing left behind", SKIP),
   () =>
     withOci(async (o) => {
-      const before = readOr("/proc/sys/kernel/panic");
+      const before = readTextOr("/proc/sys/kernel/panic");
       const bundle = await o.bundle((c) => {
         c.linux.sysctl = { "kernel.panic": "17" };
         c.process.args = ["sleep", "1000"];
@@ -725,7 +722,7 @@ Deno.test(
       const created = await o.create(id, bundle);
       assert(created.code !== 0, "create fails", describe(created));
       assertIncludes(created.stderr, "linux.sysctl.kernel.panic", "the message names the field", describe(created));
-      assertEquals(readOr("/proc/sys/kernel/panic"), before, "the host's kernel.panic is unchanged");
+      assertEquals(readTextOr("/proc/sys/kernel/panic"), before, "the host's kernel.panic is unchanged");
       o.assertGone(id);
       const state = await o.gcr(["state", id]);
       assert(state.code !== 0, "no container to show", describe(state));
@@ -809,11 +806,15 @@ Deno.test(
       const id = o.newId();
       try {
         const { pid } = await o.launch(id, bundle);
-        const cgroup = readOr(`/proc/${pid}/cgroup`);
+        const cgroup = readTextOr(`/proc/${pid}/cgroup`);
         assertMatch(cgroup, new RegExp(`^\\d+:memory:/${top}/c1$`, "m"), "in the memory cgroup", cgroup);
         assertMatch(cgroup, new RegExp(`^\\d+:pids:/${top}/c1$`, "m"), "in the pids cgroup", cgroup);
-        assertEquals(readOr(`/sys/fs/cgroup/memory/${top}/c1/memory.limit_in_bytes`).trim(), String(limit), "memory");
-        assertEquals(readOr(`/sys/fs/cgroup/pids/${top}/c1/pids.max`).trim(), "50", "pids.max");
+        assertEquals(
+          readTextOr(`/sys/fs/cgroup/memory/${top}/c1/memory.limit_in_bytes`).trim(),
+          String(limit),
+          "memory",
+        );
+        assertEquals(readTextOr(`/sys/fs/cgroup/pids/${top}/c1/pids.max`).trim(), "50", "pids.max");
         await o.gcrOk(["delete", "--force", id]);
         o.assertGone(id, [pid]);
         for (const entry of Deno.readDirSync("/sys/fs/cgroup")) {
@@ -845,7 +846,7 @@ Deno.test(
         );
       });
       const file = join(bundle, "rootfs", "count");
-      const count = () => Number(readOr(file).trim() || "0");
+      const count = () => Number(readTextOr(file).trim() || "0");
       const id = o.newId();
       await o.launch(id, bundle);
       await waitFor("the loop to count", () => count() > 3 || undefined);
@@ -904,12 +905,12 @@ Deno.test(
       const pidFile = join(o.work, "exec.pid");
       const detached = await o.toFiles(["exec", "--process", processFile, "--detach", "--pid-file", pidFile, id]);
       assertEquals(detached.code, 0, "exec --detach exits 0", describe(detached));
-      const text = readOr(pidFile);
+      const text = readTextOr(pidFile);
       assertMatch(text, /^[1-9]\d*$/, "the pid file holds one pid");
       const execPid = Number(text);
       o.pids.push(execPid);
       assert(!isDead(execPid), "the exec'd process is alive");
-      assertEquals(readOr(`/proc/${execPid}/cmdline`), "sleep\x00999\x00", "the pid is the exec'd program's");
+      assertEquals(readTextOr(`/proc/${execPid}/cmdline`), "sleep\x00999\x00", "the pid is the exec'd program's");
       const initNs = Deno.readLinkSync(`/proc/${pid}/ns/pid`);
       assertEquals(Deno.readLinkSync(`/proc/${execPid}/ns/pid`), initNs, "in the container's PID namespace");
       await o.gcrOk(["delete", "--force", id]);
@@ -1001,8 +1002,8 @@ Deno.test(
       const created = await o.toFiles(["--log", log, "--log-format", "json", "create", "--bundle", bundle, id]);
       // toFiles puts --root first: gcr's global flags come in any order before the command.
       assert(created.code !== 0, "create fails", describe(created));
-      const logged = lines(readOr(log));
-      assertEquals(logged.length, 2, "one line appended", readOr(log));
+      const logged = lines(readTextOr(log));
+      assertEquals(logged.length, 2, "one line appended", readTextOr(log));
       assertEquals(logged[0], '{"level":"info","msg":"earlier"}', "the earlier line is kept");
       const entry = JSON.parse(logged[1]!);
       assertEquals(entry.level, "error", "level", logged[1]);
@@ -1036,7 +1037,7 @@ Deno.test(
         await waitFor(`create ${create.pid} to end`, () => isDead(create.pid) || undefined);
         // A container process that got to the gate holds the pipes: the result is not awaited here.
         const finished = create.finish().catch(() => undefined);
-        const container = lines(readOr(join(o.root, id, "container.json"))).length > 0;
+        const container = lines(readTextOr(join(o.root, id, "container.json"))).length > 0;
         const state = await o.gcr(["state", id]);
         if (state.code === 0) {
           const status = JSON.parse(state.stdout).status;

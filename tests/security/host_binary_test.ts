@@ -19,9 +19,11 @@
  *
  * @module
  */
+import { readTextOr } from "../../host/files.ts";
 import { join } from "node:path";
 import {
   type Account,
+  asUser,
   BUSYBOX,
   busyboxRootfs,
   describe,
@@ -141,27 +143,8 @@ async function gcrLogged(a: Arena, args: string[], log: string, user?: Account):
   if (!user) {
     return run("sh", ["-c", line], { cwd: REPO, env: { PATH: `${join(a.dir, "bin")}:${Deno.env.get("PATH") ?? ""}` } });
   }
-  return run("setpriv", [
-    `--reuid=${user.name}`,
-    `--regid=${user.gid}`,
-    "--init-groups",
-    "env",
-    "-i",
-    `HOME=${user.home}`,
-    `PATH=${join(a.dir, "bin")}:/usr/local/bin:/usr/bin:/bin`,
-    "sh",
-    "-c",
-    line,
-  ]);
+  return run("setpriv", asUser(user, ["sh", "-c", line], { path: join(a.dir, "bin") }));
 }
-
-const readOr = (path: string) => {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch {
-    return "";
-  }
-};
 
 /** Waits until the OCI container `id` has stopped (its command ended), then deletes it. */
 async function stopped(root: string, id: string, as: GcrOptions): Promise<void> {
@@ -183,11 +166,11 @@ async function ociEntryAttack(a: Arena, user?: Account): Promise<void> {
   const log = join(a.dir, "container.log");
   const dir = await bundle(a, "entry", ["/proc/self/exe"], user);
   const created = await gcrLogged(a, ["--root", root, "create", "--bundle", dir, "entry"], log, user);
-  assertEquals(created.code, 0, "gcr create", readOr(log));
+  assertEquals(created.code, 0, "gcr create", readTextOr(log));
   const started = await gcrLogged(a, ["--root", root, "start", "entry"], log, user);
-  assertEquals(started.code, 0, "gcr start", readOr(log));
+  assertEquals(started.code, 0, "gcr start", readTextOr(log));
   await stopped(root, "entry", { deno: a.deno, ...(user ? { user: user.name } : {}) });
-  await assertUntouched(a, readOr(log), readOr(log));
+  await assertUntouched(a, readTextOr(log), readTextOr(log));
 }
 
 /** The joining attack through the OCI verbs: `gcr exec --process` while the probe, pid 1, watches. */
@@ -197,9 +180,9 @@ async function ociJoiningAttack(a: Arena, user?: Account): Promise<void> {
   const log = join(a.dir, "container.log");
   const dir = await bundle(a, "join", ["/probe", "watch", a.target, "4"], user);
   const created = await gcrLogged(a, ["--root", root, "create", "--bundle", dir, "join"], log, user);
-  assertEquals(created.code, 0, "create", readOr(log));
-  assertEquals((await gcrLogged(a, ["--root", root, "start", "join"], log, user)).code, 0, "start", readOr(log));
-  await waitFor("the probe to watch", () => readOr(log).includes("probe: watching") || undefined);
+  assertEquals(created.code, 0, "create", readTextOr(log));
+  assertEquals((await gcrLogged(a, ["--root", root, "start", "join"], log, user)).code, 0, "start", readTextOr(log));
+  await waitFor("the probe to watch", () => readTextOr(log).includes("probe: watching") || undefined);
   const process = join(a.dir, "process.json");
   const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
   Deno.writeTextFileSync(process, JSON.stringify({ ...config.process, args: ["/bin/true"] }));
@@ -209,7 +192,7 @@ async function ociJoiningAttack(a: Arena, user?: Account): Promise<void> {
     if (execs.at(-1)!.code !== 0) break; // the probe won and ended the container: the report says so
   }
   await stopped(root, "join", as);
-  await assertUntouched(a, readOr(log), readOr(log));
+  await assertUntouched(a, readTextOr(log), readTextOr(log));
   assertEquals(execs.map((e) => e.code), [0, 0, 0, 0, 0], "every exec ran", execs.map(describe).join("\n"));
 }
 
