@@ -27,7 +27,9 @@ import {
   describe,
   ensureUser,
   gcr as gcrAs,
+  missingPrograms,
   named,
+  needs,
   RANGED_USER,
   REPO,
   rootlessUnavailable,
@@ -48,8 +50,13 @@ import { defaultName, parseSource, recordPath } from "../../image/pull.ts";
 import { parsePullArgs } from "../../commands/pull.ts";
 import { exists } from "../../host/files.ts";
 
-const isRoot = Deno.uid() === 0;
-const opts = { ignore: !isRoot, sanitizeResources: false, sanitizeOps: false };
+/** What every pull test needs besides root: a registry, and tools to build and fill it. */
+const REGISTRY_TOOLS = ["docker-registry", "skopeo", "umoci", "htpasswd", "openssl"];
+
+/** A test of gcr pull against a real registry, ignored with the reason where one cannot run. */
+function pullTest(name: string, fn: () => Promise<void>): void {
+  Deno.test({ ...named(name, needs(...REGISTRY_TOOLS)), sanitizeResources: false, sanitizeOps: false }, fn);
+}
 const GCR = `${REPO}/gcr`;
 const IMG2ROOTFS = `${REPO}/img2rootfs`;
 
@@ -224,7 +231,7 @@ Deno.test("command lines: Go flag forms for img2rootfs, flags on both sides of g
 // ---------------------------------------------------------------------------
 // Against a real registry
 
-Deno.test("pull busybox: the tree equals umoci unpack's; the record sits beside the rootfs", opts, async () => {
+pullTest("pull busybox: the tree equals umoci unpack's; the record sits beside the rootfs", async () => {
   await inWorld((w) =>
     withRegistry(async (reg) => {
       const pushed = await pushImage(reg, "team/busybox", "busybox");
@@ -243,9 +250,8 @@ Deno.test("pull busybox: the tree equals umoci unpack's; the record sits beside 
   );
 });
 
-Deno.test(
+pullTest(
   "pull the layers image: whiteouts, opaque dir, hard links, long names, xattrs, setuid, owners",
-  opts,
   async () => {
     await inWorld((w) =>
       withRegistry(async (reg) => {
@@ -283,7 +289,7 @@ Deno.test(
   },
 );
 
-Deno.test("gzip, zstd and uncompressed layers, and Docker schema 2, give identical trees", opts, async () => {
+pullTest("gzip, zstd and uncompressed layers, and Docker schema 2, give identical trees", async () => {
   await inWorld((w) =>
     withRegistry(async (reg) => {
       const kinds: ImageKind[] = ["busybox", "busybox-zstd", "busybox-uncompressed", "busybox-v2s2"];
@@ -298,7 +304,7 @@ Deno.test("gzip, zstd and uncompressed layers, and Docker schema 2, give identic
   );
 });
 
-Deno.test("--platform linux/arm64 picks the arm64 image of a multi-platform index", opts, async () => {
+pullTest("--platform linux/arm64 picks the arm64 image of a multi-platform index", async () => {
   await inWorld((w) =>
     withRegistry(async (reg) => {
       const pushed = await pushImage(reg, "multi", "multiplatform");
@@ -314,7 +320,7 @@ Deno.test("--platform linux/arm64 picks the arm64 image of a multi-platform inde
   );
 });
 
-Deno.test("token auth: the anonymous bearer-token flow", opts, async () => {
+pullTest("token auth: the anonymous bearer-token flow", async () => {
   await inWorld((w) =>
     withRegistry(async (reg) => {
       const pushed = await pushImage(reg, "team/app", "busybox", { tag: "1.2" });
@@ -325,7 +331,7 @@ Deno.test("token auth: the anonymous bearer-token flow", opts, async () => {
   );
 });
 
-Deno.test("basic auth: --username with --password-stdin; without, a clear 401", opts, async () => {
+pullTest("basic auth: --username with --password-stdin; without, a clear 401", async () => {
   await inWorld((w) =>
     withRegistry(async (reg) => {
       const pushed = await pushImage(reg, "private", "busybox");
@@ -348,7 +354,7 @@ Deno.test("basic auth: --username with --password-stdin; without, a clear 401", 
   );
 });
 
-Deno.test("docker-archive: and oci: sources give the registry's tree; digests are checked", opts, async () => {
+pullTest("docker-archive: and oci: sources give the registry's tree; digests are checked", async () => {
   await inWorld(async (w) => {
     const archive = await dockerArchive("busybox");
     const layout = await ociLayout("busybox");
@@ -427,9 +433,8 @@ Deno.test("docker-archive: and oci: sources give the registry's tree; digests ar
   });
 });
 
-Deno.test(
+pullTest(
   "a corrupted blob: exit 125, a digest error, no rootfs written, the previous one untouched",
-  opts,
   async () => {
     await inWorld((w) =>
       withRegistry(async (reg) => {
@@ -455,7 +460,7 @@ Deno.test(
   },
 );
 
-Deno.test("malicious layers: a clear error or a contained result, nothing written outside", opts, async () => {
+pullTest("malicious layers: a clear error or a contained result, nothing written outside", async () => {
   const cases = await maliciousLayers();
   const escapes = () => names("/tmp").filter((n) => n.startsWith("gcr-escape"));
   const escapedBefore = escapes();
@@ -490,7 +495,7 @@ Deno.test("malicious layers: a clear error or a contained result, nothing writte
   assertEquals(escapes(), escapedBefore, "nothing named gcr-escape* appeared in /tmp");
 });
 
-Deno.test("a second pull downloads nothing", opts, async () => {
+pullTest("a second pull downloads nothing", async () => {
   await inWorld((w) =>
     withRegistry(async (reg) => {
       const pushed = await pushImage(reg, "team/busybox", "busybox");
@@ -509,7 +514,7 @@ Deno.test("a second pull downloads nothing", opts, async () => {
   );
 });
 
-Deno.test("img2rootfs -image … -output …, Go flag forms; gcr images lists what was pulled", opts, async () => {
+pullTest("img2rootfs -image … -output …, Go flag forms; gcr images lists what was pulled", async () => {
   await inWorld((w) =>
     withRegistry(async (reg) => {
       const pushed = await pushImage(reg, "team/busybox", "busybox");
@@ -543,7 +548,7 @@ Deno.test("img2rootfs -image … -output …, Go flag forms; gcr images lists wh
   );
 });
 
-Deno.test("end to end: pull debian, then gcr run bash; gcr run <reference> pulls first", opts, async () => {
+pullTest("end to end: pull debian, then gcr run bash; gcr run <reference> pulls first", async () => {
   await inWorld((w) =>
     withRegistry(async (reg) => {
       const debian = await pushImage(reg, "debian", "debian", { tag: "bookworm" });
@@ -583,9 +588,8 @@ Deno.test("end to end: pull debian, then gcr run bash; gcr run <reference> pulls
 Deno.test({
   ...named(
     "rootless: pull into ~/.cache/gcr, no ownership, devices skipped; gcr run <reference> as the user",
-    rootlessUnavailable(),
+    rootlessUnavailable() ?? missingPrograms(...REGISTRY_TOOLS),
   ),
-  ignore: !isRoot || rootlessUnavailable() !== undefined,
   sanitizeResources: false,
   sanitizeOps: false,
 }, async () => {

@@ -41,6 +41,7 @@ import {
 } from "../../image/manifest.ts";
 import { humanSize, PlainProgress, type PullProgress, TerminalProgress } from "../../image/progress.ts";
 import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, pullImage, RegistryClient } from "../../image/registry.ts";
+import { missingPrograms, named } from "../fixtures.ts";
 import { type FaultyProxy, pushImage, type Registry, startFaultyProxy, startRegistry } from "../registry/fixtures.ts";
 import { sleep } from "../../host/time.ts";
 
@@ -387,14 +388,6 @@ const blobGets = (proxy: FaultyProxy) =>
 const manifestGets = (proxy: FaultyProxy) =>
   proxy.stats.requests.filter((r) => r.method === "GET" && r.path.includes("/manifests/"));
 
-const haveTools = ["docker-registry", "skopeo", "umoci", "htpasswd", "openssl"].every((cmd) => {
-  try {
-    return new Deno.Command("sh", { args: ["-c", `command -v ${cmd}`], stdout: "null" }).outputSync().success;
-  } catch {
-    return false;
-  }
-});
-
 /**
  * A proxy that holds every blob response back for `delayMs` and counts how
  * many blob requests are in flight at once. Local because the shared
@@ -431,8 +424,10 @@ function startSlowProxy(upstream: string, delayMs: number) {
 const FAST_RETRY = { baseDelayMs: 20, maxDelayMs: 2_000 };
 
 Deno.test({
-  name: "pulls from a real docker-registry",
-  ignore: !haveTools,
+  ...named(
+    "pulls from a real docker-registry",
+    missingPrograms("docker-registry", "skopeo", "umoci", "htpasswd", "openssl"),
+  ),
   sanitizeResources: false, // fetch's connection pool outlives single steps
   sanitizeOps: false,
   async fn(t) {
