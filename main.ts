@@ -29,6 +29,7 @@ import { USAGE, UsageError } from "./commands/usage.ts";
 import { setQuiet } from "./output/log.ts";
 import { OCI_VERSION, VERSION } from "./output/version.ts";
 import { StepError } from "./runner/runner.ts";
+import { logError, setRuntimeLog } from "./output/runtime_log.ts";
 
 /** runc's global options, before the command: where records live, where errors go. */
 interface GlobalOptions {
@@ -62,17 +63,6 @@ function parseGlobalOptions(argv: readonly string[]): { options: GlobalOptions; 
     }
   }
   return { options, rest: argv.slice(i) };
-}
-
-/** An error for `--log`: a JSON line as runc writes it, or plain text. */
-function logError(options: GlobalOptions, message: string): void {
-  if (!options.log) return;
-  const line = options.logFormat === "json"
-    ? JSON.stringify({ level: "error", msg: message, time: new Date().toISOString() })
-    : `${new Date().toISOString()} error: ${message}`;
-  try {
-    Deno.writeTextFileSync(options.log, line + "\n", { append: true, create: true, mode: 0o600 });
-  } catch { /* the error still goes to stderr */ }
 }
 
 type Command = (args: readonly string[], global: GlobalOptions) => number | Promise<number>;
@@ -128,8 +118,16 @@ const COMMANDS: Readonly<Record<string, Command>> = {
 const OCI_VERBS = new Set(["create", "start", "state", "delete", "pause", "resume", "features"]);
 
 async function main(argv: readonly string[]): Promise<number> {
-  const global = parseGlobalOptions(argv);
+  let global: ReturnType<typeof parseGlobalOptions>;
+  try {
+    global = parseGlobalOptions(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`gcr: ${error.message} (see: gcr help)`);
+    return 125;
+  }
   const [verb, ...rest] = global.rest;
+  setRuntimeLog(global.options.log, global.options.logFormat);
   try {
     if (verb === undefined) throw new UsageError("missing command");
     const command = Object.hasOwn(COMMANDS, verb) ? COMMANDS[verb] : undefined;
@@ -137,7 +135,7 @@ async function main(argv: readonly string[]): Promise<number> {
     if (OCI_VERBS.has(verb)) setQuiet(true);
     return await command(rest, global.options);
   } catch (error) {
-    if (error instanceof Error) logError(global.options, error.message);
+    if (error instanceof Error) logError(error.message);
     if (error instanceof UsageError) {
       console.error(`gcr: ${error.message} (see: gcr help)`);
       return 125;

@@ -11,7 +11,8 @@
  *
  * @module
  */
-import { isObject } from "../host/json.ts";
+import { isObject, isZeroValue } from "../host/json.ts";
+import { warn } from "../output/runtime_log.ts";
 
 /**
  * The limits a container's cgroup enforces; an absent field is no limit.
@@ -131,23 +132,15 @@ export function parsePidsLimit(text: string): number | undefined {
 // The runtime spec's linux.resources (config-linux.md, "Control groups")
 
 /**
- * `{}`, `[]`, 0, false, null and absent say nothing (engines send zero values
- * for what they do not set, `blockIO: {weight: 0}`); anything else is a setting.
- */
-function _isEmpty(value: unknown): boolean {
-  if (value === undefined || value === null || value === 0 || value === false || value === "") return true;
-  if (Array.isArray(value)) return value.length === 0;
-  return isObject(value) && Object.values(value).every(_isEmpty);
-}
-
-/**
  * Limits from an OCI config's `linux.resources`, as runc reads them: 0 is
  * "not set" for the numbers the spec gives as int64 limits, -1 is
  * unlimited. What gcr does not implement (blockIO, hugepageLimits,
- * network, rdma, unified, realtime CPU, burst, idle, disableOOMKiller,
- * kernel memory but -1) is refused when set, with an InvalidLimitError naming the
- * field (`linux.resources.cpu.burst: …`). This is the one reader of
- * linux.resources: oci/spec/resources.ts reads config.json through it.
+ * network, rdma, unified, realtime CPU, burst, idle, disableOOMKiller) is
+ * refused when set, with an InvalidLimitError naming the field
+ * (`linux.resources.cpu.burst: …`); kernel memory limits, which this kernel
+ * no longer has, are accepted with a warning, as runc does; fields the spec
+ * does not define are ignored. This is the one reader of linux.resources:
+ * oci/spec/resources.ts reads config.json through it.
  *
  * @example
  * ```ts
@@ -163,13 +156,6 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
     if (!isObject(value)) throw fail(where, "not an object");
     return value;
   };
-  const only = (value: Record<string, unknown>, where: string, fields: readonly string[]) => {
-    for (const key of Object.keys(value)) {
-      if (!fields.includes(key)) {
-        throw fail(_join(where, key), "unknown field (gcr refuses what it does not implement)");
-      }
-    }
-  };
   const integer = (value: unknown, where: string): number | undefined => {
     if (value === undefined || value === null) return undefined;
     if (!Number.isSafeInteger(value)) throw fail(where, `${JSON.stringify(value)} is not an integer`);
@@ -184,42 +170,33 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   const refuseSet = (value: Record<string, unknown>, where: string, fields: readonly string[], why: string) => {
     for (const field of fields) {
       const v = value[field];
-      if (!_isEmpty(v)) throw fail(_join(where, field), `not supported: ${why}`);
+      if (!isZeroValue(v)) throw fail(_join(where, field), `not supported: ${why}`);
     }
   };
 
   const top = object(resources, "");
-  only(top, "", ["devices", "memory", "cpu", "pids", "blockIO", "hugepageLimits", "network", "rdma", "unified"]);
   refuseSet(top, "", ["blockIO", "hugepageLimits", "network", "rdma", "unified"], "gcr does not set this controller");
   const result: { -readonly [K in keyof ResourceLimits]: ResourceLimits[K] } = {};
 
   const memory = object(top.memory, "memory");
-  only(memory, "memory", [
-    "limit",
-    "reservation",
-    "swap",
-    "kernel",
-    "kernelTCP",
-    "swappiness",
-    "disableOOMKiller",
-    "useHierarchy",
-    "checkBeforeUpdate",
-  ]);
   refuseSet(memory, "memory", ["disableOOMKiller"], "the OOM killer stays on in gcr's containers");
-  // -1 ("unlimited") is what every container gets: kernel memory limits are
-  // gone from the kernel (5.16) and cgroup v2 never had them.
+  // Kernel memory limits are gone from the kernel (5.16) and cgroup v2 never
+  // had them: runc accepts them with a warning, and so does gcr. -1
+  // ("unlimited") is what every container gets anyway.
   for (const field of ["kernel", "kernelTCP"]) {
     const bytes = limit(memory[field], `memory.${field}`);
     if (bytes !== undefined && bytes !== -1) {
-      throw fail(`memory.${field}`, "not supported: kernels since 5.16 have no kernel memory limit");
+      warn(
+        `${at(`memory.${field}`)}: ${bytes} ignored: this kernel has no kernel memory limits (gone since Linux 5.16)`,
+      );
     }
   }
-  refuseSet(
-    memory,
-    "memory",
-    ["useHierarchy", "checkBeforeUpdate"],
-    "gcr sets limit, reservation, swap and swappiness",
-  );
+  // Hierarchical accounting is all the kernel has done since 5.x (v1 refuses
+  // to turn it off, v2 has no switch): true asks for what every cgroup gets.
+  // checkBeforeUpdate is about runc update, which gcr does not have.
+  if (memory.useHierarchy === false) {
+    throw fail("memory.useHierarchy", "not supported: the kernel accounts memory hierarchically");
+  }
   const memoryLimit = limit(memory.limit, "memory.limit");
   if (memoryLimit !== undefined && memoryLimit !== -1) result.memoryBytes = memoryLimit;
   const reservation = limit(memory.reservation, "memory.reservation");
@@ -240,17 +217,6 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   }
 
   const cpu = object(top.cpu, "cpu");
-  only(cpu, "cpu", [
-    "shares",
-    "quota",
-    "burst",
-    "period",
-    "realtimeRuntime",
-    "realtimePeriod",
-    "cpus",
-    "mems",
-    "idle",
-  ]);
   refuseSet(cpu, "cpu", ["burst", "realtimeRuntime", "realtimePeriod", "idle"], "gcr sets shares, quota and cpusets");
   const shares = limit(cpu.shares, "cpu.shares");
   if (shares !== undefined) {
@@ -277,7 +243,6 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   }
 
   const pids = object(top.pids, "pids");
-  only(pids, "pids", ["limit"]);
   if (top.pids !== undefined && top.pids !== null && pids.limit === undefined) throw fail("pids.limit", "missing");
   const pidsLimit = integer(pids.limit, "pids.limit");
   if (pidsLimit !== undefined && pidsLimit > 0) result.pidsLimit = pidsLimit;
@@ -287,7 +252,6 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   result.devices = devices.map((entry, i): DeviceRule => {
     const where = `devices[${i}]`;
     const rule = object(entry, where);
-    only(rule, where, ["allow", "type", "major", "minor", "access"]);
     if (typeof rule.allow !== "boolean") throw fail(`${where}.allow`, "missing or not a boolean");
     const type = rule.type ?? "a";
     if (type !== "a" && type !== "c" && type !== "b") {

@@ -1,7 +1,7 @@
 /**
  * The reader every section of config.json is read with: {@link Fields}
- * checks an object's keys against the list of fields gcr knows (its
- * {@link Shape}), and the {@link Read} helpers (asString, integer, list,
+ * checks an object's keys against the fields the spec gives it (its
+ * {@link Shape}; others are ignored), and the {@link Read} helpers (asString, integer, list,
  * oneOf, …) check one value each, the path of each value going with it so
  * that every failure is a {@link SpecError} naming its field
  * (`mounts[2].options[0]`).
@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { isObject } from "../../host/json.ts";
+import { isObject, isZeroValue } from "../../host/json.ts";
 
 /** A config.json that does not describe a container gcr can run as asked. */
 export class SpecError extends Error {
@@ -36,23 +36,13 @@ export const item = (path: string, index: number) => `${path}[${index}]`;
 export type Read<T> = (value: unknown, path: string) => T;
 
 /**
- * How an object treats each field it may have. `read`: gcr supports it.
- * `refuse`: present at all, it is refused. `refuse-unless-empty`: accepted
- * only at its zero value (see {@link isEmpty}).
+ * How an object treats each field the runtime spec gives it. `read`: gcr
+ * supports it. `refuse`: present at all, it is refused. `refuse-unless-empty`:
+ * accepted only at its zero value (host/json.ts's isZeroValue). A field the
+ * shape does not name is ignored: the spec says runtimes MUST NOT fail on
+ * unknown properties.
  */
 export type Shape = Readonly<Record<string, "read" | "refuse" | "refuse-unless-empty">>;
-
-/**
- * A field at its zero value asks for nothing: generators written in Go emit
- * `"blockIO": {"weight": 0}` or `"mountLabel": ""` for "unset", and runc
- * reads them that way too.
- */
-function isEmpty(value: unknown): boolean {
-  if (value === null || value === undefined || value === "" || value === false || value === 0) return true;
-  if (Array.isArray(value)) return value.length === 0;
-  if (typeof value === "object") return Object.values(value).every(isEmpty);
-  return false;
-}
 
 /** An object's fields after checking every key against its shape; `null` counts as absent, as Go reads it. */
 export class Fields {
@@ -64,9 +54,9 @@ export class Fields {
       const at = child(path, key);
       // hasOwn: a key such as "constructor" must not find Object.prototype's.
       const policy = Object.hasOwn(shape, key) ? shape[key] : undefined;
-      if (policy === undefined) throw new SpecError(at, `config.json: unknown field ${at}`);
+      if (policy === undefined) continue;
       if (policy === "refuse" && field !== null) fail(at, "is not supported by gcr");
-      if (policy === "refuse-unless-empty" && !isEmpty(field)) fail(at, "is not supported by gcr");
+      if (policy === "refuse-unless-empty" && !isZeroValue(field)) fail(at, "is not supported by gcr");
       if (policy === "read" && field !== null) this.#values.set(key, field);
     }
   }

@@ -10,7 +10,7 @@ import { errnoName } from "../../ffi/errno.ts";
 import { capabilityNumber } from "../../ffi/capabilities.ts";
 import { cachedCompile } from "./cache.ts";
 import { defaultProfile, type SeccompProfile, type SeccompRule } from "./profile.ts";
-import { archName, type Fail, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";
+import { archName, type Fail, parseAction, parseArgs, parseNames, refuseUnsupported, syscallRules } from "./read.ts";
 
 import { isObject } from "../../host/json.ts";
 const { EPERM } = ERRNO;
@@ -18,8 +18,6 @@ const { EPERM } = ERRNO;
 /** Docker's profile: the wording `--security-opt seccomp=…` users have seen so far. */
 const _dockerFail: Fail = (where, fault) => {
   switch (fault.kind) {
-    case "field":
-      return new Error(`Unsupported seccomp profile field ${where}`);
     case "action":
       return new Error(`Unknown seccomp profile action at ${where}: ${JSON.stringify(fault.name)}`);
     case "notify":
@@ -29,26 +27,6 @@ const _dockerFail: Fail = (where, fault) => {
   }
 };
 
-const PROFILE_FIELDS = new Set([
-  "defaultAction",
-  "defaultErrnoRet",
-  "defaultErrno",
-  "architectures",
-  "archMap",
-  "syscalls",
-]);
-const RULE_FIELDS = new Set([
-  "names",
-  "name",
-  "action",
-  "args",
-  "errnoRet",
-  "errno",
-  "comment",
-  "includes",
-  "excludes",
-]);
-const FILTER_FIELDS = new Set(["caps", "arches", "minKernel"]);
 /** Docker's names for this machine's architectures (Go's GOARCH and its 32-bit companions). */
 const NATIVE_DOCKER_ARCHES = ["amd64", "x86_64"];
 
@@ -80,7 +58,6 @@ function kernelAtLeast(version: string): boolean {
 function filterMatches(filter: unknown, caps: ReadonlySet<number>, where: string, mode: "all" | "any"): boolean {
   const fail = _dockerFail;
   if (!isObject(filter)) throw fail(where, { kind: "value", problem: "not an object" });
-  onlyFields(filter, FILTER_FIELDS, where, fail);
   const tests: boolean[] = [];
   if (filter.caps !== undefined) {
     if (!Array.isArray(filter.caps)) throw fail(`${where}.caps`, { kind: "value", problem: "not an array" });
@@ -105,7 +82,7 @@ export function loadProfile(json: string | unknown, caps: ReadonlySet<number>): 
   const fail = _dockerFail;
   const profile = typeof json === "string" ? JSON.parse(json) as unknown : json;
   if (!isObject(profile)) throw fail("", { kind: "value", problem: "not a JSON object" });
-  onlyFields(profile, PROFILE_FIELDS, "", fail);
+  refuseUnsupported(profile, fail);
   const defaultRet = errnoOf(profile.defaultErrnoRet, profile.defaultErrno, EPERM, "defaultErrno");
   const defaultAction = parseAction(profile.defaultAction, defaultRet, "defaultAction", fail);
 
@@ -120,7 +97,6 @@ export function loadProfile(json: string | unknown, caps: ReadonlySet<number>): 
     if (!Array.isArray(profile.archMap)) throw fail("archMap", { kind: "value", problem: "not an array" });
     for (const [i, entry] of profile.archMap.entries()) {
       if (!isObject(entry)) throw fail(`archMap[${i}]`, { kind: "value", problem: "not an object" });
-      onlyFields(entry, new Set(["architecture", "subArchitectures"]), `archMap[${i}]`, fail);
       // Only the entry for this machine counts: its 32-bit companions join it.
       if (archName(entry.architecture) !== "x86_64") continue;
       const subs = Array.isArray(entry.subArchitectures) ? entry.subArchitectures : [];
@@ -129,7 +105,7 @@ export function loadProfile(json: string | unknown, caps: ReadonlySet<number>): 
   }
 
   const rules: SeccompRule[] = [];
-  for (const [rule, where] of syscallRules(profile, RULE_FIELDS, fail)) {
+  for (const [rule, where] of syscallRules(profile, fail)) {
     const names = parseNames(rule.names ?? (rule.name === undefined ? [] : [rule.name]), `${where}.names`, fail);
     // A rule's errno defaults to EPERM, not to defaultErrnoRet (as in runc).
     const ret = errnoOf(rule.errnoRet, rule.errno, rule.action === "SCMP_ACT_TRACE" ? 0 : EPERM, `${where}.errno`);

@@ -7,7 +7,7 @@
 import { ERRNO } from "../../ffi/constants.ts";
 import { archToken } from "./compile.ts";
 import type { SeccompAction, SeccompProfile, SeccompRule } from "./profile.ts";
-import { archName, type Fail, onlyFields, parseAction, parseArgs, parseNames, syscallRules } from "./read.ts";
+import { archName, type Fail, parseAction, parseArgs, parseNames, refuseUnsupported, syscallRules } from "./read.ts";
 
 import { isObject } from "../../host/json.ts";
 const { EPERM } = ERRNO;
@@ -16,8 +16,6 @@ const { EPERM } = ERRNO;
 const _ociFail: Fail = (where, fault) => {
   const at = where ? `linux.seccomp.${where}` : "linux.seccomp";
   switch (fault.kind) {
-    case "field":
-      return new Error(`${at}: unknown field (gcr refuses what it does not implement rather than ignore it)`);
     case "action":
       if (fault.name === undefined) return new Error(`${at}: missing (a seccomp action such as SCMP_ACT_ERRNO)`);
       return new Error(`${at}: ${JSON.stringify(fault.name)} is not a seccomp action`);
@@ -28,43 +26,9 @@ const _ociFail: Fail = (where, fault) => {
   }
 };
 
-const OCI_FIELDS = new Set([
-  "defaultAction",
-  "defaultErrnoRet",
-  "architectures",
-  "flags",
-  "listenerPath",
-  "listenerMetadata",
-  "syscalls",
-]);
-const OCI_RULE_FIELDS = new Set(["names", "action", "errnoRet", "args"]);
-
 /**
- * The `flags` gcr honours, and why the others cannot be. The child
- * installs its filter with prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog)
- * (steps/install_seccomp.ts), the equivalent of seccomp(SECCOMP_SET_MODE_FILTER,
- * 0, prog): there is no flags argument to pass them in.
- */
-const OCI_FLAGS: Readonly<Record<string, { readonly ok: true } | { readonly why: string }>> = {
-  // Synchronising the filter to all of the caller's threads is what
-  // happens anyway: the child that installs it is single-threaded (a libc
-  // clone running a ucontext chain, docs/design.md §2).
-  SECCOMP_FILTER_FLAG_TSYNC: { ok: true },
-  SECCOMP_FILTER_FLAG_LOG: { why: "logging of non-allow actions needs seccomp(2) flags; gcr installs with prctl" },
-  // Without it the kernel turns on the Speculative Store Bypass mitigation
-  // for the container, the safer side; still, refused rather than ignored.
-  SECCOMP_FILTER_FLAG_SPEC_ALLOW: {
-    why: "leaving Speculative Store Bypass mitigation off needs seccomp(2) flags; gcr installs with prctl",
-  },
-  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: { why: "it belongs to SCMP_ACT_NOTIFY listeners, which gcr does not have" },
-  SECCOMP_FILTER_FLAG_NEW_LISTENER: { why: "gcr has no seccomp listener" },
-  SECCOMP_FILTER_FLAG_TSYNC_ESRCH: { why: "it needs seccomp(2) flags; gcr installs with prctl" },
-};
-
-/**
- * A uint from config.json (errnoRet, defaultErrnoRet). oci/spec/seccomp.ts accepts
- * any uint32 there; this 0-65535 is what decides, since the errno has only
- * the low 16 bits of the action (a known disagreement, left as it is).
+ * A uint from config.json (errnoRet, defaultErrnoRet): 0-65535, since the
+ * errno has only the low 16 bits of the filter's return value.
  */
 function _ociErrno(value: unknown, where: string): number {
   if (!Number.isInteger(value) || (value as number) < 0 || (value as number) > 0xffff) {
@@ -98,7 +62,8 @@ function _ociAction(action: unknown, errnoRet: unknown, where: string, errnoWher
  * syscall names this libseccomp does not know (skipped when compiling, as
  * runc does). What gcr cannot apply is refused with an Error whose message
  * starts with the field: SCMP_ACT_NOTIFY and `listenerPath`, `flags` other
- * than SECCOMP_FILTER_FLAG_TSYNC, unknown fields.
+ * than SECCOMP_FILTER_FLAG_TSYNC. Unknown fields are ignored, as the spec
+ * requires.
  *
  * @example
  * ```ts
@@ -108,25 +73,10 @@ function _ociAction(action: unknown, errnoRet: unknown, where: string, errnoWher
 export function profileFromOci(profile: unknown): SeccompProfile {
   const fail = _ociFail;
   if (!isObject(profile)) throw fail("", { kind: "value", problem: "not an object" });
-  onlyFields(profile, OCI_FIELDS, "", fail);
   if (profile.defaultAction === undefined) throw fail("defaultAction", { kind: "value", problem: "missing" });
   const defaultAction = _ociAction(profile.defaultAction, profile.defaultErrnoRet, "defaultAction", "defaultErrnoRet");
 
-  // A listener gets the notify fd of SCMP_ACT_NOTIFY rules; gcr installs no such rule.
-  for (const field of ["listenerPath", "listenerMetadata"] as const) {
-    const value = profile[field];
-    if (value === undefined || value === null || value === "") continue;
-    if (typeof value !== "string") throw fail(field, { kind: "value", problem: "not a string" });
-    throw fail(field, { kind: "value", problem: `${JSON.stringify(value)}: gcr has no seccomp listener` });
-  }
-
-  const flags = profile.flags ?? [];
-  if (!Array.isArray(flags)) throw fail("flags", { kind: "value", problem: "not an array" });
-  for (const [i, flag] of flags.entries()) {
-    const known = typeof flag === "string" && Object.hasOwn(OCI_FLAGS, flag) ? OCI_FLAGS[flag] : undefined;
-    if (!known) throw fail(`flags[${i}]`, { kind: "value", problem: `${JSON.stringify(flag)} is not a seccomp flag` });
-    if ("why" in known) throw fail(`flags[${i}]`, { kind: "value", problem: `${flag} is not supported: ${known.why}` });
-  }
+  refuseUnsupported(profile, fail);
 
   const architectures: string[] = [];
   const arches = profile.architectures ?? [];
@@ -145,7 +95,7 @@ export function profileFromOci(profile: unknown): SeccompProfile {
   }
 
   const rules: SeccompRule[] = [];
-  for (const [rule, where] of syscallRules(profile, OCI_RULE_FIELDS, fail)) {
+  for (const [rule, where] of syscallRules(profile, fail)) {
     const names = parseNames(rule.names, `${where}.names`, fail);
     if (names.length === 0) throw fail(`${where}.names`, { kind: "value", problem: "empty (at least one name)" });
     const action = _ociAction(rule.action, rule.errnoRet, `${where}.action`, `${where}.errnoRet`);

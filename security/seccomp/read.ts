@@ -12,29 +12,18 @@
 import { ACTIONS, type ArgComparison, COMPARISONS, type SeccompAction } from "./profile.ts";
 import { isObject } from "../../host/json.ts";
 
-/** What is wrong at a place in a profile; each format words it its own way. */
+/**
+ * What is wrong at a place in a profile; each format words it its own way.
+ * A field neither format defines is no fault: the runtime spec says unknown
+ * properties MUST be ignored, and Docker's Go decoder ignores them too.
+ */
 export type Fault =
-  /** A field gcr does not implement: refused rather than ignored. */
-  | { readonly kind: "field" }
   | { readonly kind: "action"; readonly name: unknown }
   | { readonly kind: "notify" }
   | { readonly kind: "value"; readonly problem: string };
 
 /** Builds the error for a fault at `where` (a path inside the profile, `syscalls[3].action`). */
 export type Fail = (where: string, fault: Fault) => Error;
-
-const _join = (where: string, key: string) => (where ? `${where}.${key}` : key);
-
-export function onlyFields(
-  value: Record<string, unknown>,
-  allowed: ReadonlySet<string>,
-  where: string,
-  fail: Fail,
-): void {
-  for (const key of Object.keys(value)) {
-    if (!allowed.has(key)) throw fail(_join(where, key), { kind: "field" });
-  }
-}
 
 /** An action by its libseccomp name; `ret` is the errno for SCMP_ACT_ERRNO and SCMP_ACT_TRACE. */
 export function parseAction(name: unknown, ret: number, where: string, fail: Fail): SeccompAction {
@@ -62,8 +51,6 @@ function _parseUint64(value: unknown, where: string, fail: Fail): bigint {
   });
 }
 
-const ARG_FIELDS = new Set(["index", "value", "valueTwo", "op"]);
-
 /**
  * A rule's argument comparisons. An absent `value`/`valueTwo` is 0, as
  * runc's Go structs read it.
@@ -74,7 +61,6 @@ export function parseArgs(argsIn: unknown, where: string, fail: Fail): ArgCompar
   return args.map((arg, j): ArgComparison => {
     const at = `${where}[${j}]`;
     if (!isObject(arg)) throw fail(at, { kind: "value", problem: "not an object" });
-    onlyFields(arg, ARG_FIELDS, at, fail);
     if (!Number.isInteger(arg.index) || (arg.index as number) < 0 || (arg.index as number) > 5) {
       throw fail(`${at}.index`, { kind: "value", problem: `${JSON.stringify(arg.index)} (0-5)` });
     }
@@ -100,7 +86,6 @@ export function parseArgs(argsIn: unknown, where: string, fail: Fail): ArgCompar
  */
 export function* syscallRules(
   profile: Record<string, unknown>,
-  fields: ReadonlySet<string>,
   fail: Fail,
 ): Generator<[rule: Record<string, unknown>, where: string]> {
   const syscalls = profile.syscalls ?? [];
@@ -108,7 +93,6 @@ export function* syscallRules(
   for (const [i, rule] of syscalls.entries()) {
     const where = `syscalls[${i}]`;
     if (!isObject(rule)) throw fail(where, { kind: "value", problem: "not an object" });
-    onlyFields(rule, fields, where, fail);
     yield [rule, where];
   }
 }
@@ -123,3 +107,46 @@ export function parseNames(names: unknown, where: string, fail: Fail): string[] 
 
 /** `SCMP_ARCH_X86` → `x86`, as seccomp_arch_resolve_name takes it (Docker writes both forms). */
 export const archName = (name: unknown) => String(name).replace(/^SCMP_ARCH_/, "").toLowerCase();
+
+/**
+ * The `flags` gcr honours, and why the others cannot be. The child
+ * installs its filter with prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, prog)
+ * (steps/install_seccomp.ts), the equivalent of seccomp(SECCOMP_SET_MODE_FILTER,
+ * 0, prog): there is no flags argument to pass them in.
+ */
+const FLAGS: Readonly<Record<string, { readonly ok: true } | { readonly why: string }>> = {
+  // Synchronising the filter to all of the caller's threads is what
+  // happens anyway: the child that installs it is single-threaded (a libc
+  // clone running a ucontext chain, docs/design.md §2).
+  SECCOMP_FILTER_FLAG_TSYNC: { ok: true },
+  SECCOMP_FILTER_FLAG_LOG: { why: "logging of non-allow actions needs seccomp(2) flags; gcr installs with prctl" },
+  // Without it the kernel turns on the Speculative Store Bypass mitigation
+  // for the container, the safer side; still, refused rather than ignored.
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW: {
+    why: "leaving Speculative Store Bypass mitigation off needs seccomp(2) flags; gcr installs with prctl",
+  },
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: { why: "it belongs to SCMP_ACT_NOTIFY listeners, which gcr does not have" },
+  SECCOMP_FILTER_FLAG_NEW_LISTENER: { why: "gcr has no seccomp listener" },
+  SECCOMP_FILTER_FLAG_TSYNC_ESRCH: { why: "it needs seccomp(2) flags; gcr installs with prctl" },
+};
+
+/**
+ * What both formats may ask for and gcr's filter cannot do: a listener for
+ * SCMP_ACT_NOTIFY, and seccomp(2) flags but TSYNC. Refused by field rather
+ * than ignored: the container would run under another policy than asked.
+ */
+export function refuseUnsupported(profile: Record<string, unknown>, fail: Fail): void {
+  for (const field of ["listenerPath", "listenerMetadata"] as const) {
+    const value = profile[field];
+    if (value === undefined || value === null || value === "") continue;
+    if (typeof value !== "string") throw fail(field, { kind: "value", problem: "not a string" });
+    throw fail(field, { kind: "value", problem: `${JSON.stringify(value)}: gcr has no seccomp listener` });
+  }
+  const flags = profile.flags ?? [];
+  if (!Array.isArray(flags)) throw fail("flags", { kind: "value", problem: "not an array" });
+  for (const [i, flag] of flags.entries()) {
+    const known = typeof flag === "string" && Object.hasOwn(FLAGS, flag) ? FLAGS[flag] : undefined;
+    if (!known) throw fail(`flags[${i}]`, { kind: "value", problem: `${JSON.stringify(flag)} is not a seccomp flag` });
+    if ("why" in known) throw fail(`flags[${i}]`, { kind: "value", problem: `${flag} is not supported: ${known.why}` });
+  }
+}

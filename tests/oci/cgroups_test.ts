@@ -23,6 +23,7 @@ import { showCgroupOp } from "../../cgroup/ops.ts";
 import { planContainerCgroup } from "../../cgroup/plan.ts";
 import type { CgroupOptions } from "../../cgroup/version_plan.ts";
 import { missingRoot, named, processState } from "../fixtures.ts";
+import { setRuntimeLog } from "../../output/runtime_log.ts";
 import {
   assert,
   assertEquals,
@@ -106,6 +107,25 @@ function cgroupOf(pid: number, controller: string): string | undefined {
 // ---------------------------------------------------------------------------
 // linux.resources
 
+Deno.test("resourcesFromOci: kernel memory limits are accepted with a warning in --log, as runc does", () => {
+  const log = Deno.makeTempFileSync({ prefix: "gcr-log-" });
+  try {
+    setRuntimeLog(log, "json");
+    const limits = resourcesFromOci({ memory: { limit: 67108864, kernel: 1048576, kernelTCP: -1 } });
+    assertEquals(limits, { memoryBytes: 67108864 }, "the other limits as asked");
+    const lines = Deno.readTextFileSync(log).trim().split("\n").map((line) => JSON.parse(line));
+    assertEquals(lines.length, 1, "one warning: -1 (unlimited) asks for nothing");
+    assertEquals(lines[0].level, "warning");
+    assertEquals(
+      lines[0].msg,
+      "linux.resources.memory.kernel: 1048576 ignored: this kernel has no kernel memory limits (gone since Linux 5.16)",
+    );
+  } finally {
+    setRuntimeLog(undefined, "text");
+    Deno.removeSync(log);
+  }
+});
+
 Deno.test("resourcesFromOci: what podman sends becomes limits; 0 is unset, -1 unlimited", () => {
   const limits = resourcesFromOci({
     devices: [
@@ -155,7 +175,6 @@ Deno.test("resourcesFromOci: what podman sends becomes limits; 0 is unset, -1 un
     [{ cpu: { quota: 1.5 } }, "linux.resources.cpu.quota: 1.5 is not an integer"],
     [{ blockIO: { weight: 10 } }, "linux.resources.blockIO: not supported"],
     [{ unified: { "io.max": "8:0 rbps=1" } }, "linux.resources.unified: not supported"],
-    [{ hugetlb: [] }, "linux.resources.hugetlb: unknown field"],
     [{ devices: [{ access: "rwm" }] }, "linux.resources.devices[0].allow: missing"],
     [{ devices: [{ allow: true, type: "u" }] }, 'linux.resources.devices[0].type: "u" (a, c or b)'],
     [{ devices: [{ allow: true, access: "rwx" }] }, 'linux.resources.devices[0].access: "rwx"'],
