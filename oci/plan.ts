@@ -27,7 +27,7 @@ import { type IdPlan, type SecurityPlan } from "../steps/plan.ts";
 import { readonlyPaths } from "../steps/readonly_paths.ts";
 import { resetSignals } from "../steps/reset_signals.ts";
 import { setHostname } from "../steps/set_hostname.ts";
-import { call, type Step } from "../steps/step.ts";
+import { call, num, type Step } from "../steps/step.ts";
 import { becomeRoot } from "../steps/become_root.ts";
 import { consolePty } from "../steps/console_pty.ts";
 import { joinNamespacePaths } from "../steps/join_namespace_paths.ts";
@@ -199,9 +199,7 @@ export function ociSteps(
     ...maskedAndReadonly,
     ...(spec.root.readonly ? [readonlyRoot()] : []),
     ...(fds.consoleSocket !== undefined && spec.process.terminal ? [consolePty(layout.firstFree + 2, firstFree)] : []),
-    ...(spec.process.user.umask !== undefined
-      ? [{ name: "set-umask", why: "config.json's umask", parent: [], child: [call("umask", spec.process.user.umask)] }]
-      : []),
+    setUmask(spec.process.user.umask),
     ...(spec.process.rlimits.length ? [setRlimits(spec.process.rlimits)] : []),
     ...(fds.preserved ? [preserveFds(fds.preserved)] : []),
     ...hardening(security, ids),
@@ -213,4 +211,18 @@ export function ociSteps(
       layout,
     }),
   ];
+}
+
+/**
+ * The command's umask: config.json's, else runc's 0022 rather than whatever
+ * the engine that ran gcr had (and make-devices set 0 for its nodes).
+ */
+function setUmask(umask: number | undefined): Step {
+  const mask = umask ?? 0o022;
+  return {
+    name: "set-umask",
+    why: umask === undefined ? "runc's default umask, 0022" : "config.json's umask",
+    parent: [],
+    child: [call("umask", num(mask, `0${mask.toString(8).padStart(3, "0")}`))],
+  };
 }

@@ -5,7 +5,7 @@
  */
 import { S_IFBLK, S_IFCHR, S_IFIFO } from "../ffi/constants.ts";
 import { mkdirInRoot, mknodInRoot, type RootFd } from "./in_root.ts";
-import { type Step } from "./step.ts";
+import { call, num, type Step } from "./step.ts";
 
 /** Device nodes config.json lists (linux.devices), made with mknod (needs CAP_MKNOD: not in a user namespace). */
 export function makeDevices(
@@ -16,9 +16,12 @@ export function makeDevices(
   const kind = { c: S_IFCHR, u: S_IFCHR, b: S_IFBLK, p: S_IFIFO } as Record<string, number>;
   return {
     name: "make-devices",
-    why: "the device nodes config.json asks for in the container's /dev",
+    why: "the device nodes config.json asks for in the container's /dev, with exactly its modes",
     parent: [],
     child: [
+      // mknod applies the umask to the mode (gcr's own, 022, would turn 0666
+      // into 0644); set-umask gives the command its umask later.
+      call("umask", num(0, "0")),
       ...folders.flatMap((dir) => mkdirInRoot(fd, dir, 0o755)),
       ...devices.flatMap((device) => {
         // makedev: glibc's encoding of major and minor into dev_t.

@@ -657,6 +657,36 @@ Deno.test(named("oci config: rlimits (NOFILE soft and hard)", SKIP), () =>
   }));
 
 Deno.test(
+  named("oci config: linux.devices get exactly their fileMode; the umask is config.json's, else 0022", SKIP),
+  () =>
+    withOci(async (o) => {
+      const script = "stat -c '%a %F %t:%T' /dev/test-null /dev/test-fifo; umask";
+      const devices = [
+        { path: "/dev/test-null", type: "c", major: 1, minor: 3, fileMode: 0o660 },
+        { path: "/dev/test-fifo", type: "p", major: 0, minor: 0, fileMode: 0o606 },
+      ];
+      const asked = await o.bundle((c) => {
+        c.linux.devices = devices;
+        c.process.user.umask = 0o027;
+        c.process.args = sh(script);
+      });
+      const withUmask = await o.runToEnd(asked);
+      assertEquals(
+        lines(withUmask.stdout),
+        ["660 character special file 1:3", "606 fifo 0:0", "0027"],
+        "modes as asked, not cut by gcr's umask; config.json's umask",
+        withUmask.stderr,
+      );
+      const plain = await o.bundle((c) => {
+        c.linux.devices = devices;
+        c.process.args = sh("umask");
+      });
+      const defaulted = await o.runToEnd(plain);
+      assertEquals(lines(defaulted.stdout), ["0022"], "runc's default umask", defaulted.stderr);
+    }),
+);
+
+Deno.test(
   named("oci config: root.readonly, ro and rw binds, maskedPaths, readonlyPaths", SKIP),
   () =>
     withOci(async (o) => {
