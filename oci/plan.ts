@@ -28,6 +28,7 @@ import { readonlyPaths } from "../steps/readonly_paths.ts";
 import { resetSignals } from "../steps/reset_signals.ts";
 import { setHostname } from "../steps/set_hostname.ts";
 import { call, num, type Step } from "../steps/step.ts";
+import { setOomScoreAdj } from "../steps/set_oom_score_adj.ts";
 import { becomeRoot } from "../steps/become_root.ts";
 import { consolePty } from "../steps/console_pty.ts";
 import { joinNamespacePaths } from "../steps/join_namespace_paths.ts";
@@ -170,7 +171,9 @@ export function ociSteps(
     },
     dieWithParent(),
     closeFds(firstFree),
-    ...(newUser ? [mapIds(plan), becomeRoot(), ...(ids.writer === "user" ? [nonDumpable()] : [])] : []),
+    ...(newUser ? [mapIds(plan)] : []),
+    ...(spec.process.oomScoreAdj !== undefined ? [setOomScoreAdj(spec.process.oomScoreAdj)] : []),
+    ...(newUser ? [becomeRoot(), ...(ids.writer === "user" ? [nonDumpable()] : [])] : []),
     ...(joinPaths.length
       ? [joinNamespacePaths(joinPaths.map((n) => ({ type: n.type, path: n.path!, flag: n.flag })), firstFree)]
       : []),

@@ -28,6 +28,7 @@ import { sealedTrampoline, TRAMPOLINE_NAME } from "../ffi/exec_trampoline.ts";
 import { primeMigration } from "../cgroup/migration.ts";
 import { foregroundTerminal, handTerminal } from "../ffi/terminal.ts";
 import { log, prompt, runningAs, say } from "../output/log.ts";
+import { warn } from "../output/runtime_log.ts";
 import { changes, type Snapshot, snapshot } from "./observe.ts";
 import { cloneFailureHint } from "../steps/clone_namespaces.ts";
 import type { IdMapping, ParentOp, Step } from "../steps/step.ts";
@@ -68,7 +69,8 @@ export function showParentOp(op: ParentOp): string {
       ].join("\n");
     }
     case "write-proc-file":
-      return `write /proc/<pid>/${op.file}: ${JSON.stringify(op.content.trim())}`;
+      return `write /proc/<pid>/${op.file}: ${JSON.stringify(op.content.trim())}` +
+        (op.refused ? " (should the kernel refuse: a warning in --log)" : "");
     case "run-helper":
       return op.argv.map((a) => (a === "{pid}" ? "<pid>" : a)).join(" ");
     case "log-identity":
@@ -243,6 +245,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
           Deno.writeTextFileSync(`/proc/${pid}/${op.file}`, op.content);
         } catch (error) {
           const code = (error as { code?: string }).code ?? (error as Error).message;
+          if (op.refused) return warn(op.refused(`write /proc/<pid>/${op.file}: ${code}`));
           throw new Error(`write /proc/${pid}/${op.file} ${JSON.stringify(op.content.trim())}: ${code}`);
         }
         return;

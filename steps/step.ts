@@ -39,8 +39,13 @@ export type ParentOp =
   }
   | {
     readonly op: "write-proc-file";
-    readonly file: "setgroups" | "uid_map" | "gid_map";
+    readonly file: "setgroups" | "uid_map" | "gid_map" | "oom_score_adj";
     readonly content: string;
+    /**
+     * The warning when the kernel refuses, for a file whose value the
+     * container can run without; absent: a refusal fails the step.
+     */
+    readonly refused?: (why: string) => string;
   }
   /** A set-uid helper such as newuidmap; `{pid}` in argv becomes the child's pid. */
   | { readonly op: "run-helper"; readonly argv: readonly string[] }

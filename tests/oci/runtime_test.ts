@@ -657,6 +657,46 @@ Deno.test(named("oci config: rlimits (NOFILE soft and hard)", SKIP), () =>
   }));
 
 Deno.test(
+  named("oci config: process.oomScoreAdj is applied; a lowering the kernel refuses is a warning in --log", SKIP),
+  () =>
+    withOci(async (o) => {
+      const show = sh("cat /proc/self/oom_score_adj");
+      const raised = await o.bundle((c) => {
+        c.process.oomScoreAdj = 500;
+        c.process.args = show;
+      });
+      const r = await o.runToEnd(raised);
+      assertEquals(lines(r.stdout), ["500"], "raised: anyone may", r.stderr);
+
+      // Engines ask for -998 on every pod sandbox; lowering needs CAP_SYS_RESOURCE.
+      const effective = BigInt(`0x${readTextOr("/proc/self/status").match(/^CapEff:\s*(\w+)/m)![1]}`);
+      const canLower = ((effective >> 24n) & 1n) === 1n;
+      const lowered = await o.bundle((c) => {
+        c.process.oomScoreAdj = -998;
+        c.process.args = show;
+      });
+      const log = join(o.work, "oom.log");
+      const id = o.newId();
+      const created = await o.toFiles(["--log", log, "--log-format", "json", "create", "--bundle", lowered, id]);
+      assertEquals(created.code, 0, "create succeeds either way", describe(created));
+      await o.gcrOk(["start", id]);
+      await o.waitStatus(id, "stopped");
+      await o.gcrOk(["delete", id]);
+      const seen = lines(readTextOr(created.outFile));
+      if (canLower) {
+        assertEquals(seen, ["-998"], "lowered: gcr holds CAP_SYS_RESOURCE here");
+        assertEquals(readTextOr(log), "", "nothing to warn about");
+      } else {
+        const own = readTextOr("/proc/self/oom_score_adj").trim();
+        assertEquals(seen, [own], "the container keeps its parent's score");
+        const entries = lines(readTextOr(log)).map((line) => JSON.parse(line));
+        assertEquals(entries.map((e) => e.level), ["warning"], "one warning", readTextOr(log));
+        assertMatch(entries[0].msg, /^process\.oomScoreAdj: -998 not applied \(write \/proc\/<pid>\/oom_score_adj: /);
+      }
+    }),
+);
+
+Deno.test(
   named("oci config: linux.devices get exactly their fileMode; the umask is config.json's, else 0022", SKIP),
   () =>
     withOci(async (o) => {
