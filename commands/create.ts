@@ -153,6 +153,8 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     }
     if (cgroup) updateRecord(paths, { cgroups: [...cgroup.paths, ...cgroup.created] });
     const security = securityPlan(spec);
+    // Recorded before they are made, as the cgroups are: delete detaches them.
+    if (!spec.linux.namespaces.some((n) => n.type === "mount")) updateRecord(paths, { hostMounts: [spec.root.path] });
     const steps = ociSteps(spec, {
       preserved,
       startFifo: fifo,

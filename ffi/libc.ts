@@ -76,6 +76,8 @@ const symbols = {
   mkdirat: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   // int mknodat(int dirfd, const char *pathname, mode_t mode, dev_t dev)
   mknodat: { parameters: ["i32", "buffer", "u32", "u64"], result: "i32" },
+  // int umount2(const char *target, int flags): gcr delete detaches a container's mounts in the host's namespace
+  umount2: { parameters: ["buffer", "i32"], result: "i32" },
   // int symlinkat(const char *target, int newdirfd, const char *linkpath)
   symlinkat: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
   // int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)

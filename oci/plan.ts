@@ -35,6 +35,7 @@ import { joinNamespacePaths } from "../steps/join_namespace_paths.ts";
 import { makeDevices } from "../steps/make_devices.ts";
 import { mountSpecMounts } from "../steps/mount_spec_mounts.ts";
 import { moveRoot } from "../steps/move_root.ts";
+import { chrootRoot } from "../steps/chroot_root.ts";
 import { preserveFds } from "../steps/preserve_fds.ts";
 import { readonlyRoot } from "../steps/readonly_root.ts";
 import { rootPropagation } from "../steps/root_propagation.ts";
@@ -106,7 +107,20 @@ export function ociSteps(
   const types = new Set(linux.namespaces.map((n) => n.type));
   const create = linux.namespaces.filter((n) => !n.path);
   const joined = linux.namespaces.filter((n) => n.path);
-  if (!types.has("mount")) fail("linux.namespaces", "must include a mount namespace (gcr pivots the root in one)");
+  // Without a mount namespace the container's mounts are made in the
+  // host's (as runc does; gcr delete detaches them again) and the root is
+  // chroot'ed into. Masking paths or changing the root's propagation there
+  // would change the host's own /proc, /sys and mounts: refused, as runc
+  // refuses the first.
+  const ownMounts = types.has("mount");
+  if (!ownMounts) {
+    for (const field of ["maskedPaths", "readonlyPaths"] as const) {
+      if (linux[field].length) fail(`linux.${field}`, "needs a mount namespace (it would change the host's own paths)");
+    }
+    if (linux.rootfsPropagation) {
+      fail("linux.rootfsPropagation", "needs a mount namespace (it would change the host's mounts)");
+    }
+  }
   const newUser = create.some((n) => n.type === "user");
   const joinedPid = joined.find((n) => n.type === "pid");
   // Made at clone: all but cgroup, which enter-cgroup makes once the child is in its cgroup.
@@ -189,14 +203,19 @@ export function ociSteps(
         child: [call("setdomainname", spec.domainname, spec.domainname.length)],
       }]
       : []),
-    makeMountsPrivate(),
+    // Propagation must be private before the first mount, or mounts leak out.
+    ...(ownMounts ? [makeMountsPrivate()] : []),
     bindRootfs(plan),
     openRoot(root, fd),
     mountSpecMounts(mountActions(spec, options), fd),
     // config.json's /dev tmpfs, once mounted, is opened like gcr run's (steps/in_root.ts).
     ...(hasDev ? [dev.step, bindDevices(dev.fd), linkDev(dev.fd)] : []),
     ...(devices.length ? [makeDevices(devices, devFd, deviceFolders(devices, root, hasDev))] : []),
-    ...(options.noPivot ? [moveRoot(root, devFd)] : [pivotRoot(plan, devFd), detachOldRoot()]),
+    ...(!ownMounts
+      ? [chrootRoot(root, devFd)]
+      : options.noPivot
+      ? [moveRoot(root, devFd)]
+      : [pivotRoot(plan, devFd), detachOldRoot()]),
     ...(linux.rootfsPropagation ? [rootPropagation(linux.rootfsPropagation)] : []),
     ...(Object.keys(linux.sysctl).length ? [writeSysctls(Object.entries(linux.sysctl), firstFree)] : []),
     ...maskedAndReadonly,

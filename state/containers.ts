@@ -8,6 +8,9 @@
  */
 
 import { removeTree } from "../host/files.ts";
+import { MNT_DETACH } from "../ffi/constants.ts";
+import { cString } from "../ffi/fds.ts";
+import { libc } from "../ffi/libc.ts";
 import { CONTAINER_ID, type ContainerPaths, containerPaths, runtimeDir, stateDir } from "./paths.ts";
 import { type ContainerRecord, readRecord, writeRecord } from "./records.ts";
 import { MOUNT_POINTS } from "../steps/plan.ts";
@@ -53,6 +56,10 @@ export function findContainer(ref: string, all = listContainers()): FoundContain
 
 /** Removes what a stopped container left: its cgroups, data folder and runtime folder. */
 export function removeContainer(found: FoundContainer): void {
+  for (const mount of found.record?.hostMounts ?? []) {
+    // MNT_DETACH takes the mounts below it too; one already gone is no error.
+    libc().umount2(cString(mount), MNT_DETACH);
+  }
   for (const cgroup of found.record?.cgroups ?? []) {
     try {
       Deno.removeSync(cgroup);

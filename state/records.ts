@@ -97,6 +97,12 @@ export interface ContainerRecord {
   annotations?: Record<string, string>;
   /** The container's cgroup folders, removed with it. */
   cgroups?: string[];
+  /**
+   * Mounts made in the host's mount namespace (a config.json without a mount
+   * namespace of its own: the rootfs, bound onto itself, with the mounts
+   * below it): detached with the container.
+   */
+  hostMounts?: string[];
   /** --net bridge: its address, veth and ports, undone with it. */
   network?: BridgeAttachment;
 }

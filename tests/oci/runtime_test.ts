@@ -657,6 +657,60 @@ Deno.test(named("oci config: rlimits (NOFILE soft and hard)", SKIP), () =>
   }));
 
 Deno.test(
+  named("oci without namespaces: the container shares every namespace, chroots, and delete detaches its mounts", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.linux.namespaces = [];
+        delete c.hostname;
+        c.linux.maskedPaths = [];
+        c.linux.readonlyPaths = [];
+        c.process.args = sh(
+          "ls /proc/self/ns/ | while read n; do echo $n $(readlink /proc/self/ns/$n); done; ls -d /bin/busybox",
+        );
+      });
+      const id = o.newId();
+      // In a mount namespace of the test's own: the container's mounts are made in whatever namespace gcr runs in.
+      const script = [
+        'gcr() { "$GCR" --root "$ROOT" "$@"; }',
+        'gcr create --bundle "$BUNDLE" "$ID" >"$OUT" 2>&1 || exit 1',
+        'echo "during: $(grep -c " $BUNDLE/rootfs" /proc/self/mountinfo)"',
+        'gcr start "$ID"',
+        'while [ "$(gcr state "$ID" | grep -o \'"status": "[a-z]*"\')" != \'"status": "stopped"\' ]; do sleep 0.05; done',
+        'gcr delete "$ID"',
+        'echo "after: $(grep -c " $BUNDLE/rootfs" /proc/self/mountinfo)"',
+        "for n in $(ls /proc/self/ns/); do echo $n $(readlink /proc/self/ns/$n); done",
+      ].join("\n");
+      const out = join(o.work, "no-ns.out");
+      const result = await run("unshare", ["-m", "--propagation", "private", "sh", "-c", script], {
+        cwd: REPO,
+        env: { GCR, ROOT: o.root, BUNDLE: bundle, ID: id, OUT: out, GCR_STATE: STATE_DIR },
+      });
+      assertEquals(result.code, 0, "create, start, delete", describe(result) + readTextOr(out));
+      const [during, after, ...ours] = lines(result.stdout);
+      assert(Number(during!.split(" ")[1]) >= 2, "the rootfs and its mounts, in the namespace gcr ran in", during);
+      assertEquals(after, "after: 0", "delete detached them all");
+      const theirs = lines(readTextOr(out));
+      assertEquals(theirs.at(-1), "/bin/busybox", "the command saw the image's root", readTextOr(out));
+      assertEquals(theirs.slice(0, -1), ours, "every namespace is the caller's", readTextOr(out));
+
+      const masked = await o.bundle((c) => {
+        c.linux.namespaces = [{ type: "pid" }];
+        delete c.hostname;
+        c.linux.maskedPaths = ["/proc/kcore"];
+      });
+      const refusedId = o.newId();
+      const refused = await o.create(refusedId, masked);
+      assert(refused.code !== 0, "refused", describe(refused));
+      assertEquals(
+        refused.stderr,
+        "gcr: config.json: linux.maskedPaths needs a mount namespace (it would change the host's own paths)\n",
+      );
+      o.assertGone(refusedId);
+    }),
+);
+
+Deno.test(
   named("oci config: process.oomScoreAdj is applied; a lowering the kernel refuses is a warning in --log", SKIP),
   () =>
     withOci(async (o) => {
