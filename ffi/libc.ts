@@ -179,6 +179,7 @@ export const CHILD_FUNCTIONS = {
   execveat: "int execveat(int dirfd, const char *pathname, char *const argv[], char *const envp[], int flags)",
   mkdirat: "int mkdirat(int dirfd, const char *path, mode_t mode)",
   mknodat: "int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)",
+  fchownat: "int fchownat(int dirfd, const char *path, uid_t owner, gid_t group, int flags)",
   symlinkat: "int symlinkat(const char *target, int newdirfd, const char *linkpath)",
   open_tree: "int open_tree(int dirfd, const char *path, unsigned int flags)",
   move_mount:

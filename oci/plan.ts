@@ -137,11 +137,6 @@ export function ociSteps(
   if (linux.devices.length && newUser) {
     fail("linux.devices", "cannot be made in a user namespace (mknod needs CAP_MKNOD on the host)");
   }
-  for (const [i, device] of linux.devices.entries()) {
-    if ((device.uid ?? 0) !== 0 || (device.gid ?? 0) !== 0) {
-      fail(`linux.devices[${i}]`, "uid and gid other than 0 are not supported by gcr");
-    }
-  }
   if (spec.process.terminal && fds.consoleSocket === undefined) {
     fail("process.terminal", "needs --console-socket: gcr create returns, so the pty's master must go to the engine");
   }

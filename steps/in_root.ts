@@ -35,6 +35,7 @@ import {
   AT_EMPTY_PATH,
   AT_FDCWD,
   AT_RECURSIVE,
+  AT_SYMLINK_NOFOLLOW,
   FS_LAYOUT,
   LAYOUT,
   MOUNT_ATTR,
@@ -269,14 +270,29 @@ export function mkdirInRoot(fd: RootFd, path: string, mode: number): ChildCall[]
   ];
 }
 
-/** mknod of `path` in the folder that holds it, opened in the root. */
-export function mknodInRoot(fd: RootFd, path: string, mode: { value: number; show: string }, dev: bigint): ChildCall[] {
+/**
+ * mknod of `path` in the folder that holds it, opened in the root; with
+ * `owner`, chowned there too (the node was just made by this process, so
+ * the name cannot be a symlink yet; AT_SYMLINK_NOFOLLOW all the same).
+ */
+export function mknodInRoot(
+  fd: RootFd,
+  path: string,
+  mode: { value: number; show: string },
+  dev: bigint,
+  owner?: { uid: number; gid: number },
+): ChildCall[] {
   const own = inDev(fd, path);
-  if (own !== undefined) return [call("mknodat", devFd(fd), own, num(mode.value, mode.show), num(dev))];
-  const { folder, name } = split(path);
+  const { folder, name } = own !== undefined ? { folder: "/dev", name: own } : split(path);
+  const dir = own !== undefined ? devFd(fd) : num(at(fd), `${at(fd)} /* ${folder} */`);
+  const chown = owner
+    ? [call("fchownat", dir, name, owner.uid, owner.gid, num(AT_SYMLINK_NOFOLLOW, "AT_SYMLINK_NOFOLLOW"))]
+    : [];
+  if (own !== undefined) return [call("mknodat", dir, name, num(mode.value, mode.show), num(dev)), ...chown];
   return [
     openInRoot(fd, folder),
-    call("mknodat", num(at(fd), `${at(fd)} /* ${folder} */`), name, num(mode.value, mode.show), num(dev)),
+    call("mknodat", dir, name, num(mode.value, mode.show), num(dev)),
+    ...chown,
     call("close", at(fd)),
   ];
 }

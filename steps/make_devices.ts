@@ -9,7 +9,15 @@ import { call, num, type Step } from "./step.ts";
 
 /** Device nodes config.json lists (linux.devices), made with mknod (needs CAP_MKNOD: not in a user namespace). */
 export function makeDevices(
-  devices: readonly { path: string; type: string; major: number; minor: number; fileMode?: number }[],
+  devices: readonly {
+    path: string;
+    type: string;
+    major: number;
+    minor: number;
+    fileMode?: number;
+    uid?: number;
+    gid?: number;
+  }[],
   fd: RootFd,
   folders: readonly string[] = [],
 ): Step {
@@ -28,7 +36,9 @@ export function makeDevices(
         const dev = (BigInt(device.major & 0xfff) << 8n) | BigInt(device.minor & 0xff) |
           (BigInt(device.minor & ~0xff) << 12n) | (BigInt(device.major & ~0xfff) << 32n);
         const mode = kind[device.type]! | (device.fileMode ?? 0o666);
-        return mknodInRoot(fd, device.path, { value: mode, show: `0${mode.toString(8)}` }, dev);
+        const owned = (device.uid ?? 0) !== 0 || (device.gid ?? 0) !== 0;
+        const owner = owned ? { uid: device.uid ?? 0, gid: device.gid ?? 0 } : undefined;
+        return mknodInRoot(fd, device.path, { value: mode, show: `0${mode.toString(8)}` }, dev, owner);
       }),
     ],
   };

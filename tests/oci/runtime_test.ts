@@ -751,12 +751,12 @@ Deno.test(
 );
 
 Deno.test(
-  named("oci config: linux.devices get exactly their fileMode; the umask is config.json's, else 0022", SKIP),
+  named("oci config: linux.devices get exactly their fileMode and owner; the umask is config.json's, else 0022", SKIP),
   () =>
     withOci(async (o) => {
-      const script = "stat -c '%a %F %t:%T' /dev/test-null /dev/test-fifo; umask";
+      const script = "stat -c '%a %F %t:%T %u:%g' /dev/test-null /dev/test-fifo; umask";
       const devices = [
-        { path: "/dev/test-null", type: "c", major: 1, minor: 3, fileMode: 0o660 },
+        { path: "/dev/test-null", type: "c", major: 1, minor: 3, fileMode: 0o660, uid: 1000, gid: 1001 },
         { path: "/dev/test-fifo", type: "p", major: 0, minor: 0, fileMode: 0o606 },
       ];
       const asked = await o.bundle((c) => {
@@ -767,7 +767,7 @@ Deno.test(
       const withUmask = await o.runToEnd(asked);
       assertEquals(
         lines(withUmask.stdout),
-        ["660 character special file 1:3", "606 fifo 0:0", "0027"],
+        ["660 character special file 1:3 1000:1001", "606 fifo 0:0 0:0", "0027"],
         "modes as asked, not cut by gcr's umask; config.json's umask",
         withUmask.stderr,
       );
