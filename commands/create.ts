@@ -14,18 +14,18 @@ import { libc } from "../ffi/libc.ts";
 import { cString, moveFdAbove, openFd } from "../ffi/fds.ts";
 import { removeTree, writeFileAtomically } from "../host/files.ts";
 import { runSteps } from "../runner/runner.ts";
-import { registerContainer } from "../state/containers.ts";
+import { detachHostMounts, registerContainer } from "../state/containers.ts";
+import { runPoststopHooks } from "./oci_container.ts";
 import { containerPaths } from "../state/paths.ts";
 import { processStart } from "../host/processes.ts";
-import { type ContainerRecord, execContext, updateRecord } from "../state/records.ts";
+import { type ContainerRecord, execContext, readRecord, updateRecord } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
-import { ociSteps } from "../oci/plan.ts";
+import { NS_FILE, ociSteps } from "../oci/plan.ts";
 import { securityPlan } from "../oci/security_plan.ts";
 import { oneId } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 import { readSpec } from "../oci/spec/spec.ts";
-import { type NamespaceType } from "../oci/spec/linux.ts";
 import { planContainerCgroup } from "../cgroup/plan.ts";
 import { showCgroupOp } from "../cgroup/ops.ts";
 import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../cgroup/hierarchies.ts";
@@ -44,17 +44,6 @@ const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
   })),
   { allow: true, type: "c", major: 136, access: "rwm" },
 ];
-
-/** The /proc/<pid>/ns names of config.json's namespace types. */
-const NS_FILE: Record<NamespaceType, string> = {
-  user: "user",
-  mount: "mnt",
-  pid: "pid",
-  uts: "uts",
-  ipc: "ipc",
-  network: "net",
-  cgroup: "cgroup",
-};
 
 /** The v1 hierarchies a `cgroup` mount shows: the container's own folder in each, else gcr's. */
 function cgroupHierarchies(host: CgroupHost, cgroup: ContainerCgroup | undefined): { name: string; dir: string }[] {
@@ -119,16 +108,19 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
   let cgroup: ContainerCgroup | undefined;
   let created = false;
   try {
-    if (libc().mknodat(AT_FDCWD, cString(paths.startFifo), S_IFIFO | 0o600, 0n) === -1) {
-      throw new SyscallError(`mknod(${paths.startFifo}, S_IFIFO)`, lastErrno());
+    for (const fifo of [paths.startFifo, paths.reportFifo]) {
+      if (libc().mknodat(AT_FDCWD, cString(fifo), S_IFIFO | 0o600, 0n) === -1) {
+        throw new SyscallError(`mknod(${fifo}, S_IFIFO)`, lastErrno());
+      }
     }
-    // Read and write: the child holds both ends, so its read blocks until
-    // gcr start writes (never end-of-file), and gcr start's non-blocking
-    // open finds a reader exactly while the child lives.
+    // Read and write: the child holds both ends of each, so its read of the
+    // start FIFO blocks until gcr start writes (never end-of-file), gcr
+    // start's non-blocking open finds a reader exactly while the child
+    // lives, and the child's reports never meet a FIFO without a reader.
     const fifo = inheritable(openFd(paths.startFifo, O.RDWR));
     open.push(fifo);
-    const devNull = inheritable(openFd("/dev/null", O.WRONLY));
-    open.push(devNull);
+    const report = inheritable(openFd(paths.reportFifo, O.RDWR));
+    open.push(report);
     const socketPath = flags.get("console-socket");
     const consoleSocket = socketPath ? inheritable(connectUnix(socketPath)) : undefined;
     if (consoleSocket !== undefined) open.push(consoleSocket);
@@ -155,12 +147,19 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     const security = securityPlan(spec);
     // Recorded before they are made, as the cgroups are: delete detaches them.
     if (!spec.linux.namespaces.some((n) => n.type === "mount")) updateRecord(paths, { hostMounts: [spec.root.path] });
+    const { startContainer, poststart, poststop } = spec.hooks;
+    if (startContainer.length || poststart.length || poststop.length) {
+      updateRecord(paths, {
+        hooks: { startContainer: [...startContainer], poststart: [...poststart], poststop: [...poststop] },
+      });
+    }
     const steps = ociSteps(spec, {
       preserved,
       startFifo: fifo,
-      devNull,
+      reportFifo: report,
       ...(consoleSocket !== undefined ? { consoleSocket } : {}),
     }, {
+      id,
       noPivot: flags.has("no-pivot"),
       ...(cgroup
         ? { cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((p) => `${p}/cgroup.procs`) } }
@@ -170,7 +169,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     }, security);
     const inherit = [
       { from: fifo, to: layout.firstFree },
-      { from: devNull, to: layout.firstFree + 1 },
+      { from: report, to: layout.firstFree + 1 },
       ...(consoleSocket !== undefined ? [{ from: consoleSocket, to: layout.firstFree + 2 }] : []),
     ];
     const outcome = await runSteps(steps, "run", { inherit, detach: true, layout });
@@ -199,7 +198,11 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     for (const fd of open) libc().close(fd);
     if (!created) {
       await cgroup?.remove();
+      const record = readRecord(paths);
+      detachHostMounts(record?.hostMounts ?? []);
       removeTree(paths.run);
+      // The spec's lifecycle: a failed create is destroyed, then its poststop hooks run.
+      if (record) await runPoststopHooks(record);
     }
   }
 }

@@ -13,7 +13,7 @@ import { type RunMode, runSteps } from "../runner/runner.ts";
 import { resolveUser } from "../security/user.ts";
 import { findContainer } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
-import { recordedSeccomp } from "../state/records.ts";
+import { recordedSeccomp, recordedSecurity } from "../state/records.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { type ExecPlan, execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
@@ -104,13 +104,7 @@ async function gcrExec(argv: readonly string[]): Promise<number> {
     env: mergeEnv(context.env, [...home, ...args.env]),
     workdir: args.workdir ?? context.workdir,
     ids: context.ids,
-    security: {
-      capabilities: new Set(context.capabilities),
-      noNewPrivs: context.noNewPrivs,
-      maskPaths: false,
-      ...(user ? { user } : {}),
-      ...(context.seccomp ? { seccomp: recordedSeccomp(context)! } : {}),
-    },
+    security: recordedSecurity(context, user),
     dieWithParent: !args.detach,
     nullStdio: args.detach,
     pidVia,

@@ -10,6 +10,8 @@ import { findContainer, type FoundContainer } from "../state/containers.ts";
 import { currentStatus, sameProcess } from "../state/processes.ts";
 import type { ContainerRecord } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
+import type { HookState } from "../steps/hook_process.ts";
+import { warn } from "../output/runtime_log.ts";
 
 import { type ContainerCgroup, openContainerCgroup } from "../cgroup/container_cgroup.ts";
 /** The one container id a verb takes. */
@@ -58,4 +60,36 @@ export function ownCgroupFolders(record: ContainerRecord): string[] {
 export function ownCgroup(record: ContainerRecord): ContainerCgroup {
   const own = ownCgroupFolders(record);
   return openContainerCgroup(own, { created: (record.cgroups ?? []).filter((dir) => !own.includes(dir)) });
+}
+
+/** The state a hook of this container reads on stdin (runtime.md, "State"). */
+export function hookState(record: ContainerRecord, status: HookState["status"]): HookState {
+  return {
+    id: record.id,
+    status,
+    pid: record.initPid ?? 0,
+    bundle: record.bundle ?? "",
+    annotations: record.annotations ?? {},
+  };
+}
+
+/**
+ * The poststop hooks, once the container is gone (delete, or a create that
+ * failed): the spec's last step. A failing one is a warning and the others
+ * still run, as the spec says.
+ */
+export async function runPoststopHooks(record: ContainerRecord): Promise<void> {
+  const hooks = record.hooks?.poststop ?? [];
+  if (!hooks.length) return;
+  const { runHook } = await import("../runner/hooks.ts");
+  for (const [index, hook] of hooks.entries()) {
+    try {
+      await runHook("poststop", index, hook, hookState(record, "stopped"), {
+        in: "runtime",
+        cwd: record.bundle ?? "/",
+      });
+    } catch (error) {
+      warn((error as Error).message);
+    }
+  }
 }

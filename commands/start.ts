@@ -1,25 +1,74 @@
 /**
- * `gcr start`: opens a created container's start gate (one byte into its
- * start FIFO).
+ * `gcr start`: runs a created container's startContainer hooks in it,
+ * opens its start gate (one byte into its start FIFO), waits until its
+ * command has been exec'd (or has failed to be), then runs the poststart
+ * hooks, as the spec's lifecycle orders them.
  *
  * @module
  */
 
 import { AT_FDCWD, ERRNO, O, O_CLOEXEC } from "../ffi/constants.ts";
-import { check, lastErrno, SyscallError } from "../ffi/errno.ts";
+import { check, errnoDescription, errnoName, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { cString } from "../ffi/fds.ts";
-import { currentStatus } from "../state/processes.ts";
-import { updateRecord } from "../state/records.ts";
+import { sleep } from "../host/time.ts";
+import { warn } from "../output/runtime_log.ts";
+import { currentStatus, isRunning } from "../state/processes.ts";
+import { type ContainerRecord, recordedSecurity, updateRecord } from "../state/records.ts";
+import type { FoundContainer } from "../state/containers.ts";
+import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { parseFlags } from "./flags.ts";
-import { ociContainer, oneId } from "./oci_container.ts";
+import { containerPids, hookState, ociContainer, oneId } from "./oci_container.ts";
 
-/** `gcr start ID`: opens the start gate of a created container. */
-export function startCommand(args: readonly string[]): number {
+/** How long start waits for the exec after opening the gate before it stops waiting (a frozen container). */
+const EXEC_WAIT_MS = 10_000;
+
+/** `gcr start ID`: startContainer hooks, the start gate, then poststart hooks. */
+export async function startCommand(args: readonly string[]): Promise<number> {
   const { rest } = parseFlags(args, {}, {}, "start");
   const found = ociContainer(oneId(rest, "start"));
-  const status = currentStatus(found.record);
+  const { record } = found;
+  const status = currentStatus(record);
   if (status !== "created") throw new Error(`cannot start container ${found.id}: it is ${status}, not created`);
+  const hooks = record.hooks ?? {};
+  if (hooks.startContainer?.length) await startContainerHooks(found, hooks.startContainer);
+
+  // Opened before the byte goes in: every report the child writes after it lands here.
+  const report = libc().openat(AT_FDCWD, cString(found.paths.reportFifo), O.RDONLY | O.NONBLOCK | O_CLOEXEC, 0);
+  try {
+    openGate(found);
+    updateRecord(found.paths, { status: "running", started: new Date().toISOString() });
+    // A container created by a gcr before the report FIFO has none: nothing to wait for.
+    if (report !== -1) {
+      // A command that cannot be run is the container's exit status 127 (or
+      // 126), as engines expect of a started container (podman's exit status
+      // for a missing command): said in --log, not a failed start.
+      const failure = await execOutcome(report, record.command[0] ?? "");
+      if (failure) {
+        warn(failure);
+        return 0;
+      }
+    }
+  } finally {
+    if (report !== -1) libc().close(report);
+  }
+  for (const [index, hook] of (hooks.poststart ?? []).entries()) {
+    const { runHook } = await import("../runner/hooks.ts");
+    try {
+      await runHook("poststart", index, hook, hookState(record, "running"), {
+        in: "runtime",
+        cwd: record.bundle ?? "/",
+      });
+    } catch (error) {
+      // config.md (1.2): a failing poststart hook is a warning; the others and the container go on.
+      warn((error as Error).message);
+    }
+  }
+  return 0;
+}
+
+/** One byte into the start FIFO, which only the container's first process reads. */
+function openGate(found: FoundContainer): void {
   const fd = libc().openat(AT_FDCWD, cString(found.paths.startFifo), O.WRONLY | O.NONBLOCK | O_CLOEXEC, 0);
   if (fd === -1) {
     const errno = lastErrno();
@@ -32,6 +81,83 @@ export function startCommand(args: readonly string[]): number {
     libc().close(fd);
   }
   Deno.removeSync(found.paths.startFifo);
-  updateRecord(found.paths, { status: "running", started: new Date().toISOString() });
-  return 0;
+}
+
+/**
+ * The container's startContainer hooks, in its namespaces with its process's
+ * user and capabilities (as runc's init has them there); the first that
+ * fails stops the container (the spec's step 7) and fails the start.
+ */
+async function startContainerHooks(
+  found: FoundContainer & { record: ContainerRecord },
+  hooks: NonNullable<ContainerRecord["hooks"]>["startContainer"],
+): Promise<void> {
+  const { record } = found;
+  const context = record.exec;
+  if (!context) throw new Error(`container ${found.id} has no record of how to enter it`);
+  const { runHooks } = await import("../runner/hooks.ts");
+  try {
+    await runHooks("startContainer", hooks ?? [], hookState(record, "created"), {
+      in: "container",
+      join: {
+        pid: record.initPid!,
+        namespaces: context.namespaces,
+        cgroupProcs: context.cgroupProcs,
+        ids: context.ids,
+        security: recordedSecurity(context),
+        env: context.env,
+        pidVia: pidNamespaceVia(context.namespaces, Deno.uid()),
+      },
+    });
+  } catch (error) {
+    for (const pid of containerPids(record)) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* gone */ }
+    }
+    const deadline = performance.now() + 10_000;
+    while (isRunning(record) && performance.now() < deadline) await sleep(10);
+    updateRecord(found.paths, { status: "stopped", finished: new Date().toISOString() });
+    throw error;
+  }
+}
+
+/**
+ * Reads the reports the container's last calls left in the report FIFO
+ * until end-of-file, which comes when the command has been exec'd (the
+ * FIFO's last holder, the status descriptor, is close-on-exec). A report
+ * that is not 0 is a failure: a call's errno, or the exec trampoline's
+ * -errno for the command it could not run, worded as runc words it
+ * (engines match on it: podman makes "no such file or directory" and
+ * "executable file not found" exit 127, "permission denied" 126). Returns
+ * that failure, or undefined.
+ */
+async function execOutcome(report: number, command: string): Promise<string | undefined> {
+  const bytes: number[] = [];
+  const buffer = new Uint8Array(256);
+  const deadline = performance.now() + EXEC_WAIT_MS;
+  for (;;) {
+    const n = Number(libc().read(report, buffer, BigInt(buffer.length)));
+    if (n > 0) {
+      bytes.push(...buffer.subarray(0, n));
+      continue;
+    }
+    if (n === 0) break;
+    const errno = lastErrno();
+    if (errno !== ERRNO.EAGAIN && errno !== ERRNO.EINTR) throw new SyscallError("read(report FIFO)", errno);
+    if (performance.now() > deadline) {
+      warn(`the container's command was not exec'd within ${EXEC_WAIT_MS / 1000} s of its start; not waiting longer`);
+      return undefined;
+    }
+    await sleep(1);
+  }
+  const words = new Int32Array(new Uint8Array(bytes.slice(0, bytes.length - (bytes.length % 4))).buffer);
+  const failed = words.find((word) => word !== 0);
+  if (failed === undefined) return undefined;
+  if (failed > 0) return `the container's last call before exec failed: ${errnoName(failed)}`;
+  const errno = -failed;
+  const why = errno === ERRNO.ENOENT && !command.includes("/")
+    ? "executable file not found in $PATH"
+    : errnoDescription(errno).toLowerCase();
+  return `exec: ${JSON.stringify(command)}: ${why}`;
 }

@@ -43,19 +43,24 @@ import { setRlimits } from "../steps/set_rlimits.ts";
 import { writeSysctls } from "../steps/write_sysctls.ts";
 import { fail } from "./spec/fields.ts";
 import type { OciSpec } from "./spec/spec.ts";
+import type { NamespaceType } from "./spec/linux.ts";
 import { deviceFolders, mountActions } from "./mount_plan.ts";
-import { securityPlan } from "./security_plan.ts";
+import { securityPlan, setupSecurity } from "./security_plan.ts";
+import { runCreateHooks } from "../steps/run_hooks.ts";
+import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 
 /** Descriptors the child gets from gcr create at fixed numbers (ChainPipes.inherit). */
 export interface CreateFds {
   readonly startFifo: number;
-  readonly devNull: number;
+  readonly reportFifo: number;
   readonly consoleSocket?: number;
   /** --preserve-fds N: the caller's fds 3…3+N-1 stay the command's (the chain's own move up). */
   readonly preserved: number;
 }
 
 export interface OciRunOptions {
+  /** The container's id: hooks read it in the state. */
+  readonly id: string;
   readonly noPivot: boolean;
   /** The container's cgroup.procs files and how they were made (for trace). */
   readonly cgroup?: { readonly setup: readonly string[]; readonly procs: readonly string[] };
@@ -63,6 +68,17 @@ export interface OciRunOptions {
   readonly cgroupHierarchies: readonly { readonly name: string; readonly dir: string }[];
   readonly cgroupVersion: 1 | 2;
 }
+
+/** The /proc/<pid>/ns names of config.json's namespace types. */
+export const NS_FILE: Readonly<Record<NamespaceType, string>> = {
+  user: "user",
+  mount: "mnt",
+  pid: "pid",
+  uts: "uts",
+  ipc: "ipc",
+  network: "net",
+  cgroup: "cgroup",
+};
 
 /** Sysctls that belong to a namespace (IPC, UTS, network): the only ones a container may set. */
 export function namespacedSysctl(name: string, namespaces: ReadonlySet<string>): boolean {
@@ -157,8 +173,26 @@ export function ociSteps(
     a,
     b,
   ) => (a.type === "user" ? -1 : b.type === "user" ? 1 : 0));
-  const gate: StartGate = { fifoFd: layout.firstFree, nullFd: layout.firstFree + 1 };
+  const gate: StartGate = { fifoFd: layout.firstFree, reportFd: layout.firstFree + 1 };
   const plan = { root, hostname: spec.hostname ?? "", ids, cgroup: options.cgroup } as const;
+  const hasCreateHooks = ["prestart", "createRuntime", "createContainer"].some((kind) =>
+    spec.hooks[kind as keyof typeof spec.hooks].length
+  );
+  const hookState = { id: options.id, status: "created" as const, bundle: spec.bundle, annotations: spec.annotations };
+  // createContainer hooks run as runc's do, from its init before it drops
+  // anything: root of the container's user namespace, every capability, no
+  // seccomp; in all of the container's namespaces.
+  const hookJoin = () => {
+    const namespaces = linux.namespaces.map((n) => NS_FILE[n.type]);
+    return {
+      namespaces,
+      cgroupProcs: options.cgroup?.procs ?? [],
+      ids,
+      security: setupSecurity(),
+      env: spec.process.env,
+      pidVia: spec.hooks.createContainer.length ? pidNamespaceVia(namespaces, Deno.uid()) : "parent" as const,
+    };
+  };
   const maskedAndReadonly = [
     ...(linux.maskedPaths.length ? [maskPaths(linux.maskedPaths)] : []),
     ...(linux.readonlyPaths.length ? [readonlyPaths(linux.readonlyPaths)] : []),
@@ -206,6 +240,7 @@ export function ociSteps(
     // config.json's /dev tmpfs, once mounted, is opened like gcr run's (steps/in_root.ts).
     ...(hasDev ? [dev.step, bindDevices(dev.fd), linkDev(dev.fd)] : []),
     ...(devices.length ? [makeDevices(devices, devFd, deviceFolders(devices, root, hasDev))] : []),
+    ...(hasCreateHooks ? [runCreateHooks(spec.hooks, hookState, spec.bundle, hookJoin())] : []),
     ...(!ownMounts
       ? [chrootRoot(root, devFd)]
       : options.noPivot

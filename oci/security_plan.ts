@@ -62,3 +62,12 @@ export function securityPlan(spec: Pick<OciSpec, "process" | "linux">, field = "
     ...(seccomp ? { seccomp } : {}),
   };
 }
+
+/**
+ * What a process gcr starts during setup has (a createContainer hook, run
+ * as runc runs it from its init before anything is dropped): root, gcr's
+ * own bounding set, no no_new_privs, no filter.
+ */
+export function setupSecurity(): SecurityPlan {
+  return { capabilities: new Set(ownBoundingSet()), noNewPrivs: false, maskPaths: false };
+}

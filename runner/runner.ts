@@ -32,6 +32,7 @@ import { warn } from "../output/runtime_log.ts";
 import { changes, type Snapshot, snapshot } from "./observe.ts";
 import { cloneFailureHint } from "../steps/clone_namespaces.ts";
 import type { IdMapping, ParentOp, Step } from "../steps/step.ts";
+import type { Hook, HookKind } from "../steps/hook_process.ts";
 
 export type RunMode = "run" | "trace" | "step";
 
@@ -88,8 +89,22 @@ export function showParentOp(op: ParentOp): string {
       return op.show.join("\n");
     case "adopt-child":
       return "find the forked process in /proc/<gcr>/task/<gcr>/children; reap the one that forked it";
+    case "run-hooks":
+      return op.hooks.map((hook, index) => showHook(op.kind, index, hook, op.place)).join("\n");
   }
 }
+
+/** One hook as explain and trace show it: where it runs, its argv, its timeout. */
+function showHook(kind: HookKind, index: number, hook: Hook, place: ParentHookPlace): string {
+  const where = place.in === "runtime"
+    ? `in gcr's namespaces, from ${place.cwd}`
+    : `in the container's namespaces (${place.join.namespaces.join(", ") || "none"}), from /`;
+  const argv = hook.args.map((arg) => JSON.stringify(arg)).join(" ");
+  const limit = hook.timeout === undefined ? "" : `, at most ${hook.timeout} s`;
+  return `${kind}[${index}]: ${hook.path} as {${argv}}, the state JSON on stdin, ${where}${limit}`;
+}
+
+type ParentHookPlace = Extract<ParentOp, { op: "run-hooks" }>["place"];
 
 /** How a child call is shown in step mode and explain: the call, and what the trampoline then runs. */
 export function showChildCall(call: ChildCall): string[] {
@@ -293,6 +308,13 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       case "hand-terminal": {
         const fd = foregroundTerminal();
         if (fd !== undefined) giveTerminalBack = handTerminal(fd, pid);
+        return;
+      }
+      case "run-hooks": {
+        // Loaded only for configs with hooks.
+        const { runHooks } = await import("./hooks.ts");
+        const place = op.place.in === "runtime" ? op.place : { in: op.place.in, join: { ...op.place.join, pid } };
+        await runHooks(op.kind, op.hooks, { ...op.state, pid }, place);
         return;
       }
       default: {

@@ -56,10 +56,7 @@ export function findContainer(ref: string, all = listContainers()): FoundContain
 
 /** Removes what a stopped container left: its cgroups, data folder and runtime folder. */
 export function removeContainer(found: FoundContainer): void {
-  for (const mount of found.record?.hostMounts ?? []) {
-    // MNT_DETACH takes the mounts below it too; one already gone is no error.
-    libc().umount2(cString(mount), MNT_DETACH);
-  }
+  detachHostMounts(found.record?.hostMounts ?? []);
   for (const cgroup of found.record?.cgroups ?? []) {
     try {
       Deno.removeSync(cgroup);
@@ -67,6 +64,12 @@ export function removeContainer(found: FoundContainer): void {
   }
   removeTree(found.paths.dir);
   removeTree(found.paths.run);
+}
+
+/** Detaches a container's mounts in the host's namespace (ContainerRecord.hostMounts). */
+export function detachHostMounts(mounts: readonly string[]): void {
+  // MNT_DETACH takes the mounts below each too; one already gone is no error.
+  for (const mount of mounts) libc().umount2(cString(mount), MNT_DETACH);
 }
 
 /**

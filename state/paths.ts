@@ -52,6 +52,8 @@ export interface ContainerPaths {
   log: string;
   /** OCI `create` leaves the container reading it; `start` writes one byte. */
   startFifo: string;
+  /** OCI: where the created container's last reports go; `start` reads them (steps/exec.ts, StartGate). */
+  reportFifo: string;
 }
 
 /** Container ids and names: what runc accepts, and never a path. */
@@ -70,5 +72,6 @@ export function containerPaths(id: string, state = stateDir(), runtime = runtime
     record: `${run}/container.json`,
     log: `${run}/log`,
     startFifo: `${run}/start.fifo`,
+    reportFifo: `${run}/report.fifo`,
   };
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { Hook } from "../steps/hook_process.ts";
 import { writeFileAtomically } from "../host/files.ts";
 import { type BridgeAttachment, type IdPlan, type SecurityPlan } from "../steps/plan.ts";
 import type { ContainerPaths } from "./paths.ts";
@@ -60,6 +61,18 @@ export function recordedSeccomp(context: ExecContext): Uint8Array | undefined {
   return context.seccomp ? Uint8Array.fromBase64(context.seccomp) : undefined;
 }
 
+/** What the container's first process was given, for a process joining it (gcr exec, a startContainer hook). */
+export function recordedSecurity(context: ExecContext, user = context.user): SecurityPlan {
+  const seccomp = recordedSeccomp(context);
+  return {
+    capabilities: new Set(context.capabilities),
+    noNewPrivs: context.noNewPrivs,
+    maskPaths: false,
+    ...(user ? { user } : {}),
+    ...(seccomp ? { seccomp } : {}),
+  };
+}
+
 /** What a container's record (`<runtime dir>/<id>/container.json`) holds. */
 export interface ContainerRecord {
   id: string;
@@ -103,6 +116,8 @@ export interface ContainerRecord {
    * below it): detached with the container.
    */
   hostMounts?: string[];
+  /** config.json's hooks for later verbs (start, delete): config.json may have changed by then. */
+  hooks?: { startContainer?: Hook[]; poststart?: Hook[]; poststop?: Hook[] };
   /** --net bridge: its address, veth and ports, undone with it. */
   network?: BridgeAttachment;
 }

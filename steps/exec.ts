@@ -4,10 +4,14 @@ import { TRAMPOLINE_NAME } from "../ffi/exec_trampoline.ts";
 import type { ContainerPlan } from "./plan.ts";
 import { call, num, shown, type Step } from "./step.ts";
 
-/** The OCI start gate: the FIFO `gcr start` writes to, and /dev/null for the reports nobody reads after create. */
+/**
+ * The OCI start gate: the FIFO `gcr start` writes its byte into, and the
+ * report FIFO where the chain's last reports go once gcr create has exited
+ * (gcr start reads them: end-of-file there means the command was exec'd).
+ */
 export interface StartGate {
   readonly fifoFd: number;
-  readonly nullFd: number;
+  readonly reportFd: number;
 }
 
 export interface ExecOptions {
@@ -19,6 +23,8 @@ export interface ExecOptions {
   readonly outliveGcr?: boolean;
   /** Where the chain keeps its descriptors (default CHAIN_FDS). */
   readonly layout?: ChainLayout;
+  /** The program to run, when argv[0] is not it (a hook's `path`); default argv[0], searched in PATH. */
+  readonly file?: string;
 }
 
 /**
@@ -34,16 +40,18 @@ export interface ExecOptions {
  * reads end-of-file, as before.
  *
  * With `awaitStart` (OCI create), the child first points its status
- * descriptor at /dev/null (gcr create, which read the reports, is about to
- * exit: end-of-file there is its cue) and blocks reading the start FIFO
- * until `gcr start` writes a byte. Signals are already reset, so `gcr kill`
- * works on a created container as runc's does. Should the exec fail after
- * start, gcr-exec's report goes to /dev/null and it exits 127.
+ * descriptor at the report FIFO (gcr create, which read the reports, is
+ * about to exit: end-of-file on the pipe is its cue) and blocks reading the
+ * start FIFO until `gcr start` writes a byte. gcr start, which opened the
+ * report FIFO first, reads what follows: a failed exec's report, or
+ * end-of-file once the command runs, when the FIFO's last holder (the
+ * status descriptor, close-on-exec) is gone. Signals are already reset, so
+ * `gcr kill` works on a created container as runc's does.
  */
 export function exec(plan: Pick<ContainerPlan, "workdir" | "env" | "argv">, options: ExecOptions = {}): Step {
   const gate = options.awaitStart;
   const { status, trampoline } = options.layout ?? CHAIN_FDS;
-  const [file] = plan.argv;
+  const file = options.file ?? plan.argv[0];
   const quoted = (items: readonly string[]) => `{${items.map((item) => JSON.stringify(item)).join(", ")}}`;
   const argv = [TRAMPOLINE_NAME, String(status), file!, ...plan.argv];
   return {
@@ -63,7 +71,7 @@ export function exec(plan: Pick<ContainerPlan, "workdir" | "env" | "argv">, opti
           {
             ...call(
               "dup3",
-              num(gate.nullFd, `${gate.nullFd} /* /dev/null */`),
+              num(gate.reportFd, `${gate.reportFd} /* report FIFO */`),
               num(status, `${status} /* status */`),
               num(O_CLOEXEC, "O_CLOEXEC"),
             ),

@@ -53,6 +53,7 @@ import { readonlyPaths } from "./readonly_paths.ts";
 import { resetSignals } from "./reset_signals.ts";
 import { setHostname } from "./set_hostname.ts";
 import { setUser } from "./set_user.ts";
+import { hookStdio } from "./hook_process.ts";
 import { call, flags, type Step } from "./step.ts";
 import { O, O_CLOEXEC } from "../ffi/constants.ts";
 
@@ -149,6 +150,10 @@ export interface ExecPlan extends Pick<ContainerPlan, "argv" | "env" | "workdir"
   readonly consoleSocket?: number;
   /** gcr exec -d: stdio becomes /dev/null (an engine's exec --detach keeps the pipes it passed). */
   readonly nullStdio?: boolean;
+  /** A hook in the container's namespaces: stdio from the descriptors gcr passes (steps/hook_process.ts). */
+  readonly hookStdio?: boolean;
+  /** The program, when argv[0] is not it (a hook's path). */
+  readonly file?: string;
   /**
    * How the process gets into the container's PID namespace: gcr sets it for
    * its next child (`parent`, as root), or the child forks into it from
@@ -160,7 +165,7 @@ export interface ExecPlan extends Pick<ContainerPlan, "argv" | "env" | "workdir"
 /** The steps that start a process inside a running container. */
 export function execSteps(plan: ExecPlan): Step[] {
   const joins = joinOrder(plan.namespaces);
-  const firstFree = CHAIN_FDS.firstFree + (plan.consoleSocket !== undefined ? 1 : 0);
+  const firstFree = CHAIN_FDS.firstFree + (plan.consoleSocket !== undefined ? 1 : 0) + (plan.hookStdio ? 2 : 0);
   const pidNamespace = plan.namespaces.includes("pid");
   // Rootless: the child joins the PID namespace itself, from inside the
   // container's user namespace, and forks into it (forkIntoPidNamespace).
@@ -183,10 +188,11 @@ export function execSteps(plan: ExecPlan): Step[] {
       : [joinNamespaces(joins, plan.cgroupProcs, firstFree)]),
     ...(plan.consoleSocket !== undefined ? [consolePty(plan.consoleSocket, firstFree)] : [ownProcessGroup()]),
     ...(plan.nullStdio ? [nullStdio(firstFree)] : []),
+    ...(plan.hookStdio ? [hookStdio()] : []),
     limitOpenFiles(),
     ...hardening(plan.security, plan.ids),
     resetSignals(),
-    exec(plan, { outliveGcr: !plan.dieWithParent }),
+    exec(plan, { outliveGcr: !plan.dieWithParent, ...(plan.file ? { file: plan.file } : {}) }),
   ];
 }
 

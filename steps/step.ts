@@ -9,6 +9,7 @@
 import type { ChildArg, ChildCall } from "../ffi/chain.ts";
 import type { ChildFunction } from "../ffi/libc.ts";
 import { type BridgeAttachment } from "./plan.ts";
+import type { ContainerJoin, Hook, HookKind, HookState } from "./hook_process.ts";
 
 /** An id mapping line: `inside outside count`, as uid_map takes it. */
 export interface IdMapping {
@@ -66,7 +67,21 @@ export type ParentOp =
    */
   | { readonly op: "adopt-child" }
   /** Joins the child's network namespace to the gcr0 bridge (net/bridge.ts); `show`: what that does. */
-  | { readonly op: "connect-bridge"; readonly attachment: BridgeAttachment; readonly show: readonly string[] };
+  | { readonly op: "connect-bridge"; readonly attachment: BridgeAttachment; readonly show: readonly string[] }
+  /**
+   * Runs config.json's hooks of one kind, in order, while the child waits at
+   * its gate (runner/hooks.ts); the child's pid goes into the state and, for
+   * the container's namespaces, is what the hook joins.
+   */
+  | {
+    readonly op: "run-hooks";
+    readonly kind: HookKind;
+    readonly hooks: readonly Hook[];
+    readonly state: Omit<HookState, "pid">;
+    readonly place:
+      | { readonly in: "runtime"; readonly cwd: string }
+      | { readonly in: "container"; readonly join: Omit<ContainerJoin, "pid"> };
+  };
 
 export interface Step {
   /** kebab-case name used in logs and errors: `step mount-proc: …`. */

@@ -108,7 +108,8 @@ const asArgs: Read<string[]> = (value, path) => {
 };
 
 /** KEY=VALUE, as runc insists: a variable without `=` or a name has no meaning to execve's callee. */
-const asEnvEntry: Read<string> = (value, path) => {
+/** `KEY=VALUE`, as execve takes it (process.env, hooks[].env). */
+export const asEnvEntry: Read<string> = (value, path) => {
   const entry = asCString(value, path);
   const equals = entry.indexOf("=");
   if (equals <= 0) fail(path, `must be KEY=VALUE, not ${JSON.stringify(entry)}`);

@@ -2,10 +2,10 @@
  * Reads an OCI runtime-spec bundle's `config.json` (runtime-spec 1.0 to 1.2)
  * into typed, checked values that gcr's planner turns into its own plan.
  *
- * Every object is read against an explicit list of the fields gcr knows. A
- * field gcr cannot honour is refused with a {@link SpecError} naming it,
- * never dropped: a container that silently lacks a limit or a hook its
- * author asked for is worse than one that does not start.
+ * Every object is read against the fields the spec gives it; others are
+ * ignored, as the spec requires. A field gcr cannot honour is refused with
+ * a {@link SpecError} naming it, never dropped: a container that silently
+ * lacks a limit its author asked for is worse than one that does not start.
  *
  * ```ts
  * const spec = readSpec("/var/lib/bundles/web");
@@ -16,7 +16,8 @@
  * This module reads the top level (root, hostname, annotations, hooks) and
  * makes the checks between sections that no one section can make; each
  * section is read by its own module beside it (process.ts, mounts.ts,
- * linux.ts and the two linux.ts takes from: resources.ts and seccomp.ts),
+ * linux.ts and the two linux.ts takes from: resources.ts and seccomp.ts;
+ * hooks.ts),
  * all of them with fields.ts.
  *
  * @module
@@ -26,6 +27,7 @@ import { asBoolean, asCString, asString, asStringMap, fail, Fields, list, type S
 import { asLinux, type NamespaceType, type OciLinux } from "./linux.ts";
 import { asMount, type OciMount } from "./mounts.ts";
 import { asProcess, type OciProcess } from "./process.ts";
+import { asHooks, NO_HOOKS, type OciHooks } from "./hooks.ts";
 
 import { isObject } from "../../host/json.ts";
 export interface OciSpec {
@@ -42,9 +44,9 @@ export interface OciSpec {
   /** In config.json's order, which is the order they must be mounted in. */
   readonly mounts: readonly OciMount[];
   readonly linux: OciLinux;
+  /** What to run at each point of the container's life (oci/spec/hooks.ts). */
+  readonly hooks: OciHooks;
 }
-
-const HOOKS = ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"];
 
 const TOP: Shape = {
   ociVersion: "read",
@@ -62,15 +64,6 @@ const TOP: Shape = {
   zos: "refuse",
   freebsd: "refuse",
 };
-
-/** gcr runs no hooks: a config that has some would be started without what they set up. */
-function checkHooks(value: unknown, path: string): void {
-  const hooks = new Fields(value, path, Object.fromEntries(HOOKS.map((name) => [name, "read" as const])));
-  for (const name of HOOKS) {
-    const entries = hooks.optional(name, list((entry) => entry));
-    if (entries?.length) fail(hooks.at(name), "is not supported by gcr (it runs no hooks)");
-  }
-}
 
 /** Checks between fields, as runc's validator makes them, so they fail here rather than half-way through setup. */
 function checkConsistency(spec: OciSpec): void {
@@ -101,7 +94,6 @@ export function parseSpec(json: unknown, bundle: string): OciSpec {
   if (!ociVersion.startsWith("1.")) {
     fail("ociVersion", `must be a 1.x runtime-spec version, not ${JSON.stringify(ociVersion)}`);
   }
-  if (top.has("hooks")) checkHooks(top.required("hooks", (value) => value), "hooks");
   const root = top.required("root", (value, path) => {
     const fields = new Fields(value, path, { path: "read", readonly: "read" });
     const rootPath = fields.required("path", asCString);
@@ -120,6 +112,7 @@ export function parseSpec(json: unknown, bundle: string): OciSpec {
     process: top.required("process", asProcess),
     mounts: top.or("mounts", list(asMount(base)), []),
     linux: top.or("linux", asLinux, asLinux({}, "linux")),
+    hooks: top.or("hooks", asHooks, NO_HOOKS),
   };
   checkConsistency(spec);
   return spec;

@@ -451,7 +451,8 @@ Deno.test(
         c.process.args = sh("ls /");
       });
       const names = (noPivot: boolean) =>
-        ociSteps(readSpec(bundle), { preserved: 0, startFifo: 100, devNull: 101 }, {
+        ociSteps(readSpec(bundle), { preserved: 0, startFifo: 100, reportFifo: 101 }, {
+          id: "steps",
           noPivot,
           cgroupHierarchies: [],
           cgroupVersion: 1,
@@ -861,7 +862,6 @@ Deno.test(
   () =>
     withOci(async (o) => {
       const cases: [string, (c: Json) => void][] = [
-        ["hooks.prestart", (c) => (c.hooks = { prestart: [{ path: "/bin/true" }] })],
         ["linux.intelRdt", (c) => (c.linux.intelRdt = { closID: "gcr" })],
         // tmpcopyup over a folder with files: gcr would have to copy them (over an empty one it is a plain tmpfs).
         ["mounts[", (c) =>
@@ -1119,7 +1119,7 @@ Deno.test(
   named("oci --log FILE --log-format json: a failing create appends a JSON error line", SKIP),
   () =>
     withOci(async (o) => {
-      const bundle = await o.bundle((c) => (c.hooks = { prestart: [{ path: "/bin/true" }] }));
+      const bundle = await o.bundle((c) => (c.linux.intelRdt = { closID: "gcr" }));
       const log = join(o.work, "runtime.log");
       Deno.writeTextFileSync(log, '{"level":"info","msg":"earlier"}\n');
       const id = o.newId();
@@ -1131,7 +1131,7 @@ Deno.test(
       assertEquals(logged[0], '{"level":"info","msg":"earlier"}', "the earlier line is kept");
       const entry = JSON.parse(logged[1]!);
       assertEquals(entry.level, "error", "level", logged[1]);
-      assertIncludes(entry.msg, "hooks.prestart", "msg names the field", logged[1]);
+      assertIncludes(entry.msg, "linux.intelRdt", "msg names the field", logged[1]);
       assert(!Number.isNaN(Date.parse(entry.time)), "time is a date", logged[1]);
       o.assertGone(id);
     }),

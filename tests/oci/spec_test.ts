@@ -310,14 +310,44 @@ Deno.test("zero values engines send for what they do not set ask for nothing (do
   assertEquals(zeros, plain);
 });
 
-Deno.test("refused: hooks, unless every list is empty", () => {
-  const hook = [{ path: "/usr/bin/true" }];
-  assertRefused(
-    config((j) => (j.hooks = { prestart: hook })),
-    "hooks.prestart",
-    "config.json: hooks.prestart is not supported by gcr (it runs no hooks)",
+Deno.test("hooks: each kind read in order; args default to [path]; env and timeout as given; bad ones named", () => {
+  const spec = parseSpec(
+    config((j) => {
+      j.hooks = {
+        prestart: [{ path: "/bin/sh", args: ["sh", "-c", "true"], env: ["A=1"], timeout: 5 }, { path: "/usr/bin/a" }],
+        poststop: [{ path: "/usr/bin/b", future: 1 }],
+        createRuntime: [],
+      };
+    }),
+    "/b",
   );
-  assertRefused(config((j) => (j.hooks = { createRuntime: [], poststop: hook })), "hooks.poststop", /not supported/);
+  assertEquals(spec.hooks, {
+    prestart: [
+      { path: "/bin/sh", args: ["sh", "-c", "true"], env: ["A=1"], timeout: 5 },
+      { path: "/usr/bin/a", args: ["/usr/bin/a"] },
+    ],
+    createRuntime: [],
+    createContainer: [],
+    startContainer: [],
+    poststart: [],
+    poststop: [{ path: "/usr/bin/b", args: ["/usr/bin/b"] }],
+  });
+  assertEquals(parseSpec(config(() => {}), "/b").hooks.poststart, [], "no hooks");
+  assertRefused(
+    config((j) => (j.hooks = { poststart: [{ path: "bin/true" }] })),
+    "hooks.poststart[0].path",
+    /must be an absolute path/,
+  );
+  assertRefused(
+    config((j) => (j.hooks = { createRuntime: [{ path: "/bin/true", timeout: 0 }] })),
+    "hooks.createRuntime[0].timeout",
+    /must be an integer from 1/,
+  );
+  assertRefused(
+    config((j) => (j.hooks = { prestart: [{ path: "/bin/true", env: ["NOEQUALS"] }] })),
+    "hooks.prestart[0].env[0]",
+    /KEY=VALUE/,
+  );
 });
 
 Deno.test("refused: features gcr does not have, named by field", () => {
