@@ -13,7 +13,7 @@ import { type RunMode, runSteps } from "../runner/runner.ts";
 import { resolveUser } from "../security/user.ts";
 import { findContainer } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
-import { recordedSeccomp } from "../state/records.ts";
+import { recordedCapabilities, recordedSeccomp } from "../state/records.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { type ExecPlan, execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
@@ -105,7 +105,7 @@ async function gcrExec(argv: readonly string[]): Promise<number> {
     workdir: args.workdir ?? context.workdir,
     ids: context.ids,
     security: {
-      capabilities: new Set(context.capabilities),
+      capabilities: recordedCapabilities(context),
       noNewPrivs: context.noNewPrivs,
       maskPaths: false,
       ...(user ? { user } : {}),
@@ -154,8 +154,8 @@ async function ociExec(args: readonly string[]): Promise<number> {
     found.record.bundle ?? "/",
   );
   const planned = securityPlan({ process: spec.process, linux: { ...spec.linux, seccomp: undefined } }, "process");
-  // As runc: a process without capabilities gets the container's (not every capability).
-  const security = spec.process.capabilities ? planned : { ...planned, capabilities: new Set(context.capabilities) };
+  // As runc: a process without capabilities gets the container's five sets (not every capability).
+  const security = spec.process.capabilities ? planned : { ...planned, capabilities: recordedCapabilities(context) };
   const seccomp = recordedSeccomp(context);
   const socketPath = flags.get("console-socket");
   if (spec.process.terminal && !socketPath) throw new UsageError("gcr exec: process.terminal needs --console-socket");
