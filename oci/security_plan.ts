@@ -26,11 +26,20 @@ function ownBoundingSet(): number[] {
  * process's own inheritable set empty (a new or joined user namespace gives
  * none), what capset and PR_CAP_AMBIENT_RAISE require of the sets reduces
  * to: effective within permitted, inheritable within bounding, ambient
- * within both permitted and inheritable. runc finds the first two only
- * when capset fails, and only warns about an ambient capability it cannot
- * raise, starting the process without it; gcr says so before anything runs.
+ * within both permitted and inheritable. runc fails at capset for the
+ * first two, so gcr refuses them for any uid.
+ *
+ * An ambient capability that is not both permitted and inheritable runc
+ * only warns about (libcontainer/capabilities ApplyCaps) and starts the
+ * process without it, and Debian's runc 1.1 writes such sets itself: `runc
+ * spec` gives ambient capabilities and no inheritable set. For uid 0 gcr
+ * does as runc, leaving it out of the ambient set: the kernel gives root's
+ * exec its bounding and inheritable sets whatever the ambient set holds, so
+ * nothing the command can do changes. For another uid the ambient set is
+ * all the command execs with, so one that cannot be raised would be a
+ * capability config.json promises and the process silently lacks: refused.
  */
-function capabilitySets(caps: OciCapabilities, field: string): CapabilitySets {
+function capabilitySets(caps: OciCapabilities, uid: number, field: string): CapabilitySets {
   const sets = {
     bounding: new Set(caps.bounding),
     effective: new Set(caps.effective),
@@ -57,12 +66,16 @@ function capabilitySets(caps: OciCapabilities, field: string): CapabilitySets {
     ["bounding"],
     "the kernel adds an inheritable capability only from the bounding set (capset(2))",
   );
-  within(
-    "ambient",
-    ["permitted", "inheritable"],
-    "the kernel raises an ambient capability only when it is both permitted and inheritable (PR_CAP_AMBIENT_RAISE, prctl(2))",
-  );
-  return sets;
+  if (uid !== 0) {
+    within(
+      "ambient",
+      ["permitted", "inheritable"],
+      `the kernel raises an ambient capability only when it is both permitted and inheritable (PR_CAP_AMBIENT_RAISE, ` +
+        `prctl(2)), and uid ${uid} would exec without it`,
+    );
+  }
+  const raisable = caps.ambient.filter((cap) => sets.permitted.has(cap) && sets.inheritable.has(cap));
+  return { ...sets, ambient: new Set(raisable) };
 }
 
 /** config.json's process as gcr's security plan: capabilities, user, no_new_privs, seccomp. */
@@ -72,7 +85,9 @@ export function securityPlan(spec: Pick<OciSpec, "process" | "linux">, field = "
   // keeps its own bounding set (not every capability: a host may lack some,
   // as this one lacks CAP_SYS_RESOURCE, and capset cannot add them), in
   // Docker's shape (steps/plan.ts, singleSet).
-  const capabilities = process.capabilities ? capabilitySets(process.capabilities, field) : singleSet(ownBoundingSet());
+  const capabilities = process.capabilities
+    ? capabilitySets(process.capabilities, process.user.uid, field)
+    : singleSet(ownBoundingSet());
   const env = new Map(process.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
   const { uid, gid, additionalGids } = process.user;
   const user: ContainerUser | undefined = uid !== 0 || gid !== 0 || additionalGids.length

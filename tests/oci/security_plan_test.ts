@@ -16,7 +16,11 @@ type Json = any;
 
 const plan = (process: Json) =>
   securityPlan(
-    parseSpec({ ociVersion: OCI_VERSION, root: { path: "/" }, process: { args: ["true"], cwd: "/", ...process } }, "/"),
+    parseSpec({
+      ociVersion: OCI_VERSION,
+      root: { path: "/" },
+      process: { args: ["true"], cwd: "/", user: { uid: 0, gid: 0 }, ...process },
+    }, "/"),
   );
 const listed = (sets: CapabilitySets) =>
   Object.fromEntries(Object.entries(sets).map(([name, set]) => [name, [...set].sort((a, b) => a - b)]));
@@ -52,6 +56,34 @@ Deno.test("security plan: no capabilities in config.json: gcr's own bounding set
     inheritable: [],
     ambient: [],
   });
+});
+
+Deno.test("security plan: for uid 0 an ambient capability that cannot be raised is left out, as runc does", () => {
+  // Debian's `runc spec`: ambient capabilities, no inheritable set.
+  const names = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
+  const { AUDIT_WRITE, KILL, NET_BIND_SERVICE } = CAPABILITIES;
+  const all = [KILL, NET_BIND_SERVICE, AUDIT_WRITE].sort((a, b) => a - b);
+  const runcSpec = plan({ capabilities: { bounding: names, effective: names, permitted: names, ambient: names } });
+  assertEquals(listed(runcSpec.capabilities), {
+    bounding: all,
+    effective: all,
+    permitted: all,
+    inheritable: [],
+    ambient: [],
+  });
+  const some = plan({
+    capabilities: { bounding: names, effective: names, permitted: names, inheritable: ["CAP_KILL"], ambient: names },
+  });
+  assertEquals(listed(some.capabilities).ambient, [KILL], "only the inheritable one");
+  assertThrows(
+    () =>
+      plan({
+        user: { uid: 1, gid: 1 },
+        capabilities: { bounding: names, effective: names, permitted: names, ambient: names },
+      }),
+    /^config\.json: process\.capabilities\.ambient holds CAP_AUDIT_WRITE, which process\.capabilities\.inheritable lacks: .*uid 1 would exec without it$/,
+    "uid 1: refused",
+  );
 });
 
 Deno.test("security plan: sets the kernel would refuse are refused by field, in one line", () => {
