@@ -13,7 +13,8 @@ import { type RunMode, runSteps } from "../runner/runner.ts";
 import { resolveUser } from "../security/user.ts";
 import { findContainer } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
-import { recordedSeccomp, recordedSecurity } from "../state/records.ts";
+import { type ExecContext, recordedCapabilities, recordedSeccomp, recordedSecurity } from "../state/records.ts";
+import type { IdPlan } from "../steps/plan.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { type ExecPlan, execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
@@ -23,6 +24,7 @@ import { libc } from "../ffi/libc.ts";
 import { moveFdAbove } from "../ffi/fds.ts";
 import { writeFileAtomically } from "../host/files.ts";
 import { securityPlan } from "../oci/security_plan.ts";
+import { HOST_IDS } from "../oci/plan.ts";
 import { ociContainer } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 import { OCI_VERSION } from "../output/version.ts";
@@ -37,6 +39,15 @@ export interface ExecArgs {
   user?: string;
   detach: boolean;
   mode: RunMode;
+}
+
+/**
+ * The ids a process entering the container may take. gcr create records
+ * config.json's mappings, which are empty for a container without a user
+ * namespace of its own: its ids are the host's, every one of them.
+ */
+function entryIds(context: ExecContext): IdPlan {
+  return context.namespaces.includes("user") ? context.ids : HOST_IDS;
 }
 
 /** Parses `gcr exec [options] <container> <command> [args…]`; options end at the container. */
@@ -103,7 +114,7 @@ async function gcrExec(argv: readonly string[]): Promise<number> {
     argv: args.command,
     env: mergeEnv(context.env, [...home, ...args.env]),
     workdir: args.workdir ?? context.workdir,
-    ids: context.ids,
+    ids: entryIds(context),
     security: recordedSecurity(context, user),
     dieWithParent: !args.detach,
     nullStdio: args.detach,
@@ -148,8 +159,8 @@ async function ociExec(args: readonly string[]): Promise<number> {
     found.record.bundle ?? "/",
   );
   const planned = securityPlan({ process: spec.process, linux: { ...spec.linux, seccomp: undefined } }, "process");
-  // As runc: a process without capabilities gets the container's (not every capability).
-  const security = spec.process.capabilities ? planned : { ...planned, capabilities: new Set(context.capabilities) };
+  // As runc: a process without capabilities gets the container's five sets (not every capability).
+  const security = spec.process.capabilities ? planned : { ...planned, capabilities: recordedCapabilities(context) };
   const seccomp = recordedSeccomp(context);
   const socketPath = flags.get("console-socket");
   if (spec.process.terminal && !socketPath) throw new UsageError("gcr exec: process.terminal needs --console-socket");
@@ -164,7 +175,7 @@ async function ociExec(args: readonly string[]): Promise<number> {
         argv: spec.process.args,
         env: spec.process.env,
         workdir: spec.process.cwd,
-        ids: context.ids,
+        ids: entryIds(context),
         security: { ...security, ...(seccomp ? { seccomp } : {}) },
         dieWithParent: !detach,
         pidVia: pidNamespaceVia(context.namespaces, Deno.uid()),

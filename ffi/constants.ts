@@ -340,10 +340,12 @@ export const FS_LAYOUT = {
 
 /** prctl(2) options and arguments for hardening (linux/prctl.h). */
 export const PR = {
+  SET_KEEPCAPS: 8,
   SET_SECCOMP: 22,
   CAPBSET_DROP: 24,
   SET_NO_NEW_PRIVS: 38,
   CAP_AMBIENT: 47,
+  CAP_AMBIENT_RAISE: 2,
   CAP_AMBIENT_CLEAR_ALL: 4,
 } as const;
 

@@ -92,12 +92,15 @@ export function namespacedSysctl(name: string, namespaces: ReadonlySet<string>):
   return false;
 }
 
+/** The ids of a container without a user namespace of its own: the host's, every one as itself. */
+export const HOST_IDS: IdPlan = (() => {
+  const all = [{ inside: 0, outside: 0, count: 4294967295 }];
+  return { uid: all, gid: all, via: "direct", setgroups: "allow", writer: "root" };
+})();
+
 /** How the container's ids map: config.json's mappings in a new user namespace, or the host's own. */
 function idPlan(spec: OciSpec, newUser: boolean): IdPlan {
-  if (!newUser) {
-    const all = [{ inside: 0, outside: 0, count: 4294967295 }];
-    return { uid: all, gid: all, via: "direct", setgroups: "allow", writer: "root" };
-  }
+  if (!newUser) return HOST_IDS;
   const rootless = Deno.uid() !== 0;
   return {
     uid: spec.linux.uidMappings,

@@ -5,10 +5,11 @@
  * @module
  */
 
-import { CAPABILITIES } from "../ffi/capabilities.ts";
+import { CAPABILITIES, capabilityName } from "../ffi/capabilities.ts";
 import { cachedCompile } from "../security/seccomp/cache.ts";
-import { type ContainerUser, type SecurityPlan } from "../steps/plan.ts";
+import { type CapabilitySets, type ContainerUser, type SecurityPlan, singleSet } from "../steps/plan.ts";
 import type { OciSpec } from "./spec/spec.ts";
+import type { OciCapabilities } from "./spec/process.ts";
 import { fail } from "./spec/fields.ts";
 
 /** The capabilities in gcr's own bounding set (/proc/self/status CapBnd). */
@@ -18,35 +19,75 @@ function ownBoundingSet(): number[] {
   return Object.values(CAPABILITIES).filter((cap) => (mask >> BigInt(cap)) & 1n);
 }
 
+/**
+ * config.json's five capability sets, refused by field where the kernel
+ * would refuse them midway through the chain (capset(2), prctl(2)), so that
+ * nothing is started for them. With the bounding set dropped first and the
+ * process's own inheritable set empty (a new or joined user namespace gives
+ * none), what capset and PR_CAP_AMBIENT_RAISE require of the sets reduces
+ * to: effective within permitted, inheritable within bounding, ambient
+ * within both permitted and inheritable. runc fails at capset for the
+ * first two, so gcr refuses them for any uid.
+ *
+ * An ambient capability that is not both permitted and inheritable runc
+ * only warns about (libcontainer/capabilities ApplyCaps) and starts the
+ * process without it, and Debian's runc 1.1 writes such sets itself: `runc
+ * spec` gives ambient capabilities and no inheritable set. For uid 0 gcr
+ * does as runc, leaving it out of the ambient set: the kernel gives root's
+ * exec its bounding and inheritable sets whatever the ambient set holds, so
+ * nothing the command can do changes. For another uid the ambient set is
+ * all the command execs with, so one that cannot be raised would be a
+ * capability config.json promises and the process silently lacks: refused.
+ */
+function capabilitySets(caps: OciCapabilities, uid: number, field: string): CapabilitySets {
+  const sets = {
+    bounding: new Set(caps.bounding),
+    effective: new Set(caps.effective),
+    permitted: new Set(caps.permitted),
+    inheritable: new Set(caps.inheritable),
+    ambient: new Set(caps.ambient),
+  };
+  const within = (set: keyof CapabilitySets, outer: readonly (keyof CapabilitySets)[], rule: string) => {
+    for (const cap of caps[set]) {
+      const lacking = outer.filter((name) => !sets[name].has(cap));
+      if (lacking.length) {
+        fail(
+          `${field}.capabilities.${set}`,
+          `holds ${capabilityName(cap)}, which ${
+            lacking.map((name) => `${field}.capabilities.${name}`).join(" and ")
+          } ${lacking.length > 1 ? "lack" : "lacks"}: ${rule}`,
+        );
+      }
+    }
+  };
+  within("effective", ["permitted"], "only a permitted capability can be effective (capset(2))");
+  within(
+    "inheritable",
+    ["bounding"],
+    "the kernel adds an inheritable capability only from the bounding set (capset(2))",
+  );
+  if (uid !== 0) {
+    within(
+      "ambient",
+      ["permitted", "inheritable"],
+      `the kernel raises an ambient capability only when it is both permitted and inheritable (PR_CAP_AMBIENT_RAISE, ` +
+        `prctl(2)), and uid ${uid} would exec without it`,
+    );
+  }
+  const raisable = caps.ambient.filter((cap) => sets.permitted.has(cap) && sets.inheritable.has(cap));
+  return { ...sets, ambient: new Set(raisable) };
+}
+
 /** config.json's process as gcr's security plan: capabilities, user, no_new_privs, seccomp. */
 export function securityPlan(spec: Pick<OciSpec, "process" | "linux">, field = "process"): SecurityPlan {
   const { process } = spec;
-  const caps = process.capabilities;
   // No capabilities in config.json: runc leaves the process its own, so gcr
   // keeps its own bounding set (not every capability: a host may lack some,
-  // as this one lacks CAP_SYS_RESOURCE, and capset cannot add them).
-  const keep = new Set(caps ? caps.bounding : ownBoundingSet());
-  if (caps) {
-    // gcr keeps one set for bounding, effective and permitted (as Docker's
-    // defaults are); a process config.json gives fewer effective ones than
-    // it may have is not something its chain can express.
-    for (const set of ["effective", "permitted"] as const) {
-      if (
-        process.user.uid === 0 && (caps[set].length !== caps.bounding.length || caps[set].some((c) => !keep.has(c)))
-      ) {
-        fail(`${field}.capabilities.${set}`, "must equal the bounding set for a root process (gcr keeps one set)");
-      }
-    }
-    // For uid 0 the kernel gives an exec'd program the whole bounding set
-    // whatever the inheritable and ambient sets hold (capabilities(7): root's
-    // file sets count as full), so sets within it change nothing there. For
-    // another uid they would, and gcr does not raise ambient capabilities.
-    for (const set of ["inheritable", "ambient"] as const) {
-      if (caps[set].length && (process.user.uid !== 0 || caps[set].some((c) => !keep.has(c)))) {
-        fail(`${field}.capabilities.${set}`, "is supported by gcr only for uid 0 and within the bounding set");
-      }
-    }
-  }
+  // as this one lacks CAP_SYS_RESOURCE, and capset cannot add them), in
+  // Docker's shape (steps/plan.ts, singleSet).
+  const capabilities = process.capabilities
+    ? capabilitySets(process.capabilities, process.user.uid, field)
+    : singleSet(ownBoundingSet());
   const env = new Map(process.env.map((e) => [e.slice(0, e.indexOf("=")), e.slice(e.indexOf("=") + 1)]));
   const { uid, gid, additionalGids } = process.user;
   const user: ContainerUser | undefined = uid !== 0 || gid !== 0 || additionalGids.length
@@ -55,7 +96,7 @@ export function securityPlan(spec: Pick<OciSpec, "process" | "linux">, field = "
   let seccomp: Uint8Array | undefined;
   if (spec.linux.seccomp) seccomp = cachedCompile(spec.linux.seccomp);
   return {
-    capabilities: keep,
+    capabilities,
     noNewPrivs: process.noNewPrivileges,
     maskPaths: false,
     ...(user ? { user } : {}),
@@ -69,5 +110,5 @@ export function securityPlan(spec: Pick<OciSpec, "process" | "linux">, field = "
  * own bounding set, no no_new_privs, no filter.
  */
 export function setupSecurity(): SecurityPlan {
-  return { capabilities: new Set(ownBoundingSet()), noNewPrivs: false, maskPaths: false };
+  return { capabilities: singleSet(ownBoundingSet()), noNewPrivs: false, maskPaths: false };
 }

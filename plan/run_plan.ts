@@ -11,7 +11,7 @@ import { resolveUser } from "../security/user.ts";
 import { containerPaths } from "../state/paths.ts";
 import { type ExecContext, execContext } from "../state/records.ts";
 import { INIT_PATH } from "../steps/bind_init.ts";
-import { type ContainerPlan, MOUNT_POINTS, type PortMapping } from "../steps/plan.ts";
+import { type ContainerPlan, MOUNT_POINTS, type PortMapping, singleSet } from "../steps/plan.ts";
 import type { RunMode } from "../runner/runner.ts";
 import { newContainerId } from "./container_id.ts";
 import { planIds } from "./id_maps.ts";
@@ -102,7 +102,8 @@ export async function planFor(args: RunArgs, resolveRootfs: (image: string) => s
     ids: planIds(),
     network: args.network,
     security: {
-      capabilities,
+      // Docker's shape: inheritable and ambient empty (CVE-2022-24769).
+      capabilities: singleSet(capabilities),
       noNewPrivs: args.noNewPrivs,
       maskPaths: true,
       ...(user ? { user } : {}),

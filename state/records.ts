@@ -8,7 +8,13 @@
  */
 import type { Hook } from "../steps/hook_process.ts";
 import { writeFileAtomically } from "../host/files.ts";
-import { type BridgeAttachment, type IdPlan, type SecurityPlan } from "../steps/plan.ts";
+import {
+  type BridgeAttachment,
+  type CapabilitySets,
+  type IdPlan,
+  type SecurityPlan,
+  singleSet,
+} from "../steps/plan.ts";
 import type { ContainerPaths } from "./paths.ts";
 
 /** Where a container is in its life, as `gcr ps` and `gcr state` say it. */
@@ -24,8 +30,12 @@ export interface ExecContext {
   /** The user namespace's maps, which -u is checked against. */
   readonly ids: IdPlan;
   readonly workdir: string;
-  /** Capability numbers kept. */
-  readonly capabilities: readonly number[];
+  /**
+   * The five capability sets, as numbers. A record of a gcr that kept one
+   * set holds a plain list (bounding = effective = permitted; see
+   * recordedCapabilities).
+   */
+  readonly capabilities: RecordedCapabilities | readonly number[];
   readonly noNewPrivs: boolean;
   /** The seccomp BPF program, base64; absent: unconfined. */
   readonly seccomp?: string;
@@ -41,6 +51,9 @@ export interface ExecContext {
   readonly namespaces: readonly string[];
 }
 
+/** CapabilitySets as JSON holds them: each set a list of capability numbers. */
+export type RecordedCapabilities = { readonly [set in keyof CapabilitySets]: readonly number[] };
+
 /** What the process was given, recorded as an ExecContext: the seccomp program in base64. */
 export function execContext(
   given: Omit<ExecContext, "capabilities" | "noNewPrivs" | "seccomp" | "user"> & { readonly security: SecurityPlan },
@@ -48,13 +61,40 @@ export function execContext(
   const { security, ...rest } = given;
   return {
     ...rest,
-    capabilities: [...security.capabilities],
+    capabilities: {
+      bounding: [...security.capabilities.bounding],
+      effective: [...security.capabilities.effective],
+      permitted: [...security.capabilities.permitted],
+      inheritable: [...security.capabilities.inheritable],
+      ambient: [...security.capabilities.ambient],
+    },
     noNewPrivs: security.noNewPrivs,
     // Native base64: a 10 KB filter through String.fromCharCode and btoa took ~1.5 ms of every start.
     ...(security.seccomp ? { seccomp: security.seccomp.toBase64() } : {}),
     ...(security.user ? { user: security.user } : {}),
   };
 }
+
+/**
+ * The capability sets an ExecContext recorded. A record written before gcr
+ * kept five sets holds one list, which was the bounding, effective and
+ * permitted set, with inheritable and ambient empty (singleSet): a
+ * container started then is entered with exactly what it was given.
+ */
+export function recordedCapabilities(context: Pick<ExecContext, "capabilities">): CapabilitySets {
+  const recorded = context.capabilities;
+  if (isList(recorded)) return singleSet(recorded);
+  return {
+    bounding: new Set(recorded.bounding),
+    effective: new Set(recorded.effective),
+    permitted: new Set(recorded.permitted),
+    inheritable: new Set(recorded.inheritable),
+    ambient: new Set(recorded.ambient),
+  };
+}
+
+/** Array.isArray, narrowing a readonly union (its own signature only knows `any[]`). */
+const isList = (value: RecordedCapabilities | readonly number[]): value is readonly number[] => Array.isArray(value);
 
 /** The seccomp program an ExecContext recorded, or undefined (unconfined). */
 export function recordedSeccomp(context: ExecContext): Uint8Array | undefined {
@@ -65,7 +105,7 @@ export function recordedSeccomp(context: ExecContext): Uint8Array | undefined {
 export function recordedSecurity(context: ExecContext, user = context.user): SecurityPlan {
   const seccomp = recordedSeccomp(context);
   return {
-    capabilities: new Set(context.capabilities),
+    capabilities: recordedCapabilities(context),
     noNewPrivs: context.noNewPrivs,
     maskPaths: false,
     ...(user ? { user } : {}),

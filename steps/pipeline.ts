@@ -16,7 +16,7 @@ import { cloneNamespaces } from "./clone_namespaces.ts";
 import { closeFds } from "./close_fds.ts";
 import { detachOldRoot } from "./detach_old_root.ts";
 import { dieWithParent } from "./die_with_parent.ts";
-import { dropCapabilities } from "./drop_capabilities.ts";
+import { dropCapabilities, setCapabilities } from "./drop_capabilities.ts";
 import { enterCgroup } from "./enter_cgroup.ts";
 import { exec } from "./exec.ts";
 import { installSeccomp } from "./install_seccomp.ts";
@@ -120,13 +120,17 @@ export function hardening(security: SecurityPlan, ids: IdPlan): Step[] {
   // prctl, setresuid: every engine's profile does). With no_new_privs it
   // goes last, so the filter need not allow them.
   const early = security.seccomp && !security.noNewPrivs ? [installSeccomp(security.seccomp)] : [];
+  const { user, capabilities } = security;
   return [
     ...early,
-    // After the last mount: those need capabilities this drops.
-    dropCapabilities(security.capabilities, security.user ? { userUid: security.user.uid } : {}),
+    // After the last mount: those need capabilities this drops. With a
+    // user, only the bounding set here (runc's order, steps/drop_capabilities.ts).
+    dropCapabilities(capabilities, user ? { userUid: user.uid } : {}),
     // After drop-capabilities: dropping from the bounding set needs
-    // CAP_SETPCAP, which a non-zero uid no longer has.
-    ...(security.user ? [setUser(security.user, ids)] : []),
+    // CAP_SETPCAP, which a non-zero uid no longer has; before
+    // set-capabilities, which may take away the CAP_SETUID and CAP_SETGID
+    // this needs.
+    ...(user ? [setUser(user, ids), setCapabilities(capabilities, { userUid: user.uid })] : []),
     // Before the filter: without CAP_SYS_ADMIN the kernel installs one only
     // under no_new_privs.
     ...(security.noNewPrivs ? [noNewPrivs()] : []),

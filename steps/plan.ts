@@ -26,10 +26,44 @@ export interface IdPlan {
   readonly writer: "root" | "user";
 }
 
+/**
+ * A process's five capability sets (capabilities(7)), as capability
+ * numbers: what the chain leaves the process with just before it execs the
+ * command. What the command then has follows the kernel's exec rules: a
+ * uid 0 command gets its bounding set and inheritable set as effective and
+ * permitted (root's file sets count as full), any other uid gets only the
+ * ambient set, and the bounding and inheritable sets pass through the exec.
+ */
+export interface CapabilitySets {
+  /** The most any exec can ever give the process (and its children). */
+  readonly bounding: ReadonlySet<number>;
+  /** What the kernel checks for each privileged operation. */
+  readonly effective: ReadonlySet<number>;
+  /** The most the effective set may hold, and what capset can never raise again once dropped. */
+  readonly permitted: ReadonlySet<number>;
+  /** What an exec of a program with matching file inheritable capabilities passes on. */
+  readonly inheritable: ReadonlySet<number>;
+  /** What an exec of an ordinary program keeps as permitted and effective; a subset of permitted and inheritable. */
+  readonly ambient: ReadonlySet<number>;
+}
+
+/**
+ * Docker's shape of the five sets: one set for bounding, effective and
+ * permitted, inheritable and ambient empty (Docker since 20.10 keeps
+ * inheritable empty: CVE-2022-24769, where a non-empty one let a program
+ * with file inheritable capabilities gain them). `gcr run`'s sets, a
+ * config.json without capabilities, and a container recorded by a gcr that
+ * kept one set.
+ */
+export function singleSet(keep: Iterable<number>): CapabilitySets {
+  const set = new Set(keep);
+  return { bounding: set, effective: set, permitted: set, inheritable: new Set(), ambient: new Set() };
+}
+
 /** What the container's first process may do: Docker's defaults unless asked otherwise. */
 export interface SecurityPlan {
-  /** Capability numbers kept in the bounding, effective and permitted sets. */
-  readonly capabilities: ReadonlySet<number>;
+  /** The five capability sets the process execs with (before the exec's own rules). */
+  readonly capabilities: CapabilitySets;
   /** `--user`: whom the command runs as; absent: root. */
   readonly user?: ContainerUser;
   /** The seccomp BPF program to install last; absent: unconfined. */

@@ -10,13 +10,16 @@ const mapped = (map: readonly IdMapping[], id: number) => map.some((m) => id >= 
  * CAP_SETGID the other two need. Raw syscalls: glibc's wrappers broadcast
  * the change to threads the child does not have and can hang (SYS).
  *
- * When every uid becomes non-zero the kernel clears the permitted and
- * effective capability sets (unless SECBIT_KEEP_CAPS, which gcr does not
- * set), so a non-root command runs with no capabilities, as in Docker; the
- * bounding set drop-capabilities left still limits what set-uid binaries
- * could get, and no-new-privs stops even that. Goes after
- * drop-capabilities (PR_CAPBSET_DROP needs CAP_SETPCAP, which a non-root
- * uid no longer has) and before no-new-privs and install-seccomp.
+ * When uid 0 goes, the kernel clears the effective and ambient sets, and
+ * the permitted set too unless keep-caps is set (drop-capabilities sets it
+ * just before); set-capabilities then gives the process the sets asked for.
+ * Those a non-root command execs with are its ambient set alone (none in
+ * Docker's shape, as in Docker): the kernel gives an exec of an ordinary
+ * program by a non-zero uid no other permitted or effective capability.
+ * Goes after drop-capabilities (PR_CAPBSET_DROP needs CAP_SETPCAP, which a
+ * non-root uid no longer has), before set-capabilities (which may take
+ * away the CAP_SETGID and CAP_SETUID these calls need), no-new-privs and
+ * install-seccomp.
  *
  * `ids` is the plan's id plan: ids outside its maps are refused here, with a
  * message, rather than as EINVAL from the child; with setgroups `deny` (a
@@ -54,7 +57,7 @@ export function setUser(user: ContainerUser, ids: IdPlan): Step {
   return {
     name: "set-user",
     why: `the command runs as uid ${user.uid}, gid ${user.gid}${user.name ? ` (${user.name})` : ""}; ` +
-      "a non-zero uid loses its capabilities here, after drop-capabilities",
+      "between drop-capabilities and set-capabilities, while the effective set is still whole",
     parent: [],
     child: [
       ...setgroups,

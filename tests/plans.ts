@@ -1,5 +1,5 @@
 /** A container plan for unit tests: nothing here touches the system. */
-import type { ContainerPlan } from "../steps/plan.ts";
+import { type ContainerPlan, singleSet } from "../steps/plan.ts";
 import type { IdMapping } from "../steps/step.ts";
 
 const ROOTLESS: readonly IdMapping[] = [{ inside: 0, outside: 1000, count: 1 }];
@@ -20,7 +20,7 @@ export function testPlan(overrides: Partial<ContainerPlan> = {}, root = false): 
     workdir: "/",
     ids: { uid: map, gid: map, via: "direct", setgroups: root ? "allow" : "deny", writer: root ? "root" : "user" },
     network: "none",
-    security: { capabilities: new Set([0, 1]), noNewPrivs: true, maskPaths: true },
+    security: { capabilities: singleSet([0, 1]), noNewPrivs: true, maskPaths: true },
     ...overrides,
   };
 }

@@ -13,6 +13,7 @@
  */
 import { ociSteps } from "../../oci/plan.ts";
 import { readSpec } from "../../oci/spec/spec.ts";
+import { CAPABILITIES, capabilityMask, capabilityNumber } from "../../ffi/capabilities.ts";
 import { dirname, join } from "node:path";
 import {
   BUSYBOX,
@@ -612,6 +613,209 @@ Deno.test(named("oci config: process.capabilities are the process's effective se
     assertMatch(stdout, new RegExp(`^CapBnd:\\s+${mask}$`, "m"), "CapBnd", stdout);
   }));
 
+/** config.json's capability sets, by name, and the /proc/<pid>/status field that shows each. */
+const CAP_FIELDS = {
+  bounding: "CapBnd",
+  effective: "CapEff",
+  permitted: "CapPrm",
+  inheritable: "CapInh",
+  ambient: "CapAmb",
+} as const;
+type CapSets = Record<keyof typeof CAP_FIELDS, string[]>;
+
+/** The five sets as /proc/<pid>/status shows them (16 hex digits each), from `status`'s Cap lines. */
+function shownCapabilities(status: string): Record<keyof typeof CAP_FIELDS, string> {
+  const entries = Object.entries(CAP_FIELDS).map((
+    [set, field],
+  ) => [set, status.match(new RegExp(`^${field}:\\s*([0-9a-f]{16})$`, "m"))?.[1] ?? `no ${field} line`]);
+  return Object.fromEntries(entries);
+}
+
+/** What /proc/<pid>/status should show for `sets` (config.json's names). */
+function capabilityMasks(sets: CapSets): Record<keyof typeof CAP_FIELDS, string> {
+  const entries = Object.entries(sets).map((
+    [set, names],
+  ) => [set, capabilityMask(names.map(capabilityNumber)).toString(16).padStart(16, "0")]);
+  return Object.fromEntries(entries);
+}
+
+Deno.test(
+  named("oci config: process.capabilities sets all five sets as config.json says, for uid 0", SKIP),
+  () =>
+    withOci(async (o) => {
+      // For uid 0 the kernel gives an exec'd program the bounding and
+      // inheritable sets as permitted and effective (root's file sets count
+      // as full), so config.json's effective and permitted are its bounding
+      // set here; the inheritable and ambient sets are smaller, each its own.
+      const sets: CapSets = {
+        bounding: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_RAW"],
+        effective: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_RAW"],
+        permitted: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_RAW"],
+        inheritable: ["CAP_CHOWN", "CAP_KILL"],
+        ambient: ["CAP_KILL"],
+      };
+      const bundle = await o.bundle((c) => {
+        c.process.capabilities = sets;
+        c.process.args = sh("grep ^Cap /proc/self/status");
+      });
+      const { stdout, stderr } = await o.runToEnd(bundle);
+      assertEquals(shownCapabilities(stdout), capabilityMasks(sets), "the five sets", stdout + stderr);
+    }),
+);
+
+Deno.test(
+  named(
+    "oci config: process.capabilities for uid 1000: bounding and inheritable as asked, ambient ones effective and usable",
+    SKIP,
+  ),
+  () =>
+    withOci(async (o) => {
+      // For another uid the kernel gives an exec'd program only its ambient
+      // set as permitted and effective: config.json's match it here.
+      const sets: CapSets = {
+        bounding: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+        effective: ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        permitted: ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+        inheritable: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE"],
+        ambient: ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+      };
+      // /dev/shm is a tmpfs every user may write (umoci's config mounts it
+      // mode=1777); giving a file away to root takes CAP_CHOWN.
+      const script = "id -u; grep ^Cap /proc/self/status; touch /dev/shm/f; chown 0 /dev/shm/f; echo chown=$?";
+      const bundle = await o.bundle((c) => {
+        c.process.user = { uid: 1000, gid: 1000 };
+        c.process.capabilities = sets;
+        c.process.args = sh(script);
+      });
+      const { stdout, stderr } = await o.runToEnd(bundle);
+      assertEquals(lines(stdout)[0], "1000", "the process runs as uid 1000", stdout + stderr);
+      assertEquals(shownCapabilities(stdout), capabilityMasks(sets), "the five sets", stdout + stderr);
+      assertMatch(stdout, /^chown=0$/m, "CAP_CHOWN, ambient, works for uid 1000", stdout + stderr);
+
+      // Control: the same but with no ambient set, uid 1000 execs with no
+      // capabilities at all (as Docker's non-root users do), and chown fails.
+      const without = await o.bundle((c) => {
+        c.process.user = { uid: 1000, gid: 1000 };
+        c.process.capabilities = { ...sets, ambient: [] };
+        c.process.args = sh(script);
+      });
+      const control = await o.runToEnd(without);
+      assertEquals(
+        shownCapabilities(control.stdout),
+        capabilityMasks({ ...sets, effective: [], permitted: [], ambient: [] }),
+        "no ambient set: nothing effective or permitted after the exec",
+        control.stdout + control.stderr,
+      );
+      assertMatch(control.stdout, /^chown=1$/m, "chown fails without CAP_CHOWN", control.stdout + control.stderr);
+
+      // The same in a user namespace of the container's own, where the
+      // process starts as its root (every capability, over its namespace).
+      const mapped = await o.bundle((c) => {
+        c.linux.namespaces = [...c.linux.namespaces.filter((n: Json) => n.type !== "user"), { type: "user" }];
+        c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        c.process.user = { uid: 1000, gid: 1000 };
+        c.process.capabilities = sets;
+        c.process.args = sh(script);
+      });
+      // The container's root is host uid 100000: as with runc, the bundle must be reachable by it.
+      Deno.chmodSync(o.work, 0o755);
+      Deno.chmodSync(mapped, 0o755);
+      const inUserns = await o.runToEnd(mapped);
+      const both = inUserns.stdout + inUserns.stderr;
+      assertEquals(lines(inUserns.stdout)[0], "1000", "uid 1000 in the user namespace", both);
+      assertEquals(
+        shownCapabilities(inUserns.stdout),
+        capabilityMasks(sets),
+        "the five sets in a user namespace",
+        both,
+      );
+      assertMatch(inUserns.stdout, /^chown=0$/m, "CAP_CHOWN, ambient, works there too", both);
+    }),
+);
+
+Deno.test(
+  named(
+    "oci config: capability sets the kernel would refuse are refused by field, in one line, before anything runs (uid 0: an unraisable ambient one left out, as runc)",
+    SKIP,
+  ),
+  () =>
+    withOci(async (o) => {
+      const base: CapSets = {
+        bounding: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_ADMIN"],
+        effective: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_ADMIN"],
+        permitted: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_ADMIN"],
+        inheritable: ["CAP_CHOWN"],
+        ambient: ["CAP_CHOWN"],
+      };
+      // An ambient capability that cannot be raised is refused where the
+      // process would exec without it (a non-zero uid); for uid 0 see below.
+      const ALL = [0, 1000];
+      const cases: [Partial<CapSets>, RegExp, number[]][] = [
+        [
+          { ambient: ["CAP_CHOWN", "CAP_NET_ADMIN"] },
+          /^gcr: config\.json: process\.capabilities\.ambient holds CAP_NET_ADMIN, which process\.capabilities\.inheritable lacks: .*uid 1000 would exec without it$/m,
+          [1000],
+        ],
+        [
+          { permitted: ["CAP_KILL"], ambient: ["CAP_CHOWN"] },
+          /^gcr: config\.json: process\.capabilities\.effective holds CAP_CHOWN, which process\.capabilities\.permitted lacks: /,
+          ALL,
+        ],
+        [
+          { permitted: ["CAP_KILL"], effective: [], ambient: ["CAP_CHOWN"] },
+          /^gcr: config\.json: process\.capabilities\.ambient holds CAP_CHOWN, which process\.capabilities\.permitted lacks: /,
+          [1000],
+        ],
+        [
+          { inheritable: ["CAP_SYS_ADMIN"], ambient: [] },
+          /^gcr: config\.json: process\.capabilities\.inheritable holds CAP_SYS_ADMIN, which process\.capabilities\.bounding lacks: /,
+          ALL,
+        ],
+        // Names gcr does not know are the spec reader's, by item.
+        [
+          { ambient: ["CAP_FLY"] },
+          /^gcr: config\.json: process\.capabilities\.ambient\[0\] is not a capability gcr knows: "CAP_FLY"$/m,
+          ALL,
+        ],
+      ];
+      for (const [change, message, uids] of cases) {
+        for (const uid of uids) {
+          const bundle = await o.bundle((c) => {
+            c.process.user = { uid, gid: uid };
+            c.process.capabilities = { ...base, ...change };
+            c.process.args = sh("echo ran > /ran");
+          });
+          const id = o.newId();
+          const refused = await o.create(id, bundle);
+          const what = `${JSON.stringify(change)} for uid ${uid}`;
+          assert(refused.code !== 0, `${what} is refused`, describe(refused));
+          assertEquals(lines(refused.stderr).length, 1, `${what}: one line`, describe(refused));
+          assertMatch(refused.stderr, message, `${what}: the field and why`, describe(refused));
+          assert(!exists(join(bundle, "rootfs", "ran")), `${what}: nothing ran`);
+          o.assertGone(id);
+        }
+      }
+
+      // uid 0, as runc (which only warns; Debian's `runc spec` asks for
+      // ambient capabilities with no inheritable set): the process starts
+      // without the ambient capability it cannot have, and nothing else
+      // changes, since root's exec gets its bounding and inheritable sets.
+      const unraisable = { ...base, ambient: ["CAP_CHOWN", "CAP_NET_ADMIN"] };
+      const root = await o.bundle((c) => {
+        c.process.capabilities = unraisable;
+        c.process.args = sh("grep ^Cap /proc/self/status");
+      });
+      const started = await o.runToEnd(root);
+      assertEquals(
+        shownCapabilities(started.stdout),
+        capabilityMasks({ ...unraisable, ambient: ["CAP_CHOWN"] }),
+        "uid 0: started without the ambient CAP_NET_ADMIN",
+        started.stdout + started.stderr,
+      );
+    }),
+);
+
 Deno.test(
   named("oci config: process.noNewPrivileges, and uid/gid mappings of a new user namespace", SKIP),
   () =>
@@ -1040,6 +1244,111 @@ Deno.test(
       await o.gcrOk(["delete", "--force", id]);
       o.assertGone(id, [pid, execPid]);
       assertEquals(liveProcessesInPidNamespace(initNs), [], "nothing left in the PID namespace");
+    }),
+);
+
+Deno.test(
+  named(
+    "oci exec --process: its own capability sets, for uid 1000 too; without them the container's five; an old record's one set",
+    SKIP,
+  ),
+  () =>
+    withOci(async (o) => {
+      const container: CapSets = {
+        bounding: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+        effective: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+        permitted: ["CAP_CHOWN", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW"],
+        inheritable: ["CAP_KILL", "CAP_NET_RAW"],
+        ambient: ["CAP_NET_RAW"],
+      };
+      const bundle = await o.bundle((c) => {
+        c.process.capabilities = container;
+        c.process.args = ["sleep", "1000"];
+      });
+      const id = o.newId();
+      const { pid } = await o.launch(id, bundle);
+      const processFile = join(o.work, "process.json");
+      const execStatus = async (process: Json): Promise<RunResult> => {
+        Deno.writeTextFileSync(
+          processFile,
+          JSON.stringify({
+            terminal: false,
+            args: ["cat", "/proc/self/status"],
+            env: [PATH_ENV],
+            cwd: "/",
+            ...process,
+          }),
+        );
+        const exec = await o.gcr(["exec", "--process", processFile, id]);
+        assertEquals(exec.code, 0, "exec succeeds", describe(exec));
+        return exec;
+      };
+      assertEquals(
+        shownCapabilities(readTextOr(`/proc/${pid}/status`)),
+        capabilityMasks(container),
+        "the container's process has config.json's sets",
+      );
+
+      // Its own sets, as uid 1000 with an ambient capability.
+      const own: CapSets = {
+        bounding: ["CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_SETUID"],
+        effective: ["CAP_CHOWN"],
+        permitted: ["CAP_CHOWN"],
+        inheritable: ["CAP_CHOWN", "CAP_DAC_OVERRIDE"],
+        ambient: ["CAP_CHOWN"],
+      };
+      const mine = await execStatus({ user: { uid: 1000, gid: 1000 }, capabilities: own });
+      assertMatch(mine.stdout, /^Uid:\s+1000\s/m, "uid 1000", describe(mine));
+      assertEquals(shownCapabilities(mine.stdout), capabilityMasks(own), "the process.json's sets", describe(mine));
+
+      // None in process.json: the container's five sets, as runc gives.
+      const theirs = await execStatus({ user: { uid: 0, gid: 0 } });
+      assertEquals(
+        shownCapabilities(theirs.stdout),
+        capabilityMasks(container),
+        "the container's sets",
+        describe(theirs),
+      );
+
+      // Refused by field as config.json's are, and nothing runs.
+      Deno.writeTextFileSync(
+        processFile,
+        JSON.stringify({
+          terminal: false,
+          user: { uid: 1000, gid: 1000 },
+          args: ["sh", "-c", "echo ran > /exec-ran"],
+          env: [PATH_ENV],
+          cwd: "/",
+          capabilities: { ...own, ambient: ["CAP_DAC_OVERRIDE"] },
+        }),
+      );
+      const refused = await o.gcr(["exec", "--process", processFile, id]);
+      assert(refused.code !== 0, "an ambient capability that is not permitted is refused", describe(refused));
+      assertEquals(lines(refused.stderr).length, 1, "one line", describe(refused));
+      assertMatch(
+        refused.stderr,
+        /process\.capabilities\.ambient holds CAP_DAC_OVERRIDE, which process\.capabilities\.permitted lacks/,
+        "the field and why",
+        describe(refused),
+      );
+      assert(!exists(join(bundle, "rootfs", "exec-ran")), "nothing ran");
+
+      // A record written by a gcr that kept one set (bounding = effective =
+      // permitted) is entered with that set, inheritable and ambient empty.
+      const recordFile = join(o.root, id, "container.json");
+      const record = JSON.parse(Deno.readTextFileSync(recordFile));
+      record.exec.capabilities = [CAPABILITIES.KILL, CAPABILITIES.NET_RAW];
+      Deno.writeTextFileSync(recordFile, JSON.stringify(record, null, 2));
+      const old = await execStatus({ user: { uid: 0, gid: 0 } });
+      const one = ["CAP_KILL", "CAP_NET_RAW"];
+      assertEquals(
+        shownCapabilities(old.stdout),
+        capabilityMasks({ bounding: one, effective: one, permitted: one, inheritable: [], ambient: [] }),
+        "an old record's one set",
+        describe(old),
+      );
+      await o.gcrOk(["delete", "--force", id]);
+      o.assertGone(id, [pid]);
     }),
 );
 

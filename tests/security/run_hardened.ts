@@ -19,7 +19,7 @@ import { resolveCapabilities } from "../../security/capabilities.ts";
 import { seccompProgram } from "../../security/seccomp/docker.ts";
 import { resolveUser } from "../../security/user.ts";
 import { containerSteps } from "../../steps/pipeline.ts";
-import type { ContainerPlan, SecurityPlan } from "../../steps/plan.ts";
+import { type ContainerPlan, type SecurityPlan, singleSet } from "../../steps/plan.ts";
 
 export interface HardenedRun {
   readonly rootfs: string;
@@ -44,7 +44,7 @@ export function securityPlan(rootfs: string, options: HardenedRun): SecurityPlan
   const user = options.user === undefined ? undefined : resolveUser(options.user, rootfs);
   const seccomp = seccompProgram(options.seccomp, capabilities);
   return {
-    capabilities,
+    capabilities: singleSet(capabilities),
     noNewPrivs: options.noNewPrivs !== false,
     maskPaths: options.masks !== false,
     ...(user ? { user } : {}),
