@@ -85,6 +85,8 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
   const inheritable = (fd: number) => moveFdAbove(fd, layout.firstFree + 16);
   const bundle = flags.get("bundle") ?? Deno.cwd();
   const spec = readSpec(bundle);
+  // Refusals by field come before anything is made.
+  const security = securityPlan(spec);
   if (systemdCgroup && spec.linux.cgroupsPath?.includes(":")) {
     throw new Error(
       `--systemd-cgroup: gcr manages cgroups itself (cgroupfs); ${spec.linux.cgroupsPath} is a systemd unit path`,
@@ -144,7 +146,6 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
       if (!(error instanceof CgroupUnavailableError) || limited) throw error;
     }
     if (cgroup) updateRecord(paths, { cgroups: [...cgroup.paths, ...cgroup.created] });
-    const security = securityPlan(spec);
     // Recorded before they are made, as the cgroups are: delete detaches them.
     if (!spec.linux.namespaces.some((n) => n.type === "mount")) updateRecord(paths, { hostMounts: [spec.root.path] });
     const { startContainer, poststart, poststop } = spec.hooks;
