@@ -13,6 +13,7 @@ export class UsageError extends Error {
 /** `gcr help`: every command and option. */
 export const USAGE = `usage: gcr run [options] <image> [command [args…]]
        gcr explain run [options] <image> [command [args…]]
+       gcr explain create [--bundle DIR] [ID]   the steps create would take for an OCI bundle, hooks too
        gcr pull [pull options] <source>
        gcr images [--rootfs-dir DIR]
        gcr ps [-a] [-q]      containers (running ones; -a: all)

@@ -95,7 +95,12 @@ export function showParentOp(op: ParentOp): string {
 }
 
 /** One hook as explain and trace show it: where it runs, its argv, its timeout. */
-function showHook(kind: HookKind, index: number, hook: Hook, place: ParentHookPlace): string {
+export function showHook(
+  kind: HookKind,
+  index: number,
+  hook: Hook,
+  place: { in: "runtime"; cwd: string } | { in: "container"; join: { namespaces: readonly string[] } },
+): string {
   const where = place.in === "runtime"
     ? `in gcr's namespaces, from ${place.cwd}`
     : `in the container's namespaces (${place.join.namespaces.join(", ") || "none"}), from /`;
@@ -103,8 +108,6 @@ function showHook(kind: HookKind, index: number, hook: Hook, place: ParentHookPl
   const limit = hook.timeout === undefined ? "" : `, at most ${hook.timeout} s`;
   return `${kind}[${index}]: ${hook.path} as {${argv}}, the state JSON on stdin, ${where}${limit}`;
 }
-
-type ParentHookPlace = Extract<ParentOp, { op: "run-hooks" }>["place"];
 
 /** How a child call is shown in step mode and explain: the call, and what the trampoline then runs. */
 export function showChildCall(call: ChildCall): string[] {
