@@ -11,6 +11,8 @@ import { ERRNO, MOUNT_ATTR, MS, O } from "../ffi/constants.ts";
 import { openFd } from "../ffi/fds.ts";
 import { closeFd, ensureDirInRoot, openInRoot } from "../ffi/safe_fs.ts";
 import { type MountAction } from "../steps/mount_spec_mounts.ts";
+import { hostPathKind, type PathKind } from "../steps/mask_paths.ts";
+import { byteString } from "../ffi/byte_string.ts";
 import type { OciMount } from "./spec/mounts.ts";
 import type { OciSpec } from "./spec/spec.ts";
 import { type OciRunOptions } from "./plan.ts";
@@ -300,4 +302,30 @@ export function deviceFolders(devices: readonly { path: string }[], root: string
     }
   }
   return inDev.sort((a, b) => a.length - b.length);
+}
+
+/**
+ * Whether a masked or read-only path is a folder, a file, or absent in the
+ * container, decided by gcr since the chain cannot branch on a failed mount.
+ * Under /proc and /sys the kernel's entries are the host's too; any other
+ * path is the image's, looked up in the rootfs as the container will see it
+ * (symlinks resolved inside it, RESOLVE_IN_ROOT).
+ */
+export function containerPathKind(root: string): (path: string) => PathKind {
+  return (path) => {
+    if (/^\/(proc|sys)(\/|$)/.test(path)) return hostPathKind(path);
+    const rootFd = openFd(root, O.PATH | O.DIRECTORY);
+    try {
+      const { ENOENT, ENOTDIR, ELOOP } = ERRNO;
+      const fd = openInRoot(rootFd, byteString(new TextEncoder().encode(path)), O.PATH, [ENOENT, ENOTDIR, ELOOP]);
+      if (fd < 0) return undefined;
+      try {
+        return Deno.statSync(`/proc/self/fd/${fd}`).isDirectory ? "directory" : "file";
+      } finally {
+        closeFd(fd);
+      }
+    } finally {
+      closeFd(rootFd);
+    }
+  };
 }

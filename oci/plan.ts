@@ -44,7 +44,7 @@ import { writeSysctls } from "../steps/write_sysctls.ts";
 import { fail } from "./spec/fields.ts";
 import type { OciSpec } from "./spec/spec.ts";
 import type { NamespaceType } from "./spec/linux.ts";
-import { deviceFolders, mountActions } from "./mount_plan.ts";
+import { containerPathKind, deviceFolders, mountActions } from "./mount_plan.ts";
 import { securityPlan, setupSecurity } from "./security_plan.ts";
 import { runCreateHooks } from "../steps/run_hooks.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
@@ -197,8 +197,8 @@ export function ociSteps(
     };
   };
   const maskedAndReadonly = [
-    ...(linux.maskedPaths.length ? [maskPaths(linux.maskedPaths)] : []),
-    ...(linux.readonlyPaths.length ? [readonlyPaths(linux.readonlyPaths)] : []),
+    ...(linux.maskedPaths.length ? [maskPaths(linux.maskedPaths, containerPathKind(root))] : []),
+    ...(linux.readonlyPaths.length ? [readonlyPaths(linux.readonlyPaths, containerPathKind(root))] : []),
   ];
   return [
     {

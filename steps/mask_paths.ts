@@ -58,7 +58,8 @@ const KNOWN_KINDS = new Map<string, "directory" | "file">([
 /**
  * Hides kernel state from the container, as Docker does: a file gets the
  * container's /dev/null bound over it (reads return nothing), a directory a
- * read-only empty tmpfs. Paths this kernel lacks are left out.
+ * read-only empty tmpfs. Paths this kernel (or the image) lacks are left
+ * out, and so are paths below a folder masked before them.
  *
  * Done after detach-old-root, on the container's own paths: /proc and /sys
  * are then the container's fresh mounts, /dev/null is the one bind-devices
@@ -68,8 +69,13 @@ const KNOWN_KINDS = new Map<string, "directory" | "file">([
  * at the same point.
  */
 export function maskPaths(paths: readonly string[] = MASKED_PATHS, kindOf = hostPathKind): Step {
+  // A path below a folder already masked is hidden by its empty tmpfs, and
+  // no longer there to mount on (runc skips it as absent).
+  const hidden: string[] = [];
   const child = paths.flatMap((path) => {
+    if (hidden.some((dir) => path.startsWith(`${dir}/`))) return [];
     const kind = kindOf(path);
+    if (kind === "directory") hidden.push(path.replace(/\/+$/, ""));
     if (kind === "directory") return [call("mount", "tmpfs", path, "tmpfs", flags(MS, "MS_", ["RDONLY"]), NULL)];
     if (kind === "file") return [call("mount", "/dev/null", path, NULL, flags(MS, "MS_", ["BIND"]), NULL)];
     return [];

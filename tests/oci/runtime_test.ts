@@ -750,6 +750,44 @@ Deno.test(
 );
 
 Deno.test(
+  named("oci config: maskedPaths and readonlyPaths in the image, nested ones too, through its own symlinks", SKIP),
+  () =>
+    withOci(async (o) => {
+      const bundle = await o.bundle((c) => {
+        c.linux.maskedPaths = ["/secret", "/secret/inner", "/secret-file", "/via-link", "/absent"];
+        c.linux.readonlyPaths = ["/frozen", "/frozen/deeper", "/frozen-file"];
+        c.process.args = sh([
+          "ls -A /secret | wc -l",
+          "cat /secret-file | wc -c",
+          "ls -A /elsewhere | wc -l",
+          "(echo x > /frozen/deeper/f) 2>/dev/null && echo frozen-writable || echo frozen-ro",
+          "(echo x > /frozen-file) 2>/dev/null && echo file-writable || echo file-ro",
+          "cat /frozen-file",
+          "echo x > /elsewhere-ok && echo root-writable",
+        ].join("; "));
+      });
+      const rootfs = join(bundle, "rootfs");
+      Deno.mkdirSync(join(rootfs, "secret", "inner"), { recursive: true });
+      Deno.writeTextFileSync(join(rootfs, "secret", "inner", "key"), "secret\n");
+      Deno.writeTextFileSync(join(rootfs, "secret-file"), "secret\n");
+      Deno.mkdirSync(join(rootfs, "elsewhere"));
+      Deno.writeTextFileSync(join(rootfs, "elsewhere", "key"), "secret\n");
+      // An absolute symlink of the image's: resolved in the container's root, not the host's.
+      Deno.symlinkSync("/elsewhere", join(rootfs, "via-link"));
+      Deno.mkdirSync(join(rootfs, "frozen", "deeper"), { recursive: true });
+      Deno.writeTextFileSync(join(rootfs, "frozen-file"), "as it was\n");
+      const { stdout, stderr } = await o.runToEnd(bundle);
+      assertEquals(
+        lines(stdout).map((l) => l.trim()),
+        ["0", "0", "0", "frozen-ro", "file-ro", "as it was", "root-writable"],
+        "masked: empty; read-only: unwritable; the rest as it was",
+        stderr,
+      );
+      assertEquals(readTextOr(join(rootfs, "secret", "inner", "key")), "secret\n", "masking hides, never changes");
+    }),
+);
+
+Deno.test(
   named("oci config: root.readonly, ro and rw binds, maskedPaths, readonlyPaths", SKIP),
   () =>
     withOci(async (o) => {
