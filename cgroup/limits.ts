@@ -37,6 +37,8 @@ export interface ResourceLimits {
   readonly memorySwapBytes?: number;
   /** 0-100; cgroup v1 only (v2 has no per-cgroup swappiness). */
   readonly memorySwappiness?: number;
+  /** At the memory limit, the container's tasks wait instead of being killed (v1 memory.oom_control; v2 has none). */
+  readonly oomKillDisabled?: true;
   /** Relative CPU weight, 2-262144 (v1 cpu.shares; v2 cpu.weight, converted as runc does). */
   readonly cpuShares?: number;
   /** CFS quota in microseconds per period; -1 is none. */
@@ -135,7 +137,7 @@ export function parsePidsLimit(text: string): number | undefined {
  * Limits from an OCI config's `linux.resources`, as runc reads them: 0 is
  * "not set" for the numbers the spec gives as int64 limits, -1 is
  * unlimited. What gcr does not implement (blockIO, hugepageLimits,
- * network, rdma, unified, realtime CPU, burst, idle, disableOOMKiller) is
+ * network, rdma, unified, realtime CPU, burst, idle) is
  * refused when set, with an InvalidLimitError naming the field
  * (`linux.resources.cpu.burst: …`); kernel memory limits, which this kernel
  * no longer has, are accepted with a warning, as runc does; fields the spec
@@ -179,7 +181,10 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   const result: { -readonly [K in keyof ResourceLimits]: ResourceLimits[K] } = {};
 
   const memory = object(top.memory, "memory");
-  refuseSet(memory, "memory", ["disableOOMKiller"], "the OOM killer stays on in gcr's containers");
+  if (memory.disableOOMKiller !== undefined && memory.disableOOMKiller !== null) {
+    if (typeof memory.disableOOMKiller !== "boolean") throw fail("memory.disableOOMKiller", "not true or false");
+    if (memory.disableOOMKiller) result.oomKillDisabled = true;
+  }
   // Kernel memory limits are gone from the kernel (5.16) and cgroup v2 never
   // had them: runc accepts them with a warning, and so does gcr. -1
   // ("unlimited") is what every container gets anyway.

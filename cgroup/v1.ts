@@ -150,6 +150,7 @@ export function v1Plan(
       if (limits.memorySwappiness !== undefined) {
         ops.push({ op: "write", path: `${dir}/memory.swappiness`, content: String(limits.memorySwappiness) });
       }
+      if (limits.oomKillDisabled) ops.push({ op: "write", path: `${dir}/memory.oom_control`, content: "1" });
     }
     if (h.controllers.includes("cpu")) {
       if (limits.cpuShares !== undefined) {

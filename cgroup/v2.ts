@@ -96,6 +96,11 @@ export function v2Plan(
       "memory swappiness is a cgroup v1 setting; cgroup v2 has no per-cgroup swappiness",
     );
   }
+  if (limits.oomKillDisabled) {
+    throw new CgroupUnavailableError(
+      "disabling the OOM killer is a cgroup v1 setting (memory.oom_control); v2 has none",
+    );
+  }
   const extra = [...(options.v2Controllers ?? []), ..._v2Requested(options.controllers ?? [])];
   const needed = [...new Set([..._v2Controllers(limits), ...extra])];
   const enable = (path: string, controllers: readonly string[]): CgroupOp[] =>

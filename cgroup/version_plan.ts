@@ -58,7 +58,7 @@ export interface VersionPlan {
 /** Which settings a set of limits touches, by controller. */
 export function controllersTouched(limits: ResourceLimits) {
   const memory = limits.memoryBytes !== undefined || limits.memoryReservationBytes !== undefined ||
-    limits.memorySwapBytes !== undefined || limits.memorySwappiness !== undefined;
+    limits.memorySwapBytes !== undefined || limits.memorySwappiness !== undefined || limits.oomKillDisabled === true;
   const cpu = limits.cpus !== undefined || limits.cpuShares !== undefined || limits.cpuQuotaUs !== undefined ||
     limits.cpuPeriodUs !== undefined;
   const cpuset = limits.cpusetCpus !== undefined || limits.cpusetMems !== undefined;

@@ -161,13 +161,14 @@ Deno.test("resourcesFromOci: what podman sends becomes limits; 0 is unset, -1 un
   );
   assertEquals(resourcesFromOci({ memory: { limit: -1, swap: -1 }, pids: { limit: -1 } }), { memorySwapBytes: -1 });
   assertEquals(resourcesFromOci(undefined), {});
+  assertEquals(resourcesFromOci({ memory: { disableOOMKiller: true } }), { oomKillDisabled: true });
 
   const cases: [unknown, string][] = [
     [{ memory: { swap: 100 } }, "linux.resources.memory.swap: it needs memory.limit too"],
     [{ memory: { limit: 200, swap: 100 } }, "linux.resources.memory.swap: 100 is below memory.limit 200"],
     [{ memory: { limit: -5 } }, "linux.resources.memory.limit: -5"],
     [{ memory: { swappiness: 101 } }, "linux.resources.memory.swappiness: 101 (0-100)"],
-    [{ memory: { disableOOMKiller: true } }, "linux.resources.memory.disableOOMKiller: not supported"],
+    [{ memory: { disableOOMKiller: "yes" } }, "linux.resources.memory.disableOOMKiller: not true or false"],
     [{ cpu: { burst: 1000 } }, "linux.resources.cpu.burst: not supported"],
     [{ cpu: { realtimeRuntime: 950000 } }, "linux.resources.cpu.realtimeRuntime: not supported"],
     [{ cpu: { shares: 1 } }, "linux.resources.cpu.shares: 1 (2-262144)"],

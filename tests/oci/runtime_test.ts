@@ -923,14 +923,17 @@ Deno.test(
 // 7. linux.resources at a cgroupsPath
 
 Deno.test(
-  named("oci resources: memory and pids limits at linux.cgroupsPath; delete removes the folders", SKIP),
+  named(
+    "oci resources: memory (OOM killer off) and pids limits at linux.cgroupsPath; delete removes the folders",
+    SKIP,
+  ),
   () =>
     withOci(async (o) => {
       const top = `gcr-oci-test-${crypto.randomUUID().slice(0, 8)}`;
       const limit = 64 * 1024 * 1024;
       const bundle = await o.bundle((c) => {
         c.linux.cgroupsPath = `/${top}/c1`;
-        c.linux.resources = { ...c.linux.resources, memory: { limit }, pids: { limit: 50 } };
+        c.linux.resources = { ...c.linux.resources, memory: { limit, disableOOMKiller: true }, pids: { limit: 50 } };
         c.process.args = ["sleep", "1000"];
       });
       const id = o.newId();
@@ -945,6 +948,11 @@ Deno.test(
           "memory",
         );
         assertEquals(readTextOr(`/sys/fs/cgroup/pids/${top}/c1/pids.max`).trim(), "50", "pids.max");
+        assertMatch(
+          readTextOr(`/sys/fs/cgroup/memory/${top}/c1/memory.oom_control`),
+          /^oom_kill_disable 1$/m,
+          "disableOOMKiller: the tasks wait at the limit instead of being killed",
+        );
         await o.gcrOk(["delete", "--force", id]);
         o.assertGone(id, [pid]);
         for (const entry of Deno.readDirSync("/sys/fs/cgroup")) {
