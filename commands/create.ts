@@ -6,6 +6,7 @@
  * @module
  */
 
+import { setQuiet } from "../output/log.ts";
 import type { DeviceRule } from "../cgroup/limits.ts";
 import { chainLayout } from "../ffi/chain.ts";
 import { AT_FDCWD, F_GETFD, O, S_IFIFO } from "../ffi/constants.ts";
@@ -65,6 +66,8 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
       "no-pivot": "bool",
       "preserve-fds": "value",
       "no-new-keyring": "bool",
+      // gcr's own: every step, call and hook on stderr as it runs (gcr run --trace's output).
+      trace: "bool",
     },
     { b: "bundle" },
     "create",
@@ -173,7 +176,9 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
       { from: report, to: layout.firstFree + 1 },
       ...(consoleSocket !== undefined ? [{ from: consoleSocket, to: layout.firstFree + 2 }] : []),
     ];
-    const outcome = await runSteps(steps, "run", { inherit, detach: true, layout });
+    const mode = flags.has("trace") ? "trace" : "run";
+    if (mode === "trace") setQuiet(false);
+    const outcome = await runSteps(steps, mode, { inherit, detach: true, layout });
     if (!("running" in outcome)) throw new Error("the container's process ended before it reached the start gate");
     const pid = outcome.running;
     const exec = execContext({

@@ -168,3 +168,38 @@ Deno.test(
       assertEquals(warnings[1].msg, "error running poststop hook #0 /bin/false: exit status 1");
     }),
 );
+
+Deno.test(
+  named("hooks: explain create and create --trace show them, where and how each will run", SKIP),
+  () =>
+    withOci(async (o) => {
+      const logs = o.folder("logs");
+      const bundle = await hookedBundle(o, logs, {
+        prestart: [{ path: "/bin/sh", args: ["sh", "-c", "true"], timeout: 5 }],
+        createContainer: [{ path: "/bin/true" }],
+        poststop: [{ path: "/bin/true", args: ["true", "bye"] }],
+      });
+      const prestart = `prestart[0]: /bin/sh as {"sh" "-c" "true"}, the state JSON on stdin, in gcr's namespaces, ` +
+        `from ${bundle}, at most 5 s`;
+      const explained = await o.gcr(["explain", "create", "--bundle", bundle]);
+      assertEquals(explained.code, 0, "explain create", describe(explained));
+      assertMatch(explained.stdout, /^\d+\. run-hooks: /m, "a step of the pipeline");
+      assertIncludes(explained.stdout, `gcr:   ${prestart}`);
+      assertMatch(
+        explained.stdout,
+        /gcr: {3}createContainer\[0\]: \/bin\/true as \{"\/bin\/true"\}, .* in the container's namespaces/,
+      );
+      assertIncludes(explained.stdout, `gcr delete: poststop[0]: /bin/true as {"true" "bye"}`);
+      assert(
+        explained.stdout.indexOf("run-hooks") < explained.stdout.indexOf("pivot-root"),
+        "before the pivot",
+        explained.stdout,
+      );
+
+      const id = o.newId();
+      const traced = await o.toFiles(["create", "--trace", "--bundle", bundle, id]);
+      assertEquals(traced.code, 0, "create --trace", describe(traced));
+      assertMatch(traced.stderr, /^\[\d+\/\d+\] run-hooks: /m, "the step, as it runs");
+      assertIncludes(traced.stderr, `    gcr: ${prestart}`);
+    }),
+);
