@@ -371,7 +371,7 @@ Deno.test("refused: features gcr does not have, named by field", () => {
   }
   // linux.resources is read by the cgroup code's reader, which says why.
   const resources: [(j: Editable) => void, string][] = [
-    [(j) => (j.linux.resources.memory.disableOOMKiller = true), "linux.resources.memory.disableOOMKiller"],
+    [(j) => (j.linux.resources.cpu.idle = 1), "linux.resources.cpu.idle"],
     [(j) => (j.linux.resources.memory.useHierarchy = false), "linux.resources.memory.useHierarchy"],
     [(j) => (j.linux.resources.cpu.realtimeRuntime = 950000), "linux.resources.cpu.realtimeRuntime"],
     [(j) => (j.linux.resources.blockIO = { weight: 500 }), "linux.resources.blockIO"],
