@@ -16,7 +16,7 @@ import { cString, moveFdAbove, openFd } from "../ffi/fds.ts";
 import { removeTree, writeFileAtomically } from "../host/files.ts";
 import { runSteps } from "../runner/runner.ts";
 import { detachHostMounts, registerContainer } from "../state/containers.ts";
-import { runPoststopHooks } from "./oci_container.ts";
+import { runLateHooks } from "./oci_container.ts";
 import { containerPaths } from "../state/paths.ts";
 import { processStart } from "../host/processes.ts";
 import { type ContainerRecord, execContext, readRecord, updateRecord } from "../state/records.ts";
@@ -208,7 +208,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
       detachHostMounts(record?.hostMounts ?? []);
       removeTree(paths.run);
       // The spec's lifecycle: a failed create is destroyed, then its poststop hooks run.
-      if (record) await runPoststopHooks(record);
+      if (record) await runLateHooks(record, "poststop");
     }
   }
 }

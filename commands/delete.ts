@@ -9,7 +9,7 @@ import { findContainer, type FoundContainer, removeContainer } from "../state/co
 import { currentStatus } from "../state/processes.ts";
 import { readRecord } from "../state/records.ts";
 import { parseFlags } from "./flags.ts";
-import { containerPids, oneId, ownCgroup, ownCgroupFolders, runPoststopHooks } from "./oci_container.ts";
+import { containerPids, oneId, ownCgroup, ownCgroupFolders, runLateHooks } from "./oci_container.ts";
 import { sleep } from "../host/time.ts";
 
 /** `gcr delete [--force] ID`: removes a stopped container (kills it first with --force). */
@@ -42,6 +42,6 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
   }
   if (record && ownCgroupFolders(record).length) await ownCgroup(record).remove();
   removeContainer({ ...found, ...(record ? { record: { ...record, cgroups: [] } } : {}) });
-  if (record) await runPoststopHooks(record);
+  if (record) await runLateHooks(record, "poststop");
   return 0;
 }

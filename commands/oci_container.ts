@@ -74,20 +74,19 @@ export function hookState(record: ContainerRecord, status: HookState["status"]):
 }
 
 /**
- * The poststop hooks, once the container is gone (delete, or a create that
- * failed): the spec's last step. A failing one is a warning and the others
- * still run, as the spec says.
+ * The hooks after which the container goes on as it is: poststart, once
+ * the command runs (start), and poststop, once the container is gone
+ * (delete, or a create that failed). A failing one is a warning in --log
+ * and the others still run (runtime-spec 1.2).
  */
-export async function runPoststopHooks(record: ContainerRecord): Promise<void> {
-  const hooks = record.hooks?.poststop ?? [];
+export async function runLateHooks(record: ContainerRecord, kind: "poststart" | "poststop"): Promise<void> {
+  const hooks = record.hooks?.[kind] ?? [];
   if (!hooks.length) return;
   const { runHook } = await import("../runner/hooks.ts");
+  const state = hookState(record, kind === "poststart" ? "running" : "stopped");
   for (const [index, hook] of hooks.entries()) {
     try {
-      await runHook("poststop", index, hook, hookState(record, "stopped"), {
-        in: "runtime",
-        cwd: record.bundle ?? "/",
-      });
+      await runHook(kind, index, hook, state, { in: "runtime", cwd: record.bundle ?? "/" });
     } catch (error) {
       warn((error as Error).message);
     }

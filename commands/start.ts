@@ -18,7 +18,7 @@ import { type ContainerRecord, recordedSecurity, updateRecord } from "../state/r
 import type { FoundContainer } from "../state/containers.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { parseFlags } from "./flags.ts";
-import { containerPids, hookState, ociContainer, oneId } from "./oci_container.ts";
+import { containerPids, hookState, ociContainer, oneId, runLateHooks } from "./oci_container.ts";
 
 /** How long start waits for the exec after opening the gate before it stops waiting (a frozen container). */
 const EXEC_WAIT_MS = 10_000;
@@ -52,18 +52,7 @@ export async function startCommand(args: readonly string[]): Promise<number> {
   } finally {
     if (report !== -1) libc().close(report);
   }
-  for (const [index, hook] of (hooks.poststart ?? []).entries()) {
-    const { runHook } = await import("../runner/hooks.ts");
-    try {
-      await runHook("poststart", index, hook, hookState(record, "running"), {
-        in: "runtime",
-        cwd: record.bundle ?? "/",
-      });
-    } catch (error) {
-      // config.md (1.2): a failing poststart hook is a warning; the others and the container go on.
-      warn((error as Error).message);
-    }
-  }
+  await runLateHooks(record, "poststart");
   return 0;
 }
 
