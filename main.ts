@@ -30,6 +30,7 @@ import { setQuiet } from "./output/log.ts";
 import { OCI_VERSION, VERSION } from "./output/version.ts";
 import { StepError } from "./runner/runner.ts";
 import { logError, setRuntimeLog } from "./output/runtime_log.ts";
+import { asRunc, RuncError } from "./commands/runc_errors.ts";
 
 /** runc's global options, before the command: where records live, where errors go. */
 interface GlobalOptions {
@@ -132,13 +133,20 @@ async function main(argv: readonly string[]): Promise<number> {
     if (verb === undefined) throw new UsageError("missing command");
     const command = Object.hasOwn(COMMANDS, verb) ? COMMANDS[verb] : undefined;
     if (!command) throw new UsageError(`unknown command ${JSON.stringify(verb)}`);
-    if (OCI_VERBS.has(verb)) setQuiet(true);
+    if (OCI_VERBS.has(verb)) {
+      setQuiet(true);
+      return await asRunc(1, () => command(rest, global.options));
+    }
     return await command(rest, global.options);
   } catch (error) {
     if (error instanceof Error) logError(error.message);
     if (error instanceof UsageError) {
       console.error(`gcr: ${error.message} (see: gcr help)`);
       return 125;
+    }
+    if (error instanceof RuncError) {
+      console.error(`gcr: ${error.message}`);
+      return error.exitCode;
     }
     if (error instanceof StepError) {
       console.error(`gcr: ${error.message}`);

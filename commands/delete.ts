@@ -5,29 +5,29 @@
  * @module
  */
 
-import { findContainer, type FoundContainer, removeContainer } from "../state/containers.ts";
+import { removeContainer } from "../state/containers.ts";
+import { RUNC } from "./runc_errors.ts";
 import { currentStatus } from "../state/processes.ts";
-import { readRecord } from "../state/records.ts";
 import { parseFlags } from "./flags.ts";
-import { containerPids, oneId, ownCgroup, ownCgroupFolders, runLateHooks } from "./oci_container.ts";
+import { containerPids, ociFolder, oneId, ownCgroup, ownCgroupFolders, runLateHooks } from "./oci_container.ts";
 import { sleep } from "../host/time.ts";
 
 /** `gcr delete [--force] ID`: removes a stopped container (kills it first with --force). */
 export async function deleteCommand(args: readonly string[]): Promise<number> {
   const { flags, rest } = parseFlags(args, { force: "bool" }, { f: "force" }, "delete");
   const id = oneId(rest, "delete");
-  let found: FoundContainer;
-  try {
-    found = findContainer(id);
-  } catch (error) {
+  const found = ociFolder(id);
+  if (!found) {
     // As runc: --force of a container that does not exist (its create failed) succeeds.
     if (flags.get("force") === "true") return 0;
-    throw error;
+    throw new Error(RUNC.notExist);
   }
-  const record = found.record ?? readRecord(found.paths);
+  const record = found.record;
   if (record && currentStatus(record) !== "stopped") {
     if (flags.get("force") !== "true") {
-      throw new Error(`cannot delete container ${found.id}: it is ${currentStatus(record)} (use --force)`);
+      throw new Error(
+        `cannot delete container ${found.id} that is not stopped: ${currentStatus(record)} (use --force)`,
+      );
     }
     for (const pid of containerPids(record)) {
       try {

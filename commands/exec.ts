@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { asRunc } from "./runc_errors.ts";
 import { type RunMode, runSteps } from "../runner/runner.ts";
 import { resolveUser } from "../security/user.ts";
 import { findContainer } from "../state/containers.ts";
@@ -145,7 +146,11 @@ async function ociExec(args: readonly string[]): Promise<number> {
   const [id, ...command] = rest;
   if (id === undefined) throw new UsageError("gcr exec: missing container id");
   const found = ociContainer(id);
-  if (currentStatus(found.record) !== "running") throw new Error(`container ${found.id} is not running`);
+  const status = currentStatus(found.record);
+  if (status === "stopped") throw new Error("cannot exec in a stopped container");
+  if (status === "paused") throw new Error("cannot exec in a paused container");
+  // A created container can be entered too, as runc's can: its first process waits at the start gate.
+  if (status !== "running" && status !== "created") throw new Error(`cannot exec in a ${status} container`);
   const context = found.record.exec;
   if (!context) throw new Error(`container ${found.id} has no record of how to enter it`);
   const processFile = flags.get("process");
@@ -200,5 +205,8 @@ async function ociExec(args: readonly string[]): Promise<number> {
 
 /** `gcr exec …` in either form: runc's names a process file (--process). */
 export function execCommand(args: readonly string[]): Promise<number> {
-  return args.some((a) => /^(--process|-p)(=|$)/.test(a)) ? ociExec(args) : gcrExec(args);
+  // runc: whatever stops exec before the process runs is "exec failed: …", status 255.
+  return args.some((a) => /^(--process|-p)(=|$)/.test(a))
+    ? asRunc(255, () => ociExec(args), "exec failed: ")
+    : gcrExec(args);
 }

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { asRunc, RUNC } from "./runc_errors.ts";
 import { findContainer, recorded } from "../state/containers.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
@@ -55,7 +56,7 @@ function dockerKill(args: readonly string[]): Promise<number> {
 
 /** `gcr kill …` in either form. */
 export function killCommand(rest: readonly string[]): number | Promise<number> {
-  if (ociKillForm(rest)) return ociKillCommand(rest);
+  if (ociKillForm(rest)) return asRunc(1, () => ociKillCommand(rest));
   return dockerKill(rest);
 }
 
@@ -65,7 +66,7 @@ function ociKillCommand(args: readonly string[]): number {
   if (rest.length < 1 || rest.length > 2) throw new UsageError("gcr kill takes an id and an optional signal");
   const signal = parseSignal(rest[1] ?? "TERM");
   const found = ociContainer(rest[0]!);
-  if (currentStatus(found.record) === "stopped") throw new Error(`container ${found.id} is not running`);
+  if (currentStatus(found.record) === "stopped") throw new Error(RUNC.notRunning);
   const targets = flags.get("all") === "true" ? containerPids(found.record) : [found.record.initPid!];
   for (const pid of targets) {
     try {

@@ -6,10 +6,13 @@
  * @module
  */
 
-import { findContainer, type FoundContainer } from "../state/containers.ts";
+import type { FoundContainer } from "../state/containers.ts";
+import { CONTAINER_ID, containerPaths } from "../state/paths.ts";
+import { type ContainerRecord, readRecord } from "../state/records.ts";
+import { exists } from "../host/files.ts";
 import { currentStatus, sameProcess } from "../state/processes.ts";
-import type { ContainerRecord } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
+import { RUNC } from "./runc_errors.ts";
 import type { HookState } from "../steps/hook_process.ts";
 import { warn } from "../output/runtime_log.ts";
 
@@ -20,11 +23,24 @@ export function oneId(rest: readonly string[], command: string): string {
   return rest[0]!;
 }
 
-/** The container `id` names, with its record; runc's wording when there is none, which engines match on. */
+/**
+ * The container whose id is exactly `id` (engines' ids: never a name or a
+ * prefix, as `gcr rm` takes them, which would let `delete abc` reach
+ * `abcdef…`), with its record; runc's wording when there is none.
+ */
 export function ociContainer(id: string): FoundContainer & { record: ContainerRecord } {
-  const found = findContainer(id);
-  if (!found.record) throw new Error(`container ${id} does not exist`);
+  const found = ociFolder(id);
+  if (!found?.record) throw new Error(RUNC.notExist);
   return found as FoundContainer & { record: ContainerRecord };
+}
+
+/** The runtime folder of exactly `id`, with its record if it has one (a create killed early leaves none). */
+export function ociFolder(id: string): FoundContainer | undefined {
+  if (!CONTAINER_ID.test(id)) return undefined;
+  const paths = containerPaths(id);
+  if (!exists(paths.run) && !exists(paths.dir)) return undefined;
+  const record = readRecord(paths);
+  return record ? { id, paths, record } : { id, paths };
 }
 
 /** The container's processes (host pids): its cgroup's, or just its first process. */
@@ -42,7 +58,7 @@ export function containerPids(record: ContainerRecord): number[] {
 export function freezerOf(id: string, wanted: "running" | "paused"): FoundContainer & { record: ContainerRecord } {
   const found = ociContainer(id);
   const status = currentStatus(found.record);
-  if (status !== wanted) throw new Error(`container ${found.id} is ${status}, not ${wanted}`);
+  if (status !== wanted) throw new Error(wanted === "running" ? RUNC.notRunning : RUNC.notPaused);
   if (!found.record.cgroups?.length) throw new Error(`container ${found.id} has no cgroup to freeze`);
   return found;
 }

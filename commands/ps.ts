@@ -5,6 +5,7 @@
  * @module
  */
 
+import { asRunc } from "./runc_errors.ts";
 import { listContainers } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
 import type { ContainerRecord, ContainerStatus } from "../state/records.ts";
@@ -93,6 +94,6 @@ function ociPsCommand(args: readonly string[]): number {
 }
 
 /** `gcr ps …`: runc's `ps ID` lists a container's processes; Docker's `ps` lists containers. */
-export function psCommand(args: readonly string[]): number {
-  return args.some((a) => !a.startsWith("-")) ? ociPsCommand(args) : dockerPs(args);
+export function psCommand(args: readonly string[]): number | Promise<number> {
+  return args.some((a) => !a.startsWith("-")) ? asRunc(1, () => ociPsCommand(args)) : dockerPs(args);
 }

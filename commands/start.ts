@@ -29,7 +29,10 @@ export async function startCommand(args: readonly string[]): Promise<number> {
   const found = ociContainer(oneId(rest, "start"));
   const { record } = found;
   const status = currentStatus(record);
-  if (status !== "created") throw new Error(`cannot start container ${found.id}: it is ${status}, not created`);
+  // runc's words: engines read them.
+  if (status === "stopped") throw new Error("cannot start a container that has stopped");
+  if (status === "running") throw new Error("cannot start an already running container");
+  if (status !== "created") throw new Error(`cannot start a container in the ${status} state`);
   const hooks = record.hooks ?? {};
   if (hooks.startContainer?.length) await startContainerHooks(found, hooks.startContainer);
 

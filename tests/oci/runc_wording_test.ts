@@ -1,0 +1,119 @@
+/**
+ * gcr's answers to what engines ask of missing, created, running, paused
+ * and stopped containers, beside runc's for the same bundle: the same exit
+ * status and runc's own words in the message, since engines match on them
+ * (containerd's runc shim: `container not running`, `does not exist`;
+ * podman: `does not exist`).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { describe, named, run, type RunResult } from "../fixtures.ts";
+import { assertEquals, assertIncludes } from "../helpers.ts";
+import { type Oci, SKIP, withOci } from "./oci_env.ts";
+import { missingPrograms } from "../fixtures.ts";
+import { sleep } from "../../host/time.ts";
+import { readTextOr } from "../../host/files.ts";
+
+/** runc's message in its log line (`level=error msg="…"`). */
+function runcMessage(result: RunResult): string {
+  return result.stderr.match(/msg="((?:[^"\\]|\\.)*)"/)?.[1]?.replace(/\\"/g, '"') ?? "";
+}
+
+/** The same verb with each runtime, each with its own --root. */
+type Both = (args: string[]) => Promise<{ runc: RunResult; gcr: RunResult }>;
+
+function both(o: Oci, runcRoot: string): Both {
+  return async (args) => ({
+    runc: await run("runc", ["--root", runcRoot, ...args]),
+    gcr: await o.gcr(args),
+  });
+}
+
+/**
+ * create, whose container keeps the stdout and stderr it was given: to
+ * files, so that reading them does not wait for the container to end.
+ */
+async function createBoth(o: Oci, runcRoot: string, bundle: string, id: string) {
+  const runcOut = join(o.work, "runc-create.err");
+  const runc = await run("sh", [
+    "-c",
+    'err=$1; shift; exec "$@" >/dev/null 2>"$err"',
+    "sh",
+    runcOut,
+    "runc",
+    "--root",
+    runcRoot,
+    "create",
+    "--bundle",
+    bundle,
+    id,
+  ]);
+  const gcr = await o.create(id, bundle);
+  return { runc: { ...runc, stderr: readTextOr(runcOut) }, gcr };
+}
+
+/** runc's exit status and words; `runcOnly`: a tail of runc's message for an option gcr does not have. */
+function assertSame(label: string, results: { runc: RunResult; gcr: RunResult }, runcOnly = ""): void {
+  const { runc, gcr } = results;
+  assertEquals(gcr.code, runc.code, `${label}: exit status as runc's`, `${describe(runc)}\n${describe(gcr)}`);
+  const words = runcMessage(runc).replace(runcOnly, "");
+  if (runc.code !== 0) {
+    assertIncludes(gcr.stderr, words, `${label}: runc's words`, `${describe(runc)}\n${describe(gcr)}`);
+  }
+}
+
+Deno.test(
+  named(
+    "runc's exit statuses and words for state, start, kill, pause, resume, exec and delete, in every state",
+    SKIP ?? missingPrograms("runc"),
+  ),
+  () =>
+    withOci(async (o) => {
+      const runcRoot = o.folder("runc-root");
+      const verbs = both(o, runcRoot);
+      const bundle = await o.bundle((c) => (c.process.args = ["sleep", "1000"]));
+      const process = join(o.work, "process.json");
+      const env = ["PATH=/usr/sbin:/usr/bin:/sbin:/bin"];
+      Deno.writeTextFileSync(process, JSON.stringify({ args: ["true"], cwd: "/", env, user: { uid: 0, gid: 0 } }));
+      const id = o.newId();
+
+      assertSame("state of a missing container", await verbs(["state", id]));
+      assertSame("delete of a missing container", await verbs(["delete", id]));
+      assertSame("delete --force of a missing container", await verbs(["delete", "--force", id]));
+      assertSame("kill of a missing container", await verbs(["kill", id, "9"]));
+
+      assertSame("create", await createBoth(o, runcRoot, bundle, id));
+      assertSame("resume of a created container", await verbs(["resume", id]));
+      assertSame("exec --process in a created container", await verbs(["exec", "--process", process, id]));
+
+      assertSame("start", await verbs(["start", id]));
+      assertSame("start of a running container", await verbs(["start", id]));
+      assertSame("resume of a running container", await verbs(["resume", id]));
+      assertSame("delete of a running container", await verbs(["delete", id]));
+
+      assertSame("pause", await verbs(["pause", id]));
+      assertSame("pause of a paused container", await verbs(["pause", id]));
+      assertSame("start of a paused container", await verbs(["start", id]));
+      assertSame(
+        "exec --process in a paused container",
+        await verbs(["exec", "--process", process, id]),
+        " (use --ignore-paused to override)",
+      );
+      assertSame("delete of a paused container", await verbs(["delete", id]));
+      assertSame("resume", await verbs(["resume", id]));
+
+      assertSame("kill", await verbs(["kill", id, "KILL"]));
+      for (let i = 0; i < 100; i++) {
+        const states = await verbs(["state", id]);
+        if (states.runc.stdout.includes('"stopped"') && states.gcr.stdout.includes('"stopped"')) break;
+        await sleep(20);
+      }
+      assertSame("kill of a stopped container", await verbs(["kill", id, "9"]));
+      assertSame("start of a stopped container", await verbs(["start", id]));
+      assertSame("pause of a stopped container", await verbs(["pause", id]));
+      assertSame("exec --process in a stopped container", await verbs(["exec", "--process", process, id]));
+      assertSame("delete", await verbs(["delete", id]));
+      assertSame("state after delete", await verbs(["state", id]));
+    }),
+);
