@@ -6,6 +6,7 @@
  * @module
  */
 
+import { observedIds } from "../plan/id_maps.ts";
 import { setQuiet } from "../output/log.ts";
 import type { DeviceRule } from "../cgroup/limits.ts";
 import { chainLayout } from "../ffi/chain.ts";
@@ -184,13 +185,11 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     const exec = execContext({
       env: spec.process.env,
       workdir: spec.process.cwd,
-      ids: {
-        uid: spec.linux.uidMappings,
-        gid: spec.linux.gidMappings,
-        via: "direct",
-        setgroups: "allow",
-        writer: Deno.uid() === 0 ? "root" : "user",
-      },
+      // What the kernel shows, not config.json's mappings: those are empty
+      // for a container without a user namespace (the host's ids) or one
+      // that joins a namespace by path, and an exec's user is checked
+      // against these.
+      ids: { ...observedIds(pid), writer: Deno.uid() === 0 ? "root" : "user" },
       security,
       cgroupProcs: cgroup ? cgroup.paths.map((p) => `${p}/cgroup.procs`) : [],
       namespaces: spec.linux.namespaces.map((n) => NS_FILE[n.type]),

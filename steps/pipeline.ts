@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { becomeRoot } from "./become_root.ts";
 import { bindConsole } from "./bind_console.ts";
 import { bindDevices } from "./bind_devices.ts";
 import { bindInit } from "./bind_init.ts";
@@ -190,6 +191,9 @@ export function execSteps(plan: ExecPlan): Step[] {
         joinNamespaces(joins.filter((type) => type !== "user"), plan.cgroupProcs, firstFree, { opened }),
       ]
       : [joinNamespaces(joins, plan.cgroupProcs, firstFree)]),
+    // In the container's user namespace gcr's host ids may be nobody (its
+    // maps need not include them): root there unless set-user switches.
+    ...(plan.namespaces.includes("user") && !plan.security.user ? [becomeRoot()] : []),
     ...(plan.consoleSocket !== undefined ? [consolePty(plan.consoleSocket, firstFree)] : [ownProcessGroup()]),
     ...(plan.nullStdio ? [nullStdio(firstFree)] : []),
     ...(plan.hookStdio ? [hookStdio()] : []),

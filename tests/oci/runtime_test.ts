@@ -1007,6 +1007,46 @@ Deno.test(
 // 9. exec --process
 
 Deno.test(
+  named(
+    "oci exec --process as root and as uid 1000: without a user namespace, and with a new one",
+    SKIP,
+  ),
+  () =>
+    withOci(async (o) => {
+      const kinds: [string, (c: Json) => void][] = [
+        ["no user namespace", () => {}],
+        ["a new user namespace", (c) => {
+          c.linux.namespaces.push({ type: "user" });
+          c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+          c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+        }],
+      ];
+      for (const [kind, edit] of kinds) {
+        const bundle = await o.bundle((c) => {
+          c.process.args = ["sleep", "1000"];
+          edit(c);
+        });
+        // The root of a new namespace is host uid 100000: as with runc, the bundle must be reachable by it.
+        Deno.chmodSync(o.work, 0o755);
+        Deno.chmodSync(bundle, 0o755);
+        const id = o.newId();
+        await o.launch(id, bundle);
+        for (const uid of [0, 1000]) {
+          const processFile = join(o.work, `process-${uid}.json`);
+          Deno.writeTextFileSync(
+            processFile,
+            JSON.stringify({ user: { uid, gid: uid }, args: ["id", "-u"], env: [PATH_ENV], cwd: "/" }),
+          );
+          const exec = await o.gcr(["exec", "--process", processFile, id]);
+          assertEquals(exec.code, 0, `${kind}: exec as uid ${uid}`, describe(exec));
+          assertEquals(exec.stdout, `${uid}\n`, `${kind}: the process's uid`, describe(exec));
+        }
+        await o.gcrOk(["delete", "--force", id]);
+      }
+    }),
+);
+
+Deno.test(
   named("oci exec --process: args, env, cwd, exit status; --detach --pid-file in the container", SKIP),
   () =>
     withOci(async (o) => {
