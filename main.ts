@@ -31,11 +31,14 @@ import { OCI_VERSION, VERSION } from "./output/version.ts";
 import { StepError } from "./runner/runner.ts";
 import { logError, setRuntimeLog } from "./output/runtime_log.ts";
 import { asRunc, RuncError } from "./commands/runc_errors.ts";
+import { endTrace, setTraceDir } from "./output/trace.ts";
 
 /** runc's global options, before the command: where records live, where errors go. */
 interface GlobalOptions {
   log?: string;
   logFormat: "text" | "json";
+  /** gcr's own: a trace file per container in this folder (output/trace.ts). */
+  traceDir?: string;
   systemdCgroup: boolean;
 }
 
@@ -47,13 +50,16 @@ function parseGlobalOptions(argv: readonly string[]): { options: GlobalOptions; 
     if (!arg.startsWith("--") || arg === "--") break;
     const at = arg.indexOf("=");
     const name = at > 0 ? arg.slice(2, at) : arg.slice(2);
-    const takes = ["root", "log", "log-format", "rootless", "criu"].includes(name);
+    const takes = ["root", "log", "log-format", "rootless", "criu", "trace-dir"].includes(name);
     if (!takes && !["systemd-cgroup", "debug"].includes(name)) break;
     const value = takes ? (at > 0 ? arg.slice(at + 1) : argv[++i]) : undefined;
     if (takes && value === undefined) throw new UsageError(`option --${name} needs a value`);
     if (name === "root") Deno.env.set("GCR_RUN", value!);
     else if (name === "log") options.log = value!;
-    else if (name === "log-format") {
+    else if (name === "trace-dir") {
+      if (!value) throw new UsageError("--trace-dir needs a folder");
+      options.traceDir = value;
+    } else if (name === "log-format") {
       if (value !== "json" && value !== "text") {
         throw new UsageError(`--log-format must be text or json (got ${value})`);
       }
@@ -119,6 +125,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
 const OCI_VERBS = new Set(["create", "start", "state", "delete", "pause", "resume", "features"]);
 
 async function main(argv: readonly string[]): Promise<number> {
+  let error: string | undefined;
+  const code = await runVerb(argv, (message) => error = message);
+  endTrace(code, error);
+  return code;
+}
+
+async function runVerb(argv: readonly string[], failed: (message: string) => void): Promise<number> {
   let global: ReturnType<typeof parseGlobalOptions>;
   try {
     global = parseGlobalOptions(argv);
@@ -129,6 +142,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   const [verb, ...rest] = global.rest;
   setRuntimeLog(global.options.log, global.options.logFormat);
+  setTraceDir(global.options.traceDir, argv);
   try {
     if (verb === undefined) throw new UsageError("missing command");
     const command = Object.hasOwn(COMMANDS, verb) ? COMMANDS[verb] : undefined;
@@ -139,7 +153,10 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     return await command(rest, global.options);
   } catch (error) {
-    if (error instanceof Error) logError(error.message);
+    if (error instanceof Error) {
+      logError(error.message);
+      failed(error.message);
+    }
     if (error instanceof UsageError) {
       console.error(`gcr: ${error.message} (see: gcr help)`);
       return 125;

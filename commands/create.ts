@@ -26,6 +26,7 @@ import { parseFlags } from "./flags.ts";
 import { NS_FILE, ociSteps } from "../oci/plan.ts";
 import { securityPlan } from "../oci/security_plan.ts";
 import { oneId } from "./oci_container.ts";
+import { tracingToFile } from "../output/trace.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 import { readSpec } from "../oci/spec/spec.ts";
 import { planContainerCgroup } from "../cgroup/plan.ts";
@@ -177,8 +178,9 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
       { from: report, to: layout.firstFree + 1 },
       ...(consoleSocket !== undefined ? [{ from: consoleSocket, to: layout.firstFree + 2 }] : []),
     ];
-    const mode = flags.has("trace") ? "trace" : "run";
-    if (mode === "trace") setQuiet(false);
+    // --trace-dir traces every create into the container's file; --trace, onto stderr.
+    const mode = flags.has("trace") || tracingToFile() ? "trace" : "run";
+    if (flags.has("trace")) setQuiet(false);
     const outcome = await runSteps(steps, mode, { inherit, detach: true, layout });
     if (!("running" in outcome)) throw new Error("the container's process ended before it reached the start gate");
     const pid = outcome.running;

@@ -11,6 +11,7 @@ import { currentStatus } from "../state/processes.ts";
 import { parseFlags } from "./flags.ts";
 import { containerPids, ociFolder, oneId, ownCgroup, ownCgroupFolders, runLateHooks } from "./oci_container.ts";
 import { sleep } from "../host/time.ts";
+import { traceCall } from "../output/trace.ts";
 
 /** `gcr delete [--force] ID`: removes a stopped container (kills it first with --force). */
 export async function deleteCommand(args: readonly string[]): Promise<number> {
@@ -32,6 +33,7 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
     for (const pid of containerPids(record)) {
       try {
         Deno.kill(pid, "SIGKILL");
+        traceCall(`kill(${pid}, SIGKILL) = 0`);
       } catch { /* gone */ }
     }
     const deadline = performance.now() + 10_000;
@@ -40,7 +42,12 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
       await sleep(10);
     }
   }
-  if (record && ownCgroupFolders(record).length) await ownCgroup(record).remove();
+  if (record && ownCgroupFolders(record).length) {
+    traceCall(`remove the cgroup: ${(record.cgroups ?? []).join(" ")}`);
+    await ownCgroup(record).remove();
+  }
+  for (const mount of record?.hostMounts ?? []) traceCall(`umount2(${mount}, MNT_DETACH)`);
+  traceCall(`remove the container's state: ${found.paths.run} ${found.paths.dir}`);
   removeContainer({ ...found, ...(record ? { record: { ...record, cgroups: [] } } : {}) });
   if (record) await runLateHooks(record, "poststop");
   return 0;

@@ -11,6 +11,7 @@
  */
 import { asRunc } from "./runc_errors.ts";
 import { type RunMode, runSteps } from "../runner/runner.ts";
+import { tracingToFile } from "../output/trace.ts";
 import { resolveUser } from "../security/user.ts";
 import { findContainer } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
@@ -186,7 +187,7 @@ async function ociExec(args: readonly string[]): Promise<number> {
         pidVia: pidNamespaceVia(context.namespaces, Deno.uid()),
         ...(socket !== undefined && spec.process.terminal ? { consoleSocket: CHAIN_FDS.firstFree } : {}),
       }),
-      "run",
+      tracingToFile() ? "trace" : "run",
       {
         detach,
         ...(socket !== undefined ? { inherit: [{ from: socket, to: CHAIN_FDS.firstFree }] } : {}),

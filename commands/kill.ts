@@ -14,6 +14,7 @@ import { signalContainer } from "../state/signals.ts";
 import { parseSignal } from "./signals.ts";
 import { currentStatus } from "../state/processes.ts";
 import { containerPids, ociContainer } from "./oci_container.ts";
+import { traceCall } from "../output/trace.ts";
 
 /** Whether `kill` has runc's form, `kill [--all] ID SIGNAL`, rather than Docker's `kill [-s SIG] NAME…`. */
 function ociKillForm(args: readonly string[]): boolean {
@@ -71,8 +72,10 @@ function ociKillCommand(args: readonly string[]): number {
   for (const pid of targets) {
     try {
       Deno.kill(pid, signal as unknown as Deno.Signal);
+      traceCall(`kill(${pid}, ${signal}) = 0`);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
+      traceCall(`kill(${pid}, ${signal}) = ESRCH: gone already`);
     }
   }
   return 0;

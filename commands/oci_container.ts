@@ -15,11 +15,13 @@ import { UsageError } from "./usage.ts";
 import { RUNC } from "./runc_errors.ts";
 import type { HookState } from "../steps/hook_process.ts";
 import { warn } from "../output/runtime_log.ts";
+import { traceContainer } from "../output/trace.ts";
 
 import { type ContainerCgroup, openContainerCgroup } from "../cgroup/container_cgroup.ts";
-/** The one container id a verb takes. */
+/** The one container id a verb takes; a valid one opens the container's trace file (--trace-dir). */
 export function oneId(rest: readonly string[], command: string): string {
   if (rest.length !== 1) throw new UsageError(`gcr ${command} takes one container id (got ${rest.length})`);
+  if (CONTAINER_ID.test(rest[0]!)) traceContainer(rest[0]!);
   return rest[0]!;
 }
 
@@ -37,6 +39,7 @@ export function ociContainer(id: string): FoundContainer & { record: ContainerRe
 /** The runtime folder of exactly `id`, with its record if it has one (a create killed early leaves none). */
 export function ociFolder(id: string): FoundContainer | undefined {
   if (!CONTAINER_ID.test(id)) return undefined;
+  traceContainer(id);
   const paths = containerPaths(id);
   if (!exists(paths.run) && !exists(paths.dir)) return undefined;
   const record = readRecord(paths);

@@ -8,11 +8,15 @@ import { updateRecord } from "../state/records.ts";
 import { parseFlags } from "./flags.ts";
 import { freezerOf, oneId, ownCgroup } from "./oci_container.ts";
 
-import { freeze } from "../cgroup/container_cgroup.ts";
+import { freeze, freezerOp } from "../cgroup/container_cgroup.ts";
+import { showCgroupOp } from "../cgroup/ops.ts";
+import { traceCall } from "../output/trace.ts";
 /** `gcr pause ID`: freezes every process of the container (cgroup freezer). */
 export async function pauseCommand(args: readonly string[]): Promise<number> {
   const found = freezerOf(oneId(parseFlags(args, {}, {}, "pause").rest, "pause"), "running");
-  await freeze(ownCgroup(found.record));
+  const cgroup = ownCgroup(found.record);
+  traceCall(showCgroupOp(freezerOp(cgroup, true)));
+  await freeze(cgroup);
   updateRecord(found.paths, { status: "paused" });
   return 0;
 }

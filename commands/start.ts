@@ -13,6 +13,7 @@ import { libc } from "../ffi/libc.ts";
 import { cString } from "../ffi/fds.ts";
 import { sleep } from "../host/time.ts";
 import { warn } from "../output/runtime_log.ts";
+import { traceCall } from "../output/trace.ts";
 import { currentStatus, isRunning } from "../state/processes.ts";
 import { type ContainerRecord, recordedSecurity, updateRecord } from "../state/records.ts";
 import type { FoundContainer } from "../state/containers.ts";
@@ -47,6 +48,7 @@ export async function startCommand(args: readonly string[]): Promise<number> {
       // 126), as engines expect of a started container (podman's exit status
       // for a missing command): said in --log, not a failed start.
       const failure = await execOutcome(report, record.command[0] ?? "");
+      traceCall(`read(${found.paths.reportFifo}) to its end: ${failure ?? `${record.command[0]} exec'd`}`);
       if (failure) {
         warn(failure);
         return 0;
@@ -69,6 +71,7 @@ function openGate(found: FoundContainer): void {
   }
   try {
     check(Number(libc().write(fd, new Uint8Array([0]), 1n)), "write(start FIFO)");
+    traceCall(`write(${found.paths.startFifo}, one byte) = 1: the container's process passes its start gate`);
   } finally {
     libc().close(fd);
   }

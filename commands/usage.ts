@@ -31,6 +31,8 @@ OCI runtime (runc's command line, for engines such as podman):
        gcr start|state|pause|resume <id>;  gcr kill [--all] <id> [SIGNAL];  gcr delete [--force] <id>
        gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] <id>
        gcr ps [--format json] <id>;  gcr features;  gcr --version
+       --trace-dir DIR (before the verb): every step, call and hook of each verb, appended to
+           DIR/<id>.trace, one file per container (engines pass it as a runtime argument)
 
 <image> is a folder under rootfs/ (or --rootfs-dir, or $GCR_ROOT), or a path. When it
 is neither (nor busybox) but an image reference, gcr pulls it first.

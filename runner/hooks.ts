@@ -31,6 +31,7 @@ import {
 } from "../steps/hook_process.ts";
 import { execSteps } from "../steps/pipeline.ts";
 import { runSteps } from "./runner.ts";
+import { trace, tracingToFile } from "../output/trace.ts";
 
 /** A hook that failed: `error running <kind> hook #<i> <path>: <why>`, as runc words it (one line). */
 export class HookError extends Error {
@@ -81,7 +82,8 @@ export async function runHook(
         dieWithParent: true,
         hookStdio: true,
       });
-    const status = await runSteps(steps, "run", {
+    trace(`  ${kind} hook #${index}: ${[hook.path, ...(hook.args ?? []).slice(1)].join(" ")} (${where(place)})`);
+    const status = await runSteps(steps, tracingToFile() ? "trace" : "run", {
       layout: CHAIN_FDS,
       inherit: [{ from: stdin, to: HOOK_FDS.stdin }, { from: output, to: HOOK_FDS.output }],
       onExec: (child) => {
@@ -92,6 +94,7 @@ export async function runHook(
     if (timedOut) throw new HookError(`${what}: timed out after ${hook.timeout} s${said(output)}`);
     if ("signaled" in status) throw new HookError(`${what}: killed by signal ${status.signaled}${said(output)}`);
     if (status.exited !== 0) throw new HookError(`${what}: exit status ${status.exited}${said(output)}`);
+    trace(`  ${kind} hook #${index}: exit status 0`);
   } catch (error) {
     if (error instanceof HookError) throw error;
     throw new HookError(`${what}: ${(error as Error).message}`, { cause: error });
@@ -100,6 +103,13 @@ export async function runHook(
     libc().close(stdin);
     libc().close(output);
   }
+}
+
+/** Where a hook runs, as its trace line says. */
+function where(place: HookPlace): string {
+  return place.in === "runtime"
+    ? `in the runtime's namespaces, in ${place.cwd}`
+    : `in the container's namespaces, through pid ${place.join.pid}`;
 }
 
 /** The start of what the hook printed, on one line, for its error. */

@@ -27,7 +27,8 @@ import { NativeArena } from "../ffi/memory.ts";
 import { sealedTrampoline, TRAMPOLINE_NAME } from "../ffi/exec_trampoline.ts";
 import { primeMigration } from "../cgroup/migration.ts";
 import { foregroundTerminal, handTerminal } from "../ffi/terminal.ts";
-import { log, prompt, runningAs, say } from "../output/log.ts";
+import { log, prompt, runningAs } from "../output/log.ts";
+import { trace } from "../output/trace.ts";
 import { warn } from "../output/runtime_log.ts";
 import { changes, type Snapshot, snapshot } from "./observe.ts";
 import { cloneFailureHint } from "../steps/clone_namespaces.ts";
@@ -336,12 +337,12 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     if (errno === null) {
       if (call.endsReports) {
         handedOver = true;
-        if (mode === "trace") say(`    ${call.show} → reports end here; the child waits for gcr start  ${took} ms`);
+        if (mode === "trace") trace(`    ${call.show} → reports end here; the child waits for gcr start  ${took} ms`);
         return;
       }
       if (call.execs) {
         execd = true;
-        if (mode === "trace") say(`    ${call.show} → ${TRAMPOLINE_NAME}: ${call.execs.then} → exec'd  ${took} ms`);
+        if (mode === "trace") trace(`    ${call.show} → ${TRAMPOLINE_NAME}: ${call.execs.then} → exec'd  ${took} ms`);
         hooks.onExec?.(pid);
         return;
       }
@@ -363,7 +364,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         : undefined;
       throw new StepError(step.name, new SyscallError(call.show, errno, hint), 125);
     }
-    if (mode === "trace") say(`    ${call.show} = 0  ${took} ms`);
+    if (mode === "trace") trace(`    ${call.show} = 0  ${took} ms`);
   };
 
   try {
@@ -377,16 +378,16 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         throw new StepError(step.name, new Error(`interrupted by signal ${interrupted}`), 128 + interrupted);
       }
       if (mode === "trace") {
-        say(`[${index + 1}/${steps.length}] ${step.name}: ${step.why}`);
+        trace(`[${index + 1}/${steps.length}] ${step.name}: ${step.why}`);
         before ??= snapshot("self");
       }
       try {
         for (const op of step.parent) {
           if (mode === "trace" && op.op !== "log-identity") {
-            showParentOp(op).split("\n").forEach((line) => say(`    gcr: ${line}`));
+            showParentOp(op).split("\n").forEach((line) => trace(`    gcr: ${line}`));
           }
           await doParentOp(op, step);
-          if (op.op === "clone" && mode === "trace") say(`    → child pid ${pid} (host)`);
+          if (op.op === "clone" && mode === "trace") trace(`    → child pid ${pid} (host)`);
         }
       } catch (error) {
         if (error instanceof StepError) throw error;
@@ -398,7 +399,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       }
       if (mode === "trace" && !execd) {
         const after = snapshot(pid);
-        for (const line of changes(before ?? after, after)) say(`    changed: ${line}`);
+        for (const line of changes(before ?? after, after)) trace(`    changed: ${line}`);
         before = after;
       }
     }

@@ -1,0 +1,75 @@
+/**
+ * Where `--trace` lines go. Without a trace folder: stderr, for a person at
+ * a terminal (`gcr run --trace`, `gcr create --trace`). With the global
+ * option `--trace-dir DIR`: appended to `DIR/<container id>.trace`, one file
+ * per container, so that what an engine asks of gcr can be watched: an
+ * engine passes runtime options through (Docker's `runtimeArgs`, podman's
+ * `--runtime-flag`, a wrapper named as containerd's `BinaryName`) but owns
+ * the runtime's stdio, which carries the container's own output or is read
+ * as the verb's answer (`state`), so the trace cannot go there.
+ *
+ * Each verb's part of the file starts with the command line the engine ran
+ * and ends with its exit status and how long it took: every call an engine
+ * makes is in the file, those that only read (`state`) as one line each.
+ *
+ * @module
+ */
+import { say } from "./log.ts";
+
+const encoder = new TextEncoder();
+
+let folder: string | undefined;
+let file: Deno.FsFile | undefined;
+let started = 0;
+let commandLine: readonly string[] = [];
+
+/** The global option: the folder, and gcr's own arguments for each part's first line (main.ts). */
+export function setTraceDir(dir: string | undefined, argv: readonly string[]): void {
+  folder = dir;
+  commandLine = argv;
+  started = performance.now();
+}
+
+/**
+ * Opens the container's trace file once its id is known and valid (ids are
+ * checked before they become a path: `../x` must not name a file outside
+ * the folder). Called by every verb that names a container; a second call
+ * for the same run is a no-op.
+ */
+export function traceContainer(id: string): void {
+  if (folder === undefined || file) return;
+  Deno.mkdirSync(folder, { recursive: true, mode: 0o700 });
+  // O_APPEND: verbs of one container run side by side (exec while kill), each line lands whole.
+  file = Deno.openSync(`${folder}/${id}.trace`, { append: true, create: true, mode: 0o600 });
+  const words = commandLine.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : JSON.stringify(word)));
+  write(`── ${new Date().toISOString()} pid ${Deno.pid}: gcr ${words.join(" ")}`);
+}
+
+/** Whether this run traces into a file: the verbs then trace their steps whether or not `--trace` was given. */
+export function tracingToFile(): boolean {
+  return file !== undefined;
+}
+
+/** One trace line: into the container's trace file when there is one, else on stderr. */
+export function trace(line: string): void {
+  if (file) write(line);
+  else say(line);
+}
+
+/** Only into the trace file: what a verb does that has no place on a terminal (kill's calls, delete's removals). */
+export function traceCall(line: string): void {
+  if (file) write(`    ${line}`);
+}
+
+/** The verb's last line: its exit status (and error), and how long it ran. */
+export function endTrace(code: number, error?: string): void {
+  if (!file) return;
+  const took = (performance.now() - started).toFixed(1);
+  write(`── exit ${code}${error ? `: ${error}` : ""}  ${took} ms`);
+  file.close();
+  file = undefined;
+}
+
+function write(line: string): void {
+  file!.writeSync(encoder.encode(line + "\n"));
+}
