@@ -222,3 +222,40 @@ Deno.test(named("podman --read-only, --privileged and --device: the same under g
   assertIncludes(seen.gcr![0]!, "Read-only file system\ntmp-ok\n", "--read-only: / refuses writes, /tmp takes them");
   assertEquals(seen.gcr, seen.runc, "the same results under gcr as under runc");
 });
+
+Deno.test(
+  named("podman --runtime-flag trace-dir=DIR: every verb podman asks of gcr is in the container's trace file", skip),
+  async () => {
+    await withEnv(GCR, async (env) => {
+      const traces = `${env.dir}/traces`;
+      const flag = ["--runtime-flag", `trace-dir=${traces}`];
+      const started = await env.podman([
+        ...flag,
+        "run",
+        "-d",
+        env.image,
+        "sh",
+        "-c",
+        "trap 'exit 0' TERM; sleep 100 & wait",
+      ]);
+      assertEquals(started.code, 0, "podman run -d", describe(started));
+      const id = started.stdout.trim();
+      const exec = await env.podman([...flag, "exec", id, "sh", "-c", "exit 5"]);
+      assertEquals(exec.code, 5, "podman exec through the traced gcr", describe(exec));
+      const stopped = await env.podman([...flag, "stop", id]);
+      assertEquals(stopped.code, 0, "podman stop", describe(stopped));
+      const removed = await env.podman([...flag, "rm", id]);
+      assertEquals(removed.code, 0, "podman rm", describe(removed));
+      const text = Deno.readTextFileSync(`${traces}/${id}.trace`);
+      const verbs = [...text.matchAll(/^── \S+ pid \d+: gcr (.*)$/gm)].map((m) =>
+        m[1]!.replace(/^.*?\b(create|start|exec|kill|delete|state)\b.*$/, "$1")
+      );
+      for (const verb of ["create", "start", "exec", "kill", "delete"]) {
+        assert(verbs.includes(verb), `podman's ${verb} is in the trace (seen: ${verbs.join(" ")})`, text);
+      }
+      assertMatch(text, /^\[1\/\d+\] clone: config.json's new namespaces/m, "create's steps", text);
+      assertMatch(text, /execveat\(.*"sh", "-c", "exit 5"/, "the exec'd process", text);
+      assertMatch(text, /^ {4}kill\(\d+, 15\) = 0$/m, "stop's SIGTERM", text);
+    });
+  },
+);
