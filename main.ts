@@ -15,7 +15,7 @@ import { featuresCommand } from "./commands/features.ts";
 import { inspectCommand } from "./commands/inspect.ts";
 import { killCommand } from "./commands/kill.ts";
 import { logsCommand } from "./commands/logs.ts";
-import { monitorCommand } from "./commands/monitor.ts";
+import { exitedCommand, monitorCommand } from "./commands/monitor.ts";
 import { pauseCommand } from "./commands/pause.ts";
 import { pruneCommand } from "./commands/prune.ts";
 import { psCommand } from "./commands/ps.ts";
@@ -103,7 +103,9 @@ const COMMANDS: Readonly<Record<string, Command>> = {
     return await pullCommand(parsePullArgs(args, "pull"));
   },
   images: async (args) => (await import("./commands/images.ts")).imagesCommand(args),
-  __monitor: monitorCommand, // gcr run -d starts gcr again as the container's monitor
+  // gcr run -d's two ends, run by gcr-monitor: make the container, then take it apart
+  __monitor: monitorCommand,
+  __exited: exitedCommand,
   // runc's, as engines call them
   create: (args, global) => createCommand(args, global.systemdCgroup),
   start: startCommand,

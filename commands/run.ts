@@ -14,6 +14,9 @@ import { etcFiles } from "../plan/etc_files.ts";
 import { checkMountPoints, execContextOf, hasLimits, planFor } from "../plan/run_plan.ts";
 import { prepareVolume } from "../plan/volumes.ts";
 import { runSteps, StepError } from "../runner/runner.ts";
+import type { ExitStatus } from "../ffi/child.ts";
+import { sealedMonitor } from "../ffi/monitor.ts";
+import { libc } from "../ffi/libc.ts";
 import { type ContainerPaths, containerPaths } from "../state/paths.ts";
 import { processStart } from "../host/processes.ts";
 import { createContainerState, removeContainer } from "../state/containers.ts";
@@ -74,6 +77,12 @@ export interface RunObserver {
   readonly registered?: (paths: ContainerPaths) => void;
   /** The command runs. */
   readonly started?: (id: string) => void;
+  /**
+   * gcr-monitor, this gcr's parent: the container is made its child, this
+   * gcr returns once the command runs, and `gcr __exited` (which the
+   * monitor becomes) takes the container apart when it ends.
+   */
+  readonly monitor?: { readonly pid: number; readonly start: string };
 }
 
 /** `gcr run …` (and, with an observer, the run a monitor makes). */
@@ -111,11 +120,12 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
     rootfs,
     command: [...args.command],
     created: new Date().toISOString(),
-    pid: Deno.pid,
-    pidStart: processStart(Deno.pid) ?? "",
+    pid: observer.monitor?.pid ?? Deno.pid,
+    pidStart: observer.monitor?.start ?? processStart(Deno.pid) ?? "",
     status: "creating",
     ...(args.detach ? { detached: true } : {}),
     ...(args.remove ? { remove: true } : {}),
+    ...(args.limits.memoryBytes !== undefined ? { memoryBytes: args.limits.memoryBytes } : {}),
   };
   createContainerState(paths, record);
   observer.registered?.(paths);
@@ -123,9 +133,11 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
   let cgroup: ContainerCgroup | undefined;
   let exitStatus: number | undefined;
   let bridge: BridgeAttachment | undefined;
+  let handedOver = false;
+  if (observer.monitor) plan = { ...plan, monitored: true };
   try {
     if (args.network === "bridge") {
-      bridge = await attachToBridge(plan.id, args.publish);
+      bridge = await attachToBridge(plan.id, args.publish, record.pid);
       plan = { ...plan, bridge };
       updateRecord(paths, { network: bridge });
     }
@@ -179,6 +191,7 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
     let status;
     try {
       status = await runSteps(containerSteps(plan), args.mode, {
+        detach: observer.monitor !== undefined,
         onExec: (pid) => {
           updateRecord(paths, {
             status: "running",
@@ -196,40 +209,62 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
       }
       throw error;
     }
-    if (cgroup?.wasOomKilled("signaled" in status ? status.signaled : null)) {
-      // Said even with -q: it is why the command died.
-      console.error(
-        `gcr: the container was OOM-killed: it needed more than its --memory limit (${args.limits.memoryBytes} bytes)`,
-      );
+    if ("running" in status) {
+      handedOver = true;
+      return 0;
     }
-    exitStatus = "exited" in status ? status.exited : 128 + status.signaled;
+    exitStatus = exitStatusOf(status, cgroup, args.limits.memoryBytes);
     return exitStatus;
   } catch (error) {
     exitStatus = error instanceof StepError ? error.exitCode : 125;
     throw error;
   } finally {
-    await cgroup?.remove();
-    if (bridge) {
-      try {
-        await detachFromBridge(bridge);
-      } catch (error) {
-        console.error(`gcr: ${(error as Error).message}`);
-      }
-    }
+    if (!handedOver) await takeApart(plan.id, paths, { cgroup, bridge, remove: args.remove, exitStatus });
+  }
+}
+
+/** The status gcr reports for how the container's first process ended, saying so when the kernel OOM-killed it. */
+export function exitStatusOf(status: ExitStatus, cgroup: ContainerCgroup | undefined, memoryBytes?: number): number {
+  if (cgroup?.wasOomKilled("signaled" in status ? status.signaled : null)) {
+    // Said even with -q: it is why the command died.
+    console.error(
+      `gcr: the container was OOM-killed: it needed more than its --memory limit (${memoryBytes} bytes)`,
+    );
+  }
+  return "exited" in status ? status.exited : 128 + status.signaled;
+}
+
+/**
+ * What follows a container's end, in the gcr that waited for it (or gcr
+ * __exited, for a detached one): its cgroup and bridge port go, then its
+ * folders (--rm) or its record says how it ended.
+ */
+export async function takeApart(
+  id: string,
+  paths: ContainerPaths,
+  parts: { cgroup?: ContainerCgroup; bridge?: BridgeAttachment; remove?: boolean; exitStatus?: number },
+): Promise<void> {
+  await parts.cgroup?.remove();
+  if (parts.bridge) {
     try {
-      if (args.remove) removeContainer({ id: plan.id, paths });
-      else {
-        updateRecord(paths, {
-          status: "stopped",
-          exitStatus: exitStatus ?? 125,
-          finished: new Date().toISOString(),
-          cgroups: [],
-        });
-      }
+      await detachFromBridge(parts.bridge);
     } catch (error) {
-      // The container's own status matters more: say what was left, and go on.
-      console.error(`gcr: container ${plan.id}: ${(error as Error).message}`);
+      console.error(`gcr: ${(error as Error).message}`);
     }
+  }
+  try {
+    if (parts.remove) removeContainer({ id, paths });
+    else {
+      updateRecord(paths, {
+        status: "stopped",
+        exitStatus: parts.exitStatus ?? 125,
+        finished: new Date().toISOString(),
+        cgroups: [],
+      });
+    }
+  } catch (error) {
+    // The container's own status matters more: say what was left, and go on.
+    console.error(`gcr: container ${id}: ${(error as Error).message}`);
   }
 }
 
@@ -243,19 +278,30 @@ function selfCommand(): string[] {
 /**
  * `gcr run -d`: the container needs a parent that waits for it, records its
  * exit status and outlives this command, as conmon or containerd-shim are
- * for other runtimes. So gcr starts itself again as that monitor, in its
- * own session (closing the terminal does not end it), and returns once the
- * monitor says the command runs, printing the id, or with the error that
- * stopped it.
+ * for other runtimes. That parent is gcr-monitor (ffi/monitor.S), a few
+ * hundred bytes of code that never run JavaScript, in its own session
+ * (closing the terminal does not end it): it runs gcr again (`__monitor`)
+ * to make the container as its child, and when the container ends becomes
+ * `gcr __exited`, which records the end and takes the container apart. This
+ * command returns once that gcr says the command runs, printing the id, or
+ * with the error that stopped it.
  */
 async function detach(argv: readonly string[]): Promise<number> {
   const [program, ...prefix] = selfCommand();
-  const monitor = new Deno.Command(program!, {
-    args: [...prefix, "__monitor", ...argv],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
+  // Run from its sealed memfd through /proc/self/fd (as fexecve does): the
+  // descriptor is close-on-exec, and exec has opened it before it closes.
+  const code = sealedMonitor();
+  let monitor: Deno.ChildProcess;
+  try {
+    monitor = new Deno.Command(`/proc/self/fd/${code}`, {
+      args: [program!, ...prefix, "__monitor", ...argv],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+  } finally {
+    libc().close(code);
+  }
   const report = (await new Response(monitor.stdout).text()).trim();
   const started = report.match(/^started (\S+)$/);
   if (started) {
@@ -268,7 +314,7 @@ async function detach(argv: readonly string[]): Promise<number> {
     console.error(`gcr: ${failed[2]}`);
     return Number(failed[1]);
   }
-  const { code } = await monitor.status;
-  console.error(`gcr: the container's monitor ended (exit ${code}) before the container started`);
+  const { code: status } = await monitor.status;
+  console.error(`gcr: the container's monitor ended (exit ${status}) before the container started`);
   return 125;
 }

@@ -28,8 +28,8 @@
 # command of /proc/self/exe runs it so), it says so on stderr and exits 127.
 #
 # No libc, no data section, no relocations: position-independent x86_64
-# code that ffi/exec_trampoline.ts wraps in a 176-byte ELF header.
-# Rebuild its bytes with `deno task trampoline` after editing this file;
+# code that ffi/native_program.ts wraps in a 176-byte ELF header.
+# Rebuild its bytes with `deno task native` after editing this file;
 # tests/ffi/exec_trampoline_test.ts checks that they match.
 
         .intel_syntax noprefix

@@ -13,10 +13,16 @@ import { type BridgeAttachment, type PortMapping } from "../steps/plan.ts";
 
 /**
  * The container's place on the gcr0 bridge: an address leased for as long as
- * this gcr lives. The allocator's folder has a dot name, which no container
- * id can have, so that gcr ps, rm and prune never take it for a container.
+ * `owner` lives (the gcr that waits for the container: this one, or a
+ * detached container's gcr-monitor). The allocator's folder has a dot name,
+ * which no container id can have, so that gcr ps, rm and prune never take it
+ * for a container.
  */
-export async function attachToBridge(id: string, ports: readonly PortMapping[]): Promise<BridgeAttachment> {
+export async function attachToBridge(
+  id: string,
+  ports: readonly PortMapping[],
+  owner = Deno.pid,
+): Promise<BridgeAttachment> {
   const { Ipam } = await import("./ipam.ts");
   const ipam = new Ipam({ stateDir: `${runtimeDir()}/.network` });
   const { natBackend } = await import("./bridge.ts");
@@ -24,7 +30,7 @@ export async function attachToBridge(id: string, ports: readonly PortMapping[]):
   return {
     id,
     nat,
-    lease: ipam.allocate(id),
+    lease: ipam.allocate(id, owner),
     prefixLength: ipam.prefixLength,
     hostVeth: `veth${id.slice(0, 8)}`,
     ports,

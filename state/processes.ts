@@ -23,7 +23,13 @@ export function currentStatus(record: ContainerRecord): ContainerStatus {
   const status = record.status ?? (record.exitStatus === undefined ? "running" : "stopped");
   if (status === "stopped") return status;
   if (status === "creating") return sameProcess(record.pid, record.pidStart) ? "creating" : "stopped";
-  if (record.initPid !== undefined) return sameProcess(record.initPid, record.initStart) ? status : "stopped";
+  if (record.initPid !== undefined) {
+    if (sameProcess(record.initPid, record.initStart)) return status;
+    // A detached container's end is its monitor's to record (gcr __exited):
+    // until it has, the container is as it was, as Docker's ps shows one Up
+    // until its shim reports the exit. A monitor that is gone records nothing.
+    return record.detached && sameProcess(record.pid, record.pidStart) ? status : "stopped";
+  }
   return sameProcess(record.pid, record.pidStart) ? status : "stopped";
 }
 

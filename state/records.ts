@@ -144,6 +144,8 @@ export interface ContainerRecord {
   detached?: boolean;
   /** `--rm`: everything goes when it exits. */
   remove?: boolean;
+  /** `--memory`: what the OOM message of a detached container's end names. */
+  memoryBytes?: number;
   exec?: ExecContext;
   /** OCI: the bundle folder and config.json's annotations. */
   bundle?: string;

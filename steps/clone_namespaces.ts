@@ -13,9 +13,12 @@ export function cloneNamespaces(plan: ContainerPlan): Step {
   // CGROUP comes later, in enter-cgroup, once the child is in its cgroup.
   const names: (keyof typeof CLONE)[] = ["NEWUSER", "NEWPID", "NEWNS", "NEWUTS", "NEWIPC"];
   if (plan.network !== "host") names.push("NEWNET");
+  // -d: the child's parent is gcr's, gcr-monitor, which waits for it once this gcr has exited.
+  if (plan.monitored) names.push("PARENT");
   return {
     name: "clone",
-    why: "new user, PID, mount, UTS, IPC (and network) namespaces for the container's first process",
+    why: "new user, PID, mount, UTS, IPC (and network) namespaces for the container's first process" +
+      (plan.monitored ? ", as a child of gcr's parent, gcr-monitor, which waits for it after gcr has gone" : ""),
     parent: [{
       op: "clone",
       flags: names.reduce((sum, name) => sum | CLONE[name], 0),

@@ -108,6 +108,11 @@ export interface ContainerPlan {
   readonly console?: string;
   /** The container's cgroup, when it has limits: how it was made, and its cgroup.procs files. */
   readonly cgroup?: { readonly setup: readonly string[]; readonly procs: readonly string[] };
+  /**
+   * `-d`: the container is made the child of gcr's parent, gcr-monitor
+   * (ffi/monitor.S), which outlives this gcr and waits for it.
+   */
+  readonly monitored?: boolean;
 }
 
 export interface ContainerUser {

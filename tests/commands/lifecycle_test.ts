@@ -626,6 +626,11 @@ Deno.test(
       const record = JSON.parse(Deno.readTextFileSync(join(info.paths.runtime, "container.json")));
       assertEquals(record.pid, info.pid, "the record's pid");
       assertIncludes(describeProcess(record.pid), "__monitor", "the record's pid is the monitor");
+      assertEquals(
+        [Deno.readTextFileSync(`/proc/${record.pid}/comm`).trim(), Deno.readLinkSync(`/proc/${record.pid}/exe`)],
+        ["gcr-monitor", "/memfd:gcr-monitor (deleted)"],
+        "the monitor is gcr-monitor, run from its sealed memfd: no Deno waits for a detached container",
+      );
       Deno.kill(record.pid, "SIGKILL");
       await waitFor("the container's pid 1 to die with its monitor", () => (isDead(info.initPid!) ? true : undefined));
       const row = await exitedRow(state, id);

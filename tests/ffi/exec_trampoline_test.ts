@@ -5,27 +5,13 @@
  * descriptor when the command runs, and its memfd cannot be written.
  */
 import { join } from "node:path";
-import { assembleTrampoline } from "../../ffi/exec_trampoline_build.ts";
 import { sealedTrampoline, trampolineElf } from "../../ffi/exec_trampoline.ts";
-import { TRAMPOLINE_CODE } from "../../ffi/exec_trampoline_code.ts";
 import { libc } from "../../ffi/libc.ts";
 import { lastErrno } from "../../ffi/errno.ts";
 import { ERRNO, O } from "../../ffi/constants.ts";
 import { openFd } from "../../ffi/fds.ts";
 import { describe, missingPrograms, named, run, type RunResult } from "../fixtures.ts";
 import { assertEquals, assertNotMatch } from "../helpers.ts";
-
-Deno.test(
-  named("the recorded code is what exec_trampoline.S assembles to", missingPrograms("as", "objcopy")),
-  async () => {
-    const assembled = await assembleTrampoline();
-    assertEquals(
-      TRAMPOLINE_CODE.toBase64(),
-      assembled.toBase64(),
-      "ffi/exec_trampoline_code.ts is stale: run `deno task trampoline`",
-    );
-  },
-);
 
 interface Outcome {
   /** What the trampoline wrote to its status descriptor, as an int32, or null for nothing. */
