@@ -7,28 +7,17 @@
  *
  * @module
  */
-import { createCommand } from "./commands/create.ts";
 import { deleteCommand } from "./commands/delete.ts";
-import { execCommand } from "./commands/exec.ts";
-import { explainCommand } from "./commands/explain.ts";
 import { featuresCommand } from "./commands/features.ts";
-import { inspectCommand } from "./commands/inspect.ts";
 import { killCommand } from "./commands/kill.ts";
-import { logsCommand } from "./commands/logs.ts";
-import { exitedCommand, monitorCommand } from "./commands/monitor.ts";
 import { pauseCommand } from "./commands/pause.ts";
-import { pruneCommand } from "./commands/prune.ts";
-import { psCommand } from "./commands/ps.ts";
 import { resumeCommand } from "./commands/resume.ts";
-import { rmCommand } from "./commands/rm.ts";
 import { startCommand } from "./commands/start.ts";
 import { stateCommand } from "./commands/state.ts";
-import { stopCommand } from "./commands/stop.ts";
-import { runCommand } from "./commands/run.ts";
 import { USAGE, UsageError } from "./commands/usage.ts";
 import { setQuiet } from "./output/log.ts";
 import { OCI_VERSION, VERSION } from "./output/version.ts";
-import { StepError } from "./runner/runner.ts";
+import { StepError } from "./runner/step_error.ts";
 import { logError, setRuntimeLog } from "./output/runtime_log.ts";
 import { asRunc, RuncError } from "./commands/runc_errors.ts";
 import { endTrace, setTraceDir } from "./output/trace.ts";
@@ -80,34 +69,38 @@ function versionCommand(): number {
   return 0;
 }
 
+/** The verbs loaded on demand (commands/lazy_verbs.ts). */
+const lazy = () => import("./commands/lazy_verbs.ts");
+
 /**
- * Every verb and the module that runs it. The image commands load their
- * code (the registry client, the layer applier) only when asked for; the
- * rest share one bundle chunk, which loads faster than the many small ones
- * per-verb dynamic imports make (measured: bench/README.md).
+ * Every verb and the module that runs it. Those that run steps load their
+ * code on demand, in one chunk (commands/lazy_verbs.ts), and the image
+ * commands theirs (the registry client, the layer applier): the verbs
+ * engines call for every container and that do little (state, kill,
+ * start, delete) load none of it (measured: bench/README.md).
  */
 const COMMANDS: Readonly<Record<string, Command>> = {
   // Docker's and the Go original's
-  run: (args) => runCommand(args),
-  explain: explainCommand,
-  exec: execCommand, // runc's form too: exec --process
-  ps: psCommand, // runc's form too: ps ID
-  logs: logsCommand,
-  stop: stopCommand,
+  run: async (args) => (await lazy()).runCommand(args),
+  explain: async (args) => (await lazy()).explainCommand(args),
+  exec: async (args) => (await lazy()).execCommand(args), // runc's form too: exec --process
+  ps: async (args) => (await lazy()).psCommand(args), // runc's form too: ps ID
+  logs: async (args) => (await lazy()).logsCommand(args),
+  stop: async (args) => (await lazy()).stopCommand(args),
   kill: killCommand, // runc's form too: kill [--all] ID SIGNAL
-  inspect: inspectCommand,
-  rm: rmCommand,
-  prune: pruneCommand,
+  inspect: async (args) => (await lazy()).inspectCommand(args),
+  rm: async (args) => (await lazy()).rmCommand(args),
+  prune: async (args) => (await lazy()).pruneCommand(args),
   pull: async (args) => {
     const { parsePullArgs, pullCommand } = await import("./commands/pull.ts");
     return await pullCommand(parsePullArgs(args, "pull"));
   },
   images: async (args) => (await import("./commands/images.ts")).imagesCommand(args),
   // gcr run -d's two ends, run by gcr-monitor: make the container, then take it apart
-  __monitor: monitorCommand,
-  __exited: exitedCommand,
+  __monitor: async (args) => (await lazy()).monitorCommand(args),
+  __exited: async (args) => (await lazy()).exitedCommand(args),
   // runc's, as engines call them
-  create: (args, global) => createCommand(args, global.systemdCgroup),
+  create: async (args, global) => (await lazy()).createCommand(args, global.systemdCgroup),
   start: startCommand,
   state: stateCommand,
   delete: deleteCommand,

@@ -14,7 +14,7 @@ import { libc } from "../ffi/libc.ts";
 import { MONITOR_NAME } from "../ffi/monitor.ts";
 import { readTextOr } from "../host/files.ts";
 import { processStart } from "../host/processes.ts";
-import { StepError } from "../runner/runner.ts";
+import { StepError } from "../runner/step_error.ts";
 import { listContainers } from "../state/containers.ts";
 import { exitStatusOf, runCommand, takeApart } from "./run.ts";
 import { ownCgroup, ownCgroupFolders } from "./oci_container.ts";

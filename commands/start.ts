@@ -17,7 +17,6 @@ import { traceCall } from "../output/trace.ts";
 import { currentStatus, isRunning } from "../state/processes.ts";
 import { type ContainerRecord, recordedSecurity, updateRecord } from "../state/records.ts";
 import type { FoundContainer } from "../state/containers.ts";
-import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { parseFlags } from "./flags.ts";
 import { containerPids, hookState, ociContainer, oneId, runLateHooks } from "./oci_container.ts";
 
@@ -90,7 +89,11 @@ async function startContainerHooks(
   const { record } = found;
   const context = record.exec;
   if (!context) throw new Error(`container ${found.id} has no record of how to enter it`);
-  const { runHooks } = await import("../runner/hooks.ts");
+  // Loaded only for configs with these hooks: start's own path stays light.
+  const [{ runHooks }, { pidNamespaceVia }] = await Promise.all([
+    import("../runner/hooks.ts"),
+    import("../steps/join_namespaces.ts"),
+  ]);
   try {
     await runHooks("startContainer", hooks ?? [], hookState(record, "created"), {
       in: "container",

@@ -34,21 +34,9 @@ import { changes, type Snapshot, snapshot } from "./observe.ts";
 import { cloneFailureHint } from "../steps/clone_namespaces.ts";
 import type { IdMapping, ParentOp, Step } from "../steps/step.ts";
 import type { Hook, HookKind } from "../steps/hook_process.ts";
+import { StepError } from "./step_error.ts";
 
 export type RunMode = "run" | "trace" | "step";
-
-/** A step that failed; `exitCode` is what gcr exits with (125, or 126/127 for exec). */
-export class StepError extends Error {
-  readonly step: string;
-  readonly exitCode: number;
-
-  constructor(step: string, cause: Error, exitCode = 125) {
-    super(`step ${step}: ${cause.message}`, { cause });
-    this.name = "StepError";
-    this.step = step;
-    this.exitCode = exitCode;
-  }
-}
 
 /** Signals gcr passes on to the container's first process. */
 const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const;

@@ -14,7 +14,8 @@
  */
 import { planIds } from "../../plan/id_maps.ts";
 import { setQuiet } from "../../output/log.ts";
-import { runSteps, StepError } from "../../runner/runner.ts";
+import { runSteps } from "../../runner/runner.ts";
+import { StepError } from "../../runner/step_error.ts";
 import { resolveCapabilities } from "../../security/capabilities.ts";
 import { seccompProgram } from "../../security/seccomp/docker.ts";
 import { resolveUser } from "../../security/user.ts";
