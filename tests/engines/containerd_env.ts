@@ -209,6 +209,8 @@ export interface Leftovers {
   mounts: string[];
   /** Entries in the runtimes' state roots (`<runtime>/<namespace>/<id>`). */
   records: string[];
+  /** Cgroup folders left below the environment's own (`/<namespace>` in each hierarchy, which runc leaves too). */
+  cgroups: string[];
 }
 
 /** Starts a containerd of the test's own (images not imported yet). Call `cleanup` in a finally block. */
@@ -497,7 +499,12 @@ class Env implements ContainerdEnv {
   }
 
   leftovers(): Leftovers {
-    return { processes: this.#processes().map(commandLine), mounts: this.#mounts(), records: this.#records() };
+    return {
+      processes: this.#processes().map(commandLine),
+      mounts: this.#mounts(),
+      records: this.#records(),
+      cgroups: cgroupFolders(this.namespace).flatMap((top) => foldersDeepestFirst(top).filter((f) => f !== top)),
+    };
   }
 
   log(): string {
@@ -598,6 +605,7 @@ export function assertNothingLeft(left: Leftovers, what: string, context: string
   assertEquals(left.processes, [], `${what}: no shim, runtime or container process left`, context);
   assertEquals(left.mounts, [], `${what}: no mount left under the environment's folder`, context);
   assertEquals(left.records, [], `${what}: the runtimes' state roots are empty`, context);
+  assertEquals(left.cgroups, [], `${what}: no container's cgroup left`, context);
 }
 
 // ---------------------------------------------------------------------------

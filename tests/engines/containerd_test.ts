@@ -6,7 +6,7 @@
  */
 import { describe, isDead, named, type RunResult } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch, waitFor } from "../helpers.ts";
-import { exists } from "../../host/files.ts";
+import { exists, readTextOr } from "../../host/files.ts";
 import {
   assertNothingLeft,
   BUSYBOX_IMAGE,
@@ -71,6 +71,9 @@ for (const runtime of RUNTIME_NAMES) {
         const started = await env.ctr(env.runArgs(runtime, ["-d", BUSYBOX_IMAGE, "d", "sh", "-c", script]));
         assertEquals(started.code, 0, "ctr run -d", `${describe(started)}\n${context()}`);
         assertEquals(await taskStates(env), ["d RUNNING"], "ctr tasks ls after run -d");
+        const pid = Number((await env.ctr(["tasks", "ls"])).stdout.match(/^d\s+(\d+)/m)?.[1]);
+        const cgroup = readTextOr(`/proc/${pid}/cgroup`);
+        assertIncludes(cgroup, `:pids:/${env.namespace}/d\n`, "the task is in ctr's cgroup, /<namespace>/<id>", cgroup);
 
         const exec = await env.ctr([
           "tasks",

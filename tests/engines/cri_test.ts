@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { named, text } from "../fixtures.ts";
-import { assert, assertEquals, assertNotIncludes, lines, waitFor } from "../helpers.ts";
+import { assert, assertEquals, assertIncludes, assertNotIncludes, lines, waitFor } from "../helpers.ts";
 import {
   assertNothingLeft,
   BUSYBOX_IMAGE,
@@ -121,6 +121,13 @@ for (const handler of RUNTIME_NAMES) {
         );
         const four = await client.execSync(long, ["sh", "-c", "exit 4"]);
         assertEquals(four.exit_code, 4, "ExecSync: a non-zero exit status", context());
+        const cgroup = text((await client.execSync(long, ["cat", "/proc/self/cgroup"])).stdout);
+        assertIncludes(
+          cgroup,
+          `:pids:${env.cgroupParent}/${long}\n`,
+          "ExecSync runs in the container's cgroup",
+          cgroup,
+        );
         // The orphan is a zombie now: the pause never reaps.
         const listed = text((await client.execSync(long, ["ps", "-o", "stat,args"])).stdout);
         const alive = lines(listed).slice(1).filter((line) => !/^Z/.test(line)).map((line) => line.slice(5).trim());
