@@ -87,7 +87,13 @@ const ENVS = join(FIXTURES, "cd");
 const MAX_SOCKET_PATH = 107;
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
-/** The paths outside the scratch folder containerd, its shims, ctr or gcr could create or write to. */
+/**
+ * The paths outside the scratch folder containerd, its shims, ctr or gcr
+ * could create or write to. Not /run's others (/run/gcr, /run/runc): the
+ * environment's /run is its own, and the podman tests use the host's; nor
+ * /var/lib/containers, podman's, which only the image build's skopeo could
+ * write (runWithoutBlobCache keeps it from doing so).
+ */
 const HOST_PATHS = [
   "/etc/containerd",
   "/var/lib/containerd",
@@ -96,10 +102,7 @@ const HOST_PATHS = [
   "/etc/cni",
   "/opt/cni",
   "/var/lib/cni",
-  "/var/lib/containers",
   "/var/lib/gcr",
-  "/run/gcr",
-  "/run/runc",
 ];
 
 /** Why the containerd tests cannot run here, or undefined. */
@@ -361,7 +364,12 @@ class Env implements ContainerdEnv {
   readonly namespace: string;
   readonly cgroupParent: string;
   #daemon: Running | undefined;
-  #namespaces: { net: string; mnt: string } | undefined;
+  /**
+   * containerd's network and mount namespaces, each with an open file that
+   * keeps it (and so its inode number) alive until cleanup ends: a freed
+   * namespace's number is soon another's, another engine's container among them.
+   */
+  #namespaces: { net: string; mnt: string; held: Deno.FsFile[] } | undefined;
   #cleaned = false;
 
   constructor(readonly dir: string, readonly archives: typeof ARCHIVES) {
@@ -420,9 +428,11 @@ class Env implements ContainerdEnv {
       if (performance.now() > deadline) throw new Error(`containerd did not answer in 20 s\n${daemon.stderr}`);
       await sleep(50);
     }
+    const held = (["net", "mnt"] as const).map((kind) => Deno.openSync(`/proc/${daemon.pid}/ns/${kind}`));
     this.#namespaces = {
       net: Deno.readLinkSync(`/proc/${daemon.pid}/ns/net`),
       mnt: Deno.readLinkSync(`/proc/${daemon.pid}/ns/mnt`),
+      held,
     };
   }
 
@@ -550,6 +560,9 @@ class Env implements ContainerdEnv {
       const stuck = await waitGone(() => this.#processes(), 5000);
       if (stuck.length) problems.push(`processes that would not die: ${stuck.join(" ")}`);
     }
+    // The mount namespace goes with its last process and this hold, and its mounts with it.
+    for (const file of this.#namespaces?.held ?? []) file.close();
+    this.#namespaces = undefined;
     const mounted = mountsUnder(this.dir).sort((a, b) => b.length - a.length);
     if (mounted.length) problems.push(`mounts left on the host: ${mounted.join(" ")}`);
     for (const mountPoint of mounted) {
