@@ -169,6 +169,20 @@ export class CriClient {
     await this.#call(this.#runtime, "StartContainer", { container_id: containerId });
   }
 
+  /** StopContainer: SIGTERM (or the image's stop signal), SIGKILL after `timeoutSeconds`; the deadline a little more. */
+  async stopContainer(containerId: string, timeoutSeconds: number): Promise<void> {
+    await this.#call(
+      this.#runtime,
+      "StopContainer",
+      { container_id: containerId, timeout: timeoutSeconds },
+      (timeoutSeconds + 10) * 1000,
+    );
+  }
+
+  async removeContainer(containerId: string): Promise<void> {
+    await this.#call(this.#runtime, "RemoveContainer", { container_id: containerId });
+  }
+
   async containerStatus(containerId: string): Promise<ContainerStatus> {
     const response = await this.#call<{ status: ContainerStatus }>(this.#runtime, "ContainerStatus", {
       container_id: containerId,

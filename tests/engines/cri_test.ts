@@ -172,3 +172,82 @@ for (const handler of RUNTIME_NAMES) {
     },
   );
 }
+
+for (const handler of RUNTIME_NAMES) {
+  Deno.test(
+    named(
+      `CRI with the ${handler} handler: StopContainer by SIGTERM and by SIGKILL after its timeout, RemoveContainer`,
+      skip,
+    ),
+    async () => {
+      await withCri(async (env, client) => {
+        const context = () => env.log();
+        // kubelet's usual pod: the node's network, a pid namespace per container.
+        const sandbox: PodSandboxConfig = {
+          metadata: { name: "pod", uid: `uid-stop-${handler}`, namespace: "gcr-test" },
+          log_directory: join(env.dir, "pods", `stop-${handler}`),
+          linux: {
+            cgroup_parent: env.cgroupParent,
+            security_context: { namespace_options: { network: "NODE", pid: "CONTAINER" } },
+          },
+        };
+        Deno.mkdirSync(sandbox.log_directory!, { recursive: true });
+        const pod = await client.runPodSandbox(sandbox, handler);
+        const start = async (name: string, command: string[]) => {
+          const id = await client.createContainer(
+            pod,
+            { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command },
+            sandbox,
+          );
+          await client.startContainer(id);
+          return id;
+        };
+        const polite = await start("polite", ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]);
+        // SIGTERM ignored (by sh, and by the sleep it starts, which inherits that).
+        const stubborn = await start("stubborn", ["sh", "-c", "trap '' TERM; sleep 1000"]);
+        await waitFor("both to run", async () => {
+          const states = await Promise.all([polite, stubborn].map((id) => client.containerStatus(id)));
+          return states.every((s) => s.state === "CONTAINER_RUNNING") || undefined;
+        }, 10_000);
+
+        let t0 = performance.now();
+        await client.stopContainer(polite, 10);
+        const politeMs = performance.now() - t0;
+        const stopped = await client.containerStatus(polite);
+        assertEquals(
+          [stopped.state, stopped.exit_code],
+          ["CONTAINER_EXITED", 0],
+          "SIGTERM ended it: its trap's status",
+        );
+        assert(politeMs < 5000, `StopContainer returned on the exit (${Math.round(politeMs)} ms)`, context());
+
+        t0 = performance.now();
+        await client.stopContainer(stubborn, 1);
+        const stubbornMs = performance.now() - t0;
+        const killed = await client.containerStatus(stubborn);
+        assertEquals(
+          [killed.state, killed.exit_code],
+          ["CONTAINER_EXITED", 137],
+          "SIGKILL after the timeout",
+          context(),
+        );
+        assert(
+          stubbornMs >= 900 && stubbornMs < 6000,
+          `StopContainer waited its timeout (${Math.round(stubbornMs)} ms)`,
+        );
+
+        // Again, of stopped containers: kubelet does, and it must be no error.
+        await client.stopContainer(polite, 1);
+        await client.stopContainer(stubborn, 1);
+        for (const id of [polite, stubborn]) await client.removeContainer(id);
+        assertEquals(await client.listContainers(), [], "no container after RemoveContainer");
+        await client.stopPodSandbox(pod, STOP_DEADLINE_MS);
+        await client.removePodSandbox(pod);
+        await waitFor("the shims to end", () => env.leftovers().processes.length ? undefined : true, 5000).catch(
+          () => {},
+        );
+        assertNothingLeft(env.leftovers(), `CRI StopContainer with ${handler}`, context());
+      });
+    },
+  );
+}
