@@ -67,8 +67,13 @@ function ociKillCommand(args: readonly string[]): number {
   if (rest.length < 1 || rest.length > 2) throw new UsageError("gcr kill takes an id and an optional signal");
   const signal = parseSignal(rest[1] ?? "TERM");
   const found = ociContainer(rest[0]!);
-  if (currentStatus(found.record) === "stopped") throw new Error(RUNC.notRunning);
-  const targets = flags.get("all") === "true" ? containerPids(found.record) : [found.record.initPid!];
+  const all = flags.get("all") === "true";
+  // With --all, a stopped container is no error, as in runc: its first
+  // process is gone, but others may be left in its cgroup (with a pid
+  // namespace shared with a pod, nothing else ends them), and containerd's
+  // shim sends `kill --all ID 9` after every such exit to end them.
+  if (!all && currentStatus(found.record) === "stopped") throw new Error(RUNC.notRunning);
+  const targets = all ? containerPids(found.record) : [found.record.initPid!];
   for (const pid of targets) {
     try {
       Deno.kill(pid, signal as unknown as Deno.Signal);

@@ -75,10 +75,13 @@ export function detachHostMounts(mounts: readonly string[]): void {
 /**
  * Runs `fn` holding the runtime directory's lock: names are checked and
  * claimed under it, so two gcr starting with the same --name cannot both win.
+ * The lock is the directory's own (flock works on a folder), so that the
+ * directory holds containers only and is empty once they are deleted, as
+ * runc's --root is: engines give each runtime a root of its own and check it.
  */
 export function withRuntimeLock<T>(fn: () => T, runtime = runtimeDir()): T {
   Deno.mkdirSync(runtime, { recursive: true, mode: 0o700 });
-  const lock = Deno.openSync(`${runtime}/.lock`, { read: true, write: true, create: true, mode: 0o600 });
+  const lock = Deno.openSync(runtime, { read: true });
   try {
     lock.lockSync(true);
     return fn();

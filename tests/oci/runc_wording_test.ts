@@ -110,6 +110,7 @@ Deno.test(
         await sleep(20);
       }
       assertSame("kill of a stopped container", await verbs(["kill", id, "9"]));
+      assertSame("kill --all of a stopped container", await verbs(["kill", "--all", id, "9"]));
       assertSame("start of a stopped container", await verbs(["start", id]));
       assertSame("pause of a stopped container", await verbs(["pause", id]));
       assertSame("exec --process in a stopped container", await verbs(["exec", "--process", process, id]));

@@ -1,0 +1,253 @@
+/**
+ * Kubernetes' CRI driving gcr: containerd's CRI plugin with a runtime
+ * handler for gcr (the runc shim, `BinaryName` ./gcr), asked over the CRI
+ * gRPC API what kubelet asks of it for a pod, side by side with a handler
+ * for runc, the anchor. Pods use the node's network (the test's network
+ * namespace), so no CNI plugin is needed, and share one pid namespace
+ * (`shareProcessNamespace: true`), where a container's orphans outlive its
+ * first process unless the runtime ends them (`kill --all`).
+ */
+import { join } from "node:path";
+import { named, text } from "../fixtures.ts";
+import { assert, assertEquals, assertIncludes, assertNotIncludes, lines, waitFor } from "../helpers.ts";
+import {
+  assertNothingLeft,
+  BUSYBOX_IMAGE,
+  type ContainerdEnv,
+  containerdEnv,
+  containerdUnavailable,
+  CRI_NAMESPACE,
+  PAUSE_IMAGE,
+  RUNTIME_NAMES,
+} from "./containerd_env.ts";
+import { type ContainerConfig, CriClient, type PodSandboxConfig } from "./cri_client.ts";
+
+const skip = containerdUnavailable();
+
+/** How long StopPodSandbox may take: kubelet's own deadline is minutes, but a runtime that answers does it in a second. */
+const STOP_DEADLINE_MS = 15_000;
+
+async function withCri(fn: (env: ContainerdEnv, client: CriClient) => Promise<void>): Promise<void> {
+  const env = await containerdEnv();
+  const client = new CriClient(env.socket, 30_000);
+  try {
+    await env.importImages(CRI_NAMESPACE);
+    await fn(env, client);
+  } finally {
+    client.close();
+    await env.cleanup();
+  }
+}
+
+/** The lines of a CRI container log (`<RFC 3339 time> <stream> <F|P> <text>`), as `stream text`. */
+function logLines(path: string): string[] {
+  return lines(Deno.readTextFileSync(path)).map((line) => {
+    const match = line.match(/^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)) (stdout|stderr) F (.*)$/);
+    assert(match, `a CRI log line: ${JSON.stringify(line)}`, Deno.readTextFileSync(path));
+    return `${match[2]} ${match[3]}`;
+  });
+}
+
+for (const handler of RUNTIME_NAMES) {
+  Deno.test(
+    named(
+      `CRI with the ${handler} handler: a pod of two containers, an exit status, exec, logs, stop and remove`,
+      skip,
+    ),
+    async () => {
+      await withCri(async (env, client) => {
+        const context = () => env.log();
+        for (const image of [BUSYBOX_IMAGE, PAUSE_IMAGE]) {
+          assert(await client.imageStatus(image), `the CRI sees the imported image ${image}`, context());
+        }
+        const logDirectory = join(env.dir, "pods", handler);
+        Deno.mkdirSync(logDirectory, { recursive: true });
+        const sandbox: PodSandboxConfig = {
+          metadata: { name: "pod", uid: `uid-${handler}`, namespace: "gcr-test" },
+          log_directory: logDirectory,
+          linux: {
+            cgroup_parent: env.cgroupParent,
+            security_context: { namespace_options: { network: "NODE", pid: "POD" } },
+          },
+        };
+        const pod = await client.runPodSandbox(sandbox, handler);
+        assertEquals(
+          (await client.listPodSandbox()).map((p) => `${p.id} ${p.state}`),
+          [`${pod} SANDBOX_READY`],
+          "ListPodSandbox after RunPodSandbox",
+        );
+
+        const container = async (name: string, script: string) => {
+          const config: ContainerConfig = {
+            metadata: { name },
+            image: { image: BUSYBOX_IMAGE },
+            command: ["sh", "-c", script],
+            log_path: `${name}.log`,
+          };
+          const id = await client.createContainer(pod, config, sandbox);
+          await client.startContainer(id);
+          return id;
+        };
+        // Ends with 0 on SIGTERM (pid 1 of nothing here: the pod's pause is).
+        const long = await container("long", "echo started; trap 'exit 0' TERM; sleep 1000 & wait");
+        // Exits 3, leaving an orphan in the pod's pid namespace.
+        const three = await container("three", "echo bye; echo oops >&2; sleep 1003 & exit 3");
+        const startedThree = performance.now();
+
+        const exited = await waitFor("the container that exits 3 to be reported exited", async () => {
+          const status = await client.containerStatus(three);
+          return status.state === "CONTAINER_EXITED" ? status : undefined;
+        }, 10_000);
+        // containerd reports the exit once the shim has the container's output to its end. An
+        // orphan holds its stdout until the shim's `kill --all ID 9`, sent on the exit, ends it;
+        // when that fails, the shim waits 2 s for the output, then deletes the container.
+        const reportMs = performance.now() - startedThree;
+        assert(reportMs < 1500, `the exit is reported at once (${Math.round(reportMs)} ms)`, context());
+        assertEquals([exited.exit_code, exited.reason], [3, "Error"], "ContainerStatus: the exit status", context());
+        // containerd stamps started_at once StartContainer returns, after a quick exit's finished_at.
+        assert(
+          exited.started_at > exited.created_at && exited.finished_at > exited.created_at,
+          "ContainerStatus: its times",
+          JSON.stringify(exited),
+        );
+        assertEquals((await client.containerStatus(long)).state, "CONTAINER_RUNNING", "the other runs on");
+
+        const exec = await client.execSync(long, ["sh", "-c", "echo out; echo err >&2"]);
+        assertEquals(
+          [exec.exit_code, text(exec.stdout), text(exec.stderr)],
+          [0, "out\n", "err\n"],
+          "ExecSync: output and status",
+          context(),
+        );
+        const four = await client.execSync(long, ["sh", "-c", "exit 4"]);
+        assertEquals(four.exit_code, 4, "ExecSync: a non-zero exit status", context());
+        const cgroup = text((await client.execSync(long, ["cat", "/proc/self/cgroup"])).stdout);
+        assertIncludes(
+          cgroup,
+          `:pids:${env.cgroupParent}/${long}\n`,
+          "ExecSync runs in the container's cgroup",
+          cgroup,
+        );
+        // The orphan is a zombie now: the pause never reaps.
+        const listed = text((await client.execSync(long, ["ps", "-o", "stat,args"])).stdout);
+        const alive = lines(listed).slice(1).filter((line) => !/^Z/.test(line)).map((line) => line.slice(5).trim());
+        assertEquals(
+          alive.filter((args) => !args.startsWith("ps ")),
+          ["sleep 2147483647", "sh -c echo started; trap 'exit 0' TERM; sleep 1000 & wait", "sleep 1000"],
+          "the pod's live processes: the pause and the running container's",
+        );
+
+        assertEquals(logLines(join(logDirectory, "long.log")), ["stdout started"], "the running container's log");
+        assertEquals(
+          logLines(join(logDirectory, "three.log")).sort(),
+          ["stderr oops", "stdout bye"],
+          "the exited container's log: both streams",
+        );
+
+        const t0 = performance.now();
+        await client.stopPodSandbox(pod, STOP_DEADLINE_MS);
+        const stopMs = performance.now() - t0;
+        assert(stopMs < 5000, `StopPodSandbox took ${Math.round(stopMs)} ms`, context());
+        assertEquals(
+          (await client.containerStatus(long)).state,
+          "CONTAINER_EXITED",
+          "StopPodSandbox ended the containers",
+        );
+        assertEquals(
+          (await client.listPodSandbox()).map((p) => p.state),
+          ["SANDBOX_NOTREADY"],
+          "ListPodSandbox after StopPodSandbox",
+        );
+        await client.removePodSandbox(pod);
+        assertEquals(await client.listPodSandbox(), [], "no pod after RemovePodSandbox");
+        assertEquals(await client.listContainers(), [], "no container after RemovePodSandbox");
+
+        // Shims end a moment after their last task is deleted.
+        await waitFor("the shims to end", () => env.leftovers().processes.length ? undefined : true, 5000).catch(
+          () => {},
+        );
+        assertNothingLeft(env.leftovers(), `CRI with ${handler}`, context());
+        assertNotIncludes(context(), "failed to kill init's children", "the shim's kill --all succeeded", context());
+      });
+    },
+  );
+}
+
+for (const handler of RUNTIME_NAMES) {
+  Deno.test(
+    named(
+      `CRI with the ${handler} handler: StopContainer by SIGTERM and by SIGKILL after its timeout, RemoveContainer`,
+      skip,
+    ),
+    async () => {
+      await withCri(async (env, client) => {
+        const context = () => env.log();
+        // kubelet's usual pod: the node's network, a pid namespace per container.
+        const sandbox: PodSandboxConfig = {
+          metadata: { name: "pod", uid: `uid-stop-${handler}`, namespace: "gcr-test" },
+          log_directory: join(env.dir, "pods", `stop-${handler}`),
+          linux: {
+            cgroup_parent: env.cgroupParent,
+            security_context: { namespace_options: { network: "NODE", pid: "CONTAINER" } },
+          },
+        };
+        Deno.mkdirSync(sandbox.log_directory!, { recursive: true });
+        const pod = await client.runPodSandbox(sandbox, handler);
+        const start = async (name: string, command: string[]) => {
+          const id = await client.createContainer(
+            pod,
+            { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command },
+            sandbox,
+          );
+          await client.startContainer(id);
+          return id;
+        };
+        const polite = await start("polite", ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]);
+        // SIGTERM ignored (by sh, and by the sleep it starts, which inherits that).
+        const stubborn = await start("stubborn", ["sh", "-c", "trap '' TERM; sleep 1000"]);
+        await waitFor("both to run", async () => {
+          const states = await Promise.all([polite, stubborn].map((id) => client.containerStatus(id)));
+          return states.every((s) => s.state === "CONTAINER_RUNNING") || undefined;
+        }, 10_000);
+
+        let t0 = performance.now();
+        await client.stopContainer(polite, 10);
+        const politeMs = performance.now() - t0;
+        const stopped = await client.containerStatus(polite);
+        assertEquals(
+          [stopped.state, stopped.exit_code],
+          ["CONTAINER_EXITED", 0],
+          "SIGTERM ended it: its trap's status",
+        );
+        assert(politeMs < 5000, `StopContainer returned on the exit (${Math.round(politeMs)} ms)`, context());
+
+        t0 = performance.now();
+        await client.stopContainer(stubborn, 1);
+        const stubbornMs = performance.now() - t0;
+        const killed = await client.containerStatus(stubborn);
+        assertEquals(
+          [killed.state, killed.exit_code],
+          ["CONTAINER_EXITED", 137],
+          "SIGKILL after the timeout",
+          context(),
+        );
+        assert(
+          stubbornMs >= 900 && stubbornMs < 6000,
+          `StopContainer waited its timeout (${Math.round(stubbornMs)} ms)`,
+        );
+
+        // Again, of stopped containers: kubelet does, and it must be no error.
+        await client.stopContainer(polite, 1);
+        await client.stopContainer(stubborn, 1);
+        for (const id of [polite, stubborn]) await client.removeContainer(id);
+        assertEquals(await client.listContainers(), [], "no container after RemoveContainer");
+        await client.stopPodSandbox(pod, STOP_DEADLINE_MS);
+        await client.removePodSandbox(pod);
+        await waitFor("the shims to end", () => env.leftovers().processes.length ? undefined : true, 5000).catch(
+          () => {},
+        );
+        assertNothingLeft(env.leftovers(), `CRI StopContainer with ${handler}`, context());
+      });
+    },
+  );
+}
