@@ -381,9 +381,19 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         if (error instanceof StepError) throw error;
         throw new StepError(step.name, error as Error);
       }
-      for (const call of chainCalls[index]!) {
+      for (const [at, call] of chainCalls[index]!.entries()) {
         runCall(call, step);
-        if (handedOver) return { running: pid };
+        if (handedOver) {
+          // What the child does once gcr start has written its byte: no gcr reads its statuses any more.
+          if (mode === "trace") {
+            for (const { call: later } of chainCalls[index]!.slice(at + 1)) {
+              trace(
+                `    (after gcr start) ${later.show}${later.execs ? ` → ${TRAMPOLINE_NAME}: ${later.execs.then}` : ""}`,
+              );
+            }
+          }
+          return { running: pid };
+        }
       }
       if (mode === "trace" && !execd) {
         const after = snapshot(pid);

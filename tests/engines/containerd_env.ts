@@ -78,6 +78,14 @@ export const CRI_NAMESPACE = "k8s.io";
 /** The runtimes every environment knows, as CRI handlers and for `ctr run --runc-binary`. */
 export const RUNTIME_NAMES = ["runc", "gcr"] as const;
 export type RuntimeName = typeof RUNTIME_NAMES[number];
+/**
+ * A third CRI handler: gcr with `--trace-dir <env>/traces`, through a
+ * wrapper named as its BinaryName (the runc shim passes no arguments), as
+ * the README shows it.
+ */
+export const TRACED = "gcr-traced";
+const HANDLERS = [...RUNTIME_NAMES, TRACED] as const;
+type HandlerName = typeof HANDLERS[number];
 
 /** Where the built image archives are kept between runs; bump the names when the recipe changes. */
 const CACHE = join(FIXTURES, "containerd");
@@ -179,6 +187,8 @@ export interface ContainerdEnv {
   readonly cgroupParent: string;
   /** The runtime binary of each runtime name. */
   binary(runtime: RuntimeName): string;
+  /** Where the gcr-traced handler's gcr writes its trace files. */
+  readonly traces: string;
   /**
    * The `--root` the shim passes to `runtime` for containers of containerd's
    * `namespace` (the CRI handler's Root, or ctr's `--runc-root`, and the namespace).
@@ -254,8 +264,8 @@ function namespaceOf(dir: string): string {
   return `gcrt-${basename(dir)}`;
 }
 
-function configToml(dir: string, binaries: Record<RuntimeName, string>): string {
-  const runtimes = RUNTIME_NAMES.map((name) => `
+function configToml(dir: string, binaries: Record<HandlerName, string>): string {
+  const runtimes = HANDLERS.map((name) => `
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${name}]
   runtime_type = "io.containerd.runc.v2"
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.${name}.options]
@@ -389,6 +399,10 @@ class Env implements ContainerdEnv {
     return path;
   }
 
+  get traces(): string {
+    return join(this.dir, "traces");
+  }
+
   runtimeRoot(runtime: RuntimeName, namespace: string): string {
     return join(this.dir, "runtimes", runtime, namespace);
   }
@@ -397,9 +411,16 @@ class Env implements ContainerdEnv {
     for (const sub of ["root", "state", "tmp", "opt", "cni/bin", "cni/conf", "runtimes"]) {
       Deno.mkdirSync(join(this.dir, sub), { recursive: true, mode: 0o711 });
     }
-    const binaries = Object.fromEntries(RUNTIME_NAMES.map((name) => [name, this.binary(name)]));
+    const traced = join(this.dir, TRACED);
+    Deno.writeTextFileSync(traced, `#!/bin/sh\nexec ${quote(GCR)} --trace-dir ${quote(this.traces)} "$@"\n`, {
+      mode: 0o755,
+    });
+    const binaries = {
+      ...Object.fromEntries(RUNTIME_NAMES.map((name) => [name, this.binary(name)])),
+      [TRACED]: traced,
+    };
     const config = join(this.dir, "config.toml");
-    Deno.writeTextFileSync(config, configToml(this.dir, binaries as Record<RuntimeName, string>));
+    Deno.writeTextFileSync(config, configToml(this.dir, binaries as Record<HandlerName, string>));
     // Its own network namespace (loopback up), and an empty /run: see the module notes.
     const script =
       'ip link set lo up && mount -t tmpfs -o mode=0755,size=64m gcr-test-run /run && exec containerd --config "$1"';
@@ -495,7 +516,7 @@ class Env implements ContainerdEnv {
 
   #records(): string[] {
     const records: string[] = [];
-    for (const runtime of RUNTIME_NAMES) {
+    for (const runtime of HANDLERS) {
       const root = join(this.dir, "runtimes", runtime);
       try {
         for (const namespace of Deno.readDirSync(root)) {

@@ -19,6 +19,7 @@ import {
   CRI_NAMESPACE,
   PAUSE_IMAGE,
   RUNTIME_NAMES,
+  TRACED,
 } from "./containerd_env.ts";
 import { type ContainerConfig, CriClient, type PodSandboxConfig } from "./cri_client.ts";
 
@@ -251,3 +252,52 @@ for (const handler of RUNTIME_NAMES) {
     },
   );
 }
+
+Deno.test(
+  named(
+    "CRI with gcr --trace-dir (a wrapper as BinaryName): each container's trace file holds what the CRI asked",
+    skip,
+  ),
+  async () => {
+    await withCri(async (env, client) => {
+      const context = () => env.log();
+      const sandbox: PodSandboxConfig = {
+        metadata: { name: "traced", uid: "uid-traced", namespace: "gcr-test" },
+        log_directory: join(env.dir, "pods", TRACED),
+        linux: { cgroup_parent: env.cgroupParent, security_context: { namespace_options: { network: "NODE" } } },
+      };
+      Deno.mkdirSync(sandbox.log_directory!, { recursive: true });
+      const pod = await client.runPodSandbox(sandbox, TRACED);
+      const config: ContainerConfig = {
+        metadata: { name: "app" },
+        image: { image: BUSYBOX_IMAGE },
+        command: ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"],
+        log_path: "app.log",
+      };
+      const app = await client.createContainer(pod, config, sandbox);
+      await client.startContainer(app);
+      const exec = await client.execSync(app, ["sh", "-c", "exit 6"]);
+      assertEquals(exec.exit_code, 6, "ExecSync through the traced gcr", context());
+      await client.stopPodSandbox(pod, STOP_DEADLINE_MS);
+      await client.removePodSandbox(pod);
+
+      const verbsOf = (id: string) => {
+        const file = join(env.traces, `${id}.trace`);
+        const text = Deno.readTextFileSync(file);
+        const verbs = [...text.matchAll(/^── \S+ pid \d+: gcr (.*)$/gm)].map((m) =>
+          m[1]!.match(/(?:^| )(create|start|state|exec|kill|delete)(?= |$)/)?.[1] ?? m[1]!
+        );
+        return { text, verbs };
+      };
+      const traced = Deno.readDirSync(env.traces).toArray().map((e) => e.name).sort();
+      assertEquals(traced, [`${app}.trace`, `${pod}.trace`].sort(), "one file per container: the sandbox's and app's");
+      const { text, verbs } = verbsOf(app);
+      for (const verb of ["create", "start", "exec", "kill", "delete"]) {
+        assert(verbs.includes(verb), `the CRI's ${verb} of app is in its trace (seen: ${verbs.join(" ")})`, text);
+      }
+      assertIncludes(text, "clone: config.json's new namespaces", "create's steps", text);
+      assertIncludes(text, '"sh", "-c", "exit 6"', "ExecSync's process", text);
+      assertIncludes(verbsOf(pod).text, '"sleep", "2147483647"', "the sandbox's pause, exec'd", verbsOf(pod).text);
+    });
+  },
+);

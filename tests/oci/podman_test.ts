@@ -248,7 +248,7 @@ Deno.test(
       assertEquals(removed.code, 0, "podman rm", describe(removed));
       const text = Deno.readTextFileSync(`${traces}/${id}.trace`);
       const verbs = [...text.matchAll(/^── \S+ pid \d+: gcr (.*)$/gm)].map((m) =>
-        m[1]!.replace(/^.*?\b(create|start|exec|kill|delete|state)\b.*$/, "$1")
+        m[1]!.match(/(?:^| )(create|start|exec|kill|delete|state)(?= |$)/)?.[1] ?? m[1]!
       );
       for (const verb of ["create", "start", "exec", "kill", "delete"]) {
         assert(verbs.includes(verb), `podman's ${verb} is in the trace (seen: ${verbs.join(" ")})`, text);
