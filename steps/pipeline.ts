@@ -183,7 +183,12 @@ export function execSteps(plan: ExecPlan): Step[] {
     openNamespaces(plan.pid, opened),
     ...(fork
       ? [
-        joinNamespaces(["user", "pid"], [], firstFree, { opened, name: "join-user-and-pid", close: false }),
+        // The user namespace only when the container has one of its own: gcr may be in it already.
+        joinNamespaces(opened.includes("user") ? ["user", "pid"] : ["pid"], [], firstFree, {
+          opened,
+          name: opened.includes("user") ? "join-user-and-pid" : "join-pid",
+          close: false,
+        }),
         forkIntoPidNamespace(),
         // The forked process's first call: a parent's death signal is not inherited.
         dieWithParent(),
