@@ -32,6 +32,7 @@ import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts
 import { exists, readTextOr } from "../../host/files.ts";
 import { sleep } from "../../host/time.ts";
 import { type PodmanEnv, podmanEnv, rootlessPodmanUnavailable } from "./podman_env.ts";
+import { checkDetachedLifecycle, checkRunRm, checkRunTty, withPodman } from "./podman_cases.ts";
 
 /** Rootless podman gives `start` and `delete` no $PATH: the gcr script then finds deno on the shell's default one. */
 function denoOnDefaultPath(): string | undefined {
@@ -47,14 +48,8 @@ const skip = rootlessPodmanUnavailable() ?? (which("runc") ? undefined : "runc i
 /** runc (the anchor) and gcr, from the copy of the source the test user can read. */
 const RUNTIMES = [["runc", () => which("runc")!], ["gcr", () => join(SRC_DIR, "gcr")]] as const;
 
-async function withEnv(runtime: string, fn: (env: PodmanEnv) => Promise<void>): Promise<void> {
-  const env = await podmanEnv({ runtime, user: RANGED_USER });
-  try {
-    await fn(env);
-  } finally {
-    await env.cleanup();
-  }
-}
+const withEnv = (runtime: string, fn: (env: PodmanEnv) => Promise<void>) =>
+  withPodman({ runtime, user: RANGED_USER }, fn);
 
 for (const [name, path] of RUNTIMES) {
   Deno.test(
@@ -62,69 +57,16 @@ for (const [name, path] of RUNTIMES) {
       `rootless podman run --rm with ${name}: the command's output, its exit status, root of the user's namespace`,
       skip,
     ),
-    async () => {
-      await withEnv(path(), async (env) => {
-        const hi = await env.podman(["run", "--rm", env.image, "sh", "-c", "echo hi; id -u"]);
-        assertEquals([hi.code, hi.stdout], [0, "hi\n0\n"], "podman run --rm as the user", describe(hi));
-        const seven = await env.podman(["run", "--rm", env.image, "sh", "-c", "exit 7"]);
-        assertEquals(seven.code, 7, "the container's exit status", describe(seven));
-        const left = await env.podman(["ps", "--all", "--quiet"]);
-        assertEquals(left.stdout, "", "--rm removed the containers", describe(left));
-      });
-    },
+    () => withEnv(path(), checkRunRm),
   );
-
-  Deno.test(named(`rootless podman run -d, exec, stop and rm with ${name}`, skip), async () => {
-    await withEnv(path(), async (env) => {
-      const started = await env.podman([
-        "run",
-        "-d",
-        "--name",
-        "sleeper",
-        env.image,
-        "sh",
-        "-c",
-        "trap 'exit 0' TERM; sleep 100 & wait",
-      ]);
-      assertEquals(started.code, 0, "podman run -d", describe(started));
-      assertMatch(started.stdout, /^[0-9a-f]{64}\n$/, "run -d prints the container id", describe(started));
-      const exec = await env.podman(["exec", "sleeper", "sh", "-c", "echo hi; id -u"]);
-      assertEquals([exec.code, exec.stdout], [0, "hi\n0\n"], "podman exec", describe(exec));
-      const status = await env.podman(["exec", "sleeper", "sh", "-c", "exit 5"]);
-      assertEquals(status.code, 5, "podman exec passes the exit status", describe(status));
-      const input = await env.podman(["exec", "-i", "sleeper", "cat"], { stdin: "piped\n" });
-      assertEquals([input.code, input.stdout], [0, "piped\n"], "podman exec -i", describe(input));
-      const execTty = await env.tty(["exec", "-it", "sleeper", "sh", "-c", "tty; exit 4"]);
-      assertEquals(execTty.code, 4, "podman exec -it exit status", describe(execTty));
-      assertIncludes(execTty.stdout, "/dev/pts/", "podman exec -it has a terminal", describe(execTty));
-      const running = await env.podman(["inspect", "--format", "{{.State.Status}}", "sleeper"]);
-      assertEquals(running.stdout.trim(), "running", "inspect", describe(running));
-      const t0 = performance.now();
-      const stopped = await env.podman(["stop", "sleeper"]);
-      assertEquals(stopped.code, 0, "podman stop", describe(stopped));
-      assert(performance.now() - t0 < 8000, "SIGTERM stopped it (no 10 s wait for SIGKILL)", describe(stopped));
-      const exited = await env.podman(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "sleeper"]);
-      assertEquals(exited.stdout.trim(), "exited 0", "inspect after stop", describe(exited));
-      const removed = await env.podman(["rm", "sleeper"]);
-      assertEquals(removed.code, 0, "podman rm", describe(removed));
-      const left = await env.podman(["ps", "--all", "--quiet"]);
-      assertEquals(left.stdout, "", "no containers left", describe(left));
-    });
-  });
-
-  Deno.test(named(`rootless podman run -it under a pseudo-terminal with ${name}`, skip), async () => {
-    await withEnv(path(), async (env) => {
-      // The pause: see podman_test.ts (output before podman attaches is lost).
-      const result = await env.tty(["run", "--rm", "-it", env.image, "sh", "-c", "sleep 0.5; tty; exit 3"]);
-      assertEquals(result.code, 3, "the exit status through podman and script", describe(result));
-      assertMatch(
-        result.stdout,
-        /^\W*\/dev\/pts\/\d+\r?\n$/,
-        "the terminal's output: tty's line and nothing else",
-        describe(result),
-      );
-    });
-  });
+  Deno.test(
+    named(`rootless podman run -d, exec, stop and rm with ${name}`, skip),
+    () => withEnv(path(), checkDetachedLifecycle),
+  );
+  Deno.test(
+    named(`rootless podman run -it under a pseudo-terminal with ${name}`, skip),
+    () => withEnv(path(), checkRunTty),
+  );
 }
 
 /** What a container sees of its confinement and of the ids it was given: the same under gcr as under runc. */
