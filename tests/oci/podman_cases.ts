@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { describe } from "../fixtures.ts";
+import { describe, isDead, type RunResult } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts";
 import { type PodmanEnv, podmanEnv, type PodmanEnvOptions } from "./podman_env.ts";
 
@@ -89,4 +89,35 @@ export async function checkRunTty(env: PodmanEnv): Promise<void> {
   assertEquals(result.code, 3, "the exit status through podman and script", describe(result));
   // Before it, at most the NUL podman writes on attaching.
   assertMatch(result.stdout, /^\W*\/dev\/pts\/\d+\r?\n$/, "the container's stdio is a terminal", describe(result));
+}
+
+/** runc and gcr, as the tests name them, with the runtime's path. */
+export type Runtimes = readonly (readonly [string, () => string])[];
+
+/**
+ * `podman <args…>` once under each runtime, each in a fresh environment
+ * (`options` for its path): the results by runtime name, for comparing.
+ */
+export async function podmanUnderEach(
+  runtimes: Runtimes,
+  options: (runtime: string) => PodmanEnvOptions,
+  args: (env: PodmanEnv) => string[],
+): Promise<Record<string, RunResult>> {
+  const seen: Record<string, RunResult> = {};
+  for (const [name, path] of runtimes) {
+    await withPodman(options(path()), async (env) => {
+      seen[name] = await env.podman(args(env));
+    });
+  }
+  return seen;
+}
+
+/** Starts a container named `left` that sleeps, for cleanup to stop; returns its host pid. */
+export async function startLeftRunning(env: PodmanEnv): Promise<number> {
+  const started = await env.podman(["run", "-d", "--name", "left", env.image, "sleep", "1000"]);
+  assertEquals(started.code, 0, "podman run -d", describe(started));
+  const inspect = await env.podman(["inspect", "--format", "{{.State.Pid}}", "left"]);
+  const pid = Number(inspect.stdout.trim());
+  assert(pid > 0 && !isDead(pid), "the container's process runs", describe(inspect));
+  return pid;
 }

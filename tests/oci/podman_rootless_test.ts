@@ -24,7 +24,6 @@ import {
   named,
   RANGED_USER,
   run,
-  type RunResult,
   SRC_DIR,
   which,
 } from "../fixtures.ts";
@@ -32,7 +31,14 @@ import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts
 import { exists, readTextOr } from "../../host/files.ts";
 import { sleep } from "../../host/time.ts";
 import { type PodmanEnv, podmanEnv, rootlessPodmanUnavailable } from "./podman_env.ts";
-import { checkDetachedLifecycle, checkRunRm, checkRunTty, withPodman } from "./podman_cases.ts";
+import {
+  checkDetachedLifecycle,
+  checkRunRm,
+  checkRunTty,
+  podmanUnderEach,
+  startLeftRunning,
+  withPodman,
+} from "./podman_cases.ts";
 
 /** Rootless podman gives `start` and `delete` no $PATH: the gcr script then finds deno on the shell's default one. */
 function denoOnDefaultPath(): string | undefined {
@@ -48,8 +54,8 @@ const skip = rootlessPodmanUnavailable() ?? (which("runc") ? undefined : "runc i
 /** runc (the anchor) and gcr, from the copy of the source the test user can read. */
 const RUNTIMES = [["runc", () => which("runc")!], ["gcr", () => join(SRC_DIR, "gcr")]] as const;
 
-const withEnv = (runtime: string, fn: (env: PodmanEnv) => Promise<void>) =>
-  withPodman({ runtime, user: RANGED_USER }, fn);
+const rootless = (runtime: string) => ({ runtime, user: RANGED_USER });
+const withEnv = (runtime: string, fn: (env: PodmanEnv) => Promise<void>) => withPodman(rootless(runtime), fn);
 
 for (const [name, path] of RUNTIMES) {
   Deno.test(
@@ -84,13 +90,13 @@ const PROBE = [
 Deno.test(
   named("rootless podman: a gcr container is confined as a runc one (caps, seccomp, uid_map, mounts, /dev)", skip),
   async () => {
-    const seen: Record<string, RunResult> = {};
-    for (const [name, path] of RUNTIMES) {
-      await withEnv(path(), async (env) => {
-        const result = await env.podman(["run", "--rm", "--hostname", "probe", env.image, "sh", "-c", PROBE]);
-        assertEquals(result.code, 0, `the probe under ${name}`, describe(result));
-        seen[name] = result;
-      });
+    const seen = await podmanUnderEach(
+      RUNTIMES,
+      rootless,
+      (env) => ["run", "--rm", "--hostname", "probe", env.image, "sh", "-c", PROBE],
+    );
+    for (const [name, result] of Object.entries(seen)) {
+      assertEquals(result.code, 0, `the probe under ${name}`, describe(result));
     }
     const account = await ensureUser(RANGED_USER);
     const gcr = seen.gcr!.stdout;
@@ -109,21 +115,14 @@ Deno.test(
 Deno.test(
   named("rootless podman --memory on cgroup v1: podman drops the limit, and gcr runs the container as runc does", skip),
   async () => {
-    const seen: Record<string, string> = {};
-    for (const [name, path] of RUNTIMES) {
-      await withEnv(path(), async (env) => {
-        const result = await env.podman([
-          "run",
-          "--rm",
-          "--memory",
-          "64m",
-          env.image,
-          "cat",
-          "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-        ]);
-        seen[name] = `exit ${result.code}\n${result.stdout}${result.stderr}`;
-      });
-    }
+    const results = await podmanUnderEach(
+      RUNTIMES,
+      rootless,
+      (env) => ["run", "--rm", "--memory", "64m", env.image, "cat", "/sys/fs/cgroup/memory/memory.limit_in_bytes"],
+    );
+    const seen = Object.fromEntries(
+      Object.entries(results).map(([name, result]) => [name, `exit ${result.code}\n${result.stdout}${result.stderr}`]),
+    );
     assertIncludes(seen.runc!, "exit 0\n", "runc ran it", seen.runc);
     assertEquals(seen.gcr, seen.runc, "the same status, output and podman warning under gcr");
   },
@@ -178,11 +177,7 @@ Deno.test(
     let userNamespace = "";
     try {
       // Left running on purpose: cleanup has to stop it.
-      const started = await env.podman(["run", "-d", "--name", "left", env.image, "sleep", "1000"]);
-      assertEquals(started.code, 0, "podman run -d", describe(started));
-      const inspect = await env.podman(["inspect", "--format", "{{.State.Pid}}", "left"]);
-      pid = Number(inspect.stdout.trim());
-      assert(pid > 0 && !isDead(pid), "the container's process runs", describe(inspect));
+      pid = await startLeftRunning(env);
       pause = Number(readTextOr(join(dir, "libpod/pause.pid")).trim());
       assert(pause > 0 && !isDead(pause), "podman's pause process runs, its pid in libpod's tmp folder");
       userNamespace = Deno.readLinkSync(`/proc/${pause}/ns/user`);

@@ -8,7 +8,14 @@ import { describe, GCR, isDead, liveProcessesWith, named, parseMountinfo, which 
 import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts";
 import { exists } from "../../host/files.ts";
 import { hostContainerState, type PodmanEnv, podmanEnv, podmanUnavailable } from "./podman_env.ts";
-import { checkDetachedLifecycle, checkRunRm, checkRunTty, withPodman } from "./podman_cases.ts";
+import {
+  checkDetachedLifecycle,
+  checkRunRm,
+  checkRunTty,
+  podmanUnderEach,
+  startLeftRunning,
+  withPodman,
+} from "./podman_cases.ts";
 
 const skip = podmanUnavailable() ?? (which("runc") ? undefined : "runc is not installed");
 
@@ -36,11 +43,7 @@ Deno.test(named("podman environment cleanup leaves no containers, processes, mou
   let pid = 0;
   try {
     // Left running on purpose: cleanup has to stop it.
-    const started = await env.podman(["run", "-d", "--name", "left", env.image, "sleep", "1000"]);
-    assertEquals(started.code, 0, "podman run -d", describe(started));
-    const inspect = await env.podman(["inspect", "--format", "{{.State.Pid}}", "left"]);
-    pid = Number(inspect.stdout.trim());
-    assert(pid > 0 && !isDead(pid), "the container's process runs", describe(inspect));
+    pid = await startLeftRunning(env);
     const stopped = await env.podman(["create", env.image, "true"]);
     assertEquals(stopped.code, 0, "podman create", describe(stopped));
     assert(liveProcessesWith(dir).length > 0, "conmon runs, naming the environment's folder");
@@ -74,16 +77,17 @@ const PROBE = [
 Deno.test(
   named("under podman, a gcr container is confined as a runc one is (caps, seccomp, limits, /dev, /proc)", skip),
   async () => {
-    const seen: Record<string, string> = {};
-    for (const [name, path] of RUNTIMES) {
-      await withEnv(path(), async (env) => {
-        const result = await env.podman(["run", "--rm", "--hostname", "probe", env.image, "sh", "-c", PROBE]);
-        assertEquals(result.code, 0, `the probe under ${name}`, describe(result));
-        seen[name] = result.stdout;
-      });
+    const results = await podmanUnderEach(
+      RUNTIMES,
+      (runtime) => ({ runtime }),
+      (env) => ["run", "--rm", "--hostname", "probe", env.image, "sh", "-c", PROBE],
+    );
+    for (const [name, result] of Object.entries(results)) {
+      assertEquals(result.code, 0, `the probe under ${name}`, describe(result));
     }
-    assertMatch(seen.gcr!, /Seccomp:\s+2/, "gcr installed podman's seccomp filter");
-    assertMatch(seen.gcr!, /nofile 1024 nproc 1024/, "podman's rlimits");
+    const seen = { gcr: results.gcr!.stdout, runc: results.runc!.stdout };
+    assertMatch(seen.gcr, /Seccomp:\s+2/, "gcr installed podman's seccomp filter");
+    assertMatch(seen.gcr, /nofile 1024 nproc 1024/, "podman's rlimits");
     assertEquals(seen.gcr, seen.runc, "the same confinement under gcr as under runc");
   },
 );
