@@ -18,7 +18,8 @@ import type { ResourceLimits } from "./limits.ts";
 import { type CgroupOp, showCgroupOp } from "./ops.ts";
 import { v1Plan } from "./v1.ts";
 import { v2Plan } from "./v2.ts";
-import type { CgroupOptions } from "./version_plan.ts";
+import type { CgroupCaller, CgroupOptions } from "./version_plan.ts";
+import { rootlessCgroups } from "../host/rootless.ts";
 
 /** Limits that contradict each other or the kernel's ranges, whatever the cgroup version. */
 function _checkLimits(limits: ResourceLimits): void {
@@ -49,8 +50,17 @@ function _checkLimits(limits: ResourceLimits): void {
   }
 }
 
+/** The caller CgroupOptions describe: `uid` and `rootless`, or this process. */
+function _caller(options: CgroupOptions): CgroupCaller {
+  const uid = options.uid ?? Deno.uid() ?? 0;
+  return { uid, rootless: options.rootless ?? (options.uid !== undefined ? uid !== 0 : rootlessCgroups()) };
+}
+
 /** The version and hierarchy a container's cgroup goes into, or why none can. */
-function _choose(options: CgroupOptions): V2Hierarchy | { version: 1; hierarchies: readonly V1Hierarchy[] } {
+function _choose(
+  options: CgroupOptions,
+  caller: CgroupCaller,
+): V2Hierarchy | { version: 1; hierarchies: readonly V1Hierarchy[] } {
   const host = options.host ?? detectCgroups();
   if (host.version === 2) return host;
   if (options.preferV2) {
@@ -58,8 +68,7 @@ function _choose(options: CgroupOptions): V2Hierarchy | { version: 1; hierarchie
     return host.unified;
   }
   // Rootless on a hybrid host: the v1 hierarchies belong to root, the v2 one may be delegated.
-  const uid = options.uid ?? Deno.uid() ?? 0;
-  if (uid !== 0 && host.unified && ownedBy(host.unified.dir, uid)) return host.unified;
+  if (caller.rootless && host.unified && ownedBy(host.unified.dir, caller.uid)) return host.unified;
   if (host.hierarchies.length === 0) throw new CgroupUnavailableError("this host mounts no cgroup hierarchy");
   return host;
 }
@@ -72,11 +81,11 @@ export function planContainerCgroup(
 ): { version: 1 | 2; dirs: string[]; folders: string[]; ops: CgroupOp[] } {
   if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(id)) throw new Error(`invalid container id for a cgroup: ${id}`);
   _checkLimits(limits);
-  const uid = options.uid ?? Deno.uid() ?? 0;
-  const chosen = _choose(options);
+  const caller = _caller(options);
+  const chosen = _choose(options, caller);
   return chosen.version === 2
-    ? { version: 2, ...v2Plan(chosen, id, limits, options, uid) }
-    : { version: 1, ...v1Plan(chosen.hierarchies, id, limits, options, uid) };
+    ? { version: 2, ...v2Plan(chosen, id, limits, options, caller) }
+    : { version: 1, ...v1Plan(chosen.hierarchies, id, limits, options, caller) };
 }
 
 /**

@@ -12,6 +12,7 @@ import { CgroupUnavailableError, V1_CONTROLLERS, type V1Hierarchy } from "./hier
 import type { DeviceRule, ResourceLimits } from "./limits.ts";
 import type { CgroupOp } from "./ops.ts";
 import {
+  type CgroupCaller,
   type CgroupOptions,
   controllersTouched,
   CPU_PERIOD_US,
@@ -53,7 +54,7 @@ export function v1Plan(
   id: string,
   limits: ResourceLimits,
   options: CgroupOptions,
-  uid: number,
+  caller: CgroupCaller,
 ): VersionPlan {
   const touches = controllersTouched(limits);
   const requested = options.controllers ?? [];
@@ -77,8 +78,8 @@ export function v1Plan(
       throw new CgroupUnavailableError(`cannot limit ${controller}: no cgroup v1 hierarchy has that controller`);
     }
   }
-  if (uid !== 0) {
-    const notOwned = used.find((h) => !ownedBy(h.dir, uid));
+  if (caller.rootless) {
+    const notOwned = used.find((h) => !ownedBy(h.dir, caller.uid));
     if (notOwned) {
       throw new CgroupUnavailableError(
         `resource limits need root or a delegated cgroup v2: this host uses cgroup v1, and ${notOwned.dir} is not the user's`,

@@ -11,6 +11,7 @@ import { CgroupUnavailableError, type V2Hierarchy } from "./hierarchies.ts";
 import type { ResourceLimits } from "./limits.ts";
 import type { CgroupOp } from "./ops.ts";
 import {
+  type CgroupCaller,
   type CgroupOptions,
   controllersTouched,
   CPU_PERIOD_US,
@@ -50,8 +51,8 @@ function _hasProcesses(dir: string): boolean {
  * a process may move only between cgroups under one whose cgroup.procs it
  * may write, which the walk also ensures.
  */
-function _v2Base(host: V2Hierarchy, needed: readonly string[], uid: number): string {
-  const rootless = uid !== 0;
+function _v2Base(host: V2Hierarchy, needed: readonly string[], caller: CgroupCaller): string {
+  const { uid, rootless } = caller;
   const missing = (dir: string) => needed.filter((c) => !(readWords(`${dir}/cgroup.controllers`) ?? []).includes(c));
   const reasons: string[] = [];
   for (let dir = host.dir;; dir = dir.slice(0, dir.lastIndexOf("/"))) {
@@ -84,7 +85,7 @@ export function v2Plan(
   id: string,
   limits: ResourceLimits,
   options: CgroupOptions,
-  uid: number,
+  caller: CgroupCaller,
 ): VersionPlan {
   if ((limits.devices ?? []).length > 0) {
     throw new CgroupUnavailableError(
@@ -109,7 +110,7 @@ export function v2Plan(
   let dir: string;
   let folders: string[];
   if (options.path === undefined) {
-    const base = _v2Base(host, needed, uid);
+    const base = _v2Base(host, needed, caller);
     const folder = `${base}/${GCR_FOLDER}`;
     dir = `${folder}/${id}`;
     folders = [folder];

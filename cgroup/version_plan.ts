@@ -20,7 +20,12 @@ export const GCR_FOLDER = "gcr";
 /** The CFS period gcr uses for `--cpus`, as Docker: 100 ms. */
 export const CPU_PERIOD_US = 100_000;
 
-/** Where and how: `host` defaults to what this host mounts; `uid` to the caller's. */
+/**
+ * Where and how: `host` defaults to what this host mounts; `uid` to the
+ * caller's; `rootless` to whether that uid is not 0 when `uid` is given, else
+ * to runc's judgement of this process (host/rootless.ts: uid 0 in a user
+ * namespace of its own is rootless too).
+ */
 export interface CgroupOptions {
   readonly host?: CgroupHost;
   /** Use the v2 hierarchy of a hybrid host (tests: /sys/fs/cgroup/unified here). */
@@ -28,6 +33,8 @@ export interface CgroupOptions {
   /** More v2 controllers to enable for the container (beyond those its limits need). */
   readonly v2Controllers?: readonly string[];
   readonly uid?: number;
+  /** Only cgroups the caller owns (delegated to it) may be used. */
+  readonly rootless?: boolean;
   /**
    * The container's cgroup path, as OCI `linux.cgroupsPath`: absolute paths
    * (`/libpod_parent/libpod-<id>`) from each hierarchy's root, relative ones
@@ -45,6 +52,12 @@ export interface CgroupOptions {
    * (devices and freezer are built in there).
    */
   readonly controllers?: readonly string[];
+}
+
+/** Who makes the cgroup: the uid that must own a folder to use it, and whether it must (rootless). */
+export interface CgroupCaller {
+  readonly uid: number;
+  readonly rootless: boolean;
 }
 
 /** What a version's plan yields (v1.ts's and v2.ts's): the container's folders, the folders above them it may make, and the ops. */

@@ -8,7 +8,6 @@
 
 import { observedIds } from "../plan/id_maps.ts";
 import { setQuiet } from "../output/log.ts";
-import type { DeviceRule } from "../cgroup/limits.ts";
 import { chainLayout } from "../ffi/chain.ts";
 import { AT_FDCWD, F_GETFD, O, S_IFIFO } from "../ffi/constants.ts";
 import { lastErrno, SyscallError } from "../ffi/errno.ts";
@@ -29,24 +28,11 @@ import { oneId } from "./oci_container.ts";
 import { tracingToFile } from "../output/trace.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 import { readSpec } from "../oci/spec/spec.ts";
-import { planContainerCgroup } from "../cgroup/plan.ts";
 import { showCgroupOp } from "../cgroup/ops.ts";
-import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../cgroup/hierarchies.ts";
-import { type ContainerCgroup, createContainerCgroup } from "../cgroup/container_cgroup.ts";
-
-/** The device cgroup rules runc adds after config.json's: mknod of any node, and the standard devices. */
-const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
-  { allow: true, type: "c", access: "m" },
-  { allow: true, type: "b", access: "m" },
-  ...[[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [10, 200]].map(([major, minor]) => ({
-    allow: true,
-    type: "c" as const,
-    major: major!,
-    minor: minor!,
-    access: "rwm",
-  })),
-  { allow: true, type: "c", major: 136, access: "rwm" },
-];
+import { type CgroupHost, detectCgroups } from "../cgroup/hierarchies.ts";
+import type { ContainerCgroup } from "../cgroup/container_cgroup.ts";
+import { createOciCgroup } from "./oci_cgroup.ts";
+import { rootlessCgroups } from "../host/rootless.ts";
 
 /** The v1 hierarchies a `cgroup` mount shows: the container's own folder in each, else gcr's. */
 function cgroupHierarchies(host: CgroupHost, cgroup: ContainerCgroup | undefined): { name: string; dir: string }[] {
@@ -133,23 +119,9 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     if (consoleSocket !== undefined) open.push(consoleSocket);
 
     const host = detectCgroups();
-    const asked = spec.linux.resources ?? {};
-    // As runc does: after config.json's device rules, the devices every
-    // container gets (the /dev gcr makes) stay usable, whatever came before.
-    const limits = asked.devices?.length ? { ...asked, devices: [...asked.devices, ...DEFAULT_DEVICE_RULES] } : asked;
-    const cgroupOptions = {
-      ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}),
-      controllers: ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "cpuset"],
-    };
-    try {
-      // Recorded before they exist: a create killed while making them leaves
-      // folders that delete --force then finds (a missing one is no error).
-      updateRecord(paths, { cgroups: planContainerCgroup(id, limits, cgroupOptions).dirs });
-      cgroup = createContainerCgroup(id, limits, cgroupOptions);
-    } catch (error) {
-      const limited = Object.values(limits).some((v) => v !== undefined && !(Array.isArray(v) && v.length === 0));
-      if (!(error instanceof CgroupUnavailableError) || limited) throw error;
-    }
+    // Recorded before they exist: a create killed while making them leaves
+    // folders that delete --force then finds (a missing one is no error).
+    cgroup = createOciCgroup(id, spec, rootlessCgroups(), (cgroups) => updateRecord(paths, { cgroups }));
     if (cgroup) updateRecord(paths, { cgroups: [...cgroup.paths, ...cgroup.created] });
     // Recorded before they are made, as the cgroups are: delete detaches them.
     if (!spec.linux.namespaces.some((n) => n.type === "mount")) updateRecord(paths, { hostMounts: [spec.root.path] });

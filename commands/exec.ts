@@ -26,7 +26,7 @@ import { libc } from "../ffi/libc.ts";
 import { moveFdAbove } from "../ffi/fds.ts";
 import { writeFileAtomically } from "../host/files.ts";
 import { securityPlan } from "../oci/security_plan.ts";
-import { HOST_IDS } from "../oci/plan.ts";
+import { ownNamespaceIds } from "../oci/plan.ts";
 import { ociContainer } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 import { OCI_VERSION } from "../output/version.ts";
@@ -46,10 +46,10 @@ export interface ExecArgs {
 /**
  * The ids a process entering the container may take. gcr create records
  * config.json's mappings, which are empty for a container without a user
- * namespace of its own: its ids are the host's, every one of them.
+ * namespace of its own: its ids are those of gcr's namespace (the host's).
  */
 function entryIds(context: ExecContext): IdPlan {
-  return context.namespaces.includes("user") ? context.ids : HOST_IDS;
+  return context.namespaces.includes("user") ? context.ids : ownNamespaceIds();
 }
 
 /** Parses `gcr exec [options] <container> <command> [args…]`; options end at the container. */

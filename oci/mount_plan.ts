@@ -211,7 +211,9 @@ function mountCalls(mount: OciMount, target: string, options: OciRunOptions, fie
       });
     } else {
       // cgroup v1: a tmpfs with the container's own folder of each hierarchy
-      // bound in (read-only when asked), as runc does without a cgroup namespace.
+      // bound in (read-only when asked), as runc does without a cgroup
+      // namespace. The tmpfs itself stays writable, as runc leaves it
+      // (mountCgroupV1: defaultMountFlags, no remount), in 1.1 as today.
       const base = mount.flags & ~MS.RDONLY;
       out.push({
         op: "mount",
@@ -234,9 +236,6 @@ function mountCalls(mount: OciMount, target: string, options: OciRunOptions, fie
         for (const alias of name.includes(",") ? name.split(",") : []) {
           out.push({ op: "symlink", target: name, path: `${target}/${alias}` });
         }
-      }
-      if (mount.readOnly) {
-        out.push({ op: "change", target, flags: base | MS.REMOUNT | MS.RDONLY, data: "mode=755" });
       }
     }
   } else if (mount.bind) {

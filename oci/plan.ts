@@ -24,6 +24,9 @@ import { hardening } from "../steps/pipeline.ts";
 import { openDev, openRoot, type RootFd } from "../steps/in_root.ts";
 import { pivotRoot } from "../steps/pivot_root.ts";
 import { type IdPlan, type SecurityPlan } from "../steps/plan.ts";
+import type { IdMapping } from "../steps/step.ts";
+import { clearGroups } from "../steps/set_user.ts";
+import { observedIds } from "../plan/id_maps.ts";
 import { readonlyPaths } from "../steps/readonly_paths.ts";
 import { resetSignals } from "../steps/reset_signals.ts";
 import { setHostname } from "../steps/set_hostname.ts";
@@ -92,15 +95,21 @@ export function namespacedSysctl(name: string, namespaces: ReadonlySet<string>):
   return false;
 }
 
-/** The ids of a container without a user namespace of its own: the host's, every one as itself. */
-export const HOST_IDS: IdPlan = (() => {
-  const all = [{ inside: 0, outside: 0, count: 4294967295 }];
-  return { uid: all, gid: all, via: "direct", setgroups: "allow", writer: "root" };
-})();
+/**
+ * The ids of a container without a user namespace of its own: those of the
+ * namespace gcr runs in, every one as itself (all of the host's, or those
+ * rootless podman's namespace maps), and whether that namespace allows
+ * setgroups.
+ */
+export function ownNamespaceIds(): IdPlan {
+  const seen = observedIds(Deno.pid);
+  const identity = (maps: readonly IdMapping[]) => maps.map((m) => ({ ...m, outside: m.inside }));
+  return { uid: identity(seen.uid), gid: identity(seen.gid), via: "direct", setgroups: seen.setgroups, writer: "root" };
+}
 
 /** How the container's ids map: config.json's mappings in a new user namespace, or the host's own. */
 function idPlan(spec: OciSpec, newUser: boolean): IdPlan {
-  if (!newUser) return HOST_IDS;
+  if (!newUser) return ownNamespaceIds();
   const rootless = Deno.uid() !== 0;
   return {
     uid: spec.linux.uidMappings,
@@ -257,6 +266,8 @@ export function ociSteps(
     setUmask(spec.process.user.umask),
     ...(spec.process.rlimits.length ? [setRlimits(spec.process.rlimits)] : []),
     ...(fds.preserved ? [preserveFds(fds.preserved)] : []),
+    // A made user namespace clears them in map-ids; a joined one may deny it.
+    ...(!types.has("user") && !security.user && ids.setgroups === "allow" ? [clearGroups()] : []),
     ...hardening(security, ids),
     resetSignals(),
     exec({ workdir: spec.process.cwd, env: spec.process.env, argv: spec.process.args }, {

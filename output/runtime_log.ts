@@ -42,3 +42,8 @@ export function logError(message: string): void {
 export function warn(message: string): void {
   if (!write("warning", message)) Deno.stderr.writeSync(encoder.encode(`gcr: warning: ${message}\n`));
 }
+
+/** A warning for `--log` only: what an engine may want to know and a user at a terminal did not ask about. */
+export function warnInLog(message: string): void {
+  write("warning", message);
+}

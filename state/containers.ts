@@ -11,7 +11,9 @@ import { removeTree } from "../host/files.ts";
 import { MNT_DETACH } from "../ffi/constants.ts";
 import { cString } from "../ffi/fds.ts";
 import { libc } from "../ffi/libc.ts";
-import { CONTAINER_ID, type ContainerPaths, containerPaths, runtimeDir, stateDir } from "./paths.ts";
+import { CONTAINER_ID, type ContainerPaths, containerPaths, runtimeDir, runtimeDirIsXdg, stateDir } from "./paths.ts";
+import { honoursXdgRuntimeDir } from "../host/rootless.ts";
+import { resolve } from "node:path";
 import { type ContainerRecord, readRecord, writeRecord } from "./records.ts";
 import { MOUNT_POINTS } from "../steps/plan.ts";
 
@@ -73,6 +75,28 @@ export function detachHostMounts(mounts: readonly string[]): void {
 }
 
 /**
+ * Makes the runtime directory (mode 0700) and, rootless, checks that it is
+ * a folder of this user's and not a symlink: under $XDG_RUNTIME_DIR or
+ * /tmp, a link planted there would send the records, FIFOs and lock
+ * elsewhere. The default folder under $XDG_RUNTIME_DIR gets the sticky bit,
+ * as runc gives its own, so that the session's cleaner leaves it alone.
+ */
+function ensureRuntimeDir(runtime: string): void {
+  Deno.mkdirSync(runtime, { recursive: true, mode: 0o700 });
+  if (!honoursXdgRuntimeDir()) return;
+  const info = Deno.lstatSync(runtime);
+  if (info.isSymlink || !info.isDirectory || info.uid !== Deno.uid()) {
+    const what = info.isSymlink ? "a symlink" : !info.isDirectory ? "not a folder" : `owned by uid ${info.uid}`;
+    throw new Error(
+      `refusing to keep containers' state in ${runtime}: it is ${what}, not a folder of uid ${Deno.uid()}`,
+    );
+  }
+  if (runtimeDirIsXdg() && resolve(runtime) === runtimeDir() && ((info.mode ?? 0) & 0o7777) !== 0o1700) {
+    Deno.chmodSync(runtime, 0o1700);
+  }
+}
+
+/**
  * Runs `fn` holding the runtime directory's lock: names are checked and
  * claimed under it, so two gcr starting with the same --name cannot both win.
  * The lock is the directory's own (flock works on a folder), so that the
@@ -80,7 +104,7 @@ export function detachHostMounts(mounts: readonly string[]): void {
  * runc's --root is: engines give each runtime a root of its own and check it.
  */
 export function withRuntimeLock<T>(fn: () => T, runtime = runtimeDir()): T {
-  Deno.mkdirSync(runtime, { recursive: true, mode: 0o700 });
+  ensureRuntimeDir(runtime);
   const lock = Deno.openSync(runtime, { read: true });
   try {
     lock.lockSync(true);

@@ -8,35 +8,55 @@
  *       wrote (the overlay's upper folder) and its generated /etc files.
  *       /var/lib/gcr as root, $XDG_DATA_HOME/gcr rootless.
  *
+ * "As root" means the host's root: uid 0 in a user namespace of its own
+ * (rootless podman starts its runtime so) is rootless, as runc has it
+ * (host/rootless.ts).
+ *
  * `$GCR_STATE` overrides the state directory (and then the runtime directory
  * is its `run` folder); `--root` or `$GCR_RUN` the runtime directory.
  *
  * @module
  */
 import { resolve } from "node:path";
+import { honoursXdgRuntimeDir } from "../host/rootless.ts";
 
-/** The state directory: $GCR_STATE, else /var/lib/gcr (root) or $XDG_DATA_HOME/gcr. */
+/**
+ * The state directory: $GCR_STATE, else /var/lib/gcr (root) or
+ * $XDG_DATA_HOME/gcr. An engine may give its runtime neither $HOME nor
+ * $XDG_DATA_HOME (conmon passes only $XDG_RUNTIME_DIR): OCI bundles keep no
+ * data there, so the runtime directory's `data` folder stands in.
+ */
 export function stateDir(): string {
   const explicit = Deno.env.get("GCR_STATE");
   if (explicit) return resolve(explicit);
-  if (Deno.uid() === 0) return "/var/lib/gcr";
-  const data = Deno.env.get("XDG_DATA_HOME") || `${Deno.env.get("HOME") ?? "/"}/.local/share`;
-  return `${data.replace(/\/+$/, "")}/gcr`;
+  if (!honoursXdgRuntimeDir()) return "/var/lib/gcr";
+  const home = Deno.env.get("HOME");
+  const data = Deno.env.get("XDG_DATA_HOME") || (home ? `${home}/.local/share` : undefined);
+  return data ? `${data.replace(/\/+$/, "")}/gcr` : `${runtimeDir()}/data`;
 }
 
 /**
  * The runtime directory, where running containers' records live: `--root`
  * (which sets $GCR_RUN), else `$GCR_STATE/run` when a state directory is
  * given (tests), else /run/gcr (root) or $XDG_RUNTIME_DIR/gcr. It is on a
- * tmpfs, as runc's /run/runc: after a reboot no container runs.
+ * tmpfs, as runc's /run/runc: after a reboot no container runs. Without
+ * $XDG_RUNTIME_DIR an ordinary user gets /tmp/gcr-<uid>, and uid 0 of a
+ * user namespace /run/gcr as runc does (/tmp/gcr-0 would be every such
+ * namespace's, whoever made it first).
  */
 export function runtimeDir(): string {
   const explicit = Deno.env.get("GCR_RUN");
   if (explicit) return resolve(explicit);
   if (Deno.env.get("GCR_STATE")) return `${stateDir()}/run`;
-  if (Deno.uid() === 0) return "/run/gcr";
-  const runtime = Deno.env.get("XDG_RUNTIME_DIR");
-  return runtime ? `${runtime.replace(/\/+$/, "")}/gcr` : `/tmp/gcr-${Deno.uid()}`;
+  const runtime = honoursXdgRuntimeDir() ? Deno.env.get("XDG_RUNTIME_DIR") : undefined;
+  if (runtime) return `${runtime.replace(/\/+$/, "")}/gcr`;
+  return Deno.uid() === 0 ? "/run/gcr" : `/tmp/gcr-${Deno.uid()}`;
+}
+
+/** Whether the runtime directory is the default under $XDG_RUNTIME_DIR (no --root, $GCR_RUN or $GCR_STATE). */
+export function runtimeDirIsXdg(): boolean {
+  return !Deno.env.get("GCR_RUN") && !Deno.env.get("GCR_STATE") && honoursXdgRuntimeDir() &&
+    !!Deno.env.get("XDG_RUNTIME_DIR");
 }
 
 /** Where one container's state lives. */

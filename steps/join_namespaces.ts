@@ -2,6 +2,7 @@ import { CHAIN_FDS } from "../ffi/chain.ts";
 import { CLONE, O, O_CLOEXEC } from "../ffi/constants.ts";
 import { call, flags, num, type ParentOp, rawSyscall, shown, type Step } from "./step.ts";
 import { SIGNALS, SYS } from "../ffi/constants.ts";
+import { inUserNamespace } from "../host/rootless.ts";
 
 /** A namespace as /proc/<pid>/ns names it, and its clone flag. */
 export const NAMESPACE_FILES = {
@@ -32,13 +33,21 @@ export function joinOrder(types: readonly string[]): NamespaceFile[] {
 
 /**
  * How a process gets into a container's PID namespace (ExecPlan.pidVia).
- * Rootless, gcr cannot join it for its child (that needs CAP_SYS_ADMIN in
- * gcr's own user namespace): the child joins it from the container's user
- * namespace and forks into it.
+ * Rootless, gcr cannot join it for its child and come back (that needs
+ * CAP_SYS_ADMIN in the user namespace owning each): the child joins it from
+ * the container's user namespace and forks into it. uid 0 of a user
+ * namespace of its own (rootless podman's) is rootless here too: it may
+ * join the container's PID namespace, which its namespace owns, but not go
+ * back to its own, which the host's owns; its child, already in the
+ * container's user namespace, needs only join the PID namespace and fork.
  */
-export function pidNamespaceVia(namespaces: readonly string[], uid: number | null): "parent" | "fork" {
-  if (uid === 0) return "parent";
-  if (namespaces.includes("pid") && !namespaces.includes("user")) {
+export function pidNamespaceVia(
+  namespaces: readonly string[],
+  uid: number | null,
+  inOwnUserNamespace = inUserNamespace(),
+): "parent" | "fork" {
+  if (uid === 0 && !inOwnUserNamespace) return "parent";
+  if (uid !== 0 && namespaces.includes("pid") && !namespaces.includes("user")) {
     throw new Error("gcr exec: a container without a user namespace of its own can be entered only as root");
   }
   return "fork";

@@ -53,7 +53,7 @@ import { openDev, openRoot, type RootFd } from "./in_root.ts";
 import { readonlyPaths } from "./readonly_paths.ts";
 import { resetSignals } from "./reset_signals.ts";
 import { setHostname } from "./set_hostname.ts";
-import { setUser } from "./set_user.ts";
+import { clearGroups, setUser } from "./set_user.ts";
 import { hookStdio } from "./hook_process.ts";
 import { call, flags, type Step } from "./step.ts";
 import { O, O_CLOEXEC } from "../ffi/constants.ts";
@@ -183,7 +183,12 @@ export function execSteps(plan: ExecPlan): Step[] {
     openNamespaces(plan.pid, opened),
     ...(fork
       ? [
-        joinNamespaces(["user", "pid"], [], firstFree, { opened, name: "join-user-and-pid", close: false }),
+        // The user namespace only when the container has one of its own: gcr may be in it already.
+        joinNamespaces(opened.includes("user") ? ["user", "pid"] : ["pid"], [], firstFree, {
+          opened,
+          name: opened.includes("user") ? "join-user-and-pid" : "join-pid",
+          close: false,
+        }),
         forkIntoPidNamespace(),
         // The forked process's first call: a parent's death signal is not inherited.
         dieWithParent(),
@@ -198,6 +203,8 @@ export function execSteps(plan: ExecPlan): Step[] {
     ...(plan.nullStdio ? [nullStdio(firstFree)] : []),
     ...(plan.hookStdio ? [hookStdio()] : []),
     limitOpenFiles(),
+    // gcr's own groups stay out, as runc sets every process's (set-user sets them for a user).
+    ...(!plan.security.user && plan.ids.setgroups === "allow" ? [clearGroups()] : []),
     ...hardening(plan.security, plan.ids),
     resetSignals(),
     exec(plan, { outliveGcr: !plan.dieWithParent, ...(plan.file ? { file: plan.file } : {}) }),

@@ -66,3 +66,20 @@ export function setUser(user: ContainerUser, ids: IdPlan): Step {
     ],
   };
 }
+
+/**
+ * For a process that stays uid 0 without groups of its own (no set-user):
+ * no supplementary groups, as runc gives every process it starts
+ * (setgroups with the user's groups, none here). Otherwise the process
+ * would keep gcr's: the engine's, or under rootless podman the user's own.
+ * Only where the process's user namespace allows setgroups, and before
+ * drop-capabilities (setgroups needs CAP_SETGID).
+ */
+export function clearGroups(): Step {
+  return {
+    name: "clear-groups",
+    why: "no supplementary groups of gcr's caller reach the container (runc sets them for every process)",
+    parent: [],
+    child: [rawSyscall("setgroups", SYS.setgroups, 0, NULL)],
+  };
+}

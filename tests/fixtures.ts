@@ -697,11 +697,16 @@ export function liveProcessesWith(marker: string): number[] {
 
 /** Live (non-zombie) processes in the PID namespace `nsLink` (e.g. `pid:[4026532181]`). */
 export function liveProcessesInPidNamespace(nsLink: string): number[] {
+  return liveProcessesInNamespace("pid", nsLink);
+}
+
+/** Live (non-zombie) processes in the namespace `nsLink` of kind `kind` (e.g. `user`, `user:[4026532181]`). */
+export function liveProcessesInNamespace(kind: string, nsLink: string): number[] {
   const found: number[] = [];
   for (const entry of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(entry.name)) continue;
     try {
-      if (Deno.readLinkSync(`/proc/${entry.name}/ns/pid`) === nsLink && !isDead(Number(entry.name))) {
+      if (Deno.readLinkSync(`/proc/${entry.name}/ns/${kind}`) === nsLink && !isDead(Number(entry.name))) {
         found.push(Number(entry.name));
       }
     } catch { /* gone, or not ours to read */ }

@@ -35,28 +35,46 @@
  * Machine facts (docs/design.md §4): podman needs `default_ulimits` (raising
  * rlimits fails without CAP_SYS_RESOURCE) and the cgroupfs manager.
  *
+ * Rootless (`user`: a test user with subordinate ranges): every podman
+ * command runs as that user (setpriv, a clean environment), as a user would
+ * run it, and podman keeps a user namespace of its own, held by its pause
+ * process. The folder is the user's; `$XDG_RUNTIME_DIR`, `$XDG_DATA_HOME`,
+ * `$XDG_CONFIG_HOME` and `$XDG_CACHE_HOME` point into it, since rootless
+ * podman ignores storage.conf's graphroot and runroot (rootless_storage_path
+ * instead, and the runtime folder) and keeps its blob-info cache under
+ * `$XDG_DATA_HOME`: the user's home is never written. Storage is vfs (no
+ * rootless overlay needed). Cleanup stops the pause process by the pid in
+ * its pid file, and every process left in its user namespace.
+ *
  * @module
  */
 import { join } from "node:path";
 import {
+  type Account,
+  asUser,
   describe,
   ensureFixtureDirs,
+  ensureUser,
   FIXTURES,
+  isDead,
   killAll,
+  liveProcessesInNamespace,
   liveProcessesWith,
   missingPrograms,
   missingRoot,
   mountsUnder,
   pathsState,
   quote,
+  rootlessUnavailable,
   run,
   Running,
   type RunOptions,
   type RunResult,
+  syncSource,
   waitGone,
   which,
 } from "../fixtures.ts";
-import { exists } from "../../host/files.ts";
+import { exists, readTextOr } from "../../host/files.ts";
 
 /** Where the built image archive is kept between runs. */
 export const PODMAN_CACHE = join(FIXTURES, "podman");
@@ -69,6 +87,9 @@ const BUSYBOX_PATHS = ["/bin/busybox", "/usr/bin/busybox"];
 /** The environments' folders. */
 const ENVS = join(FIXTURES, "pm");
 const MAX_DIR_LENGTH = 42;
+const USER_DIR_LENGTH = MAX_DIR_LENGTH - 6;
+/** The XDG folders of a rootless environment, under its folder. */
+const USER_DIRS = { XDG_RUNTIME_DIR: "rt", XDG_DATA_HOME: "data", XDG_CONFIG_HOME: "config", XDG_CACHE_HOME: "cache" };
 
 /** The paths outside the scratch folder podman could create or write to, checked by tests. */
 const HOST_PATHS = [
@@ -92,6 +113,11 @@ export function podmanUnavailable(): string | undefined {
 export function busyboxImageUnavailable(): string | undefined {
   return missingPrograms("umoci", "unshare", "tar") ??
     (BUSYBOX_PATHS.some(exists) ? undefined : "no busybox (apt-get install busybox-static)");
+}
+
+/** Why the rootless podman tests cannot run here (podman's, the test users', the id helpers), or undefined. */
+export function rootlessPodmanUnavailable(): string | undefined {
+  return podmanUnavailable() ?? rootlessUnavailable() ?? missingPrograms("newuidmap", "newgidmap", "chown");
 }
 
 // ---------------------------------------------------------------------------
@@ -194,6 +220,11 @@ export interface PodmanOptions extends RunOptions {
 export interface PodmanEnvOptions {
   /** The OCI runtime passed as `--runtime` to every command; default: runc from $PATH. */
   runtime?: string;
+  /**
+   * Rootless: every podman command runs as this test user (RANGED_USER),
+   * whose folder the environment is (see the module notes).
+   */
+  user?: string;
   /** Extra lines for containers.conf's [engine] table, e.g. `runtime_supports_json = ["gcr"]`. */
   engine?: string[];
 }
@@ -201,6 +232,8 @@ export interface PodmanEnvOptions {
 export interface PodmanEnv {
   /** The scratch folder holding everything. */
   readonly dir: string;
+  /** The user podman runs as (rootless), or undefined for root. */
+  readonly account: Account | undefined;
   /** The loaded busybox image (PODMAN_IMAGE). */
   readonly image: string;
   /** The default OCI runtime (`--runtime`). */
@@ -268,22 +301,35 @@ export async function podmanEnv(options: PodmanEnvOptions = {}): Promise<PodmanE
   if (!runtime) throw new Error("no runtime given and runc is not installed");
   const archive = await podmanImageArchive();
   ensureFixtureDirs();
-  const dir = makeEnvDir();
+  const account = options.user ? await ensureUser(options.user) : undefined;
+  // The runtime a test user runs must be readable by it: gcr from the source copy.
+  if (account) await syncSource();
+  const dir = makeEnvDir(account ? USER_DIR_LENGTH : MAX_DIR_LENGTH);
   reapStaleEnvs();
-  for (const sub of ["root", "runroot", "libpod", "tmp", "networks"]) Deno.mkdirSync(join(dir, sub));
+  const subs = ["root", "runroot", "libpod", "tmp", "networks", ...(account ? Object.values(USER_DIRS) : [])];
+  for (const sub of subs) Deno.mkdirSync(join(dir, sub), { mode: 0o700 });
   Deno.writeTextFileSync(join(dir, "containers.conf"), containersConf(dir, options.engine ?? []));
   Deno.writeTextFileSync(
     join(dir, "storage.conf"),
-    `[storage]\ndriver = "overlay"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/runroot"\n`,
+    account
+      ? `[storage]\ndriver = "vfs"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/runroot"\n` +
+        `rootless_storage_path = "${dir}/root"\n`
+      : `[storage]\ndriver = "overlay"\ngraphroot = "${dir}/root"\nrunroot = "${dir}/runroot"\n`,
   );
   Deno.writeTextFileSync(
     join(dir, "registries.conf"),
     `unqualified-search-registries = []\nshort-name-mode = "disabled"\n`,
   );
   Deno.writeTextFileSync(join(dir, "policy.json"), `{"default": [{"type": "insecureAcceptAnything"}]}\n`);
-  const env = envFor(dir);
+  if (account) {
+    // Who it belongs to, for a later run's reapStaleEnvs; then all of it is the user's.
+    Deno.writeTextFileSync(join(dir, "user"), account.name);
+    const owned = await run("chown", ["-R", `${account.uid}:${account.gid}`, dir]);
+    if (owned.code !== 0) throw new Error(`chown of ${dir} failed\n${describe(owned)}`);
+  }
+  const env = envFor(dir, account !== undefined);
   const parentsBefore = new Set(libpodParents());
-  const podmanEnv = new Env(dir, runtime, env, parentsBefore);
+  const podmanEnv = new Env(dir, runtime, env, parentsBefore, account);
   try {
     await podmanEnv.load(archive);
   } catch (error) {
@@ -297,16 +343,17 @@ export async function podmanEnv(options: PodmanEnvOptions = {}): Promise<PodmanE
  * A new folder `$GCR_TEST_CACHE/pm/<8 hex>`. Its path must stay short: from
  * 43 characters on (storage root and runroot under it), every `podman run`
  * waits 20 s (conmon's timeout) for an exit code it already has (podman
- * 4.3.1, conmon 2.1.6), while 42 characters work.
+ * 4.3.1, conmon 2.1.6), while 42 characters work. Rootless, the runroot is
+ * `<runtime folder>/containers`, 6 characters longer than `runroot`.
  */
-function makeEnvDir(): string {
+function makeEnvDir(maxLength: number): string {
   Deno.mkdirSync(ENVS, { recursive: true, mode: 0o755 });
   for (;;) {
     const name = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, "0")).join("");
     const dir = join(ENVS, name);
-    if (dir.length > MAX_DIR_LENGTH) {
+    if (dir.length > maxLength) {
       throw new Error(
-        `${dir} is too long for podman (over ${MAX_DIR_LENGTH} characters): set GCR_TEST_CACHE to a shorter folder`,
+        `${dir} is too long for podman (over ${maxLength} characters): set GCR_TEST_CACHE to a shorter folder`,
       );
     }
     try {
@@ -318,12 +365,13 @@ function makeEnvDir(): string {
   }
 }
 
-function envFor(dir: string): Record<string, string> {
+function envFor(dir: string, rootless: boolean): Record<string, string> {
   return {
     CONTAINERS_CONF: join(dir, "containers.conf"),
     CONTAINERS_STORAGE_CONF: join(dir, "storage.conf"),
     CONTAINERS_REGISTRIES_CONF: join(dir, "registries.conf"),
     TMPDIR: join(dir, "tmp"),
+    ...(rootless ? Object.fromEntries(Object.entries(USER_DIRS).map(([name, sub]) => [name, join(dir, sub)])) : {}),
   };
 }
 
@@ -336,29 +384,32 @@ class Env implements PodmanEnv {
     readonly runtime: string,
     readonly env: Record<string, string>,
     readonly parentsBefore: Set<string>,
+    readonly account: Account | undefined,
   ) {}
 
-  argv(args: readonly string[], runtime = this.runtime): string[] {
-    return ["podman", "--runtime", runtime, ...args];
+  argv(args: readonly string[], runtime = this.runtime, env: Record<string, string> = {}): string[] {
+    return podmanArgv(this.dir, runtime, args, this.account, env);
   }
 
+  /** A rootless command's environment goes through setpriv's `env -i` (in argv), root's through Running's. */
   #options(options: PodmanOptions): RunOptions {
     const { runtime: _runtime, ...rest } = options;
+    if (this.account) return { timeoutMs: 60_000, ...rest, env: undefined };
     return { timeoutMs: 60_000, ...rest, env: { ...this.env, ...options.env } };
   }
 
   podman(args: readonly string[], options: PodmanOptions = {}): Promise<RunResult> {
-    const [program, ...rest] = this.argv(args, options.runtime);
+    const [program, ...rest] = this.argv(args, options.runtime, options.env);
     return run(program!, rest, this.#options(options));
   }
 
   spawn(args: readonly string[], options: PodmanOptions = {}): Running {
-    const [program, ...rest] = this.argv(args, options.runtime);
+    const [program, ...rest] = this.argv(args, options.runtime, options.env);
     return new Running(program!, rest, this.#options(options));
   }
 
   tty(args: readonly string[], options: PodmanOptions = {}): Promise<RunResult> {
-    const line = this.argv(args, options.runtime).map(quote).join(" ");
+    const line = this.argv(args, options.runtime, options.env).map(quote).join(" ");
     return run("script", ["-qec", line, "/dev/null"], this.#options(options));
   }
 
@@ -368,20 +419,55 @@ class Env implements PodmanEnv {
    * of writing /var/lib/containers/cache (see the module notes).
    */
   async load(archive: string): Promise<void> {
+    if (this.account) {
+      // Rootless podman keeps that cache under $XDG_DATA_HOME, in the folder.
+      const loaded = await this.podman([
+        "load",
+        "--signature-policy",
+        join(this.dir, "policy.json"),
+        "--input",
+        archive,
+      ], {
+        timeoutMs: 120_000,
+      });
+      if (loaded.code !== 0) throw new Error(`podman load failed\n${describe(loaded)}`);
+      return await this.#checkImage(loaded);
+    }
     const result = await runWithoutBlobCache(
       this.argv(["load", "--signature-policy", join(this.dir, "policy.json"), "--input", archive]),
       this.#options({ timeoutMs: 120_000 }),
     );
     if (result.code !== 0) throw new Error(`podman load failed\n${describe(result)}`);
+    await this.#checkImage(result);
+  }
+
+  async #checkImage(load: RunResult): Promise<void> {
     const check = await this.podman(["image", "exists", this.image]);
-    if (check.code !== 0) throw new Error(`${this.image} is missing after podman load\n${describe(result)}`);
+    if (check.code !== 0) throw new Error(`${this.image} is missing after podman load\n${describe(load)}`);
   }
 
   async cleanup(): Promise<void> {
     if (this.#cleaned) return;
-    await cleanupDir(this.dir, this.runtime, this.parentsBefore);
+    await cleanupDir(this.dir, this.runtime, this.parentsBefore, this.account);
     this.#cleaned = true;
   }
+}
+
+/**
+ * `podman --runtime <runtime> <args…>`: as root with the environment the
+ * caller passes, or as `account` through setpriv with the folder's
+ * variables (and `env`) in the command line.
+ */
+function podmanArgv(
+  dir: string,
+  runtime: string,
+  args: readonly string[],
+  account: Account | undefined,
+  env: Record<string, string> = {},
+): string[] {
+  const podman = ["podman", "--runtime", runtime, ...args];
+  if (!account) return podman;
+  return ["setpriv", ...asUser(account, podman, { path: "/usr/sbin:/sbin", env: { ...envFor(dir, true), ...env } })];
 }
 
 /** Live processes in any of the container cgroups (libpod-<id>) of `ids`. */
@@ -404,29 +490,51 @@ function containerProcesses(ids: readonly string[]): number[] {
  * and the libpod_parent cgroups that were not there before. Fails, after
  * doing all it can, when a process or a mount survived.
  */
-async function cleanupDir(dir: string, runtime: string, parentsBefore: Set<string>): Promise<void> {
-  const env = envFor(dir);
-  const podman = (args: string[]) =>
-    run("podman", ["--runtime", runtime, ...args], { env, timeoutMs: 60_000 }).catch(() => undefined);
+async function cleanupDir(
+  dir: string,
+  runtime: string,
+  parentsBefore: Set<string>,
+  account?: Account,
+): Promise<void> {
+  const env = envFor(dir, account !== undefined);
+  const podman = (args: string[]) => {
+    const [program, ...rest] = podmanArgv(dir, runtime, args, account);
+    return run(program!, rest, { ...(account ? {} : { env }), timeoutMs: 60_000 }).catch(() => undefined);
+  };
   const problems: string[] = [];
   // The containers' ids, for finding their processes and cgroups should podman fail.
   let ids: string[] = [];
-  try {
-    const containers = JSON.parse(Deno.readTextFileSync(join(dir, "root/overlay-containers/containers.json")));
-    ids = (containers as { id: string }[]).map((c) => c.id);
-  } catch { /* no containers were made */ }
+  for (const driver of ["overlay", "vfs"]) {
+    try {
+      const containers = JSON.parse(Deno.readTextFileSync(join(dir, `root/${driver}-containers/containers.json`)));
+      ids.push(...(containers as { id: string }[]).map((c) => c.id));
+    } catch { /* no containers were made */ }
+  }
+  ids = [...new Set(ids)];
   if (exists(join(dir, "root"))) {
     await podman(["rm", "--all", "--force", "--time", "0"]);
     await podman(["rmi", "--all", "--force"]);
   }
+  // Rootless: the pause process holding podman's user namespace stays by
+  // design; what else is in that namespace (conmon, containers) should not.
+  const pause = account ? pauseProcess(dir) : undefined;
+  const inNamespace = () => pause ? liveProcessesInNamespace("user", pause.userNamespace) : [];
   // Whatever survived: conmon (its command line names the folder) and the containers' processes.
-  const leftovers = () => [...new Set([...liveProcessesWith(dir), ...containerProcesses(ids)])];
+  const leftovers = () =>
+    [...new Set([...liveProcessesWith(dir), ...containerProcesses(ids), ...inNamespace()])].filter((pid) =>
+      pid !== pause?.pid
+    );
   const survivors = leftovers();
   if (survivors.length) {
     problems.push(`processes left after podman rm: ${survivors.join(" ")}`);
     killAll(survivors);
     const stuck = await waitGone(leftovers, 5000);
     if (stuck.length) problems.push(`processes that would not die: ${stuck.join(" ")}`);
+  }
+  if (pause) {
+    killAll([pause.pid]);
+    const stuck = await waitGone(() => [pause.pid].filter((pid) => !isDead(pid)), 5000);
+    if (stuck.length) problems.push(`the pause process ${pause.pid} would not die`);
   }
   const mounted = mountsUnder(dir).sort((a, b) => b.length - a.length);
   if (mounted.length) problems.push(`mounts left after podman rm: ${mounted.join(" ")}`);
@@ -456,14 +564,33 @@ async function cleanupDir(dir: string, runtime: string, parentsBefore: Set<strin
   if (problems.length) throw new Error(`podman environment cleanup:\n${problems.join("\n")}`);
 }
 
-/** Environments of earlier, interrupted runs (over an hour old) are torn down with runc. */
+/** Environments of earlier, interrupted runs (over an hour old) are torn down with runc, as their user. */
 function reapStaleEnvs(): void {
   const runc = which("runc");
   for (const entry of Deno.readDirSync(ENVS)) {
     const path = join(ENVS, entry.name);
     const age = Date.now() - (Deno.lstatSync(path).mtime?.getTime() ?? Date.now());
-    if (age > 3600_000 && runc) cleanupDir(path, runc, new Set(libpodParents())).catch(() => {});
+    if (age <= 3600_000 || !runc) continue;
+    const user = readTextOr(join(path, "user")).trim();
+    (user ? ensureUser(user) : Promise.resolve(undefined))
+      .then((account) => cleanupDir(path, runc, new Set(libpodParents()), account))
+      .catch(() => {});
   }
+}
+
+/**
+ * Rootless podman's pause process (its pid file is in libpod's tmp folder,
+ * or under the runtime folder without one) and the user namespace it holds.
+ */
+function pauseProcess(dir: string): { pid: number; userNamespace: string } | undefined {
+  for (const file of [join(dir, "libpod/pause.pid"), join(dir, USER_DIRS.XDG_RUNTIME_DIR, "libpod/tmp/pause.pid")]) {
+    const pid = Number(readTextOr(file).trim());
+    if (!(pid > 0)) continue;
+    try {
+      return { pid, userNamespace: Deno.readLinkSync(`/proc/${pid}/ns/user`) };
+    } catch { /* gone already */ }
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------------------

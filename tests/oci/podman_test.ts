@@ -8,93 +8,32 @@ import { describe, GCR, isDead, liveProcessesWith, named, parseMountinfo, which 
 import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts";
 import { exists } from "../../host/files.ts";
 import { hostContainerState, type PodmanEnv, podmanEnv, podmanUnavailable } from "./podman_env.ts";
+import {
+  checkDetachedLifecycle,
+  checkRunRm,
+  checkRunTty,
+  podmanUnderEach,
+  startLeftRunning,
+  withPodman,
+} from "./podman_cases.ts";
 
 const skip = podmanUnavailable() ?? (which("runc") ? undefined : "runc is not installed");
 
 /** runc (the anchor the fixture is proven with) and gcr. */
 const RUNTIMES = [["runc", () => which("runc")!], ["gcr", () => GCR]] as const;
 
-async function withEnv(runtime: string, fn: (env: PodmanEnv) => Promise<void>): Promise<void> {
-  const env = await podmanEnv({ runtime });
-  try {
-    await fn(env);
-  } finally {
-    await env.cleanup();
-  }
-}
+const withEnv = (runtime: string, fn: (env: PodmanEnv) => Promise<void>) => withPodman({ runtime }, fn);
 
 for (const [name, path] of RUNTIMES) {
   Deno.test(
     named(`podman run --rm with ${name} prints the command's output and passes its exit status`, skip),
-    async () => {
-      await withEnv(path(), async (env) => {
-        const hi = await env.podman(["run", "--rm", env.image, "echo", "hi"]);
-        assertEquals([hi.code, hi.stdout], [0, "hi\n"], "podman run --rm echo hi", describe(hi));
-        const seven = await env.podman(["run", "--rm", env.image, "sh", "-c", "exit 7"]);
-        assertEquals(seven.code, 7, "the container's exit status", describe(seven));
-        const none = await env.podman(["run", "--rm", env.image, "cat", "/proc/net/dev"]);
-        assertEquals(none.code, 0, "reading /proc/net/dev", describe(none));
-        assertEquals(
-          none.stdout.split("\n").slice(2).filter(Boolean).map((l) => l.trim().split(":")[0]),
-          ["lo"],
-          "containers get no network but loopback by default",
-          describe(none),
-        );
-        const left = await env.podman(["ps", "--all", "--quiet"]);
-        assertEquals(left.stdout, "", "--rm removed the containers", describe(left));
-      });
-    },
+    () => withEnv(path(), checkRunRm),
   );
-
-  Deno.test(named(`podman run -d, exec, stop and rm with ${name}`, skip), async () => {
-    await withEnv(path(), async (env) => {
-      // A shell that ends on SIGTERM (pid 1 ignores signals it has no handler for).
-      const started = await env.podman([
-        "run",
-        "-d",
-        "--name",
-        "sleeper",
-        env.image,
-        "sh",
-        "-c",
-        "trap 'exit 0' TERM; sleep 100 & wait",
-      ]);
-      assertEquals(started.code, 0, "podman run -d", describe(started));
-      assertMatch(started.stdout, /^[0-9a-f]{64}\n$/, "run -d prints the container id", describe(started));
-      const exec = await env.podman(["exec", "sleeper", "echo", "hi"]);
-      assertEquals([exec.code, exec.stdout], [0, "hi\n"], "podman exec", describe(exec));
-      const status = await env.podman(["exec", "sleeper", "sh", "-c", "exit 5"]);
-      assertEquals(status.code, 5, "podman exec passes the exit status", describe(status));
-      const input = await env.podman(["exec", "-i", "sleeper", "cat"], { stdin: "piped\n" });
-      assertEquals([input.code, input.stdout], [0, "piped\n"], "podman exec -i", describe(input));
-      const execTty = await env.tty(["exec", "-it", "sleeper", "sh", "-c", "tty; exit 4"]);
-      assertEquals(execTty.code, 4, "podman exec -it exit status", describe(execTty));
-      assertIncludes(execTty.stdout, "/dev/pts/", "podman exec -it has a terminal", describe(execTty));
-      const running = await env.podman(["inspect", "--format", "{{.State.Status}}", "sleeper"]);
-      assertEquals(running.stdout.trim(), "running", "inspect", describe(running));
-      const t0 = performance.now();
-      const stopped = await env.podman(["stop", "sleeper"]);
-      assertEquals(stopped.code, 0, "podman stop", describe(stopped));
-      assert(performance.now() - t0 < 8000, "SIGTERM stopped it (no 10 s wait for SIGKILL)", describe(stopped));
-      const exited = await env.podman(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "sleeper"]);
-      assertEquals(exited.stdout.trim(), "exited 0", "inspect after stop", describe(exited));
-      const removed = await env.podman(["rm", "sleeper"]);
-      assertEquals(removed.code, 0, "podman rm", describe(removed));
-      const left = await env.podman(["ps", "--all", "--quiet"]);
-      assertEquals(left.stdout, "", "no containers left", describe(left));
-    });
-  });
-
-  Deno.test(named(`podman run -it under a pseudo-terminal with ${name}`, skip), async () => {
-    await withEnv(path(), async (env) => {
-      // The pause: podman attaches to conmon while the container starts, and
-      // output written before it has attached is lost (1 run in 7 here, with
-      // runc as with gcr: a race between podman and conmon, not the runtime).
-      const result = await env.tty(["run", "--rm", "-it", env.image, "sh", "-c", "sleep 0.5; tty; stty size; exit 3"]);
-      assertEquals(result.code, 3, "the exit status through podman and script", describe(result));
-      assertMatch(result.stdout, /\/dev\/pts\/\d+\r?\n/, "the container's stdio is a terminal", describe(result));
-    });
-  });
+  Deno.test(
+    named(`podman run -d, exec, stop and rm with ${name}`, skip),
+    () => withEnv(path(), checkDetachedLifecycle),
+  );
+  Deno.test(named(`podman run -it under a pseudo-terminal with ${name}`, skip), () => withEnv(path(), checkRunTty));
 }
 
 Deno.test(named("podman environment cleanup leaves no containers, processes, mounts or host state", skip), async () => {
@@ -104,11 +43,7 @@ Deno.test(named("podman environment cleanup leaves no containers, processes, mou
   let pid = 0;
   try {
     // Left running on purpose: cleanup has to stop it.
-    const started = await env.podman(["run", "-d", "--name", "left", env.image, "sleep", "1000"]);
-    assertEquals(started.code, 0, "podman run -d", describe(started));
-    const inspect = await env.podman(["inspect", "--format", "{{.State.Pid}}", "left"]);
-    pid = Number(inspect.stdout.trim());
-    assert(pid > 0 && !isDead(pid), "the container's process runs", describe(inspect));
+    pid = await startLeftRunning(env);
     const stopped = await env.podman(["create", env.image, "true"]);
     assertEquals(stopped.code, 0, "podman create", describe(stopped));
     assert(liveProcessesWith(dir).length > 0, "conmon runs, naming the environment's folder");
@@ -142,16 +77,17 @@ const PROBE = [
 Deno.test(
   named("under podman, a gcr container is confined as a runc one is (caps, seccomp, limits, /dev, /proc)", skip),
   async () => {
-    const seen: Record<string, string> = {};
-    for (const [name, path] of RUNTIMES) {
-      await withEnv(path(), async (env) => {
-        const result = await env.podman(["run", "--rm", "--hostname", "probe", env.image, "sh", "-c", PROBE]);
-        assertEquals(result.code, 0, `the probe under ${name}`, describe(result));
-        seen[name] = result.stdout;
-      });
+    const results = await podmanUnderEach(
+      RUNTIMES,
+      (runtime) => ({ runtime }),
+      (env) => ["run", "--rm", "--hostname", "probe", env.image, "sh", "-c", PROBE],
+    );
+    for (const [name, result] of Object.entries(results)) {
+      assertEquals(result.code, 0, `the probe under ${name}`, describe(result));
     }
-    assertMatch(seen.gcr!, /Seccomp:\s+2/, "gcr installed podman's seccomp filter");
-    assertMatch(seen.gcr!, /nofile 1024 nproc 1024/, "podman's rlimits");
+    const seen = { gcr: results.gcr!.stdout, runc: results.runc!.stdout };
+    assertMatch(seen.gcr, /Seccomp:\s+2/, "gcr installed podman's seccomp filter");
+    assertMatch(seen.gcr, /nofile 1024 nproc 1024/, "podman's rlimits");
     assertEquals(seen.gcr, seen.runc, "the same confinement under gcr as under runc");
   },
 );

@@ -1,0 +1,91 @@
+/**
+ * config.json's cgroup for `gcr create`, made as runc's cgroupfs manager
+ * makes it, rootful or rootless (host/rootless.ts, runc's `--rootless`).
+ *
+ * Rootless, runc uses a cgroup only where the kernel lets it (a delegated
+ * one) and otherwise goes on without: a permission error while joining is
+ * ignored when config.json names no `cgroupsPath`, device rules are never
+ * an error ("not expected to work"), and any other limit that finds no
+ * cgroup fails the create ("cannot set memory limit: container could not
+ * join or create cgroup"). gcr does the same, and says in `--log` what it
+ * left out.
+ *
+ * @module
+ */
+import type { DeviceRule, ResourceLimits } from "../cgroup/limits.ts";
+import { CgroupUnavailableError } from "../cgroup/hierarchies.ts";
+import { type ContainerCgroup, createContainerCgroup } from "../cgroup/container_cgroup.ts";
+import { planContainerCgroup } from "../cgroup/plan.ts";
+import type { CgroupOptions } from "../cgroup/version_plan.ts";
+import type { OciSpec } from "../oci/spec/spec.ts";
+import { warn, warnInLog } from "../output/runtime_log.ts";
+
+/** The device cgroup rules runc adds after config.json's: mknod of any node, and the standard devices. */
+const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
+  { allow: true, type: "c", access: "m" },
+  { allow: true, type: "b", access: "m" },
+  ...[[1, 3], [1, 5], [1, 7], [1, 8], [1, 9], [5, 0], [5, 1], [5, 2], [10, 200]].map(([major, minor]) => ({
+    allow: true,
+    type: "c" as const,
+    major: major!,
+    minor: minor!,
+    access: "rwm",
+  })),
+  { allow: true, type: "c", major: 136, access: "rwm" },
+];
+
+/** The hierarchies an OCI container joins: all of them, as runc's cgroupfs manager does. */
+const CONTROLLERS = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "cpuset"];
+
+/** Whether any limit is set (an empty device list is none). */
+function hasLimits(limits: ResourceLimits): boolean {
+  return Object.values(limits).some((v) => v !== undefined && !(Array.isArray(v) && v.length === 0));
+}
+
+function ociCgroupOptions(spec: OciSpec, rootless: boolean): CgroupOptions {
+  return { ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}), controllers: CONTROLLERS, rootless };
+}
+
+/**
+ * config.json's limits as gcr writes them: runc's device rules after the
+ * spec's (the /dev gcr makes stays usable); rootless, no device rules.
+ */
+function ociLimits(spec: OciSpec, rootless: boolean): ResourceLimits {
+  const asked = spec.linux.resources ?? {};
+  if (rootless || !asked.devices?.length) return rootless ? { ...asked, devices: [] } : asked;
+  return { ...asked, devices: [...asked.devices, ...DEFAULT_DEVICE_RULES] };
+}
+
+/**
+ * Makes the container's cgroup with config.json's limits; undefined when
+ * none can be had and none is needed (rootless without delegation, or a
+ * host without cgroups). `record` is called with the folders before they
+ * are made, so that a create killed meanwhile leaves them findable.
+ */
+export function createOciCgroup(
+  id: string,
+  spec: OciSpec,
+  rootless: boolean,
+  record: (folders: string[]) => void,
+): ContainerCgroup | undefined {
+  const limits = ociLimits(spec, rootless);
+  const options = ociCgroupOptions(spec, rootless);
+  if (rootless && spec.linux.resources?.devices?.length) {
+    warn("rootless: linux.resources.devices left out (device rules need root on the host, as runc has it)");
+  }
+  try {
+    record(planContainerCgroup(id, limits, options).dirs);
+    return createContainerCgroup(id, limits, options);
+  } catch (error) {
+    if (!(error instanceof CgroupUnavailableError)) throw error;
+    // runc ignores a cgroup it cannot make only where config.json named none.
+    if (hasLimits(limits) || (rootless && spec.linux.cgroupsPath)) throw error;
+    if (rootless) {
+      warnInLog(`rootless: no cgroup of the container's own, it stays in gcr's (${error.message})`);
+      if (!spec.linux.namespaces.some((n) => n.type === "pid" && !n.path)) {
+        warn("a rootless container with no cgroup and no PID namespace of its own: its processes cannot all be killed");
+      }
+    }
+    return undefined;
+  }
+}
