@@ -20,7 +20,7 @@ import { SyscallError } from "../ffi/errno.ts";
 import type { BridgeAttachment, NatBackend } from "../steps/plan.ts";
 import { BRIDGE, iptablesRemoval, iptablesRules, natRules, natTable } from "../steps/connect_bridge.ts";
 import { acceptForward, removeForward } from "./forward.ts";
-import { installed, loadRules } from "./rules.ts";
+import { installed, loadRules, removeIptablesChains } from "./rules.ts";
 
 /**
  * nftables when the host has `nft`, else iptables (`iptables-restore`):
@@ -89,8 +89,7 @@ export function disconnect(attachment: BridgeAttachment, remaining: number): voi
     if (attachment.nat === "nft") {
       loadRules("nft", `delete table ip ${natTable(attachment.id)}\n`, /No such file or directory/);
     } else {
-      // Chains that are not there (connect failed before iptables) are already undone.
-      loadRules("iptables", iptablesRemoval(attachment.id), /[Bb]ad rule|No chain|does not exist/);
+      removeIptablesChains("nat", (saved) => iptablesRemoval(attachment.id, saved));
     }
   } catch (error) {
     problems.push((error as Error).message);

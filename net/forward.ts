@@ -26,7 +26,7 @@
  */
 import { forwardRemoval, forwardRules } from "../steps/connect_bridge.ts";
 import type { BridgeAttachment, NatBackend } from "../steps/plan.ts";
-import { installed, loadRules, savedIptables } from "./rules.ts";
+import { installed, loadRules, removeIptablesChains } from "./rules.ts";
 
 /**
  * Whether the container's forward rules go into iptables: always with
@@ -45,11 +45,10 @@ export function acceptForward(attachment: BridgeAttachment): void {
 
 /**
  * Removes what acceptForward added, whatever of it is still there (read
- * back from iptables-save rather than guessed from error messages, which
- * differ between iptables-nft and legacy).
+ * back from iptables-save: chainsRemoval says why).
  */
 export function removeForward(attachment: BridgeAttachment): void {
-  if (!forwardsThroughIptables(attachment.nat)) return;
-  const removal = forwardRemoval(attachment.id, savedIptables("filter"));
-  if (removal) loadRules("iptables", removal);
+  if (forwardsThroughIptables(attachment.nat)) {
+    removeIptablesChains("filter", (saved) => forwardRemoval(attachment.id, saved));
+  }
 }

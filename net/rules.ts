@@ -53,3 +53,12 @@ export function savedIptables(table: string): string {
   }
   return new TextDecoder().decode(result.stdout);
 }
+
+/**
+ * Removes what `removal` (chainsRemoval) finds of a container's chains in
+ * iptables' `table`; nothing when none of it is there.
+ */
+export function removeIptablesChains(table: string, removal: (saved: string) => string | undefined): void {
+  const script = removal(savedIptables(table));
+  if (script) loadRules("iptables", script);
+}

@@ -48,20 +48,13 @@ export function iptablesRules(attachment: BridgeAttachment): string {
   ].join("\n") + "\n";
 }
 
-/** What removes iptablesRules' chains and jumps. */
-export function iptablesRemoval(id: string): string {
+/**
+ * What removes iptablesRules' chains and their jumps, given the nat table as
+ * `iptables-save -t nat` prints it (see chainsRemoval).
+ */
+export function iptablesRemoval(id: string, savedNat: string): string | undefined {
   const { post, dnat } = iptablesChains(id);
-  return [
-    "*nat",
-    `-D POSTROUTING -j ${post}`,
-    `-D PREROUTING -j ${dnat}`,
-    `-D OUTPUT -j ${dnat}`,
-    `-F ${post}`,
-    `-X ${post}`,
-    `-F ${dnat}`,
-    `-X ${dnat}`,
-    "COMMIT",
-  ].join("\n") + "\n";
+  return chainsRemoval("nat", [post, dnat], savedNat);
 }
 
 /** The container's own iptables chain in the filter table: the forwarded traffic it lets through. */
@@ -106,21 +99,29 @@ export function forwardRules(attachment: BridgeAttachment): string {
   ].join("\n") + "\n";
 }
 
-/**
- * What removes forwardRules' chain, given the filter table as
- * `iptables-save -t filter` prints it: every rule that jumps to the chain
- * (a firewall reload may have dropped the one in FORWARD already), then the
- * chain; undefined when none of it is there.
- */
+/** What removes forwardRules' chain and its jump, given the filter table as `iptables-save -t filter` prints it. */
 export function forwardRemoval(id: string, savedFilter: string): string | undefined {
-  const chain = forwardChain(id);
-  const jumps = savedFilter.split("\n").filter((line) => line.startsWith("-A ") && line.endsWith(` -j ${chain}`));
-  const declared = savedFilter.split("\n").some((line) => line.startsWith(`:${chain} `));
-  if (!jumps.length && !declared) return undefined;
+  return chainsRemoval("filter", [forwardChain(id)], savedFilter);
+}
+
+/**
+ * What removes a container's own `chains` from `table`, given the table as
+ * iptables-save prints it: every rule that jumps to one of them, then the
+ * chains; undefined when none of it is there. Read back rather than
+ * written blind: one `-D` of a rule that is gone (a firewall reload, a
+ * second undo after the container's gcr did it) fails the whole
+ * iptables-restore, leaving the rest, and its message differs between
+ * iptables-nft and legacy, so it cannot be told apart from a real failure.
+ */
+export function chainsRemoval(table: string, chains: readonly string[], saved: string): string | undefined {
+  const lines = saved.split("\n");
+  const jumps = lines.filter((line) => line.startsWith("-A ") && chains.some((chain) => line.endsWith(` -j ${chain}`)));
+  const declared = chains.filter((chain) => lines.some((line) => line.startsWith(`:${chain} `)));
+  if (!jumps.length && !declared.length) return undefined;
   return [
-    "*filter",
+    `*${table}`,
     ...jumps.map((line) => `-D ${line.slice("-A ".length)}`),
-    ...(declared ? [`-F ${chain}`, `-X ${chain}`] : []),
+    ...declared.flatMap((chain) => [`-F ${chain}`, `-X ${chain}`]),
     "COMMIT",
   ].join("\n") + "\n";
 }
