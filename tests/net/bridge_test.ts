@@ -342,7 +342,7 @@ for (const { nat, legacy } of FIREWALLS) {
   Deno.test(
     named(
       `--net bridge (${label}) under FORWARD DROP: the container's traffic passes, and only its; its rules go with it`,
-      legacy ? skip ?? missingPrograms("iptables-legacy", "flock") : skip,
+      legacy ? skip ?? missingPrograms("iptables-legacy", "iptables-nft-save", "flock") : skip,
     ),
     () =>
       withState(async (state) => {
