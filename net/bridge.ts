@@ -3,7 +3,9 @@
  * bridge by a veth pair, an address from the allocator (ipam.ts), a default
  * route through the bridge, outbound NAT and `-p` published ports. Links go
  * through rtnetlink (links.ts); NAT through nftables, one table per
- * container, so that its rules go with one `nft delete table`.
+ * container, so that its rules go with one `nft delete table`; the
+ * container's forwarded traffic let through iptables' FORWARD, whose policy
+ * dockerd sets to DROP (forward.ts).
  *
  * nftables is driven through the `nft` program: its netlink protocol
  * (nf_tables batches of expressions) is a compiler's job, which nft is; the
@@ -17,6 +19,8 @@ import { ERRNO } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errno.ts";
 import type { BridgeAttachment, NatBackend } from "../steps/plan.ts";
 import { BRIDGE, iptablesRemoval, iptablesRules, natRules, natTable } from "../steps/connect_bridge.ts";
+import { acceptForward, removeForward } from "./forward.ts";
+import { installed, loadRules, removeIptablesChains } from "./rules.ts";
 
 /**
  * nftables when the host has `nft`, else iptables (`iptables-restore`):
@@ -26,16 +30,8 @@ export function natBackend(): NatBackend {
   const chosen = Deno.env.get("GCR_NAT");
   if (chosen === "nft" || chosen === "iptables") return chosen;
   if (chosen) throw new Error(`GCR_NAT must be nft or iptables (got ${JSON.stringify(chosen)})`);
-  const onPath = (program: string) =>
-    ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin"].some((dir) => {
-      try {
-        return Deno.statSync(`${dir}/${program}`).isFile;
-      } catch {
-        return false;
-      }
-    });
-  if (onPath("nft")) return "nft";
-  if (onPath("iptables-restore")) return "iptables";
+  if (installed("nft")) return "nft";
+  if (installed("iptables-restore")) return "iptables";
   throw new Error("--net bridge needs nftables (nft) or iptables for its NAT rules: neither is installed");
 }
 
@@ -47,26 +43,6 @@ const ignoring = (errnos: number[], fn: () => void) => {
   }
 };
 
-/**
- * Runs nft (`-f FILE`) or iptables-restore (`--noflush FILE`) on `script`;
- * throws with the program's message.
- */
-function runNat(backend: NatBackend, script: string, absentIs?: RegExp): void {
-  const file = Deno.makeTempFileSync({ prefix: `gcr-${backend}-` });
-  try {
-    Deno.writeTextFileSync(file, script);
-    const [program, args] = backend === "nft" ? ["nft", ["-f", file]] : ["iptables-restore", ["--noflush", file]];
-    const result = new Deno.Command(program, { args, stdout: "null", stderr: "piped" }).outputSync();
-    const message = new TextDecoder().decode(result.stderr).trim();
-    // A table that is not there (connect failed before nft) is already undone.
-    if (!result.success && !(absentIs && absentIs.test(message))) {
-      throw new Error(`${program} ${args[0]}: ${message.split("\n")[0]}`);
-    }
-  } finally {
-    Deno.removeSync(file);
-  }
-}
-
 function writeSysctl(name: string, value: string): void {
   Deno.writeTextFileSync(`/proc/sys/${name.replaceAll(".", "/")}`, value);
 }
@@ -74,7 +50,7 @@ function writeSysctl(name: string, value: string): void {
 /**
  * Connects the container whose first process is `pid` (gated, in its new
  * network namespace): bridge (made once), forwarding, veth pair, its
- * address and route, its NAT table.
+ * address and route, its NAT table, its forward accepts.
  */
 export async function connect(attachment: BridgeAttachment, pid: number): Promise<void> {
   const { lease, hostVeth, prefixLength } = attachment;
@@ -97,11 +73,13 @@ export async function connect(attachment: BridgeAttachment, pid: number): Promis
     container.setUp("eth0");
     container.addDefaultRoute(lease.gateway);
   });
-  runNat(attachment.nat, attachment.nat === "nft" ? natRules(attachment) : iptablesRules(attachment));
+  loadRules(attachment.nat, attachment.nat === "nft" ? natRules(attachment) : iptablesRules(attachment));
+  acceptForward(attachment);
 }
 
 /**
- * Undoes connect, whatever part of it happened: the NAT table, the host's
+ * Undoes connect, whatever part of it happened: the NAT table, the forward
+ * chain, the host's
  * veth (gone already when the container's namespace went), the address;
  * and the bridge when no container holds an address any more.
  */
@@ -109,11 +87,15 @@ export function disconnect(attachment: BridgeAttachment, remaining: number): voi
   const problems: string[] = [];
   try {
     if (attachment.nat === "nft") {
-      runNat("nft", `delete table ip ${natTable(attachment.id)}\n`, /No such file or directory/);
+      loadRules("nft", `delete table ip ${natTable(attachment.id)}\n`, /No such file or directory/);
     } else {
-      // Chains that are not there (connect failed before iptables) are already undone.
-      runNat("iptables", iptablesRemoval(attachment.id), /[Bb]ad rule|No chain|does not exist/);
+      removeIptablesChains("nat", (saved) => iptablesRemoval(attachment.id, saved));
     }
+  } catch (error) {
+    problems.push((error as Error).message);
+  }
+  try {
+    removeForward(attachment);
   } catch (error) {
     problems.push((error as Error).message);
   }

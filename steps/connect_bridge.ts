@@ -12,6 +12,14 @@ import type { Step } from "./step.ts";
 /** The bridge every bridged container is attached to, as docker0 is Docker's. */
 export const BRIDGE = "gcr0";
 
+/**
+ * How iptables rules are loaded: added to what is there, not replacing it;
+ * waiting for legacy iptables' xtables lock, which gcrs starting side by
+ * side would otherwise fail each other on.
+ */
+export const IPTABLES_RESTORE_ARGS = ["--noflush", "--wait=10"] as const;
+const IPTABLES_RESTORE = `iptables-restore ${IPTABLES_RESTORE_ARGS.join(" ")}`;
+
 /** The container's own iptables chains (in the nat table): what it sends out, and its published ports. */
 export function iptablesChains(id: string): { post: string; dnat: string } {
   const short = id.slice(0, 12);
@@ -40,18 +48,80 @@ export function iptablesRules(attachment: BridgeAttachment): string {
   ].join("\n") + "\n";
 }
 
-/** What removes iptablesRules' chains and jumps. */
-export function iptablesRemoval(id: string): string {
+/**
+ * What removes iptablesRules' chains and their jumps, given the nat table as
+ * `iptables-save -t nat` prints it (see chainsRemoval).
+ */
+export function iptablesRemoval(id: string, savedNat: string): string | undefined {
   const { post, dnat } = iptablesChains(id);
+  return chainsRemoval("nat", [post, dnat], savedNat);
+}
+
+/** The container's own iptables chain in the filter table: the forwarded traffic it lets through. */
+export function forwardChain(id: string): string {
+  return `GCR-${id.slice(0, 12)}-FWD`;
+}
+
+/**
+ * The container's forwarded traffic let through FORWARD when its policy is
+ * DROP (dockerd sets it): what it sends, the replies to what it sent, and
+ * connections to its published ports. These are Docker's and podman's rules
+ * (`-i docker0 -j ACCEPT`, `-o docker0 --ctstate RELATED,ESTABLISHED`;
+ * netavark's `-s <subnet>`, `-d <subnet> --ctstate RELATED,ESTABLISHED`)
+ * for one container instead of a network: gcr has no daemon that knows when
+ * the last container on gcr0 goes, so each container's rules come and go
+ * with it, as its NAT does, and a forward that is no container's is still
+ * dropped.
+ *
+ * Its address together with `-i gcr0`: a routed packet comes in on the
+ * bridge, not on the veth (a bridge port, seen only under br_netfilter),
+ * and no packet from outside may claim the address. A published port is
+ * matched by its DNAT (`--ctstate DNAT` from that host port), so a
+ * connection sent straight to the container's address from outside is
+ * still dropped. The jump goes first in FORWARD, ahead of a DROP or REJECT
+ * rule at its end.
+ */
+export function forwardRules(attachment: BridgeAttachment): string {
+  const { lease, ports } = attachment;
+  const chain = forwardChain(attachment.id);
+  const to = `-d ${lease.address}/32 -o ${BRIDGE}`;
   return [
-    "*nat",
-    `-D POSTROUTING -j ${post}`,
-    `-D PREROUTING -j ${dnat}`,
-    `-D OUTPUT -j ${dnat}`,
-    `-F ${post}`,
-    `-X ${post}`,
-    `-F ${dnat}`,
-    `-X ${dnat}`,
+    "*filter",
+    `:${chain} - [0:0]`,
+    `-A ${chain} -s ${lease.address}/32 -i ${BRIDGE} -j ACCEPT`,
+    `-A ${chain} ${to} -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+    ...ports.map((p) =>
+      `-A ${chain} ${to} -p ${p.protocol} -m conntrack --ctstate DNAT --ctorigdstport ${p.hostPort} ` +
+      `-m ${p.protocol} --dport ${p.containerPort} -j ACCEPT`
+    ),
+    `-I FORWARD -j ${chain}`,
+    "COMMIT",
+  ].join("\n") + "\n";
+}
+
+/** What removes forwardRules' chain and its jump, given the filter table as `iptables-save -t filter` prints it. */
+export function forwardRemoval(id: string, savedFilter: string): string | undefined {
+  return chainsRemoval("filter", [forwardChain(id)], savedFilter);
+}
+
+/**
+ * What removes a container's own `chains` from `table`, given the table as
+ * iptables-save prints it: every rule that jumps to one of them, then the
+ * chains; undefined when none of it is there. Read back rather than
+ * written blind: one `-D` of a rule that is gone (a firewall reload, a
+ * second undo after the container's gcr did it) fails the whole
+ * iptables-restore, leaving the rest, and its message differs between
+ * iptables-nft and legacy, so it cannot be told apart from a real failure.
+ */
+export function chainsRemoval(table: string, chains: readonly string[], saved: string): string | undefined {
+  const lines = saved.split("\n");
+  const jumps = lines.filter((line) => line.startsWith("-A ") && chains.some((chain) => line.endsWith(` -j ${chain}`)));
+  const declared = chains.filter((chain) => lines.some((line) => line.startsWith(`:${chain} `)));
+  if (!jumps.length && !declared.length) return undefined;
+  return [
+    `*${table}`,
+    ...jumps.map((line) => `-D ${line.slice("-A ".length)}`),
+    ...declared.flatMap((chain) => [`-F ${chain}`, `-X ${chain}`]),
     "COMMIT",
   ].join("\n") + "\n";
 }
@@ -106,10 +176,20 @@ export function showConnect(attachment: BridgeAttachment): string[] {
     ...(attachment.nat === "nft"
       ? natRules(attachment).trimEnd().split("\n").map((line, i) => (i === 0 ? `nft -f - <<< ${line}` : `    ${line}`))
       : iptablesRules(attachment).trimEnd().split("\n").map((line, i) =>
-        i === 0 ? `iptables-restore --noflush <<< ${line}` : `    ${line}`
+        i === 0 ? `${IPTABLES_RESTORE} <<< ${line}` : `    ${line}`
       )),
+    ...forwardRules(attachment).trimEnd().split("\n").map((line, i) =>
+      i === 0 ? `${IPTABLES_RESTORE} <<< ${line}  ${FORWARD_NOTE[attachment.nat]}` : `    ${line}`
+    ),
   ];
 }
+
+/** Why the forward rules are iptables' with either NAT backend (net/forward.ts says more). */
+const FORWARD_NOTE: Record<BridgeAttachment["nat"], string> = {
+  nft:
+    "(where iptables is installed: a FORWARD DROP policy is iptables', and only a rule in its chain passes a packet)",
+  iptables: "(lets the container's traffic through a FORWARD DROP policy)",
+};
 
 /**
  * `--net bridge`: gcr joins the child's new network namespace to the gcr0
@@ -121,7 +201,7 @@ export function connectBridge(attachment: BridgeAttachment): Step {
   return {
     name: "connect-bridge",
     why: `eth0 with ${attachment.lease.cidr} on the ${"gcr0"} bridge, a default route through it, NAT` +
-      (attachment.ports.length ? " and published ports" : ""),
+      (attachment.ports.length ? " and published ports" : "") + ", its forwarded traffic let through a FORWARD DROP",
     parent: [{ op: "connect-bridge", attachment, show: showConnect(attachment) }],
     child: [],
   };

@@ -3,7 +3,7 @@
  * namespace (`unshare --net`) and runs everything in it, gcr included, so
  * the bridge, veths, NAT tables and traffic never touch the host's network.
  * A second namespace, held by a `sleep` of the test's, stands for "outside"
- * where outbound NAT is checked.
+ * where outbound NAT and the FORWARD DROP policy (dockerd's) are checked.
  *
  * @module
  */
@@ -12,6 +12,8 @@ import {
   busyboxRootfs,
   describe,
   GCR,
+  gcrOk,
+  missingPrograms,
   missingRoot,
   named,
   needs,
@@ -21,7 +23,7 @@ import {
 } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts";
 
-const skip = missingRoot() ?? needs("unshare", "nft", "ip", "curl", "python3");
+const skip = missingRoot() ?? needs("unshare", "nft", "ip", "curl", "python3", "iptables-save");
 
 /**
  * Runs `script` (sh) in a new network namespace with `lo` up and a veth pair
@@ -55,11 +57,49 @@ async function withState(fn: (state: string) => Promise<void>): Promise<void> {
   }
 }
 
+/**
+ * How many of gcr's firewall rules there are: its nftables tables, and every
+ * line of iptables' tables (nat and filter: chains, their rules, the jumps
+ * to them) that names a GCR- chain.
+ */
+const GCR_RULES = "$(( $(nft list tables | grep -c gcr) + $(iptables-save | grep -c GCR-) ))";
+
 /** What must be gone once the script's containers have ended, printed by the script itself. */
 const LEFTOVERS = `
 echo "leftover-links: $(ip -o link show | grep -c -E 'gcr0|veth')"
-echo "leftover-tables: $(( $(nft list tables | grep -c gcr) + $(iptables -t nat -S | grep -c GCR-) ))"
+echo "leftover-rules: ${GCR_RULES}"
 `;
+
+/** A server for "outside" on 192.0.2.20:9000 that answers each connection with the address it sees the client come from. */
+const SERVER = [
+  "import socket",
+  "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)",
+  "s.bind(('192.0.2.20', 9000)); s.listen()",
+  "while True:",
+  "    c, a = s.accept(); c.sendall(a[0].encode()); c.close()",
+].join("\n");
+
+/**
+ * "Outside" (for inOwnNetns' scripts): a second namespace behind t1, with
+ * 192.0.2.20, SERVER, and a route to the bridge's subnet through the first
+ * namespace, so that a connection sent straight to a container's address is
+ * refused by nothing but the firewall. `outside CMD…` runs a command there;
+ * OUTSIDE_END stops it.
+ */
+const OUTSIDE = `
+unshare --net sleep 120 & holder=$!
+sleep 0.2
+ip link set t1 netns $holder
+nsenter -t $holder -n sh -c 'ip link set lo up; ip addr add 192.0.2.20/24 dev t1; ip link set t1 up; ip route add 10.88.0.0/16 via 192.0.2.10'
+nsenter -t $holder -n python3 -c "${SERVER}" & serve=$!
+outside() { nsenter -t $holder -n "$@"; }
+tries=0
+until outside python3 -c "import socket; socket.create_connection(('192.0.2.20', 9000))" 2>/dev/null; do
+  tries=$((tries + 1)); [ $tries -lt 100 ] || { echo "the server did not start" >&2; exit 1; }
+  sleep 0.05
+done
+`;
+const OUTSIDE_END = "kill $holder $serve 2>/dev/null; wait 2>/dev/null";
 
 Deno.test(
   named(
@@ -116,8 +156,8 @@ ${LEFTOVERS}`,
       );
       assertIncludes(
         result.stdout,
-        "leftover-links: 0\nleftover-tables: 0\n",
-        "bridge, veths and NAT tables are gone",
+        "leftover-links: 0\nleftover-rules: 0\n",
+        "bridge, veths, NAT and forward rules are gone",
         describe(result),
       );
     }),
@@ -137,6 +177,9 @@ for (const nat of ["nft", "iptables"]) {
   echo "own-address: $(curl -s -m 5 http://192.0.2.10:8080/hostname)"
   echo "loopback-only: $(curl -s -m 5 http://127.0.0.1:8081/hostname)"
   echo "loopback-only-elsewhere: $(curl -s -m 2 http://192.0.2.10:8081/hostname || echo refused)"
+  # Bridged, not routed: it meets FORWARD only where br_netfilter hooks the
+  # bridge (not in this test's namespace), and then passes by -s … -i gcr0.
+  # busybox's wget -T crashes (1.35): timeout bounds it instead.
   echo "from-a-container: $($GCR run -q --net bridge $R busybox wget -q -O - http://192.0.2.10:8080/hostname)"
   echo "rules: nft $(nft list tables | grep -c gcr) iptables $(iptables -t nat -S | grep -c -- '-N GCR-')"
   echo "id: $a"
@@ -163,7 +206,7 @@ for (const nat of ["nft", "iptables"]) {
           "-p 127.0.0.1:… publishes on loopback only",
           describe(result),
         );
-        assertIncludes(result.stdout, "leftover-links: 0\nleftover-tables: 0\n", "nothing left", describe(result));
+        assertIncludes(result.stdout, "leftover-links: 0\nleftover-rules: 0\n", "nothing left", describe(result));
       }),
   );
 
@@ -171,23 +214,10 @@ for (const nat of ["nft", "iptables"]) {
     named(`--net bridge (${nat}): outbound traffic leaves with the namespace's address (NAT)`, skip),
     () =>
       withState(async (state) => {
-        // "Outside": a second namespace behind t1, with a server that answers
-        // with the address it sees the client come from.
-        const server = [
-          "import socket",
-          "s = socket.socket(); s.bind(('192.0.2.20', 9000)); s.listen()",
-          "c, a = s.accept(); c.sendall(a[0].encode()); c.close()",
-        ].join("\n");
         const result = await inOwnNetns(
-          `
-  unshare --net sleep 60 & holder=$!
-  sleep 0.2
-  ip link set t1 netns $holder
-  nsenter -t $holder -n sh -c 'ip link set lo up; ip addr add 192.0.2.20/24 dev t1; ip link set t1 up'
-  nsenter -t $holder -n python3 -c "${server}" & serve=$!
-  sleep 0.5
+          `${OUTSIDE}
   echo "seen-as: $($GCR run -q --net bridge $R busybox nc 192.0.2.20 9000)"
-  kill $holder $serve 2>/dev/null; wait 2>/dev/null
+  ${OUTSIDE_END}
   ${LEFTOVERS}`,
           state,
           nat,
@@ -199,22 +229,28 @@ for (const nat of ["nft", "iptables"]) {
           "the server sees the namespace's address, not 10.88.x",
           describe(result),
         );
-        assertIncludes(result.stdout, "leftover-links: 0\nleftover-tables: 0\n", "nothing left", describe(result));
+        assertIncludes(result.stdout, "leftover-links: 0\nleftover-rules: 0\n", "nothing left", describe(result));
       }),
   );
 
   Deno.test(
-    named(`--net bridge (${nat}): a gcr killed with SIGKILL leaves NAT rules that gcr rm removes`, skip),
+    named(`--net bridge (${nat}): a gcr killed with SIGKILL leaves rules that gcr rm and prune remove`, skip),
     () =>
       withState(async (state) => {
         const result = await inOwnNetns(
           `
+  monitor_of() { sed -n 's/^  "pid": \\([0-9]*\\),$/\\1/p' "$GCR_STATE/run/$1/container.json"; }
   a=$($GCR run -d -q --net bridge -p 8080:80 $R busybox httpd -f -p 80)
-  monitor=$(sed -n 's/^  "pid": \\([0-9]*\\),$/\\1/p' "$GCR_STATE/run/$a/container.json")
-  kill -9 $monitor; sleep 0.5
+  kill -9 $(monitor_of $a); sleep 0.5
   echo "tables-after-kill: $(( $(nft list tables | grep -c gcr) + $(iptables -t nat -S | grep -c -- '-N GCR-') ))"
+  echo "forward-jumps-after-kill: $(iptables -S FORWARD | grep -c -- '-j GCR-.*-FWD')"
   $GCR rm $a >/dev/null
-  echo "tables-after-rm: $(( $(nft list tables | grep -c gcr) + $(iptables -t nat -S | grep -c -- '-N GCR-') ))"
+  echo "rules-after-rm: ${GCR_RULES}"
+  b=$($GCR run -d -q --net bridge $R busybox sleep 60)
+  kill -9 $(monitor_of $b); sleep 0.5
+  echo "forward-jumps-after-kill-b: $(iptables -S FORWARD | grep -c -- '-j GCR-.*-FWD')"
+  $GCR prune >/dev/null
+  echo "rules-after-prune: ${GCR_RULES}"
   `,
           state,
           nat,
@@ -227,8 +263,214 @@ for (const nat of ["nft", "iptables"]) {
           "the killed gcr could not undo its table",
           describe(result),
         );
-        assertIncludes(result.stdout, "tables-after-rm: 0\n", "gcr rm undid it", describe(result));
+        assertIncludes(
+          result.stdout,
+          "forward-jumps-after-kill: 1\n",
+          "the killed gcr could not undo its forward chain either",
+          describe(result),
+        );
+        assertIncludes(
+          result.stdout,
+          "rules-after-rm: 0\n",
+          "gcr rm undid its NAT and forward rules",
+          describe(result),
+        );
+        assertIncludes(
+          result.stdout,
+          "forward-jumps-after-kill-b: 1\n",
+          "b's forward chain was left",
+          describe(result),
+        );
+        assertIncludes(result.stdout, "rules-after-prune: 0\n", "gcr prune undid b's rules", describe(result));
       }),
+  );
+}
+
+/**
+ * Makes the script's `iptables`, `iptables-save` and `iptables-restore` the
+ * legacy (x_tables) ones, as on a host whose alternatives point there, with
+ * a lock file of the test's own (XTABLES_LOCKFILE) rather than the host's.
+ */
+const LEGACY = `
+legacy=$GCR_STATE/legacy; mkdir "$legacy"
+multi=$(readlink -f "$(command -v iptables-legacy)")
+for program in iptables iptables-save iptables-restore; do ln -s "$multi" "$legacy/$program"; done
+export PATH="$legacy:$PATH" XTABLES_LOCKFILE="$legacy/xtables.lock"
+`;
+
+/**
+ * An iptables-restore that loads its script with the next one on PATH, then
+ * fails when the script holds a container's forward rules: connect-bridge
+ * failing after its NAT and forward rules are in.
+ */
+const FAILING_RESTORE = `
+failing=$GCR_STATE/failing; mkdir "$failing"
+cat >"$failing/iptables-restore" <<'EOF'
+#!/bin/sh
+for script; do :; done
+PATH=\${PATH#*:} iptables-restore "$@" || exit
+if grep -q -- '-I FORWARD -j GCR-' "$script"; then echo "iptables-restore: injected failure" >&2; exit 1; fi
+EOF
+chmod +x "$failing/iptables-restore"
+`;
+
+/** The NAT backend, and whether iptables is the legacy one (held locked while gcr starts). */
+const FIREWALLS = [
+  { nat: "nft", legacy: false },
+  { nat: "iptables", legacy: false },
+  { nat: "iptables", legacy: true },
+] as const;
+
+/**
+ * For the legacy case: another program holds legacy iptables' lock for 3 s
+ * while gcr starts (it writes `released` just before letting go), and a
+ * control shows that iptables itself cannot take that lock meanwhile.
+ */
+const LOCK_HELD = `
+flock "$XTABLES_LOCKFILE" sh -c 'sleep 3; date +%s%N >"$0"' "$legacy/released" &
+until ! flock -n "$XTABLES_LOCKFILE" true; do sleep 0.02; done
+echo "lock-control: $(iptables -w 1 -N lockcontrol 2>&1 | grep -c 'holding the xtables lock')"
+`;
+/** gcr started only once the lock was let go, and its rules are legacy's, none iptables-nft's. */
+const LOCK_WAITED = `
+echo "waited-for-the-lock: $([ "$(cat "$legacy/released")" -le "$(date +%s%N)" ] && [ -n "$a" ] && echo yes)"
+echo "in-iptables-nft: $(iptables-nft-save | grep -c GCR-)"
+`;
+
+for (const { nat, legacy } of FIREWALLS) {
+  const label = legacy ? `${nat}, iptables-legacy with its lock held` : nat;
+  Deno.test(
+    named(
+      `--net bridge (${label}) under FORWARD DROP: the container's traffic passes, and only its; its rules go with it`,
+      legacy ? skip ?? missingPrograms("iptables-legacy", "iptables-nft-save", "flock") : skip,
+    ),
+    () =>
+      withState(async (state) => {
+        const result = await inOwnNetns(
+          `${legacy ? LEGACY : ""}
+  echo "iptables: $(iptables -V)"
+  iptables -P FORWARD DROP  # as dockerd does
+  ${OUTSIDE}
+  ${legacy ? LOCK_HELD : ""}
+  a=$($GCR run -d -q --net bridge -p 8080:80 $R busybox httpd -f -p 80 -h /etc)
+  echo "id: $a"
+  ${legacy ? LOCK_WAITED : ""}
+  addr=$($GCR inspect $a | sed -n 's/.*"address": "\\(.*\\)".*/\\1/p')
+  chain=$(iptables -S FORWARD | sed -n 's/^-A FORWARD -j \\(GCR-.*-FWD\\)$/\\1/p')
+  echo "chain: $chain"
+  echo "to-outside: $($GCR exec $a nc -w 5 192.0.2.20 9000)"
+  echo "published: $(outside curl -s -m 5 http://192.0.2.10:8080/hostname)"
+  # Bridged, not routed: it meets FORWARD only where br_netfilter hooks the
+  # bridge (not in this test's namespace), and then passes by -s … -i gcr0.
+  # busybox's wget -T crashes (1.35): timeout bounds it instead.
+  echo "from-a-container: $($GCR run --rm -q --net bridge $R busybox timeout 5 wget -q -O - http://$addr/hostname)"
+  echo "straight-to-it: $(outside curl -s -m 1 http://$addr/hostname || echo dropped)"
+  # Without the jump to its chain, the policy drops the container's traffic:
+  iptables -D FORWARD -j $chain
+  echo "to-outside-unjumped: $($GCR exec $a nc -w 1 192.0.2.20 9000 2>/dev/null || echo dropped)"
+  echo "published-unjumped: $(outside curl -s -m 1 http://192.0.2.10:8080/hostname || echo dropped)"
+  # … and it is the policy that stops a connection straight to the container:
+  iptables -P FORWARD ACCEPT
+  echo "straight-to-it-accepted: $(outside curl -s -m 5 http://$addr/hostname || echo dropped)"
+  iptables -P FORWARD DROP
+  # Jumps taken away (a firewall reload): rm -f removes the rest, without a word.
+  [ "$GCR_NAT" = iptables ] && iptables -t nat -D PREROUTING -j GCR-$a-DNAT
+  $GCR rm -f $a >/dev/null 2>"$GCR_STATE/rm.err"
+  echo "rm-said: $(cat "$GCR_STATE/rm.err")"
+  echo "after-rm: ${GCR_RULES}"
+  echo "run-rm: $($GCR run --rm -q --net bridge $R busybox nc -w 5 192.0.2.20 9000)"
+  echo "after-run-rm: ${GCR_RULES}"
+  b=$($GCR run -d --rm -q --net bridge $R busybox sleep 60)
+  echo "while-b-runs: $(iptables -S FORWARD | grep -c -- "-j GCR-$b-FWD")"
+  $GCR stop -t 0 $b >/dev/null
+  echo "after-stop-of-run-rm: ${GCR_RULES}"
+  $GCR run --rm -q --net bridge $R busybox /no/such/command 2>/dev/null
+  echo "failed-exec: $? ${GCR_RULES}"
+  ${FAILING_RESTORE}
+  PATH="$failing:$PATH" $GCR run --rm -q --net bridge -p 8080:80 $R busybox true 2>"$failing/err"
+  echo "failed-connect: $? ${GCR_RULES} $(grep -c 'injected failure' "$failing/err")"
+  ${OUTSIDE_END}
+  echo "forward: $(iptables -S FORWARD | tr '\\n' ' ')"
+  ${LEFTOVERS}`,
+          state,
+          nat,
+        );
+        assertEquals(result.code, 0, "the script", describe(result));
+        assertMatch(
+          result.stdout,
+          legacy ? /^iptables: .*\(legacy\)$/m : /^iptables: .*\(nf_tables\)$/m,
+          "which iptables",
+          describe(result),
+        );
+        const id = result.stdout.match(/^id: ([0-9a-f]{12})$/m)?.[1];
+        assert(id, "the container's id", describe(result));
+        const expected: [string, string][] = [
+          ["to-outside: 192.0.2.10", "the container reaches outside through the DROP policy"],
+          [`published: ${id}`, "its published port is reached from outside"],
+          [`from-a-container: ${id}`, "another container reaches it over the bridge"],
+          ["straight-to-it: dropped", "a connection straight to its address, not through -p, is dropped"],
+          ["to-outside-unjumped: dropped", "without gcr's rules the policy drops what it sends"],
+          ["published-unjumped: dropped", "without gcr's rules the policy drops its published port"],
+          [
+            `straight-to-it-accepted: ${id}`,
+            "under ACCEPT the straight connection goes through: DROP was what stopped it",
+          ],
+          [`chain: GCR-${id}-FWD`, "FORWARD jumps to the container's chain"],
+          ...(legacy
+            ? [
+              ["lock-control: 1", "the test held legacy iptables' lock"],
+              ["waited-for-the-lock: yes", "gcr run waited for the lock, and then started"],
+              ["in-iptables-nft: 0", "the rules are legacy iptables' only"],
+            ] as [string, string][]
+            : []),
+          ["rm-said: ", "rm -f says nothing"],
+          ["after-rm: 0", "rm -f removed its rules"],
+          ["run-rm: 192.0.2.10", "a run --rm container reaches outside"],
+          ["after-run-rm: 0", "run --rm removed its rules"],
+          ["while-b-runs: 1", "a second container has its own forward chain"],
+          ["after-stop-of-run-rm: 0", "gcr stop of a run -d --rm container removed its rules"],
+          ["failed-exec: 127 0", "a command that cannot run: exit 127, no rules left"],
+          [
+            "failed-connect: 125 0 1",
+            "connect-bridge failing in its forward rules: exit 125, the error, no rules left",
+          ],
+          ["forward: -P FORWARD DROP ", "FORWARD is back to its policy alone"],
+          ["leftover-links: 0\nleftover-rules: 0", "nothing left"],
+        ];
+        for (const [line, what] of expected) assertIncludes(result.stdout, `${line}\n`, what, describe(result));
+      }),
+  );
+}
+
+/** `gcr explain` shows the forward rules in the connect-bridge step, with the NAT's, for either backend. */
+for (const nat of ["nft", "iptables"]) {
+  Deno.test(
+    named(`gcr explain run --net bridge -p (${nat}): connect-bridge shows the forward rules`, skip),
+    async () => {
+      await busyboxRootfs();
+      const result = await gcrOk(["explain", "run", "--net", "bridge", "-p", "8080:80", "busybox", "true"], {
+        env: { GCR_NAT: nat },
+      });
+      const step = result.stdout.match(/^ *\d+\. connect-bridge: .*\n((?: {6}.*\n)+)/m)?.[1];
+      assert(step, "a connect-bridge step", describe(result));
+      const chain = step.match(/:(GCR-[0-9a-f]{12}-FWD) - \[0:0\]/)?.[1];
+      assert(chain, "the container's forward chain", describe(result));
+      for (
+        const line of [
+          "iptables-restore --noflush --wait=10 <<< *filter",
+          `-A ${chain} -s <address>/32 -i gcr0 -j ACCEPT`,
+          `-A ${chain} -d <address>/32 -o gcr0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
+          `-A ${chain} -d <address>/32 -o gcr0 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -m tcp --dport 80 -j ACCEPT`,
+          `-I FORWARD -j ${chain}`,
+        ]
+      ) assertIncludes(step, line, "the forward rules in connect-bridge", describe(result));
+      assertIncludes(
+        step,
+        nat === "nft" ? "nft -f - <<< table ip gcr-" : "<<< *nat",
+        "the NAT rules",
+        describe(result),
+      );
+    },
   );
 }
 
