@@ -197,7 +197,8 @@ export function describe(result: RunResult): string {
   }\n--- stdout ---\n${result.stdout}\n--- stderr ---\n${result.stderr}`;
 }
 
-function quote(arg: string): string {
+/** `arg` as one shell word. */
+export function quote(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
@@ -706,6 +707,63 @@ export function liveProcessesInPidNamespace(nsLink: string): number[] {
     } catch { /* gone, or not ours to read */ }
   }
   return found;
+}
+
+/** Sends SIGKILL to each of `pids`, by pid; ignores those already gone. */
+export function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      Deno.kill(pid, "SIGKILL");
+    } catch { /* already gone */ }
+  }
+}
+
+/** Polls `what` (processes, mounts…) until it finds none or `timeoutMs` passed; returns what is left. */
+export async function waitGone<T>(what: () => T[], timeoutMs: number): Promise<T[]> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const left = what();
+    if (!left.length || performance.now() > deadline) return left;
+    await sleep(50);
+  }
+}
+
+/** The mount points at or under `dir` in the mount namespace of `pid` (default: the test's). */
+export function mountsUnder(dir: string, pid: number | "self" = "self"): string[] {
+  const mounts = parseMountinfo(readTextOr(`/proc/${pid}/mountinfo`));
+  return mounts.map((m) => m.mountPoint).filter((p) => p === dir || p.startsWith(dir + "/"));
+}
+
+/**
+ * What is at each of `paths` (kind and modification time, and the same for
+ * what they hold, three levels deep), one line each: two equal results mean
+ * nothing there was made, removed or written.
+ */
+export function pathsState(paths: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const path of paths) {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(path);
+    } catch {
+      out.push(`${path} absent`);
+      continue;
+    }
+    out.push(`${path} ${info.isDirectory ? "d" : "f"} ${info.mtime?.toISOString()}`);
+    if (!info.isDirectory) continue;
+    const walk = (folder: string, depth: number) => {
+      for (const entry of Deno.readDirSync(folder)) {
+        const child = join(folder, entry.name);
+        const stat = Deno.lstatSync(child);
+        out.push(`${child} ${stat.isDirectory ? "d" : "f"} ${stat.mtime?.toISOString()}`);
+        if (stat.isDirectory && depth < 3) walk(child, depth + 1);
+      }
+    };
+    try {
+      walk(path, 1);
+    } catch { /* unreadable */ }
+  }
+  return out;
 }
 
 /** Fields of each line of a mountinfo file. */

@@ -42,18 +42,21 @@ import {
   describe,
   ensureFixtureDirs,
   FIXTURES,
+  killAll,
   liveProcessesWith,
   missingPrograms,
   missingRoot,
-  parseMountinfo,
+  mountsUnder,
+  pathsState,
+  quote,
   run,
   Running,
   type RunOptions,
   type RunResult,
+  waitGone,
   which,
 } from "../fixtures.ts";
 import { exists } from "../../host/files.ts";
-import { sleep } from "../../host/time.ts";
 
 /** Where the built image archive is kept between runs. */
 export const PODMAN_CACHE = join(FIXTURES, "podman");
@@ -82,19 +85,20 @@ const HOST_PATHS = [
 
 /** Why the podman tests cannot run here, or undefined. */
 export function podmanUnavailable(): string | undefined {
-  return missingRoot() ??
-    missingPrograms("podman", "conmon", "umoci", "unshare", "script", "tar") ??
+  return missingRoot() ?? missingPrograms("podman", "conmon", "script") ?? busyboxImageUnavailable();
+}
+
+/** Why the busybox image (podmanImageArchive) cannot be built here, or undefined. */
+export function busyboxImageUnavailable(): string | undefined {
+  return missingPrograms("umoci", "unshare", "tar") ??
     (BUSYBOX_PATHS.some(exists) ? undefined : "no busybox (apt-get install busybox-static)");
 }
 
 // ---------------------------------------------------------------------------
 // The image
 
-function quote(arg: string): string {
-  return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
-}
-
-async function must(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+/** Runs a program to completion and fails, with its output, unless it exits 0. */
+export async function must(program: string, args: readonly string[], options: RunOptions = {}): Promise<RunResult> {
   const result = await run(program, args, { timeoutMs: 120_000, ...options });
   if (result.code !== 0) throw new Error(`${program} failed\n${describe(result)}`);
   return result;
@@ -165,6 +169,18 @@ async function buildArchive(): Promise<string> {
     Deno.removeSync(work, { recursive: true });
   }
   return ARCHIVE;
+}
+
+/**
+ * Runs `argv` (podman, skopeo: any user of containers/image) where the
+ * blob-info cache's folder is read-only, in a private mount namespace, so
+ * that it keeps that cache in memory instead of writing
+ * /var/lib/containers/cache, which root's copies do with no option to move it.
+ */
+export function runWithoutBlobCache(argv: readonly string[], options: RunOptions = {}): Promise<RunResult> {
+  const readOnly = ["/var/lib/containers/cache", "/var/lib/containers", "/var/lib"].find(exists) ?? "/var/lib";
+  const script = 'target=$1; shift; mount --bind -o ro "$target" "$target" && exec "$@"';
+  return run("unshare", ["--mount", "--propagation", "private", "sh", "-c", script, "sh", readOnly, ...argv], options);
 }
 
 // ---------------------------------------------------------------------------
@@ -352,19 +368,10 @@ class Env implements PodmanEnv {
    * of writing /var/lib/containers/cache (see the module notes).
    */
   async load(archive: string): Promise<void> {
-    const readOnly = ["/var/lib/containers/cache", "/var/lib/containers", "/var/lib"].find(exists) ?? "/var/lib";
-    const script = 'target=$1; shift; mount --bind -o ro "$target" "$target" && exec "$@"';
-    const result = await run("unshare", [
-      "--mount",
-      "--propagation",
-      "private",
-      "sh",
-      "-c",
-      script,
-      "sh",
-      readOnly,
-      ...this.argv(["load", "--signature-policy", join(this.dir, "policy.json"), "--input", archive]),
-    ], this.#options({ timeoutMs: 120_000 }));
+    const result = await runWithoutBlobCache(
+      this.argv(["load", "--signature-policy", join(this.dir, "policy.json"), "--input", archive]),
+      this.#options({ timeoutMs: 120_000 }),
+    );
     if (result.code !== 0) throw new Error(`podman load failed\n${describe(result)}`);
     const check = await this.podman(["image", "exists", this.image]);
     if (check.code !== 0) throw new Error(`${this.image} is missing after podman load\n${describe(result)}`);
@@ -389,28 +396,6 @@ function containerProcesses(ids: readonly string[]): number[] {
     }
   }
   return [...pids];
-}
-
-function mountsUnder(dir: string): string[] {
-  const mounts = parseMountinfo(Deno.readTextFileSync("/proc/self/mountinfo"));
-  return mounts.map((m) => m.mountPoint).filter((p) => p === dir || p.startsWith(dir + "/"));
-}
-
-function killAll(pids: readonly number[]): void {
-  for (const pid of pids) {
-    try {
-      Deno.kill(pid, "SIGKILL");
-    } catch { /* already gone */ }
-  }
-}
-
-async function waitGone(what: () => number[], timeoutMs: number): Promise<number[]> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const left = what();
-    if (!left.length || performance.now() > deadline) return left;
-    await sleep(50);
-  }
 }
 
 /**
@@ -491,29 +476,7 @@ function reapStaleEnvs(): void {
  * the firewall's CNI and netavark rules. Two equal snapshots mean podman left the host alone.
  */
 export async function hostContainerState(): Promise<string[]> {
-  const out: string[] = [];
-  for (const path of HOST_PATHS) {
-    let info: Deno.FileInfo;
-    try {
-      info = Deno.lstatSync(path);
-    } catch {
-      out.push(`${path} absent`);
-      continue;
-    }
-    out.push(`${path} ${info.isDirectory ? "d" : "f"} ${info.mtime?.toISOString()}`);
-    if (!info.isDirectory) continue;
-    const walk = (folder: string, depth: number) => {
-      for (const entry of Deno.readDirSync(folder)) {
-        const child = join(folder, entry.name);
-        const stat = Deno.lstatSync(child);
-        out.push(`${child} ${stat.isDirectory ? "d" : "f"} ${stat.mtime?.toISOString()}`);
-        if (stat.isDirectory && depth < 3) walk(child, depth + 1);
-      }
-    };
-    try {
-      walk(path, 1);
-    } catch { /* unreadable */ }
-  }
+  const out = pathsState(HOST_PATHS);
   for (const parent of libpodParents()) out.push(`cgroup ${parent}`);
   for (const entry of Deno.readDirSync("/sys/class/net")) out.push(`link ${entry.name}`);
   const iptables = which("iptables-save");
