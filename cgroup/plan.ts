@@ -50,7 +50,9 @@ function _checkLimits(limits: ResourceLimits): void {
 }
 
 /** The version and hierarchy a container's cgroup goes into, or why none can. */
-function _choose(options: CgroupOptions): V2Hierarchy | { version: 1; hierarchies: readonly V1Hierarchy[] } {
+function _choose(
+  options: CgroupOptions,
+): V2Hierarchy | { version: 1; hierarchies: readonly V1Hierarchy[]; unified?: V2Hierarchy } {
   const host = options.host ?? detectCgroups();
   if (host.version === 2) return host;
   if (options.preferV2) {
@@ -76,7 +78,7 @@ export function planContainerCgroup(
   const chosen = _choose(options);
   return chosen.version === 2
     ? { version: 2, ...v2Plan(chosen, id, limits, options, uid) }
-    : { version: 1, ...v1Plan(chosen.hierarchies, id, limits, options, uid) };
+    : { version: 1, ...v1Plan(chosen.hierarchies, id, limits, options, uid, chosen.unified) };
 }
 
 /**

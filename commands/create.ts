@@ -139,6 +139,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     const cgroupOptions = {
       ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}),
       controllers: ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "cpuset"],
+      everyHierarchy: true,
     };
     try {
       // Recorded before they exist: a create killed while making them leaves
