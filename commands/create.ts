@@ -23,7 +23,7 @@ import { processStart } from "../host/processes.ts";
 import { type ContainerRecord, execContext, readRecord, updateRecord } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
-import { NS_FILE, ociSteps } from "../oci/plan.ts";
+import { NS_FILE, ociSteps, processEnv } from "../oci/plan.ts";
 import { securityPlan } from "../oci/security_plan.ts";
 import { oneId } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
@@ -184,7 +184,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     if (!("running" in outcome)) throw new Error("the container's process ended before it reached the start gate");
     const pid = outcome.running;
     const exec = execContext({
-      env: spec.process.env,
+      env: processEnv(spec),
       workdir: spec.process.cwd,
       // What the kernel shows, not config.json's mappings: those are empty
       // for a container without a user namespace (the host's ids) or one

@@ -12,6 +12,10 @@
  * @module
  */
 import type { ContainerUser } from "../steps/plan.ts";
+import { byteString } from "../ffi/byte_string.ts";
+import { ERRNO, O } from "../ffi/constants.ts";
+import { openFd } from "../ffi/fds.ts";
+import { closeFd, openInRoot } from "../ffi/safe_fs.ts";
 
 interface PasswdEntry {
   name: string;
@@ -105,6 +109,40 @@ export function resolveUserIn(spec: string, passwdText: string, groupText: strin
     home: entry?.home ?? "/",
     ...(entry ? { name: entry.name } : {}),
   };
+}
+
+/**
+ * The text of the regular file `path` in the folder `root`, its symlinks
+ * resolved inside `root` (RESOLVE_IN_ROOT), as the container would see it
+ * from there; "" when there is no such file.
+ */
+export function readInRoot(root: string, path: string): string {
+  const rootFd = openFd(root, O.PATH | O.DIRECTORY);
+  try {
+    const { ENOENT, ENOTDIR, ELOOP } = ERRNO;
+    const fd = openInRoot(rootFd, byteString(new TextEncoder().encode(path)), O.PATH, [ENOENT, ENOTDIR, ELOOP]);
+    if (fd < 0) return "";
+    try {
+      const file = `/proc/self/fd/${fd}`;
+      return Deno.statSync(file).isFile ? Deno.readTextFileSync(file) : "";
+    } finally {
+      closeFd(fd);
+    }
+  } finally {
+    closeFd(rootFd);
+  }
+}
+
+/**
+ * The environment a container's process execs with: `env`, plus HOME when
+ * it has none (or an empty one), from the first /etc/passwd entry for
+ * `uid`, else "/". runc does this (setupUser), so engines leave HOME out of
+ * config.json: Docker's containers get HOME=/root from it.
+ */
+export function withHome(env: readonly string[], uid: number, passwdText: string): string[] {
+  if (env.some((entry) => entry.startsWith("HOME=") && entry.length > "HOME=".length)) return [...env];
+  const home = parsePasswd(passwdText).find((entry) => entry.uid === uid)?.home ?? "/";
+  return [...env.filter((entry) => !entry.startsWith("HOME=")), `HOME=${home}`];
 }
 
 /** Resolves `spec` against `<rootfs>/etc/passwd` and `<rootfs>/etc/group` (missing files count as empty). */
