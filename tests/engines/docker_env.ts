@@ -91,7 +91,12 @@ const LONGEST_SOCKET = "/x/containerd/containerd-debug.sock";
 const MAX_DIR_LENGTH = 107 - LONGEST_SOCKET.length;
 const CGROUP_ROOT = "/sys/fs/cgroup";
 
-/** The paths outside the scratch folder dockerd, its containerd, the shims, the client or gcr could write to. */
+/**
+ * The paths outside the scratch folder dockerd, its containerd, the shims,
+ * the client or gcr could write to. /run/gcr and /run/runc are not among
+ * them: in dockerd's mount namespace /run is the folder's (cleanup checks
+ * there), and on the host other engines' tests use them.
+ */
 const HOST_PATHS = [
   "/etc/docker",
   "/var/lib/docker",
@@ -102,8 +107,6 @@ const HOST_PATHS = [
   "/run/containerd",
   "/opt/containerd",
   "/var/lib/gcr",
-  "/run/gcr",
-  "/run/runc",
   `${Deno.env.get("HOME") ?? "/root"}/.docker`,
 ];
 
