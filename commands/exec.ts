@@ -11,7 +11,8 @@
  */
 import { asRunc } from "./runc_errors.ts";
 import { type RunMode, runSteps } from "../runner/runner.ts";
-import { readInRoot, resolveUser, withHome } from "../security/user.ts";
+import { resolveUser, withHome } from "../security/user.ts";
+import { containerRoot, readInRoot } from "../oci/container_root.ts";
 import { findContainer } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
 import { type ExecContext, recordedCapabilities, recordedSeccomp, recordedSecurity } from "../state/records.ts";
@@ -182,7 +183,7 @@ async function ociExec(args: readonly string[]): Promise<number> {
         env: withHome(
           spec.process.env,
           spec.process.user.uid,
-          readInRoot(`/proc/${found.record.initPid}/root`, "/etc/passwd"),
+          readInRoot(containerRoot(found.record.initPid!, found.record.rootfs), "/etc/passwd"),
         ),
         workdir: spec.process.cwd,
         ids: entryIds(context),

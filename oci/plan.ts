@@ -48,7 +48,8 @@ import { containerPathKind, deviceFolders, mountActions } from "./mount_plan.ts"
 import { securityPlan, setupSecurity } from "./security_plan.ts";
 import { runCreateHooks } from "../steps/run_hooks.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
-import { readInRoot, withHome } from "../security/user.ts";
+import { withHome } from "../security/user.ts";
+import { readInRoot } from "./container_root.ts";
 
 /** Descriptors the child gets from gcr create at fixed numbers (ChainPipes.inherit). */
 export interface CreateFds {

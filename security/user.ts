@@ -12,10 +12,6 @@
  * @module
  */
 import type { ContainerUser } from "../steps/plan.ts";
-import { byteString } from "../ffi/byte_string.ts";
-import { ERRNO, O } from "../ffi/constants.ts";
-import { openFd } from "../ffi/fds.ts";
-import { closeFd, openInRoot } from "../ffi/safe_fs.ts";
 
 interface PasswdEntry {
   name: string;
@@ -109,28 +105,6 @@ export function resolveUserIn(spec: string, passwdText: string, groupText: strin
     home: entry?.home ?? "/",
     ...(entry ? { name: entry.name } : {}),
   };
-}
-
-/**
- * The text of the regular file `path` in the folder `root`, its symlinks
- * resolved inside `root` (RESOLVE_IN_ROOT), as the container would see it
- * from there; "" when there is no such file.
- */
-export function readInRoot(root: string, path: string): string {
-  const rootFd = openFd(root, O.PATH | O.DIRECTORY);
-  try {
-    const { ENOENT, ENOTDIR, ELOOP } = ERRNO;
-    const fd = openInRoot(rootFd, byteString(new TextEncoder().encode(path)), O.PATH, [ENOENT, ENOTDIR, ELOOP]);
-    if (fd < 0) return "";
-    try {
-      const file = `/proc/self/fd/${fd}`;
-      return Deno.statSync(file).isFile ? Deno.readTextFileSync(file) : "";
-    } finally {
-      closeFd(fd);
-    }
-  } finally {
-    closeFd(rootFd);
-  }
 }
 
 /**

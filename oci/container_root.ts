@@ -1,0 +1,50 @@
+/**
+ * A container's root as gcr reads files in it from the host: its
+ * /etc/passwd for HOME, its command before create returns. Through
+ * `/proc/<pid>/root` the container's own mounts count, as they do for
+ * runc's init, which looks from inside.
+ *
+ * @module
+ */
+import { byteString } from "../ffi/byte_string.ts";
+import { ERRNO, O } from "../ffi/constants.ts";
+import { openFd } from "../ffi/fds.ts";
+import { closeFd, openInRoot } from "../ffi/safe_fs.ts";
+
+/**
+ * `/proc/<pid>/root` of the container's first process, or `rootfs` (its
+ * root folder, without the container's mounts) where the kernel refuses
+ * that link: the process is non-dumpable, and only a caller that may
+ * ptrace it may follow it.
+ */
+export function containerRoot(pid: number, rootfs: string): string {
+  const root = `/proc/${pid}/root`;
+  try {
+    closeFd(openFd(root, O.PATH | O.DIRECTORY));
+    return root;
+  } catch {
+    return rootfs;
+  }
+}
+
+/**
+ * The text of the regular file `path` in the folder `root`, its symlinks
+ * resolved inside `root` (RESOLVE_IN_ROOT), as the container would see it
+ * from there; "" when there is no such file.
+ */
+export function readInRoot(root: string, path: string): string {
+  const rootFd = openFd(root, O.PATH | O.DIRECTORY);
+  try {
+    const { ENOENT, ENOTDIR, ELOOP } = ERRNO;
+    const fd = openInRoot(rootFd, byteString(new TextEncoder().encode(path)), O.PATH, [ENOENT, ENOTDIR, ELOOP]);
+    if (fd < 0) return "";
+    try {
+      const file = `/proc/self/fd/${fd}`;
+      return Deno.statSync(file).isFile ? Deno.readTextFileSync(file) : "";
+    } finally {
+      closeFd(fd);
+    }
+  } finally {
+    closeFd(rootFd);
+  }
+}
