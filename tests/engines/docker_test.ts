@@ -78,8 +78,18 @@ for (const runtime of RUNTIME_NAMES) {
         assertEquals(home.stdout, "/root\n", "HOME from the image's /etc/passwd entry for root", describe(home));
         const own = await env.docker(["run", "--rm", ...rt, "-e", "HOME=/mine", env.image, "sh", "-c", 'echo "$HOME"']);
         assertEquals(own.stdout, "/mine\n", "a HOME given with -e is kept", describe(own));
-        const missing = await env.docker(["run", "--rm", ...rt, env.image, "/nonexistent"]);
-        assertEquals(missing.code, 127, "a command that does not exist", describe(missing));
+        // The runtime's words reach the user, and Docker's exit status is made of them.
+        for (
+          const [command, status, words] of [
+            ["/nonexistent", 127, 'exec: "/nonexistent": stat /nonexistent: no such file or directory'],
+            ["nonexistent", 127, 'exec: "nonexistent": executable file not found in $PATH'],
+            ["/etc/passwd", 126, 'exec: "/etc/passwd": permission denied'],
+          ] as const
+        ) {
+          const failed = await env.docker(["run", "--rm", ...rt, env.image, command]);
+          assertEquals(failed.code, status, `docker run of ${command}`, describe(failed));
+          assertIncludes(failed.stderr, `unable to start container process: ${words}`, "why", describe(failed));
+        }
         const left = await env.docker(["ps", "--all", "--quiet"]);
         assertEquals(left.stdout, "", "--rm removed the containers", describe(left));
         assertEquals(runtimeState(env), [], `${runtime} kept nothing in ${env.runtimeRoot}/moby`);
