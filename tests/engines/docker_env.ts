@@ -208,7 +208,7 @@ export async function dockerEnv(): Promise<DockerEnv> {
   if (!runc) throw new Error("runc is not installed");
   const archive = await dockerImageArchive();
   ensureFixtureDirs();
-  reapStaleEnvs();
+  await reapStaleEnvs();
   const dir = makeEnvDir();
   const env = new Env(dir);
   try {
@@ -508,20 +508,31 @@ function removeCgroupParent(cgroupParent: string): string[] {
 }
 
 /**
- * Environments of earlier, interrupted runs (over an hour old): their
- * dockerd and holder are ended by the pids they recorded (when those still
- * name the folder), their cgroups and folder removed.
+ * Environments of earlier, interrupted runs (over an hour old): the
+ * processes of each (its holder, recognised by the folder in its mount
+ * table, and whatever runs in the holder's namespaces or in the
+ * environment's cgroups) are killed by pid, then its cgroups and folder
+ * removed.
  */
-function reapStaleEnvs(): void {
+async function reapStaleEnvs(): Promise<void> {
+  Deno.mkdirSync(ENVS, { recursive: true, mode: 0o755 });
   for (const entry of Deno.readDirSync(ENVS)) {
     const dir = join(ENVS, entry.name);
     const age = Date.now() - (Deno.lstatSync(dir).mtime?.getTime() ?? Date.now());
     if (age < 3600_000) continue;
-    for (const file of ["dockerd.pid", "holder.pid"]) {
-      const pid = Number(readTextOr(join(dir, file)).trim());
-      if (pid > 0 && readTextOr(`/proc/${pid}/cmdline`).includes(dir)) killAll([pid]);
-    }
-    removeCgroupParent(`/gcr-dk-${entry.name}`);
+    const cgroupParent = `/gcr-dk-${entry.name}`;
+    const holder = Number(readTextOr(join(dir, "holder.pid")).trim());
+    const holds = holder > 0 && readTextOr(`/proc/${holder}/mountinfo`).includes(`${dir}/run `);
+    const leftovers = () => [
+      ...new Set([
+        ...(holds && !isDead(holder) ? [holder, ...envProcesses(dir, holder)] : []),
+        ...liveProcessesWith(dir),
+        ...containerProcesses(cgroupParent),
+      ]),
+    ];
+    killAll(leftovers());
+    await waitGone(leftovers, 5000);
+    removeCgroupParent(cgroupParent);
     try {
       Deno.removeSync(dir, { recursive: true });
     } catch { /* still in use: left for the next run */ }
