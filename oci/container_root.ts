@@ -28,22 +28,34 @@ export function containerRoot(pid: number, rootfs: string): string {
 }
 
 /**
- * The text of the regular file `path` in the folder `root`, its symlinks
- * resolved inside `root` (RESOLVE_IN_ROOT), as the container would see it
- * from there; "" when there is no such file.
+ * What is at `path` in the folder open as `rootFd`, its symlinks resolved
+ * inside it (RESOLVE_IN_ROOT) as the container would resolve them: `use`
+ * gets its info and a path to read it by while it is open. Where there is
+ * nothing to look at, the errno (ENOENT, ENOTDIR, ELOOP, EACCES) instead.
+ */
+export function atInRoot<T>(rootFd: number, path: string, use: (info: Deno.FileInfo, file: string) => T): T | number {
+  const { ENOENT, ENOTDIR, ELOOP, EACCES } = ERRNO;
+  const tolerated = [ENOENT, ENOTDIR, ELOOP, EACCES];
+  const fd = openInRoot(rootFd, byteString(new TextEncoder().encode(path)), O.PATH, tolerated);
+  if (fd < 0) return -fd;
+  try {
+    const file = `/proc/self/fd/${fd}`;
+    return use(Deno.statSync(file), file);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * The text of the regular file `path` in the folder `root`, as the
+ * container would see it from there (atInRoot); "" when there is no such
+ * file.
  */
 export function readInRoot(root: string, path: string): string {
   const rootFd = openFd(root, O.PATH | O.DIRECTORY);
   try {
-    const { ENOENT, ENOTDIR, ELOOP } = ERRNO;
-    const fd = openInRoot(rootFd, byteString(new TextEncoder().encode(path)), O.PATH, [ENOENT, ENOTDIR, ELOOP]);
-    if (fd < 0) return "";
-    try {
-      const file = `/proc/self/fd/${fd}`;
-      return Deno.statSync(file).isFile ? Deno.readTextFileSync(file) : "";
-    } finally {
-      closeFd(fd);
-    }
+    const text = atInRoot(rootFd, path, (info, file) => info.isFile ? Deno.readTextFileSync(file) : "");
+    return typeof text === "string" ? text : "";
   } finally {
     closeFd(rootFd);
   }

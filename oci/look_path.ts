@@ -14,10 +14,10 @@
  *
  * @module
  */
-import { byteString } from "../ffi/byte_string.ts";
 import { ERRNO, O } from "../ffi/constants.ts";
 import { openFd } from "../ffi/fds.ts";
-import { closeFd, openInRoot } from "../ffi/safe_fs.ts";
+import { closeFd } from "../ffi/safe_fs.ts";
+import { atInRoot } from "./container_root.ts";
 
 /** Go's words for the errnos a lookup meets (syscall.Errno's Error()). */
 const GO_ERRNO: Readonly<Record<number, string>> = {
@@ -45,16 +45,11 @@ export function lookPathProblem(
     // 0 when runnable, else the errno LookPath's stat or check gives.
     const check = (path: string): number => {
       const inRoot = path.startsWith("/") ? path : `${cwd.replace(/\/*$/, "")}/${path}`;
-      const { ENOENT, ENOTDIR, ELOOP, EACCES } = ERRNO;
-      const tolerated = [ENOENT, ENOTDIR, ELOOP, EACCES];
-      const fd = openInRoot(rootFd, byteString(new TextEncoder().encode(inRoot)), O.PATH, tolerated);
-      if (fd < 0) return -fd;
-      try {
-        const info = Deno.statSync(`/proc/self/fd/${fd}`);
-        return !info.isDirectory && ((info.mode ?? 0) & 0o111) !== 0 ? 0 : EACCES;
-      } finally {
-        closeFd(fd);
-      }
+      return atInRoot(
+        rootFd,
+        inRoot,
+        (info) => !info.isDirectory && ((info.mode ?? 0) & 0o111) !== 0 ? 0 : ERRNO.EACCES,
+      );
     };
     if (command.includes("/")) {
       const errno = check(command);

@@ -55,6 +55,7 @@ import {
   isDead,
   killAll,
   liveProcessesWith,
+  makeShortDir,
   missingPrograms,
   missingRoot,
   mountsUnder,
@@ -209,7 +210,7 @@ export async function dockerEnv(): Promise<DockerEnv> {
   const archive = await dockerImageArchive();
   ensureFixtureDirs();
   await reapStaleEnvs();
-  const dir = makeEnvDir();
+  const dir = makeShortDir(ENVS, MAX_DIR_LENGTH, "dockerd's sockets");
   const env = new Env(dir);
   try {
     await env.start();
@@ -219,26 +220,6 @@ export async function dockerEnv(): Promise<DockerEnv> {
     throw error;
   }
   return env;
-}
-
-/** A new folder `$GCR_TEST_CACHE/dk/<8 hex>`, short enough for the sockets dockerd makes under it. */
-function makeEnvDir(): string {
-  Deno.mkdirSync(ENVS, { recursive: true, mode: 0o755 });
-  for (;;) {
-    const name = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, "0")).join("");
-    const dir = join(ENVS, name);
-    if (dir.length > MAX_DIR_LENGTH) {
-      throw new Error(
-        `${dir} is too long for dockerd's sockets (over ${MAX_DIR_LENGTH} characters): set GCR_TEST_CACHE to a shorter folder`,
-      );
-    }
-    try {
-      Deno.mkdirSync(dir, { mode: 0o711 });
-      return dir;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-  }
 }
 
 /** The namespaces' holder: /run and /opt replaced by the folder's, loopback up, then `sleep` keeps them. */

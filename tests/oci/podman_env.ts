@@ -44,6 +44,7 @@ import {
   FIXTURES,
   killAll,
   liveProcessesWith,
+  makeShortDir,
   missingPrograms,
   missingRoot,
   mountsUnder,
@@ -300,22 +301,7 @@ export async function podmanEnv(options: PodmanEnvOptions = {}): Promise<PodmanE
  * 4.3.1, conmon 2.1.6), while 42 characters work.
  */
 function makeEnvDir(): string {
-  Deno.mkdirSync(ENVS, { recursive: true, mode: 0o755 });
-  for (;;) {
-    const name = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, "0")).join("");
-    const dir = join(ENVS, name);
-    if (dir.length > MAX_DIR_LENGTH) {
-      throw new Error(
-        `${dir} is too long for podman (over ${MAX_DIR_LENGTH} characters): set GCR_TEST_CACHE to a shorter folder`,
-      );
-    }
-    try {
-      Deno.mkdirSync(dir, { mode: 0o755 });
-      return dir;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-  }
+  return makeShortDir(ENVS, MAX_DIR_LENGTH, "podman");
 }
 
 function envFor(dir: string): Record<string, string> {
