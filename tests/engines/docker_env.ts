@@ -526,8 +526,8 @@ async function reapStaleEnvs(): Promise<void> {
 /**
  * A description of the host state Docker could touch outside an
  * environment's folder: the paths in HOST_PATHS (each entry with its kind
- * and modification time), Docker's cgroups (`docker`, `gcr-dk-*`), the
- * network links and the firewall's Docker rules. Two equal snapshots mean
+ * and modification time), Docker's cgroups (`docker`, `gcr-dk-*`), its
+ * network links (docker0, br-…, veth…) and the firewall's Docker rules. Two equal snapshots mean
  * Docker left the host alone.
  */
 export async function hostDockerState(): Promise<string[]> {
@@ -541,7 +541,10 @@ export async function hostDockerState(): Promise<string[]> {
       }
     } catch { /* not a hierarchy */ }
   }
-  for (const entry of Deno.readDirSync("/sys/class/net")) out.push(`link ${entry.name}`);
+  // Docker's own names only: other tests on this machine may add and remove links of theirs meanwhile.
+  for (const entry of Deno.readDirSync("/sys/class/net")) {
+    if (/^(docker\d+|br-[0-9a-f]{12}|veth[0-9a-f]{7})$/.test(entry.name)) out.push(`link ${entry.name}`);
+  }
   const iptables = which("iptables-save");
   if (iptables) {
     const rules = await run(iptables, []);
