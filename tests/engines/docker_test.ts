@@ -306,7 +306,7 @@ for (const runtime of RUNTIME_NAMES) {
     });
   });
 
-  Deno.test(named(`docker run -it under a pseudo-terminal with ${runtime}`, skip), async () => {
+  Deno.test(named(`docker run -it and exec -it under a pseudo-terminal with ${runtime}`, skip), async () => {
     await withDocker(async (env) => {
       const session = env.tty(
         ["run", "--rm", "-it", ...rt, env.image, "sh", "-c", 'tty; read line; echo "got:$line"; exit 4'],
@@ -324,6 +324,11 @@ for (const runtime of RUNTIME_NAMES) {
         "the terminal echoes input and sh reads it",
         describe(result),
       );
+      const started = await env.docker(["run", "-d", "--name", "box", ...rt, env.image, "sleep", "100"]);
+      assertEquals(started.code, 0, "docker run -d", describe(started));
+      const exec = await env.tty(["exec", "-it", "box", "sh", "-c", "tty; exit 5"]).finish();
+      assertEquals(exec.code, 5, "docker exec -it's exit status", describe(exec));
+      assertMatch(exec.stdout, /^\/dev\/pts\/\d+\r\n/, "docker exec -it has a terminal", describe(exec));
     });
   });
 }
