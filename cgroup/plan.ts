@@ -60,7 +60,7 @@ function _caller(options: CgroupOptions): CgroupCaller {
 function _choose(
   options: CgroupOptions,
   caller: CgroupCaller,
-): V2Hierarchy | { version: 1; hierarchies: readonly V1Hierarchy[] } {
+): V2Hierarchy | { version: 1; hierarchies: readonly V1Hierarchy[]; unified?: V2Hierarchy } {
   const host = options.host ?? detectCgroups();
   if (host.version === 2) return host;
   if (options.preferV2) {
@@ -85,7 +85,7 @@ export function planContainerCgroup(
   const chosen = _choose(options, caller);
   return chosen.version === 2
     ? { version: 2, ...v2Plan(chosen, id, limits, options, caller) }
-    : { version: 1, ...v1Plan(chosen.hierarchies, id, limits, options, caller) };
+    : { version: 1, ...v1Plan(chosen.hierarchies, id, limits, options, caller, chosen.unified) };
 }
 
 /**

@@ -8,7 +8,7 @@
  * @module
  */
 import { ownedBy, readWords } from "./files.ts";
-import { CgroupUnavailableError, V1_CONTROLLERS, type V1Hierarchy } from "./hierarchies.ts";
+import { CgroupUnavailableError, V1_CONTROLLERS, type V1Hierarchy, type V2Hierarchy } from "./hierarchies.ts";
 import type { DeviceRule, ResourceLimits } from "./limits.ts";
 import type { CgroupOp } from "./ops.ts";
 import {
@@ -55,6 +55,7 @@ export function v1Plan(
   limits: ResourceLimits,
   options: CgroupOptions,
   caller: CgroupCaller,
+  unified?: V2Hierarchy,
 ): VersionPlan {
   const touches = controllersTouched(limits);
   const requested = options.controllers ?? [];
@@ -72,7 +73,9 @@ export function v1Plan(
     ...(touches.cpuset ? ["cpuset"] : []),
     ...(touches.devices ? ["devices"] : []),
   ]);
-  const used = hierarchies.filter((h) => h.controllers.some((c) => wanted.has(c)));
+  const used = options.everyHierarchy
+    ? hierarchies
+    : hierarchies.filter((h) => h.controllers.some((c) => wanted.has(c)));
   for (const controller of ["memory", "cpu", "pids", "cpuset", "devices"] as const) {
     if (touches[controller] && !has(controller)) {
       throw new CgroupUnavailableError(`cannot limit ${controller}: no cgroup v1 hierarchy has that controller`);
@@ -168,6 +171,16 @@ export function v1Plan(
     }
     // In the order given, as the spec asks: usually "deny all" first, then allows.
     if (h.controllers.includes("devices")) ops.push(..._deviceOps(dir, limits.devices ?? []));
+  }
+  // A hybrid host's v2 hierarchy, last: its folder holds no limit of gcr's
+  // (hugetlb is the only controller it may have), and the first folder
+  // tells a reopened cgroup's version.
+  if (options.everyHierarchy && unified) {
+    const { dir, parents, shared } = placement(unified.mount, unified.dir, id, options.path);
+    for (const parent of parents) ops.push({ op: "mkdir", path: parent, existing: "ok" });
+    ops.push({ op: "mkdir", path: dir, existing: "error" });
+    dirs.push(dir);
+    folders.push(...shared);
   }
   return { dirs, folders, ops };
 }

@@ -52,6 +52,14 @@ export interface CgroupOptions {
    * (devices and freezer are built in there).
    */
   readonly controllers?: readonly string[];
+  /**
+   * On v1: join every hierarchy the host mounts, whatever its controllers
+   * (blkio, name=systemd…), and a hybrid host's v2 one, as runc's cgroupfs
+   * manager puts an OCI container's processes. Engines read a container's
+   * cgroups from /proc/<pid>/cgroup (containerd's shim: its stats), and a
+   * hierarchy left out there is the host's root cgroup.
+   */
+  readonly everyHierarchy?: boolean;
 }
 
 /** Who makes the cgroup: the uid that must own a folder to use it, and whether it must (rootless). */

@@ -22,7 +22,9 @@ import { processStart } from "../host/processes.ts";
 import { type ContainerRecord, execContext, readRecord, updateRecord } from "../state/records.ts";
 import { UsageError } from "./usage.ts";
 import { parseFlags } from "./flags.ts";
-import { NS_FILE, ociSteps } from "../oci/plan.ts";
+import { NS_FILE, ociSteps, processEnv } from "../oci/plan.ts";
+import { containerRoot } from "../oci/container_root.ts";
+import { lookPathProblem } from "../oci/look_path.ts";
 import { securityPlan } from "../oci/security_plan.ts";
 import { oneId } from "./oci_container.ts";
 import { tracingToFile } from "../output/trace.ts";
@@ -156,8 +158,19 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     const outcome = await runSteps(steps, mode, { inherit, detach: true, layout });
     if (!("running" in outcome)) throw new Error("the container's process ended before it reached the start gate");
     const pid = outcome.running;
+    // As runc's init before it waits for start: a command that cannot run
+    // fails create, in runc's words (engines turn them into 127 or 126).
+    const env = processEnv(spec);
+    const root = containerRoot(pid, spec.root.path);
+    const problem = lookPathProblem(spec.process.args[0] ?? "", env, root, spec.process.cwd);
+    if (problem) {
+      try {
+        Deno.kill(pid, "SIGKILL"); // waiting at its start gate; without a cgroup nothing else would end it
+      } catch { /* gone already */ }
+      throw new Error(`unable to start container process: ${problem}`);
+    }
     const exec = execContext({
-      env: spec.process.env,
+      env,
       workdir: spec.process.cwd,
       // What the kernel shows, not config.json's mappings: those are empty
       // for a container without a user namespace (the host's ids) or one

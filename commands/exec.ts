@@ -12,7 +12,8 @@
 import { asRunc } from "./runc_errors.ts";
 import { type RunMode, runSteps } from "../runner/runner.ts";
 import { tracingToFile } from "../output/trace.ts";
-import { resolveUser } from "../security/user.ts";
+import { resolveUser, withHome } from "../security/user.ts";
+import { containerRoot, readInRoot } from "../oci/container_root.ts";
 import { findContainer } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
 import { type ExecContext, recordedCapabilities, recordedSeccomp, recordedSecurity } from "../state/records.ts";
@@ -179,7 +180,12 @@ async function ociExec(args: readonly string[]): Promise<number> {
         namespaces: context.namespaces,
         cgroupProcs: context.cgroupProcs,
         argv: spec.process.args,
-        env: spec.process.env,
+        // HOME as runc's exec sets it, from the container's /etc/passwd as the container sees it.
+        env: withHome(
+          spec.process.env,
+          spec.process.user.uid,
+          readInRoot(containerRoot(found.record.initPid!, found.record.rootfs), "/etc/passwd"),
+        ),
         workdir: spec.process.cwd,
         ids: entryIds(context),
         security: { ...security, ...(seccomp ? { seccomp } : {}) },

@@ -43,7 +43,13 @@ function hasLimits(limits: ResourceLimits): boolean {
 }
 
 function ociCgroupOptions(spec: OciSpec, rootless: boolean): CgroupOptions {
-  return { ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}), controllers: CONTROLLERS, rootless };
+  return {
+    ...(spec.linux.cgroupsPath ? { path: spec.linux.cgroupsPath } : {}),
+    controllers: CONTROLLERS,
+    // Every hierarchy, the hybrid v2 one too: containerd's shim reads a container's stats from them.
+    everyHierarchy: true,
+    rootless,
+  };
 }
 
 /**

@@ -12,11 +12,11 @@ import { openFd } from "../ffi/fds.ts";
 import { closeFd, ensureDirInRoot, openInRoot } from "../ffi/safe_fs.ts";
 import { type MountAction } from "../steps/mount_spec_mounts.ts";
 import { hostPathKind, type PathKind } from "../steps/mask_paths.ts";
-import { byteString } from "../ffi/byte_string.ts";
 import type { OciMount } from "./spec/mounts.ts";
 import type { OciSpec } from "./spec/spec.ts";
 import { type OciRunOptions } from "./plan.ts";
 import { fail } from "./spec/fields.ts";
+import { atInRoot } from "./container_root.ts";
 
 /** Path components of an absolute container path, refusing `..`. */
 function components(path: string, field: string): string[] {
@@ -315,14 +315,8 @@ export function containerPathKind(root: string): (path: string) => PathKind {
     if (/^\/(proc|sys)(\/|$)/.test(path)) return hostPathKind(path);
     const rootFd = openFd(root, O.PATH | O.DIRECTORY);
     try {
-      const { ENOENT, ENOTDIR, ELOOP } = ERRNO;
-      const fd = openInRoot(rootFd, byteString(new TextEncoder().encode(path)), O.PATH, [ENOENT, ENOTDIR, ELOOP]);
-      if (fd < 0) return undefined;
-      try {
-        return Deno.statSync(`/proc/self/fd/${fd}`).isDirectory ? "directory" : "file";
-      } finally {
-        closeFd(fd);
-      }
+      const kind = atInRoot(rootFd, path, (info) => info.isDirectory ? "directory" as const : "file" as const);
+      return typeof kind === "number" ? undefined : kind;
     } finally {
       closeFd(rootFd);
     }

@@ -51,6 +51,8 @@ import { containerPathKind, deviceFolders, mountActions } from "./mount_plan.ts"
 import { securityPlan, setupSecurity } from "./security_plan.ts";
 import { runCreateHooks } from "../steps/run_hooks.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
+import { withHome } from "../security/user.ts";
+import { readInRoot } from "./container_root.ts";
 
 /** Descriptors the child gets from gcr create at fixed numbers (ChainPipes.inherit). */
 export interface CreateFds {
@@ -93,6 +95,15 @@ export function namespacedSysctl(name: string, namespaces: ReadonlySet<string>):
   }
   if (/^kernel\.(hostname|domainname)$/.test(name)) return namespaces.has("uts");
   return false;
+}
+
+/**
+ * config.json's process environment as the process execs with it: with
+ * HOME from the root's /etc/passwd when it has none, as runc sets it
+ * (security/user.ts, withHome).
+ */
+export function processEnv(spec: Pick<OciSpec, "process" | "root">): string[] {
+  return withHome(spec.process.env, spec.process.user.uid, readInRoot(spec.root.path, "/etc/passwd"));
 }
 
 /**
@@ -270,7 +281,7 @@ export function ociSteps(
     ...(!types.has("user") && !security.user && ids.setgroups === "allow" ? [clearGroups()] : []),
     ...hardening(security, ids),
     resetSignals(),
-    exec({ workdir: spec.process.cwd, env: spec.process.env, argv: spec.process.args }, {
+    exec({ workdir: spec.process.cwd, env: processEnv(spec), argv: spec.process.args }, {
       handTerminal: false,
       awaitStart: gate,
       outliveGcr: true,

@@ -107,6 +107,18 @@ export function resolveUserIn(spec: string, passwdText: string, groupText: strin
   };
 }
 
+/**
+ * The environment a container's process execs with: `env`, plus HOME when
+ * it has none (or an empty one), from the first /etc/passwd entry for
+ * `uid`, else "/". runc does this (setupUser), so engines leave HOME out of
+ * config.json: Docker's containers get HOME=/root from it.
+ */
+export function withHome(env: readonly string[], uid: number, passwdText: string): string[] {
+  if (env.some((entry) => entry.startsWith("HOME=") && entry.length > "HOME=".length)) return [...env];
+  const home = parsePasswd(passwdText).find((entry) => entry.uid === uid)?.home ?? "/";
+  return [...env.filter((entry) => !entry.startsWith("HOME=")), `HOME=${home}`];
+}
+
 /** Resolves `spec` against `<rootfs>/etc/passwd` and `<rootfs>/etc/group` (missing files count as empty). */
 export function resolveUser(spec: string, rootfs: string): ContainerUser {
   return resolveUserIn(spec, readOrEmpty(`${rootfs}/etc/passwd`), readOrEmpty(`${rootfs}/etc/group`));

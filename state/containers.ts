@@ -119,13 +119,7 @@ export function withRuntimeLock<T>(fn: () => T, runtime = runtimeDir()): T {
  * when the id or the name is taken, leaving nothing behind.
  */
 export function registerContainer(paths: ContainerPaths, record: ContainerRecord): void {
-  withRuntimeLock(() => {
-    if (record.name !== undefined) {
-      const holder = listContainers().find((c) => c.record?.name === record.name);
-      if (holder) {
-        throw new Error(`the name ${JSON.stringify(record.name)} is taken by container ${holder.id} (gcr rm it first)`);
-      }
-    }
+  const claim = () => {
     try {
       Deno.mkdirSync(paths.run, { mode: 0o700 });
     } catch (error) {
@@ -133,7 +127,23 @@ export function registerContainer(paths: ContainerPaths, record: ContainerRecord
       throw error;
     }
     writeRecord(paths, record);
-  });
+  };
+  // An id is claimed by the mkdir alone; only a name, checked against the
+  // other records, needs the lock. Without one (every OCI create), gcr
+  // leaves the runtime folder as runc leaves its --root: empty once the
+  // containers are deleted, no .lock file of its own in an engine's folder.
+  const runtime = paths.run.slice(0, paths.run.lastIndexOf("/"));
+  if (record.name === undefined) {
+    Deno.mkdirSync(runtime, { recursive: true, mode: 0o700 });
+    return claim();
+  }
+  withRuntimeLock(() => {
+    const holder = listContainers().find((c) => c.record?.name === record.name);
+    if (holder) {
+      throw new Error(`the name ${JSON.stringify(record.name)} is taken by container ${holder.id} (gcr rm it first)`);
+    }
+    claim();
+  }, runtime);
 }
 
 /**

@@ -157,6 +157,30 @@ function ensureOpenDir(path: string): void {
   if ((mode & 0o055) !== 0o055) Deno.chmodSync(path, (mode & 0o7777) | 0o055);
 }
 
+/**
+ * A new folder `<parent>/<8 hex>`, for an engine's scratch folder whose
+ * path has to stay short (sockets under it, or podman's conmon): fails,
+ * naming `why`, when it would be longer than `maxLength`.
+ */
+export function makeShortDir(parent: string, maxLength: number, why: string, mode = 0o755): string {
+  Deno.mkdirSync(parent, { recursive: true, mode: 0o755 });
+  for (;;) {
+    const name = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, "0")).join("");
+    const dir = join(parent, name);
+    if (dir.length > maxLength) {
+      throw new Error(
+        `${dir} is too long for ${why} (over ${maxLength} characters): set GCR_TEST_CACHE to a shorter folder`,
+      );
+    }
+    try {
+      Deno.mkdirSync(dir, { mode });
+      return dir;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    }
+  }
+}
+
 /** Creates FIXTURES and its folders, readable by everyone. */
 export function ensureFixtureDirs(): void {
   for (const dir of [FIXTURES, ROOTFS_DIR, SCRATCH]) ensureOpenDir(dir);

@@ -199,6 +199,35 @@ Deno.test("ownCgroupProcs: the caller's cgroup.procs in the hierarchy of a conta
   );
 });
 
+Deno.test("everyHierarchy: an OCI container's cgroup in every v1 hierarchy and the hybrid v2 one, as runc's", () => {
+  const host = detectCgroups(
+    [
+      "40 31 0:32 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory",
+      "41 31 0:33 / /sys/fs/cgroup/blkio rw - cgroup cgroup rw,blkio",
+      "42 31 0:34 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,name=systemd",
+      "43 31 0:35 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw",
+    ].join("\n"),
+    "3:name=systemd:/\n2:blkio:/\n1:memory:/\n0::/\n",
+  );
+  const path = "/gcr-dk-test/abc";
+  const plan = planContainerCgroup("abc", { memoryBytes: 1 << 26 }, { host, path, everyHierarchy: true });
+  assertEquals(plan.dirs, [
+    "/sys/fs/cgroup/memory/gcr-dk-test/abc",
+    "/sys/fs/cgroup/blkio/gcr-dk-test/abc",
+    "/sys/fs/cgroup/systemd/gcr-dk-test/abc",
+    "/sys/fs/cgroup/unified/gcr-dk-test/abc",
+  ]);
+  const writes = plan.ops.filter((op) => op.op === "write").map((op) => op.path);
+  assertIncludes(writes.join(" "), "/sys/fs/cgroup/memory/gcr-dk-test/abc/memory.limit_in_bytes", "the memory limit");
+  assert(
+    writes.every((p) => p.startsWith("/sys/fs/cgroup/memory/")),
+    "limits only where their controller is",
+    `${writes}`,
+  );
+  // Without it (gcr run): the controllers gcr uses, no v2 folder.
+  assertEquals(planContainerCgroup("abc", {}, { host, path }).dirs, ["/sys/fs/cgroup/memory/gcr-dk-test/abc"]);
+});
+
 Deno.test(
   named("primeMigration leaves the caller where it was and moves nothing into the container's cgroup", missingRoot()),
   async () => {

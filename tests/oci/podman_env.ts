@@ -60,6 +60,7 @@ import {
   killAll,
   liveProcessesInNamespace,
   liveProcessesWith,
+  makeShortDir,
   missingPrograms,
   missingRoot,
   mountsUnder,
@@ -347,22 +348,7 @@ export async function podmanEnv(options: PodmanEnvOptions = {}): Promise<PodmanE
  * `<runtime folder>/containers`, 6 characters longer than `runroot`.
  */
 function makeEnvDir(maxLength: number): string {
-  Deno.mkdirSync(ENVS, { recursive: true, mode: 0o755 });
-  for (;;) {
-    const name = [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, "0")).join("");
-    const dir = join(ENVS, name);
-    if (dir.length > maxLength) {
-      throw new Error(
-        `${dir} is too long for podman (over ${maxLength} characters): set GCR_TEST_CACHE to a shorter folder`,
-      );
-    }
-    try {
-      Deno.mkdirSync(dir, { mode: 0o755 });
-      return dir;
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    }
-  }
+  return makeShortDir(ENVS, maxLength, "podman");
 }
 
 function envFor(dir: string, rootless: boolean): Record<string, string> {

@@ -118,3 +118,25 @@ Deno.test(
       assertSame("state after delete", await verbs(["state", id]));
     }),
 );
+
+Deno.test(
+  named(
+    "create of a command that is missing or not executable fails as runc's does, with its words",
+    SKIP ?? missingPrograms("runc"),
+  ),
+  () =>
+    withOci(async (o) => {
+      const runcRoot = o.folder("runc-root");
+      const verbs = both(o, runcRoot);
+      for (const command of ["/nonexistent", "nonexistent", "/etc/passwd", "/etc", "../../bin/nonexistent"]) {
+        const bundle = await o.bundle((c) => (c.process.args = [command]));
+        const id = o.newId();
+        const results = await createBoth(o, runcRoot, bundle, id);
+        // runc names itself before its words; gcr's are the rest.
+        assertSame(`create of ${command}`, results, "runc create failed: ");
+        assertEquals(results.gcr.code, 1, `gcr create of ${command} fails`, describe(results.gcr));
+        assertSame(`state after the failed create of ${command}`, await verbs(["state", id]));
+        await verbs(["delete", "--force", id]);
+      }
+    }),
+);

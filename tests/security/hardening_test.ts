@@ -13,7 +13,8 @@ import { resolveCapabilities } from "../../security/capabilities.ts";
 import { compileProfile } from "../../security/seccomp/compile.ts";
 import { loadProfile } from "../../security/seccomp/docker.ts";
 import { defaultProfile } from "../../security/seccomp/profile.ts";
-import { resolveUserIn } from "../../security/user.ts";
+import { resolveUserIn, withHome } from "../../security/user.ts";
+import { readInRoot } from "../../oci/container_root.ts";
 import { dropCapabilities } from "../../steps/drop_capabilities.ts";
 import { maskPaths } from "../../steps/mask_paths.ts";
 import { readonlyPaths } from "../../steps/readonly_paths.ts";
@@ -106,6 +107,37 @@ Deno.test("--user resolves names and numbers against the image's passwd and grou
   assertThrows(() => resolveUserIn("alice:nogroup", PASSWD, GROUP), /No group "nogroup"/);
   assertThrows(() => resolveUserIn("a:b:c", PASSWD, GROUP), /Invalid --user "a:b:c"/);
   assertThrows(() => resolveUserIn("alice:", PASSWD, GROUP), /Invalid --user/);
+});
+
+Deno.test("HOME as runc sets it: from the uid's /etc/passwd entry, else /, unless the environment has one", () => {
+  const path = "PATH=/bin";
+  assertEquals(withHome([path], 0, PASSWD), [path, "HOME=/root"]);
+  assertEquals(withHome([path], 1001, PASSWD), [path, "HOME=/home/bob"]);
+  assertEquals(withHome([path], 4242, PASSWD), [path, "HOME=/"], "a uid without an entry");
+  assertEquals(withHome([path], 0, ""), [path, "HOME=/"], "no /etc/passwd");
+  assertEquals(withHome(["HOME=/mine", path], 0, PASSWD), ["HOME=/mine", path], "a HOME of config.json's is kept");
+  assertEquals(
+    withHome(["HOME=", path], 0, PASSWD),
+    [path, "HOME=/root"],
+    "an empty one is not (runc: Getenv is empty)",
+  );
+});
+
+Deno.test("readInRoot resolves symlinks inside the root, as the container would see its /etc/passwd", () => {
+  const root = Deno.makeTempDirSync({ prefix: "gcr-in-root-" });
+  try {
+    Deno.mkdirSync(join(root, "etc"));
+    Deno.mkdirSync(join(root, "data"));
+    Deno.writeTextFileSync(join(root, "data/passwd"), "inside\n");
+    Deno.symlinkSync("/data/passwd", join(root, "etc/passwd")); // absolute: the root's /data, not the host's
+    assertEquals(readInRoot(root, "/etc/passwd"), "inside\n");
+    Deno.symlinkSync("../../../../../../etc/hostname", join(root, "etc/group")); // cannot climb out of the root
+    assertEquals(readInRoot(root, "/etc/group"), "", "a link out of the root ends inside it, where there is nothing");
+    assertEquals(readInRoot(root, "/etc/shadow"), "", "a missing file");
+    assertEquals(readInRoot(root, "/etc"), "", "a folder is no file");
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
 });
 
 Deno.test("set-user: groups, then gid, then uid, as raw syscalls; unmapped ids and rootless groups are refused", () => {
