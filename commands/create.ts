@@ -6,7 +6,7 @@
  * @module
  */
 
-import { observedIds } from "../plan/id_maps.ts";
+import { observedIds } from "../security/namespace_ids.ts";
 import { setQuiet } from "../output/log.ts";
 import { chainLayout } from "../ffi/chain.ts";
 import { AT_FDCWD, F_GETFD, O, S_IFIFO } from "../ffi/constants.ts";

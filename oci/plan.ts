@@ -26,7 +26,7 @@ import { pivotRoot } from "../steps/pivot_root.ts";
 import { type IdPlan, type SecurityPlan } from "../steps/plan.ts";
 import type { IdMapping } from "../steps/step.ts";
 import { clearGroups } from "../steps/set_user.ts";
-import { observedIds } from "../plan/id_maps.ts";
+import { observedIds } from "../security/namespace_ids.ts";
 import { readonlyPaths } from "../steps/readonly_paths.ts";
 import { resetSignals } from "../steps/reset_signals.ts";
 import { setHostname } from "../steps/set_hostname.ts";
