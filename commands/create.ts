@@ -161,8 +161,13 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     // As runc's init before it waits for start: a command that cannot run
     // fails create, in runc's words (engines turn them into 127 or 126).
     const env = processEnv(spec);
+    // Only through the container's own root, as it sees it with its mounts:
+    // the image folder alone (where the kernel refuses that link, rootless)
+    // lacks its volumes, and a command in one would be refused wrongly; that
+    // command's exec is then judged at start, as before.
     const root = containerRoot(pid, spec.root.path);
-    const problem = lookPathProblem(spec.process.args[0] ?? "", env, root, spec.process.cwd);
+    const seen = root === `/proc/${pid}/root`;
+    const problem = seen ? lookPathProblem(spec.process.args[0] ?? "", env, root, spec.process.cwd) : undefined;
     if (problem) {
       try {
         Deno.kill(pid, "SIGKILL"); // waiting at its start gate; without a cgroup nothing else would end it

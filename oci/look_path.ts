@@ -52,6 +52,11 @@ export function lookPathProblem(
       );
     };
     if (command.includes("/")) {
+      // /proc/self and its kind name whoever looks: from here, gcr, which the
+      // container's proc does not show. What they lead to is the container
+      // process's own business at exec (gcr-exec, never the host's binary).
+      const absolute = command.startsWith("/") ? command : `${cwd.replace(/\/*$/, "")}/${command}`;
+      if (/^\/proc\/(self|thread-self)(\/|$)/.test(absolute.replace(/\/+/g, "/"))) return undefined;
       const errno = check(command);
       if (errno === 0) return undefined;
       const words = GO_ERRNO[errno] ?? `errno ${errno}`;

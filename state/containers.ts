@@ -129,12 +129,11 @@ export function registerContainer(paths: ContainerPaths, record: ContainerRecord
     writeRecord(paths, record);
   };
   // An id is claimed by the mkdir alone; only a name, checked against the
-  // other records, needs the lock. Without one (every OCI create), gcr
-  // leaves the runtime folder as runc leaves its --root: empty once the
-  // containers are deleted, no .lock file of its own in an engine's folder.
+  // other records, needs the lock (every OCI create has none). The folder
+  // is checked either way: rootless, a symlink planted there is refused.
   const runtime = paths.run.slice(0, paths.run.lastIndexOf("/"));
   if (record.name === undefined) {
-    Deno.mkdirSync(runtime, { recursive: true, mode: 0o700 });
+    ensureRuntimeDir(runtime);
     return claim();
   }
   withRuntimeLock(() => {

@@ -60,14 +60,9 @@ import {
 } from "../fixtures.ts";
 import { exists, readTextOr } from "../../host/files.ts";
 import { assertEquals } from "../helpers.ts";
+import { buildDockerArchives } from "./docker_archives.ts";
 import { sleep } from "../../host/time.ts";
-import {
-  busyboxImageUnavailable,
-  must,
-  PODMAN_IMAGE,
-  podmanImageArchive,
-  runWithoutBlobCache,
-} from "../oci/podman_env.ts";
+import { busyboxImageUnavailable, PODMAN_IMAGE } from "../oci/podman_env.ts";
 
 /** The busybox image's name once imported (`sh` its command). */
 export const BUSYBOX_IMAGE = PODMAN_IMAGE;
@@ -133,41 +128,14 @@ export function containerdImageArchives(): Promise<typeof ARCHIVES> {
 }
 
 async function buildImages(): Promise<typeof ARCHIVES> {
-  if (exists(ARCHIVES.busybox) && exists(ARCHIVES.pause)) return ARCHIVES;
-  const source = await podmanImageArchive();
-  Deno.mkdirSync(CACHE, { recursive: true, mode: 0o755 });
-  const work = Deno.makeTempDirSync({ dir: CACHE, prefix: ".build-" });
-  try {
-    const layout = join(work, "layout");
-    Deno.mkdirSync(layout);
-    await must("tar", ["-C", layout, "-xf", source]);
-    await must("umoci", [
-      "config",
-      "--image",
-      `${layout}:gcr-busybox`,
-      "--tag",
-      "gcr-pause",
-      "--clear",
-      "config.cmd",
-      "--config.entrypoint",
-      "sleep",
-      "--config.entrypoint",
-      "2147483647",
-    ]);
-    const policy = join(work, "policy.json");
-    Deno.writeTextFileSync(policy, `{"default": [{"type": "insecureAcceptAnything"}]}\n`);
-    const images = [["gcr-busybox", BUSYBOX_IMAGE, ARCHIVES.busybox], ["gcr-pause", PAUSE_IMAGE, ARCHIVES.pause]];
-    for (const [tag, name, archive] of images as [string, string, string][]) {
-      const built = join(work, basename(archive));
-      const copy = ["skopeo", "--policy", policy, "copy", "--quiet", `oci:${layout}:${tag}`];
-      const copied = await runWithoutBlobCache([...copy, `docker-archive:${built}:${name}`], { env: { TMPDIR: work } });
-      if (copied.code !== 0) throw new Error(`skopeo copy failed\n${describe(copied)}`);
-      Deno.chmodSync(built, 0o644);
-      Deno.renameSync(built, archive);
-    }
-  } finally {
-    Deno.removeSync(work, { recursive: true });
-  }
+  await buildDockerArchives(CACHE, [
+    { name: BUSYBOX_IMAGE, file: ARCHIVES.busybox },
+    {
+      name: PAUSE_IMAGE,
+      file: ARCHIVES.pause,
+      config: ["--clear", "config.cmd", "--config.entrypoint", "sleep", "--config.entrypoint", "2147483647"],
+    },
+  ]);
   return ARCHIVES;
 }
 

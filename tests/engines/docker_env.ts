@@ -69,7 +69,8 @@ import {
   which,
 } from "../fixtures.ts";
 import { exists, readTextOr } from "../../host/files.ts";
-import { busyboxImageUnavailable, must, podmanImageArchive, runWithoutBlobCache } from "../oci/podman_env.ts";
+import { busyboxImageUnavailable } from "../oci/podman_env.ts";
+import { buildDockerArchives } from "./docker_archives.ts";
 
 /** Debian's client; /usr/local/bin/docker, when present, is another, newer one. */
 export const DOCKER = "/usr/bin/docker";
@@ -133,35 +134,7 @@ export function dockerImageArchive(): Promise<string> {
 }
 
 async function buildArchive(): Promise<string> {
-  if (exists(ARCHIVE)) return ARCHIVE;
-  const source = await podmanImageArchive();
-  Deno.mkdirSync(CACHE, { recursive: true, mode: 0o755 });
-  const work = Deno.makeTempDirSync({ dir: CACHE, prefix: ".build-" });
-  try {
-    const layout = join(work, "layout");
-    Deno.mkdirSync(layout);
-    await must("tar", ["-C", layout, "-xf", source]);
-    const policy = join(work, "policy.json");
-    Deno.writeTextFileSync(policy, `{"default": [{"type": "insecureAcceptAnything"}]}\n`);
-    const built = join(work, "archive.tar");
-    const copy = await runWithoutBlobCache(
-      [
-        "skopeo",
-        "--policy",
-        policy,
-        "copy",
-        "--quiet",
-        `oci:${layout}:gcr-busybox`,
-        `docker-archive:${built}:${DOCKER_IMAGE}`,
-      ],
-      { env: { TMPDIR: work }, timeoutMs: 120_000 },
-    );
-    if (copy.code !== 0) throw new Error(`skopeo copy failed\n${describe(copy)}`);
-    Deno.chmodSync(built, 0o644);
-    Deno.renameSync(built, ARCHIVE);
-  } finally {
-    Deno.removeSync(work, { recursive: true });
-  }
+  await buildDockerArchives(CACHE, [{ name: DOCKER_IMAGE, file: ARCHIVE }]);
   return ARCHIVE;
 }
 
