@@ -459,7 +459,7 @@ export function cleanPath(name: ByteString, escapeMessage: string): ByteString {
   return parts.join("/");
 }
 
-function messageOf(error: unknown): string {
+export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
@@ -482,6 +482,12 @@ export interface AssembleOptions {
   onLayer?: (index: number, layer: LayerSource) => void;
   /** See {@link ApplyOptions.inflateInWorker}. */
   inflateInWorker?: boolean;
+  /**
+   * Awaited after the last layer, before the tree is put in place; if it
+   * throws, the tree is removed instead (a pull waits here for its blobs to
+   * be verified and durable in the cache).
+   */
+  beforeReplacing?: () => Promise<void>;
 }
 
 /**
@@ -528,6 +534,7 @@ export async function assembleRootfs(
         throw new Error(`${label}: ${messageOf(error)}`, { cause: error });
       }
     }
+    await opts.beforeReplacing?.();
   } catch (error) {
     removeTree(temporary);
     throw error;
