@@ -50,6 +50,7 @@ export class BlobFeed {
   #error: unknown;
   #wake: (() => void) | undefined;
   #reading = false;
+  #closed = false;
 
   constructor(size: number) {
     this.size = size;
@@ -90,6 +91,7 @@ export class BlobFeed {
 
   /** Closes the read handle (call when the pull is over, whether or not the blob was read). */
   close(): void {
+    this.#closed = true;
     this.#closeFile();
   }
 
@@ -144,6 +146,10 @@ export class BlobFeed {
 
   /** New bytes under the reader: fine if it has read none, a restart otherwise. */
   #replace(file: Deno.FsFile | undefined, written: number): void {
+    if (this.#closed) {
+      file?.close(); // a download that was still stopping when the pull ended
+      return;
+    }
     if (file !== this.#file) this.#closeFile();
     this.#file = file;
     this.#written = written;
