@@ -72,6 +72,8 @@ export class Ingest {
   readonly #file: Deno.FsFile;
   readonly #blobPath: string;
   #closed = false;
+  #verified = false;
+  #observer: ((written: number) => void) | undefined;
 
   /** @internal Use {@link BlobCache.ingest}. */
   constructor(
@@ -98,6 +100,15 @@ export class Ingest {
     return this.#offset;
   }
 
+  /**
+   * Calls `observer` with the new {@link offset} after every write and reset
+   * (a smaller offset than before means the bytes are being written again),
+   * so that a reader can follow the partial file while it grows.
+   */
+  observe(observer: (written: number) => void): void {
+    this.#observer = observer;
+  }
+
   /** Appends `chunk`; more bytes than the descriptor's size is a verification error. */
   async write(chunk: Uint8Array): Promise<void> {
     if (this.#offset + chunk.length > this.size) {
@@ -110,6 +121,7 @@ export class Ingest {
     let written = 0;
     while (written < chunk.length) written += await this.#file.write(chunk.subarray(written));
     this.#offset += chunk.length;
+    this.#observer?.(this.#offset);
   }
 
   /** Starts again from byte 0 (the server ignored a `Range`, or a resumed blob failed verification). */
@@ -118,14 +130,17 @@ export class Ingest {
     await this.#file.seek(0, Deno.SeekMode.Start);
     this.#offset = 0;
     this.#hash = createHash(digestAlgorithm(this.digest));
+    this.#observer?.(0);
   }
 
   /**
-   * Verifies size and digest and, when both match, renames the partial file
-   * to the blob's path. On a mismatch the partial file is deleted and a
-   * {@link BlobVerificationError} thrown.
+   * Checks size and digest once every byte is written. On a mismatch the
+   * partial file is deleted and a {@link BlobVerificationError} thrown.
+   * Separate from {@link commit} so that a reader of the bytes can trust them
+   * before the (slow) fdatasync.
    */
-  async commit(): Promise<string> {
+  async verify(): Promise<void> {
+    if (this.#verified) return;
     if (this.#offset !== this.size) {
       throw new Error(`${this.digest}: only ${this.#offset} of ${this.size} bytes written`);
     }
@@ -134,6 +149,15 @@ export class Ingest {
       await this.discard();
       throw new BlobVerificationError(`digest mismatch: expected ${this.digest}, got ${actual}`);
     }
+    this.#verified = true;
+  }
+
+  /**
+   * Verifies (see {@link verify}) and then makes the blob durable before it
+   * is published: fdatasync, then the rename to the blob's path.
+   */
+  async commit(): Promise<string> {
+    await this.verify();
     await this.#file.syncData();
     await Deno.rename(this.partialPath, this.#blobPath);
     this.close();

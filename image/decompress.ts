@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { createZstdDecompress } from "node:zlib";
+import { createGunzip, createZstdDecompress } from "node:zlib";
 import { Duplex } from "node:stream";
 
 export type Compression = "none" | "gzip" | "zstd";
@@ -36,13 +36,20 @@ export function decompressLayer(layer: ReadableStream<Uint8Array>, mediaType: st
     case "none":
       return layer;
     case "gzip":
-      return layer.pipeThrough(new DecompressionStream("gzip") as ReadableWritablePair<Uint8Array, Uint8Array>);
+      // node:zlib's gunzip rather than DecompressionStream: on the 95 MB
+      // Debian layer it took 0.48 s against 0.73 s (Deno 2.9.6, median of
+      // 3), and inflating is most of the extraction's time. 256 KiB output
+      // chunks were the fastest of 16 KiB to 1 MiB (0.50 s against 0.63 s
+      // for the default 16 KiB).
+      return layer.pipeThrough(through(createGunzip({ chunkSize: 256 << 10 })));
     case "zstd":
       // DecompressionStream has no zstd; node:zlib's does (Deno 2.9).
-      return layer.pipeThrough(
-        Duplex.toWeb(createZstdDecompress()) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>,
-      );
+      return layer.pipeThrough(through(createZstdDecompress()));
   }
+}
+
+function through(stream: Duplex): ReadableWritablePair<Uint8Array, Uint8Array> {
+  return Duplex.toWeb(stream) as unknown as ReadableWritablePair<Uint8Array, Uint8Array>;
 }
 
 /**

@@ -10,7 +10,9 @@
  * `rootfs.diff_ids` (the sha256 of the uncompressed tar). Then
  * image/apply_layer.ts assembles the layers in a temporary folder beside the
  * output and renames it into place, so a failed pull leaves the previous
- * rootfs untouched.
+ * rootfs untouched. A registry's layers are extracted while they download
+ * (image/blob_feed.ts): the folder is renamed into place only once every
+ * blob has matched its digest and is durable in the cache.
  *
  * What was pulled is recorded in `.gcr-image-<name>.json` beside the rootfs
  * folder, never inside it: the rootfs is exactly the image.
@@ -23,12 +25,13 @@
  * @module
  */
 import { resolve } from "node:path";
-import { assembleRootfs } from "./apply_layer.ts";
+import { type AssembleOptions, assembleRootfs, type LayerSource, messageOf } from "./apply_layer.ts";
+import { BlobFeedRestartedError } from "./blob_feed.ts";
 import type { Credentials } from "./auth.ts";
 import { formatPlatform } from "./manifest.ts";
 import { createProgress, type PullProgress, shortDigest } from "./progress.ts";
 import { parseReference } from "./reference.ts";
-import { pullImage } from "./registry.ts";
+import { type PulledLayer, type PullUnderway, startPull } from "./registry.ts";
 import { pathInfo } from "../host/files.ts";
 import { fromDockerArchive } from "./docker_archive.ts";
 import { fromOciLayout } from "./oci_layout.ts";
@@ -162,10 +165,12 @@ export async function pullToRootfs(
   const progress = opts.progress ?? createProgress("quiet");
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   let image: ResolvedImage;
+  let pull: PullUnderway | undefined;
   let shownSource = source;
   switch (spec.kind) {
     case "registry":
-      image = await fromRegistry(spec.reference, cacheDir, opts, progress);
+      pull = await fromRegistry(spec.reference, cacheDir, opts, progress);
+      image = { ...pull, layers: pull.layers.map((layer) => ({ ...layer, name: shortDigest(layer.digest) })) };
       break;
     case "oci":
       shownSource = `oci:${resolve(spec.path)}${spec.tag !== undefined ? `:${spec.tag}` : ""}`;
@@ -178,11 +183,13 @@ export async function pullToRootfs(
   }
 
   const started = performance.now();
-  await assembleRootfs(output, image.layers, {
+  const assembly: AssembleOptions = {
     rootless: opts.rootless ?? Deno.uid() !== 0,
     onNotice: opts.onNotice ?? ((message) => progress.note(`notice: ${message}`)),
     onLayer: (index, layer) => progress.note(`Extracting layer ${index}/${image.layers.length} (${layer.name})`),
-  });
+  };
+  if (pull === undefined) await assembleRootfs(output, image.layers, assembly);
+  else await extractWhileDownloading(output, image, pull, assembly, progress);
   const record: ImageRecord = {
     source: shownSource,
     reference: image.reference,
@@ -204,13 +211,13 @@ export async function pullToRootfs(
 // ---------------------------------------------------------------------------
 // Registry
 
-async function fromRegistry(
+function fromRegistry(
   reference: string,
   cacheDir: string,
   opts: PullToRootfsOptions,
   progress: PullProgress,
-): Promise<ResolvedImage> {
-  const pulled = await pullImage(reference, {
+): Promise<PullUnderway> {
+  return startPull(reference, {
     cacheDir,
     progress,
     ...(opts.platform !== undefined ? { platform: opts.platform } : {}),
@@ -218,19 +225,51 @@ async function fromRegistry(
     ...(opts.credentials !== undefined ? { credentials: opts.credentials } : {}),
     ...(opts.dockerConfig !== undefined ? { dockerConfig: opts.dockerConfig } : {}),
   });
+}
+
+/**
+ * Assembles the layers as they download. The tree is put in place only
+ * once every blob is verified and in the cache; a bad digest fails the
+ * layer's stream, so nothing of it stays.
+ */
+async function extractWhileDownloading(
+  output: string,
+  image: ResolvedImage,
+  pull: PullUnderway,
+  assembly: AssembleOptions,
+  progress: PullProgress,
+): Promise<void> {
+  try {
+    await assembleRootfs(output, image.layers, { ...assembly, beforeReplacing: async () => void await pull.done });
+  } catch (error) {
+    // Bad bytes often break the gzip stream or the tar before the digest can
+    // be checked: when the download failed, its error is the one to show.
+    const pulled = await pull.done;
+    if (!causedBy(error, BlobFeedRestartedError)) throw error;
+    // What was extracted came from bytes the download replaced: start again from the cache.
+    progress.note(`Extracting again from the cache: ${messageOf(error)}`);
+    await assembleRootfs(output, pulled.layers.map(cachedLayer), assembly);
+  } finally {
+    pull.close();
+  }
+}
+
+function cachedLayer(layer: PulledLayer): LayerSource {
   return {
-    reference: pulled.reference,
-    digest: pulled.digest,
-    manifestDigest: pulled.manifestDigest,
-    configDigest: pulled.configDigest,
-    platform: pulled.platform,
-    layers: pulled.layers.map((layer) => ({
-      digest: layer.digest,
-      mediaType: layer.mediaType,
-      name: shortDigest(layer.digest),
-      open: async () => (await Deno.open(layer.path)).readable,
-    })),
+    mediaType: layer.mediaType,
+    name: shortDigest(layer.digest),
+    open: async () => (await Deno.open(layer.path)).readable,
   };
+}
+
+/** Whether `error` or one of its causes is a `type`. */
+function causedBy(error: unknown, type: new (...args: never[]) => Error): boolean {
+  let e: unknown = error;
+  while (e instanceof Error) {
+    if (e instanceof type) return true;
+    e = (e as Error).cause; // (TypeScript narrows e to never after the check above)
+  }
+  return false;
 }
 
 // ---------------------------------------------------------------------------

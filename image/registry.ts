@@ -20,6 +20,7 @@
 import { VERSION } from "../output/version.ts";
 import { Authenticator, type Credentials, credentialsFromDockerConfig, loadDockerConfig } from "./auth.ts";
 import { BlobCache, BlobVerificationError, digestAlgorithm, digestOf, type Ingest } from "./blob_cache.ts";
+import { BlobFeed } from "./blob_feed.ts";
 import {
   type Descriptor,
   formatPlatform,
@@ -357,38 +358,53 @@ export class RegistryClient {
    * path and whether anything was downloaded. Bytes are verified as they
    * stream; a cut transfer resumes with `Range` from what was written (also
    * a partial file left by an earlier pull); a blob that fails verification
-   * never enters the cache.
+   * never enters the cache. A `feed` is given the bytes as they land, and
+   * the verdict before the blob is fsynced.
    */
   async downloadBlob(
     repository: string,
     descriptor: Descriptor,
     cache: BlobCache,
     report: (status: string, current?: number, total?: number) => void = () => {},
+    feed?: BlobFeed,
   ): Promise<{ path: string; downloaded: boolean }> {
     const { digest, size } = descriptor;
-    if (await cache.has(digest, size)) return { path: cache.path(digest), downloaded: false };
-    let restarted = false;
-    for (;;) {
-      const ingest = await cache.ingest(digest, size);
-      if (ingest === undefined) return { path: cache.path(digest), downloaded: false };
-      try {
-        await this.#transfer(repository, ingest, report);
-        report("Verifying Checksum", ingest.offset, size);
-        const path = await ingest.commit();
-        report("Download complete", size, size);
-        return { path, downloaded: true };
-      } catch (error) {
-        // A partial file from an earlier attempt may be what is wrong: one fresh start, then give up.
-        if (error instanceof BlobVerificationError && ingest.resumedFrom > 0 && !restarted) {
-          restarted = true;
-          await ingest.discard();
-          continue;
+    const found = async () => {
+      const path = cache.path(digest);
+      await feed?.cached(path);
+      return { path, downloaded: false };
+    };
+    try {
+      if (await cache.has(digest, size)) return await found();
+      let restarted = false;
+      for (;;) {
+        const ingest = await cache.ingest(digest, size);
+        if (ingest === undefined) return await found();
+        try {
+          await feed?.follow(ingest);
+          await this.#transfer(repository, ingest, report);
+          report("Verifying Checksum", ingest.offset, size);
+          await ingest.verify();
+          feed?.verified();
+          const path = await ingest.commit();
+          report("Download complete", size, size);
+          return { path, downloaded: true };
+        } catch (error) {
+          // A partial file from an earlier attempt may be what is wrong: one fresh start, then give up.
+          if (error instanceof BlobVerificationError && ingest.resumedFrom > 0 && !restarted) {
+            restarted = true;
+            await ingest.discard();
+            continue;
+          }
+          if (error instanceof BlobVerificationError) await ingest.discard();
+          throw error;
+        } finally {
+          ingest.close();
         }
-        if (error instanceof BlobVerificationError) await ingest.discard();
-        throw error;
-      } finally {
-        ingest.close();
       }
+    } catch (error) {
+      feed?.fail(error);
+      throw error;
     }
   }
 
@@ -549,12 +565,47 @@ async function inParallel<T, R>(items: readonly T[], limit: number, work: (item:
 /** Nested indexes (an index pointing at an index) are followed this deep. */
 const MAX_INDEX_DEPTH = 3;
 
+/** A layer of a pull under way. */
+export interface StreamedLayer extends PulledLayer {
+  /**
+   * The layer's bytes while they download (from the cache if already
+   * there); the stream fails unless they match the digest. Open each layer
+   * once, in order: a digest the manifest lists twice reads the cache the
+   * second time.
+   */
+  open(): Promise<ReadableStream<Uint8Array>>;
+}
+
+/** A pull whose manifest and config are in: the layers are downloading. */
+export interface PullUnderway extends Omit<PulledImage, "layers" | "downloadedBytes"> {
+  readonly layers: readonly StreamedLayer[];
+  /** Settles once every layer is in the cache (verified and fsynced), or at the first failure. */
+  readonly done: Promise<PulledImage>;
+  /** Closes the read handles no stream took; call once `done` has settled. */
+  close(): void;
+}
+
 /**
  * Pulls an image into the blob cache: resolves the reference, picks the
  * platform from an index, fetches and verifies the manifest, the config and
  * every layer (in parallel). Stops there: extraction is the caller's.
  */
 export async function pullImage(reference: string, options: PullOptions): Promise<PulledImage> {
+  const pull = await startPull(reference, options);
+  try {
+    return await pull.done;
+  } finally {
+    pull.close();
+  }
+}
+
+/**
+ * Starts a pull: resolves the reference, picks the platform from an index,
+ * fetches and verifies the manifest and the config, and returns while the
+ * layers download (in parallel, in manifest order), so that they can be
+ * extracted as they arrive.
+ */
+export async function startPull(reference: string, options: PullOptions): Promise<PullUnderway> {
   const ref = parseReference(reference);
   const name = formatReference(ref);
   const progress = options.progress ?? createProgress("quiet");
@@ -610,32 +661,43 @@ export async function pullImage(reference: string, options: PullOptions): Promis
   }
 
   const unique = [...new Map(manifest.layers.map((layer) => [layer.digest, layer])).values()];
+  const feeds = new Map(unique.map((layer) => [layer.digest, new BlobFeed(layer.size)]));
+  const finished = new Map<string, Promise<unknown>>();
   for (const layer of unique) progress.update(shortDigest(layer.digest), "Waiting", 0, layer.size);
   let downloadedBytes = 0;
-  try {
-    await inParallel(unique, options.concurrency ?? 3, async (layer) => {
-      const id = shortDigest(layer.digest);
-      try {
-        const result = await client.downloadBlob(ref.repository, layer, cache, (status, done, total) => {
-          progress.update(id, status, done, total);
-        });
-        if (result.downloaded) downloadedBytes += layer.size;
-        else progress.update(id, "Already exists");
-      } catch (error) {
-        progress.update(id, failure.signal.aborted ? "Cancelled" : `Failed: ${(error as Error).message}`);
-        failure.abort(error);
-        throw error;
-      }
+  const downloads = inParallel(unique, options.concurrency ?? 3, (layer) => {
+    const id = shortDigest(layer.digest);
+    const download = client.downloadBlob(ref.repository, layer, cache, (status, done, total) => {
+      progress.update(id, status, done, total);
+    }, feeds.get(layer.digest)).then((result) => {
+      if (result.downloaded) downloadedBytes += layer.size;
+      else progress.update(id, "Already exists");
+    }, (error) => {
+      progress.update(id, failure.signal.aborted ? "Cancelled" : `Failed: ${(error as Error).message}`);
+      failure.abort(error);
+      throw error;
     });
-  } finally {
-    progress.finish();
-  }
-  progress.note(`Digest: ${top.digest}`);
-  progress.note(
-    downloadedBytes > 0 ? `Status: Downloaded newer image for ${name}` : `Status: Image is up to date for ${name}`,
-  );
+    finished.set(layer.digest, download);
+    return download;
+  });
+  const done = downloads.finally(() => progress.finish()).then((): PulledImage => {
+    progress.note(`Digest: ${top.digest}`);
+    progress.note(
+      downloadedBytes > 0 ? `Status: Downloaded newer image for ${name}` : `Status: Image is up to date for ${name}`,
+    );
+    return { ...image, layers, downloadedBytes };
+  });
+  // A layer whose download never started (an earlier one failed) fails its reader too.
+  done.catch((error) => feeds.forEach((feed) => feed.fail(error)));
 
-  return {
+  const opened = new Set<string>();
+  const layers = manifest.layers.map((layer) => ({
+    digest: layer.digest,
+    mediaType: layer.mediaType,
+    size: layer.size,
+    path: cache.path(layer.digest),
+  }));
+  const image = {
     reference: name,
     parsed: ref,
     digest: top.digest,
@@ -645,12 +707,21 @@ export async function pullImage(reference: string, options: PullOptions): Promis
     config,
     configPath,
     platform,
-    layers: manifest.layers.map((layer) => ({
-      digest: layer.digest,
-      mediaType: layer.mediaType,
-      size: layer.size,
-      path: cache.path(layer.digest),
+  };
+  return {
+    ...image,
+    layers: layers.map((layer) => ({
+      ...layer,
+      open: async () => {
+        if (!opened.has(layer.digest)) {
+          opened.add(layer.digest);
+          return feeds.get(layer.digest)!.readable();
+        }
+        await (finished.get(layer.digest) ?? done);
+        return (await Deno.open(layer.path)).readable;
+      },
     })),
-    downloadedBytes,
+    done,
+    close: () => feeds.forEach((feed) => feed.close()),
   };
 }

@@ -460,6 +460,73 @@ pullTest(
   },
 );
 
+pullTest(
+  "a tampered layer blob, gzip or not: one error line, no rootfs folder, no cached blob; then a clean pull",
+  async () => {
+    await inWorld((w) =>
+      withRegistry(async (reg) => {
+        // The uncompressed layer extracts without a hitch whatever its bytes: only the digest can stop it.
+        for (const kind of ["busybox", "busybox-uncompressed"] as const) {
+          const pushed = await pushImage(reg, kind, kind);
+          const digest = await layerDigest(kind);
+          const blob = `${w.cache}/blobs/sha256/${digest.slice(7)}`;
+          const proxy = await startFaultyProxy(reg, { mode: "corrupt-blob", digest });
+          try {
+            const ref = pushed.ref.replace(reg.url, proxy.url);
+            const result = await gcr(w, ["pull", "-q", "--rootfs-dir", w.rootfs, ref]);
+            // The only line: neither the gzip stream's nor the tar's complaint about the same bad bytes.
+            assertFailure(result, /^gcr: digest mismatch: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64}\n$/);
+            assertIncludes(result.stderr, `expected ${digest}`, `${kind}: names the layer's digest`);
+            assert(proxy.stats.corrupted > 0, `${kind}: the proxy tampered with the layer`);
+            assertEquals(names(w.rootfs), [], `${kind}: no rootfs folder, no temporary folder, no record`);
+            assert(!exists(blob), `${kind}: the layer blob is not in the cache`);
+            assertEquals(names(`${w.cache}/ingest`), [], `${kind}: no partial file is kept`);
+          } finally {
+            await proxy.stop();
+          }
+          await pullOk(w, ["-q", pushed.ref]);
+          assertSameTree(await tree(`${w.rootfs}/${kind}`), await umociTree(kind), `${kind} pulled untampered`);
+          assert(exists(blob), `${kind}: the verified layer is cached`);
+          await Deno.remove(w.rootfs, { recursive: true });
+        }
+      })
+    );
+  },
+);
+
+pullTest(
+  "a layer download that starts over under the extraction (Range ignored): extracted again from the cache",
+  async () => {
+    await inWorld((w) =>
+      withRegistry(async (reg) => {
+        const kind = "busybox-uncompressed";
+        const pushed = await pushImage(reg, "restart", kind);
+        // Half the layer, a pause in which the extraction takes what came, a cut; the resume gets the whole blob.
+        const proxy = await startFaultyProxy(reg, {
+          mode: "cut-blob",
+          digest: await layerDigest(kind),
+          holdMs: 300,
+          ignoreRange: true,
+        });
+        try {
+          const result = await gcr(w, ["pull", "--rootfs-dir", w.rootfs, pushed.ref.replace(reg.url, proxy.url)]);
+          assertEquals(result.code, 0, "the pull succeeds", describe(result));
+          assertEquals(proxy.stats.cuts, 1, "the proxy cut the layer once");
+          assert(
+            proxy.stats.requests.some((r) => r.range !== null && r.status === 200),
+            "the resume asked for a Range and got the whole blob",
+          );
+          assertMatch(result.stderr, /Extracting again from the cache: .*started over/, "says so", describe(result));
+          assertSameTree(await tree(`${w.rootfs}/restart`), await umociTree(kind), "the tree");
+          assertEquals(names(w.rootfs), [".gcr-image-restart.json", "restart"], "no temporary folder left");
+        } finally {
+          await proxy.stop();
+        }
+      })
+    );
+  },
+);
+
 pullTest("malicious layers: a clear error or a contained result, nothing written outside", async () => {
   const cases = await maliciousLayers();
   const escapes = () => names("/tmp").filter((n) => n.startsWith("gcr-escape"));

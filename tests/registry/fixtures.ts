@@ -1127,8 +1127,12 @@ export async function buildAll(opts: { debian?: boolean } = {}): Promise<void> {
 
 export type Fault =
   | { mode: "none" }
-  /** The first `times` (default 1) non-Range GETs of each blob send `bytes` bytes (default half) then close. */
-  | { mode: "cut-blob"; bytes?: number; times?: number; digest?: string }
+  /**
+   * The first `times` (default 1) non-Range GETs of each blob send `bytes` bytes (default half), wait
+   * `holdMs` (default 0), then close. With `ignoreRange`, blob GETs reach the registry without their
+   * Range header, so a resume gets the whole blob again (200), as from a server without Range support.
+   */
+  | { mode: "cut-blob"; bytes?: number; times?: number; digest?: string; holdMs?: number; ignoreRange?: boolean }
   /** Every blob GET has the byte at `offset` (default the middle) flipped. */
   | { mode: "corrupt-blob"; offset?: number; digest?: string }
   /** The first request to each path matching `paths` (default every path) gets 429 + Retry-After. */
@@ -1340,7 +1344,7 @@ export function startFaultyProxy(upstream: string | Pick<Registry, "url">, fault
       }
     }
 
-    const res = await upstreamFetch(req, path);
+    const res = await upstreamFetch(req, path, blob && fault.mode === "cut-blob" && fault.ignoreRange ? ["range"] : []);
     record.status = res.status;
     const headers = responseHeaders(res);
 
@@ -1360,6 +1364,7 @@ export function startFaultyProxy(upstream: string | Pick<Registry, "url">, fault
       const body = new ReadableStream<Uint8Array>({
         async pull(c) {
           if (sent >= limit) {
+            if (fault.holdMs) await sleep(fault.holdMs);
             await reader.cancel();
             c.close();
             return;
