@@ -51,8 +51,9 @@ export interface V1MemoryNow {
   readonly memsw?: number;
 }
 
-/** Whether a limit file's value is a limit: "unlimited" reads back as PAGE_COUNTER_MAX pages (9223372036854771712). */
-const _isLimit = (bytes: number | undefined): bytes is number => bytes !== undefined && Number.isSafeInteger(bytes);
+/** Whether a v1 limit file's value is a limit: "unlimited" reads back as PAGE_COUNTER_MAX pages (9223372036854771712). */
+export const isLimit = (bytes: number | undefined): bytes is number =>
+  bytes !== undefined && Number.isSafeInteger(bytes);
 
 /**
  * The writes that set `limits` in one v1 folder of a hierarchy with
@@ -85,7 +86,7 @@ export function v1LimitOps(
     // No swap given: none, as far as the kernel accounts it (the memory
     // limit again; -1 lifts both). -1 swap: unlimited (without accounting
     // swap is not limited anyway, hence ifPresent).
-    const keepsNoSwap = now === undefined || (_isLimit(now.limit) && now.memsw === now.limit);
+    const keepsNoSwap = now === undefined || (isLimit(now.limit) && now.memsw === now.limit);
     const memsw = limits.memorySwapBytes ?? (memory === -1 ? -1 : keepsNoSwap ? memory : undefined);
     const memoryOp: CgroupOp[] = memory === undefined
       ? []
@@ -127,6 +128,23 @@ export function v1LimitOps(
   // In the order given, as the spec asks: usually "deny all" first, then allows.
   if (controllers.includes("devices")) ops.push(..._deviceOps(dir, limits.devices ?? []));
   return ops;
+}
+
+/**
+ * A memory+swap limit beyond the memory limit needs the kernel to account
+ * swap: memsw files exist only then (CONFIG_MEMCG_SWAP, not turned off
+ * with swapaccount=0), in every cgroup of the memory hierarchy, the root
+ * (`memoryMount`) too.
+ */
+export function checkSwapAccounting(memoryMount: string, limits: ResourceLimits): void {
+  const swap = limits.memorySwapBytes;
+  if (swap === undefined || swap === -1 || swap === limits.memoryBytes) return;
+  if (!exists(`${memoryMount}/memory.memsw.limit_in_bytes`)) {
+    throw new CgroupUnavailableError(
+      `memory+swap limit ${swap}: this kernel does not account swap (no memory.memsw.limit_in_bytes; ` +
+        "boot with swapaccount=1); only -1 (unlimited) or the memory limit itself can be honoured",
+    );
+  }
 }
 
 /**
@@ -175,18 +193,8 @@ export function v1Plan(
       );
     }
   }
-  const swap = limits.memorySwapBytes;
   const memory = hierarchies.find((h) => h.controllers.includes("memory"));
-  if (swap !== undefined && swap !== -1 && swap !== limits.memoryBytes && memory) {
-    // memsw files exist only with swap accounting (CONFIG_MEMCG_SWAP, not
-    // turned off with swapaccount=0); every cgroup has them then, the root too.
-    if (!exists(`${memory.mount}/memory.memsw.limit_in_bytes`)) {
-      throw new CgroupUnavailableError(
-        `memory+swap limit ${swap}: this kernel does not account swap (no memory.memsw.limit_in_bytes; ` +
-          "boot with swapaccount=1); only -1 (unlimited) or the memory limit itself can be honoured",
-      );
-    }
-  }
+  if (memory) checkSwapAccounting(memory.mount, limits);
   const ops: CgroupOp[] = [];
   const dirs: string[] = [];
   const folders: string[] = [];
