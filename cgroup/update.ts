@@ -16,7 +16,7 @@
 import { readWords } from "./files.ts";
 import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "./hierarchies.ts";
 import type { ResourceLimits } from "./limits.ts";
-import { type CgroupOp, runCgroupOp } from "./ops.ts";
+import { type CgroupOp, errorCode, runCgroupOp } from "./ops.ts";
 import { checkSwapAccounting, isLimit, v1LimitOps, type V1MemoryNow } from "./v1.ts";
 import { v2LimitOps } from "./v2.ts";
 import { controllersTouched } from "./version_plan.ts";
@@ -125,7 +125,7 @@ export function runCgroupUpdate(ops: readonly CgroupOp[], each: (op: CgroupOp) =
     try {
       runCgroupOp(op);
     } catch (error) {
-      const busy = (error as Error).cause instanceof Deno.errors.Busy;
+      const busy = errorCode((error as Error).cause) === "EBUSY";
       if (!busy || op.op !== "write" || !op.path.endsWith("/memory.limit_in_bytes")) throw error;
       const dir = op.path.slice(0, op.path.lastIndexOf("/"));
       throw _belowUsage(
