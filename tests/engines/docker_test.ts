@@ -375,15 +375,13 @@ Deno.test(
       const seen: Partial<Record<RuntimeName, { host: string[]; inside: string }>> = {};
       for (const runtime of RUNTIME_NAMES) {
         const name = `upd-${runtime}`;
+        const limits = ["--memory", "64m", "--pids-limit", "100"];
         const started = await env.docker([
           "run",
           "-d",
           "--name",
           name,
-          "--memory",
-          "64m",
-          "--pids-limit",
-          "100",
+          ...limits,
           "--runtime",
           runtime,
           env.image,
