@@ -14,6 +14,7 @@ import { pauseCommand } from "./commands/pause.ts";
 import { resumeCommand } from "./commands/resume.ts";
 import { startCommand } from "./commands/start.ts";
 import { stateCommand } from "./commands/state.ts";
+import { updateCommand } from "./commands/update.ts";
 import { USAGE, UsageError } from "./commands/usage.ts";
 import { setQuiet } from "./output/log.ts";
 import { OCI_VERSION, VERSION } from "./output/version.ts";
@@ -110,6 +111,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   delete: deleteCommand,
   pause: pauseCommand,
   resume: resumeCommand,
+  update: updateCommand,
   features: () => featuresCommand(),
   // and the usual ones
   version: versionCommand,
@@ -121,7 +123,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
 };
 
 /** runc's verbs: their stdio is the container's (create) or an engine's, so gcr's own log lines stay out of it. */
-const OCI_VERBS = new Set(["create", "start", "state", "delete", "pause", "resume", "features"]);
+const OCI_VERBS = new Set(["create", "start", "state", "delete", "pause", "resume", "update", "features"]);
 
 async function main(argv: readonly string[]): Promise<number> {
   let error: string | undefined;

@@ -84,7 +84,8 @@ function _rmdir(dir: string): "gone" | "busy" {
     return "gone";
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return "gone";
-    if (error instanceof Deno.errors.Busy) return "busy";
+    // Deno gives EBUSY as a plain Error, only its code says so.
+    if (errorCode(error) === "EBUSY") return "busy";
     throw new Error(`rmdir ${dir}: ${errorCode(error)}`, { cause: error });
   }
 }

@@ -15,10 +15,12 @@ import { isObject, isZeroValue } from "../host/json.ts";
 import { warn } from "../output/runtime_log.ts";
 
 /**
- * The limits a container's cgroup enforces; an absent field is no limit.
- * The first three are the command line's (`--memory`, `--cpus`,
- * `--pids-limit`); the others come from an OCI config's `linux.resources`
- * (resourcesFromOci).
+ * The limits a container's cgroup enforces; an absent field is no limit
+ * (for an update: unchanged). The first three are the command line's
+ * (`--memory`, `--cpus`, `--pids-limit`); the others come from an OCI
+ * config's `linux.resources` (resourcesFromOci). -1 in memoryBytes,
+ * memoryReservationBytes or pidsLimit comes only from an update: it lifts
+ * the limit the container had.
  */
 export interface ResourceLimits {
   /** Bytes of memory (swap included unless memorySwapBytes says otherwise: by default no swap). */
@@ -51,6 +53,12 @@ export interface ResourceLimits {
   readonly cpusetMems?: string;
   /** Device access rules, applied in order (cgroup v1 devices.allow/devices.deny). */
   readonly devices?: readonly DeviceRule[];
+  /**
+   * An update only: refuse a memory limit below what the container uses
+   * now. v1's kernel refuses it anyway (EBUSY); v2's would reclaim, then
+   * OOM-kill, so gcr checks memory.current first, as runc does.
+   */
+  readonly memoryCheckBeforeUpdate?: true;
 }
 
 /**
@@ -80,9 +88,10 @@ const UNITS: Record<string, number> = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 **
 /**
  * A memory size as Docker reads it: a number of bytes, or a number with a
  * binary unit `b`, `k`, `m`, `g`, `t`, `p` (any case, optionally followed by
- * `b` or `ib`: `64m`, `64MB`, `1.5g`, `512KiB`).
+ * `b` or `ib`: `64m`, `64MB`, `1.5g`, `512KiB`). At least `minimum` bytes
+ * (`gcr update`'s sizes, runc's, have none).
  */
-export function parseMemory(text: string, option = "--memory"): number {
+export function parseMemory(text: string, option = "--memory", minimum = MIN_MEMORY_BYTES): number {
   const match = text.trim().match(/^(\d+(?:\.\d+)?) ?([kmgtp])?(?:i?b)?$/i);
   if (!match) {
     throw new InvalidLimitError(
@@ -91,7 +100,7 @@ export function parseMemory(text: string, option = "--memory"): number {
   }
   const bytes = Math.floor(Number(match[1]) * UNITS[(match[2] ?? "").toLowerCase()]!);
   if (!Number.isSafeInteger(bytes)) throw new InvalidLimitError(`invalid ${option} ${JSON.stringify(text)}: too large`);
-  if (bytes < MIN_MEMORY_BYTES) {
+  if (bytes < minimum) {
     throw new InvalidLimitError(
       `invalid ${option} ${JSON.stringify(text)}: the minimum is 6m (${MIN_MEMORY_BYTES} bytes)`,
     );
@@ -142,7 +151,16 @@ export function parsePidsLimit(text: string): number | undefined {
  * (`linux.resources.cpu.burst: …`); kernel memory limits, which this kernel
  * no longer has, are accepted with a warning, as runc does; fields the spec
  * does not define are ignored. This is the one reader of linux.resources:
- * oci/spec/resources.ts reads config.json through it.
+ * oci/spec/resources.ts reads config.json through it, and `gcr update` the
+ * resources an engine sends.
+ *
+ * For an update (`purpose: "update"`, what `runc update --resources`
+ * reads): what is absent or 0 stays as it is, -1 lifts a memory,
+ * reservation or pids limit, swap may come without memory (the cgroup's
+ * own limit is the other side), and what runc's update leaves alone is
+ * ignored, not refused: devices (engines send the container's whole
+ * resources, its device rules among them), swappiness, the OOM killer,
+ * hierarchy, hugepages, network and rdma.
  *
  * @example
  * ```ts
@@ -150,7 +168,8 @@ export function parsePidsLimit(text: string): number | undefined {
  * createContainerCgroup(id, limits, { path: "/libpod_parent/libpod-" + id, controllers: ["freezer", "devices"] });
  * ```
  */
-export function resourcesFromOci(resources: unknown): ResourceLimits {
+export function resourcesFromOci(resources: unknown, purpose: "create" | "update" = "create"): ResourceLimits {
+  const update = purpose === "update";
   const at = (where: string) => `linux.resources${where ? `.${where}` : ""}`;
   const fail = (where: string, problem: string) => new InvalidLimitError(`${at(where)}: ${problem}`);
   const object = (value: unknown, where: string): Record<string, unknown> => {
@@ -169,6 +188,8 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
     if (n !== undefined && n < -1) throw fail(where, `${n} (a number of bytes, or -1 for unlimited)`);
     return n === 0 ? undefined : n;
   };
+  /** -1 asks a new cgroup for what it has anyway; an update, to lift the limit. */
+  const lifted = (n: number | undefined) => (n === -1 && !update ? undefined : n);
   const refuseSet = (value: Record<string, unknown>, where: string, fields: readonly string[], why: string) => {
     for (const field of fields) {
       const v = value[field];
@@ -177,11 +198,12 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   };
 
   const top = object(resources, "");
-  refuseSet(top, "", ["blockIO", "hugepageLimits", "network", "rdma", "unified"], "gcr does not set this controller");
+  const unsupported = update ? ["blockIO", "unified"] : ["blockIO", "hugepageLimits", "network", "rdma", "unified"];
+  refuseSet(top, "", unsupported, "gcr does not set this controller");
   const result: { -readonly [K in keyof ResourceLimits]: ResourceLimits[K] } = {};
 
   const memory = object(top.memory, "memory");
-  if (memory.disableOOMKiller !== undefined && memory.disableOOMKiller !== null) {
+  if (!update && memory.disableOOMKiller !== undefined && memory.disableOOMKiller !== null) {
     if (typeof memory.disableOOMKiller !== "boolean") throw fail("memory.disableOOMKiller", "not true or false");
     if (memory.disableOOMKiller) result.oomKillDisabled = true;
   }
@@ -198,25 +220,29 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   }
   // Hierarchical accounting is all the kernel has done since 5.x (v1 refuses
   // to turn it off, v2 has no switch): true asks for what every cgroup gets.
-  // checkBeforeUpdate is about runc update, which gcr does not have.
-  if (memory.useHierarchy === false) {
+  if (!update && memory.useHierarchy === false) {
     throw fail("memory.useHierarchy", "not supported: the kernel accounts memory hierarchically");
   }
-  const memoryLimit = limit(memory.limit, "memory.limit");
-  if (memoryLimit !== undefined && memoryLimit !== -1) result.memoryBytes = memoryLimit;
-  const reservation = limit(memory.reservation, "memory.reservation");
-  if (reservation !== undefined && reservation !== -1) result.memoryReservationBytes = reservation;
+  if (update && memory.checkBeforeUpdate !== undefined && memory.checkBeforeUpdate !== null) {
+    if (typeof memory.checkBeforeUpdate !== "boolean") throw fail("memory.checkBeforeUpdate", "not true or false");
+    if (memory.checkBeforeUpdate) result.memoryCheckBeforeUpdate = true;
+  }
+  const memoryLimit = lifted(limit(memory.limit, "memory.limit"));
+  if (memoryLimit !== undefined) result.memoryBytes = memoryLimit;
+  const reservation = lifted(limit(memory.reservation, "memory.reservation"));
+  if (reservation !== undefined) result.memoryReservationBytes = reservation;
   const swap = limit(memory.swap, "memory.swap");
   if (swap !== undefined) {
-    if (swap !== -1 && result.memoryBytes === undefined) throw fail("memory.swap", "it needs memory.limit too");
-    if (swap !== -1 && swap < result.memoryBytes!) {
-      throw fail("memory.swap", `${swap} is below memory.limit ${result.memoryBytes} (swap counts memory plus swap)`);
+    const bytes = result.memoryBytes;
+    if (swap !== -1 && bytes === undefined && !update) throw fail("memory.swap", "it needs memory.limit too");
+    if (swap !== -1 && bytes !== undefined && bytes !== -1 && swap < bytes) {
+      throw fail("memory.swap", `${swap} is below memory.limit ${bytes} (swap counts memory plus swap)`);
     }
     result.memorySwapBytes = swap;
   }
   const swappiness = integer(memory.swappiness, "memory.swappiness");
   // runc reads -1 (what some callers send for "unset") as unset.
-  if (swappiness !== undefined && swappiness !== -1) {
+  if (!update && swappiness !== undefined && swappiness !== -1) {
     if (swappiness < 0 || swappiness > 100) throw fail("memory.swappiness", `${swappiness} (0-100)`);
     result.memorySwappiness = swappiness;
   }
@@ -248,11 +274,16 @@ export function resourcesFromOci(resources: unknown): ResourceLimits {
   }
 
   const pids = object(top.pids, "pids");
-  if (top.pids !== undefined && top.pids !== null && pids.limit === undefined) throw fail("pids.limit", "missing");
+  if (!update && top.pids !== undefined && top.pids !== null && pids.limit === undefined) {
+    throw fail("pids.limit", "missing");
+  }
   const pidsLimit = integer(pids.limit, "pids.limit");
-  if (pidsLimit !== undefined && pidsLimit > 0) result.pidsLimit = pidsLimit;
+  if (pidsLimit !== undefined && (pidsLimit > 0 || (update && pidsLimit < 0))) {
+    result.pidsLimit = Math.max(pidsLimit, -1);
+  }
 
-  const devices = top.devices ?? [];
+  // runc's update cannot change device rules; the create's stay.
+  const devices = update ? [] : top.devices ?? [];
   if (!Array.isArray(devices)) throw fail("devices", "not an array");
   result.devices = devices.map((entry, i): DeviceRule => {
     const where = `devices[${i}]`;

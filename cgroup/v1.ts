@@ -43,6 +43,110 @@ function _deviceOps(dir: string, rules: readonly DeviceRule[]): CgroupOp[] {
   });
 }
 
+/** What a folder's memory files hold now, for an update: the order of the writes depends on them. */
+export interface V1MemoryNow {
+  /** memory.limit_in_bytes. */
+  readonly limit: number;
+  /** memory.memsw.limit_in_bytes, when the kernel accounts swap. */
+  readonly memsw?: number;
+}
+
+/** Whether a v1 limit file's value is a limit: "unlimited" reads back as PAGE_COUNTER_MAX pages (9223372036854771712). */
+export const isLimit = (bytes: number | undefined): bytes is number =>
+  bytes !== undefined && Number.isSafeInteger(bytes);
+
+/**
+ * The writes that set `limits` in one v1 folder of a hierarchy with
+ * `controllers`: for a folder being made (`now` absent) or an existing
+ * one (`gcr update`, `now` read from its memory files). Memory and
+ * memory+swap go in the order the kernel accepts, as runc writes them:
+ * memsw must never be below the memory limit, so memsw first when it
+ * rises above the current limit (or becomes -1), the memory limit first
+ * otherwise. An update without swap leaves memsw alone, except that a
+ * container without swap (memsw equal to its limit, as gcr makes it when
+ * none is given) keeps none.
+ */
+export function v1LimitOps(
+  dir: string,
+  controllers: readonly string[],
+  limits: ResourceLimits,
+  now?: V1MemoryNow,
+): CgroupOp[] {
+  const ops: CgroupOp[] = [];
+  if (controllers.includes("cpuset")) {
+    if (limits.cpusetCpus !== undefined) {
+      ops.push({ op: "write", path: `${dir}/cpuset.cpus`, content: limits.cpusetCpus });
+    }
+    if (limits.cpusetMems !== undefined) {
+      ops.push({ op: "write", path: `${dir}/cpuset.mems`, content: limits.cpusetMems });
+    }
+  }
+  if (controllers.includes("memory")) {
+    const memory = limits.memoryBytes;
+    // No swap given: none, as far as the kernel accounts it (the memory
+    // limit again; -1 lifts both). -1 swap: unlimited (without accounting
+    // swap is not limited anyway, hence ifPresent).
+    const keepsNoSwap = now === undefined || (isLimit(now.limit) && now.memsw === now.limit);
+    const memsw = limits.memorySwapBytes ?? (memory === -1 ? -1 : keepsNoSwap ? memory : undefined);
+    const memoryOp: CgroupOp[] = memory === undefined
+      ? []
+      : [{ op: "write", path: `${dir}/memory.limit_in_bytes`, content: String(memory) }];
+    const memswOp: CgroupOp[] = memsw === undefined ? [] : [{
+      op: "write",
+      path: `${dir}/memory.memsw.limit_in_bytes`,
+      content: String(memsw),
+      ifPresent: memsw === -1 || memsw === memory,
+    }];
+    const swapFirst = memsw !== undefined && (memsw === -1 || (now !== undefined && now.limit < memsw));
+    ops.push(...(swapFirst ? [...memswOp, ...memoryOp] : [...memoryOp, ...memswOp]));
+    if (limits.memoryReservationBytes !== undefined) {
+      ops.push({
+        op: "write",
+        path: `${dir}/memory.soft_limit_in_bytes`,
+        content: String(limits.memoryReservationBytes),
+      });
+    }
+    if (limits.memorySwappiness !== undefined) {
+      ops.push({ op: "write", path: `${dir}/memory.swappiness`, content: String(limits.memorySwappiness) });
+    }
+    if (limits.oomKillDisabled) ops.push({ op: "write", path: `${dir}/memory.oom_control`, content: "1" });
+  }
+  if (controllers.includes("cpu")) {
+    if (limits.cpuShares !== undefined) {
+      ops.push({ op: "write", path: `${dir}/cpu.shares`, content: String(limits.cpuShares) });
+    }
+    // The period first: the kernel checks a quota against the period it has.
+    const period = limits.cpus !== undefined ? CPU_PERIOD_US : limits.cpuPeriodUs;
+    const quota = limits.cpus !== undefined ? cpuQuotaUs(limits.cpus) : limits.cpuQuotaUs;
+    if (period !== undefined) ops.push({ op: "write", path: `${dir}/cpu.cfs_period_us`, content: String(period) });
+    if (quota !== undefined) ops.push({ op: "write", path: `${dir}/cpu.cfs_quota_us`, content: String(quota) });
+  }
+  if (controllers.includes("pids") && limits.pidsLimit !== undefined) {
+    const max = limits.pidsLimit < 0 ? "max" : String(limits.pidsLimit);
+    ops.push({ op: "write", path: `${dir}/pids.max`, content: max });
+  }
+  // In the order given, as the spec asks: usually "deny all" first, then allows.
+  if (controllers.includes("devices")) ops.push(..._deviceOps(dir, limits.devices ?? []));
+  return ops;
+}
+
+/**
+ * A memory+swap limit beyond the memory limit needs the kernel to account
+ * swap: memsw files exist only then (CONFIG_MEMCG_SWAP, not turned off
+ * with swapaccount=0), in every cgroup of the memory hierarchy, the root
+ * (`memoryMount`) too.
+ */
+export function checkSwapAccounting(memoryMount: string, limits: ResourceLimits): void {
+  const swap = limits.memorySwapBytes;
+  if (swap === undefined || swap === -1 || swap === limits.memoryBytes) return;
+  if (!exists(`${memoryMount}/memory.memsw.limit_in_bytes`)) {
+    throw new CgroupUnavailableError(
+      `memory+swap limit ${swap}: this kernel does not account swap (no memory.memsw.limit_in_bytes; ` +
+        "boot with swapaccount=1); only -1 (unlimited) or the memory limit itself can be honoured",
+    );
+  }
+}
+
 /**
  * The container's folder in each v1 hierarchy it joins, with the limit
  * files of that hierarchy's controllers. A limit no hierarchy here can
@@ -89,18 +193,8 @@ export function v1Plan(
       );
     }
   }
-  const swap = limits.memorySwapBytes;
   const memory = hierarchies.find((h) => h.controllers.includes("memory"));
-  if (swap !== undefined && swap !== -1 && swap !== limits.memoryBytes && memory) {
-    // memsw files exist only with swap accounting (CONFIG_MEMCG_SWAP, not
-    // turned off with swapaccount=0); every cgroup has them then, the root too.
-    if (!exists(`${memory.mount}/memory.memsw.limit_in_bytes`)) {
-      throw new CgroupUnavailableError(
-        `memory+swap limit ${swap}: this kernel does not account swap (no memory.memsw.limit_in_bytes; ` +
-          "boot with swapaccount=1); only -1 (unlimited) or the memory limit itself can be honoured",
-      );
-    }
-  }
+  if (memory) checkSwapAccounting(memory.mount, limits);
   const ops: CgroupOp[] = [];
   const dirs: string[] = [];
   const folders: string[] = [];
@@ -127,50 +221,10 @@ export function v1Plan(
       if (isCpuset && (options.path !== undefined || !exists(parent))) ops.push(...cpusetOps(parent));
     }
     ops.push({ op: "mkdir", path: dir, existing: "error" });
+    // A new folder's cpusets are written whole (the parent's where not given), before anything joins it.
     ops.push(...cpusetOps(dir, limits.cpusetCpus, limits.cpusetMems));
-    if (h.controllers.includes("memory")) {
-      if (limits.memoryBytes !== undefined) {
-        // limit_in_bytes first: the kernel refuses a memsw limit below it.
-        ops.push({ op: "write", path: `${dir}/memory.limit_in_bytes`, content: String(limits.memoryBytes) });
-      }
-      // No swap given: none, as far as the kernel accounts it. -1: unlimited
-      // (without accounting swap is not limited anyway, hence ifPresent).
-      const memsw = swap ?? limits.memoryBytes;
-      if (memsw !== undefined) {
-        ops.push({
-          op: "write",
-          path: `${dir}/memory.memsw.limit_in_bytes`,
-          content: String(memsw),
-          ifPresent: memsw === -1 || memsw === limits.memoryBytes,
-        });
-      }
-      if (limits.memoryReservationBytes !== undefined) {
-        ops.push({
-          op: "write",
-          path: `${dir}/memory.soft_limit_in_bytes`,
-          content: String(limits.memoryReservationBytes),
-        });
-      }
-      if (limits.memorySwappiness !== undefined) {
-        ops.push({ op: "write", path: `${dir}/memory.swappiness`, content: String(limits.memorySwappiness) });
-      }
-      if (limits.oomKillDisabled) ops.push({ op: "write", path: `${dir}/memory.oom_control`, content: "1" });
-    }
-    if (h.controllers.includes("cpu")) {
-      if (limits.cpuShares !== undefined) {
-        ops.push({ op: "write", path: `${dir}/cpu.shares`, content: String(limits.cpuShares) });
-      }
-      // The period first: the kernel checks a quota against the period it has.
-      const period = limits.cpus !== undefined ? CPU_PERIOD_US : limits.cpuPeriodUs;
-      const quota = limits.cpus !== undefined ? cpuQuotaUs(limits.cpus) : limits.cpuQuotaUs;
-      if (period !== undefined) ops.push({ op: "write", path: `${dir}/cpu.cfs_period_us`, content: String(period) });
-      if (quota !== undefined) ops.push({ op: "write", path: `${dir}/cpu.cfs_quota_us`, content: String(quota) });
-    }
-    if (h.controllers.includes("pids") && limits.pidsLimit !== undefined) {
-      ops.push({ op: "write", path: `${dir}/pids.max`, content: String(limits.pidsLimit) });
-    }
-    // In the order given, as the spec asks: usually "deny all" first, then allows.
-    if (h.controllers.includes("devices")) ops.push(..._deviceOps(dir, limits.devices ?? []));
+    const { cpusetCpus: _cpus, cpusetMems: _mems, ...rest } = limits;
+    ops.push(...v1LimitOps(dir, h.controllers, rest));
   }
   // A hybrid host's v2 hierarchy, last: its folder holds no limit of gcr's
   // (hugetlb is the only controller it may have), and the first folder

@@ -75,6 +75,70 @@ function _v2Base(host: V2Hierarchy, needed: readonly string[], caller: CgroupCal
   );
 }
 
+/** What a v2 folder holds now, for an update: cpu.max is one file for quota and period. */
+export interface V2Now {
+  /** memory.max, a number of bytes or "max". */
+  readonly memoryMax?: string;
+  /** cpu.max's two words: quota ("max" or µs) and period. */
+  readonly cpuMax?: readonly [string, string];
+}
+
+/** v2 says "max" where the spec (and v1) say -1. */
+const _max = (n: number) => (n < 0 ? "max" : String(n));
+
+/**
+ * The writes that set `limits` in a v2 folder being made (`now` absent) or
+ * an existing one (`gcr update`, `now` read from it). memory.swap.max is
+ * swap alone where the spec's swap is memory plus swap: the difference is
+ * taken from the memory limit given, or the folder's own on an update.
+ * Made without swap, a container has none; an update without swap leaves
+ * it as it is. cpu.max holds quota and period together: an update of one
+ * keeps the folder's other.
+ */
+export function v2LimitOps(dir: string, limits: ResourceLimits, now?: V2Now): CgroupOp[] {
+  const ops: CgroupOp[] = [];
+  const memory = limits.memoryBytes;
+  if (memory !== undefined) ops.push({ op: "write", path: `${dir}/memory.max`, content: _max(memory) });
+  const swap = limits.memorySwapBytes;
+  if (swap === -1 || (memory === -1 && swap === undefined)) {
+    ops.push({ op: "write", path: `${dir}/memory.swap.max`, content: "max", ifPresent: true });
+  } else if (swap !== undefined) {
+    const limit = memory ?? (now?.memoryMax === undefined || now.memoryMax === "max" ? -1 : Number(now.memoryMax));
+    if (limit === -1) throw new Error(`memory+swap limit ${swap}: it needs a memory limit too`);
+    const swapOnly = swap - limit;
+    ops.push({ op: "write", path: `${dir}/memory.swap.max`, content: String(swapOnly), ifPresent: swapOnly === 0 });
+  } else if (memory !== undefined && now === undefined) {
+    // No swap given at creation: none (the limit bounds all of the
+    // container's memory; Docker would allow as much swap again).
+    ops.push({ op: "write", path: `${dir}/memory.swap.max`, content: "0", ifPresent: true });
+  }
+  if (limits.memoryReservationBytes !== undefined) {
+    ops.push({ op: "write", path: `${dir}/memory.low`, content: _max(limits.memoryReservationBytes) });
+  }
+  if (limits.cpuShares !== undefined) {
+    // runc's conversion: shares 2..262144 onto weight 1..10000.
+    const weight = 1 + Math.floor(((limits.cpuShares - 2) * 9999) / 262142);
+    ops.push({ op: "write", path: `${dir}/cpu.weight`, content: String(weight) });
+  }
+  if (limits.cpus !== undefined) {
+    ops.push({ op: "write", path: `${dir}/cpu.max`, content: `${cpuQuotaUs(limits.cpus)} ${CPU_PERIOD_US}` });
+  } else if (limits.cpuQuotaUs !== undefined || limits.cpuPeriodUs !== undefined) {
+    const quota = limits.cpuQuotaUs === undefined ? now?.cpuMax?.[0] ?? "max" : _max(limits.cpuQuotaUs);
+    const period = limits.cpuPeriodUs ?? now?.cpuMax?.[1] ?? CPU_PERIOD_US;
+    ops.push({ op: "write", path: `${dir}/cpu.max`, content: `${quota} ${period}` });
+  }
+  if (limits.cpusetCpus !== undefined) {
+    ops.push({ op: "write", path: `${dir}/cpuset.cpus`, content: limits.cpusetCpus });
+  }
+  if (limits.cpusetMems !== undefined) {
+    ops.push({ op: "write", path: `${dir}/cpuset.mems`, content: limits.cpusetMems });
+  }
+  if (limits.pidsLimit !== undefined) {
+    ops.push({ op: "write", path: `${dir}/pids.max`, content: _max(limits.pidsLimit) });
+  }
+  return ops;
+}
+
 /**
  * The container's one v2 folder, the controllers handed down to it and its
  * limit files. Device rules and swappiness have no v2 file gcr can write:
@@ -136,41 +200,6 @@ export function v2Plan(
     }
     ops.push({ op: "mkdir", path: dir, existing: "error" });
   }
-  if (limits.memoryBytes !== undefined) {
-    ops.push({ op: "write", path: `${dir}/memory.max`, content: String(limits.memoryBytes) });
-  }
-  const swap = limits.memorySwapBytes;
-  if (swap === -1) {
-    ops.push({ op: "write", path: `${dir}/memory.swap.max`, content: "max", ifPresent: true });
-  } else if (limits.memoryBytes !== undefined) {
-    // v2's swap.max is swap alone; the spec's swap is memory plus swap. No
-    // swap given: none (the limit bounds all of the container's memory;
-    // Docker would allow as much swap again).
-    const swapOnly = swap === undefined ? 0 : swap - limits.memoryBytes;
-    ops.push({ op: "write", path: `${dir}/memory.swap.max`, content: String(swapOnly), ifPresent: swapOnly === 0 });
-  }
-  if (limits.memoryReservationBytes !== undefined && limits.memoryReservationBytes >= 0) {
-    ops.push({ op: "write", path: `${dir}/memory.low`, content: String(limits.memoryReservationBytes) });
-  }
-  if (limits.cpuShares !== undefined) {
-    // runc's conversion: shares 2..262144 onto weight 1..10000.
-    const weight = 1 + Math.floor(((limits.cpuShares - 2) * 9999) / 262142);
-    ops.push({ op: "write", path: `${dir}/cpu.weight`, content: String(weight) });
-  }
-  if (limits.cpus !== undefined) {
-    ops.push({ op: "write", path: `${dir}/cpu.max`, content: `${cpuQuotaUs(limits.cpus)} ${CPU_PERIOD_US}` });
-  } else if (limits.cpuQuotaUs !== undefined || limits.cpuPeriodUs !== undefined) {
-    const quota = limits.cpuQuotaUs === undefined || limits.cpuQuotaUs < 0 ? "max" : String(limits.cpuQuotaUs);
-    ops.push({ op: "write", path: `${dir}/cpu.max`, content: `${quota} ${limits.cpuPeriodUs ?? CPU_PERIOD_US}` });
-  }
-  if (limits.cpusetCpus !== undefined) {
-    ops.push({ op: "write", path: `${dir}/cpuset.cpus`, content: limits.cpusetCpus });
-  }
-  if (limits.cpusetMems !== undefined) {
-    ops.push({ op: "write", path: `${dir}/cpuset.mems`, content: limits.cpusetMems });
-  }
-  if (limits.pidsLimit !== undefined) {
-    ops.push({ op: "write", path: `${dir}/pids.max`, content: String(limits.pidsLimit) });
-  }
+  ops.push(...v2LimitOps(dir, limits));
   return { dirs: [dir], folders, ops };
 }

@@ -31,6 +31,10 @@ OCI runtime (runc's command line, for engines such as podman):
        gcr start|state|pause|resume <id>;  gcr kill [--all] <id> [SIGNAL];  gcr delete [--force] <id>
        gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] <id>
        gcr ps [--format json] <id>;  gcr features;  gcr --version
+       gcr update [--resources FILE|-] [--memory SIZE] [--memory-swap SIZE] [--memory-reservation SIZE]
+           [--cpu-share N] [--cpu-period US] [--cpu-quota US] [--cpuset-cpus LIST] [--cpuset-mems LIST]
+           [--pids-limit N] <id>   new limits for a live container (--resources: linux.resources
+           JSON, as containerd sends it; 0 or absent leaves a limit, -1 lifts it)
        --trace-dir DIR (before the verb): every step, call and hook of each verb, appended to
            DIR/<id>.trace, one file per container (engines pass it as a runtime argument)
 

@@ -342,6 +342,26 @@ Deno.test(named("a cgroup whose process was killed is still removed", missingRoo
   for (const path of cgroup.paths) assert(!exists(path), `${path} is removed`);
 });
 
+Deno.test(
+  named("remove() waits while rmdir says EBUSY (a cgroup below it), then removes it", missingRoot()),
+  async () => {
+    const cgroup = createContainerCgroup(newId(), { pidsLimit: 10 }, V1);
+    const below = `${cgroup.paths[0]}/below`;
+    Deno.mkdirSync(below);
+    try {
+      const removed = cgroup.remove(5000).then(() => "removed", (error: Error) => error.message);
+      await sleep(100);
+      assert(exists(cgroup.paths[0]!), "still there while a cgroup below it is");
+      Deno.removeSync(below);
+      assertEquals(await removed, "removed");
+    } finally {
+      if (exists(below)) Deno.removeSync(below);
+      await cgroup.remove();
+    }
+    for (const path of cgroup.paths) assert(!exists(path), `${path} is removed`);
+  },
+);
+
 // ---------------------------------------------------------------------------
 // Limits, on each backend
 

@@ -44,6 +44,18 @@ export interface ContainerConfig {
   linux?: Record<string, unknown>;
 }
 
+/** kubelet's resources for a container (LinuxContainerResources): 0 or absent is unset. */
+export interface LinuxContainerResources {
+  cpu_period?: number;
+  cpu_quota?: number;
+  cpu_shares?: number;
+  memory_limit_in_bytes?: number;
+  memory_swap_limit_in_bytes?: number;
+  oom_score_adj?: number;
+  cpuset_cpus?: string;
+  cpuset_mems?: string;
+}
+
 export type ContainerState = "CONTAINER_CREATED" | "CONTAINER_RUNNING" | "CONTAINER_EXITED" | "CONTAINER_UNKNOWN";
 
 export interface ContainerStatus {
@@ -193,6 +205,11 @@ export class CriClient {
   async listContainers(podSandboxId?: string): Promise<Container[]> {
     const filter = podSandboxId ? { pod_sandbox_id: podSandboxId } : {};
     return (await this.#call<{ containers: Container[] }>(this.#runtime, "ListContainers", { filter })).containers;
+  }
+
+  /** UpdateContainerResources: containerd's shim runs the runtime's `update --resources=-` with them. */
+  async updateContainerResources(containerId: string, linux: LinuxContainerResources): Promise<void> {
+    await this.#call(this.#runtime, "UpdateContainerResources", { container_id: containerId, linux });
   }
 
   /** Runs `cmd` in the container; `timeoutSeconds` is the CRI's own limit (0: none), the deadline a little more. */

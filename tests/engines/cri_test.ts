@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { named, text } from "../fixtures.ts";
+import { readTextOr } from "../../host/files.ts";
 import { assert, assertEquals, assertIncludes, assertNotIncludes, lines, waitFor } from "../helpers.ts";
 import {
   assertNothingLeft,
@@ -252,6 +253,62 @@ for (const handler of RUNTIME_NAMES) {
     },
   );
 }
+
+Deno.test(
+  named(
+    "CRI UpdateContainerResources: the same memory and CPU limits in the cgroup and inside with runc and gcr",
+    skip,
+  ),
+  async () => {
+    await withCri(async (env, client) => {
+      const context = () => env.log();
+      const files = ["memory/memory.limit_in_bytes", "cpu/cpu.shares", "cpu/cpu.cfs_quota_us"];
+      const seen: Record<string, { host: string[]; inside: string }> = {};
+      for (const handler of RUNTIME_NAMES) {
+        const sandbox: PodSandboxConfig = {
+          metadata: { name: "pod", uid: `uid-update-${handler}`, namespace: "gcr-test" },
+          log_directory: join(env.dir, "pods", `update-${handler}`),
+          linux: { cgroup_parent: env.cgroupParent, security_context: { namespace_options: { network: "NODE" } } },
+        };
+        Deno.mkdirSync(sandbox.log_directory!, { recursive: true });
+        const pod = await client.runPodSandbox(sandbox, handler);
+        const resources = { cpu_period: 100000, cpu_quota: 100000, cpu_shares: 1024, memory_limit_in_bytes: 64 << 20 };
+        const id = await client.createContainer(pod, {
+          metadata: { name: "app" },
+          image: { image: BUSYBOX_IMAGE },
+          command: ["sleep", "1000"],
+          linux: { resources },
+        }, sandbox);
+        await client.startContainer(id);
+        // What kubelet sends when a pod's resources change in place.
+        await client.updateContainerResources(id, {
+          ...resources,
+          cpu_quota: 50000,
+          cpu_shares: 512,
+          memory_limit_in_bytes: 128 << 20,
+        });
+        const host = files.map((file) => {
+          const [hierarchy, base] = file.split("/");
+          return `${file}: ${readTextOr(join("/sys/fs/cgroup", hierarchy!, env.cgroupParent, id, base!)).trim()}`;
+        });
+        const inside = await client.execSync(id, ["cat", ...files.map((f) => `/sys/fs/cgroup/${f}`)]);
+        assertEquals(inside.exit_code, 0, `the limits read inside under ${handler}`, context());
+        seen[handler] = { host, inside: text(inside.stdout) };
+        await client.stopPodSandbox(pod, STOP_DEADLINE_MS);
+        await client.removePodSandbox(pod);
+      }
+      assertEquals(seen.runc, {
+        host: [`memory/memory.limit_in_bytes: ${128 << 20}`, "cpu/cpu.shares: 512", "cpu/cpu.cfs_quota_us: 50000"],
+        inside: `${128 << 20}\n512\n50000\n`,
+      }, "runc's container after UpdateContainerResources");
+      assertEquals(seen.gcr, seen.runc, "gcr's container as runc's", context());
+      await waitFor("the shims to end", () => env.leftovers().processes.length ? undefined : true, 5000).catch(
+        () => {},
+      );
+      assertNothingLeft(env.leftovers(), "CRI UpdateContainerResources", context());
+    });
+  },
+);
 
 Deno.test(
   named(

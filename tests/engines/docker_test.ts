@@ -364,6 +364,59 @@ Deno.test(
   },
 );
 
+Deno.test(
+  named(
+    "docker update --memory 128m --pids-limit 50: the same limits in the cgroup and inside with runc and gcr",
+    skip,
+  ),
+  async () => {
+    await withDocker(async (env) => {
+      const files = ["memory/memory.limit_in_bytes", "memory/memory.memsw.limit_in_bytes", "pids/pids.max"];
+      const seen: Partial<Record<RuntimeName, { host: string[]; inside: string }>> = {};
+      for (const runtime of RUNTIME_NAMES) {
+        const name = `upd-${runtime}`;
+        const limits = ["--memory", "64m", "--pids-limit", "100"];
+        const started = await env.docker([
+          "run",
+          "-d",
+          "--name",
+          name,
+          ...limits,
+          "--runtime",
+          runtime,
+          env.image,
+          "sleep",
+          "1000",
+        ]);
+        assertEquals(started.code, 0, `docker run -d with ${runtime}`, describe(started));
+        const id = started.stdout.trim();
+        // containerd's shim runs `<runtime> update --resources=- <id>` with the new linux.resources.
+        const updated = await env.docker(["update", "--memory", "128m", "--pids-limit", "50", name]);
+        assertEquals(updated.code, 0, `docker update with ${runtime}`, describe(updated));
+        const host = files.map((file) => {
+          const [hierarchy, base] = file.split("/");
+          return `${file}: ${readTextOr(join("/sys/fs/cgroup", hierarchy!, env.cgroupParent, id, base!)).trim()}`;
+        });
+        const inside = await env.docker(["exec", name, "cat", ...files.map((f) => `/sys/fs/cgroup/${f}`)]);
+        assertEquals(inside.code, 0, `the limits read inside under ${runtime}`, describe(inside));
+        seen[runtime] = { host, inside: inside.stdout };
+        const removed = await env.docker(["rm", "--force", name]);
+        assertEquals(removed.code, 0, "docker rm --force", describe(removed));
+      }
+      // Docker keeps --memory's default swap (as much again): 128m of memory+swap stays.
+      assertEquals(seen.runc, {
+        host: [
+          `memory/memory.limit_in_bytes: ${128 << 20}`,
+          `memory/memory.memsw.limit_in_bytes: ${128 << 20}`,
+          "pids/pids.max: 50",
+        ],
+        inside: `${128 << 20}\n${128 << 20}\n50\n`,
+      }, "runc's container after docker update");
+      assertEquals(seen.gcr, seen.runc, "gcr's container as runc's");
+    });
+  },
+);
+
 Deno.test(named("docker environment cleanup leaves no process, mount, cgroup or host state", skip), async () => {
   const before = await hostDockerState();
   const env = await dockerEnv();

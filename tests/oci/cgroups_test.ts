@@ -21,6 +21,7 @@ import { type CgroupHost, CgroupUnavailableError, detectCgroups } from "../../cg
 import { InvalidLimitError, type ResourceLimits, resourcesFromOci } from "../../cgroup/limits.ts";
 import { showCgroupOp } from "../../cgroup/ops.ts";
 import { planContainerCgroup } from "../../cgroup/plan.ts";
+import { planCgroupUpdate } from "../../cgroup/update.ts";
 import type { CgroupOptions } from "../../cgroup/version_plan.ts";
 import { missingRoot, named, processState } from "../fixtures.ts";
 import { setRuntimeLog } from "../../output/runtime_log.ts";
@@ -332,6 +333,134 @@ Deno.test("fake-tree: swap beyond the limit needs swap accounting; v2 refuses de
       "write /v2/pods/c1/cpu.max: max 100000",
       "write /v2/pods/c1/cpuset.cpus: 0",
     ]);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+/** A container's existing v1 folders on a fake host, memory's files holding `limit` and `memsw`. */
+function fakeV1Container(root: string, limit: string, memsw: string) {
+  const host = fakeV1Host(root);
+  const paths = host.version === 1 ? host.hierarchies.map((h) => `${h.dir}/gcr/c1`) : [];
+  for (const dir of paths) Deno.mkdirSync(dir, { recursive: true });
+  Deno.writeTextFileSync(`${root}/memory/user/me/gcr/c1/memory.limit_in_bytes`, `${limit}\n`);
+  Deno.writeTextFileSync(`${root}/memory/user/me/gcr/c1/memory.memsw.limit_in_bytes`, `${memsw}\n`);
+  const plan = (resources: unknown) =>
+    planCgroupUpdate({ version: 1, paths }, resourcesFromOci(resources, "update"), host)
+      .map(showCgroupOp).map((line) => line.replaceAll(`${root}/`, "").replace("/user/me/gcr/c1/", " "));
+  return { plan };
+}
+
+const MiB = 1 << 20;
+const UNLIMITED = "9223372036854771712";
+
+Deno.test("fake-tree update, v1: memory+swap first when it rises above the limit, memory first when both fall", () => {
+  const root = Deno.makeTempDirSync({ prefix: "gcr-cgroup-update-" });
+  try {
+    const { plan } = fakeV1Container(root, String(64 * MiB), String(128 * MiB));
+    assertEquals(plan({ memory: { limit: 256 * MiB, swap: 512 * MiB } }), [
+      `write memory memory.memsw.limit_in_bytes: ${512 * MiB}`,
+      `write memory memory.limit_in_bytes: ${256 * MiB}`,
+    ], "up: the new memory limit would be above the old memsw");
+    assertEquals(plan({ memory: { limit: 32 * MiB, swap: 48 * MiB } }), [
+      `write memory memory.limit_in_bytes: ${32 * MiB}`,
+      `write memory memory.memsw.limit_in_bytes: ${48 * MiB}`,
+    ], "down: the new memsw would be below the old memory limit");
+    assertEquals(plan({ memory: { limit: -1 } }), [
+      "write memory memory.memsw.limit_in_bytes: -1 (if the kernel offers it)",
+      "write memory memory.limit_in_bytes: -1",
+    ], "-1 lifts both, as runc's update does");
+    assertEquals(plan({ memory: { limit: 100 * MiB } }), [`write memory memory.limit_in_bytes: ${100 * MiB}`]);
+    assertEquals(
+      assertThrows(() => plan({ memory: { limit: 200 * MiB } })).message,
+      `memory limit ${200 * MiB} is above the container's memory+swap limit ${128 * MiB}: ` +
+        "give a memory+swap limit too (--memory-swap)",
+    );
+    assertEquals(
+      assertThrows(() => plan({ memory: { swap: 32 * MiB } })).message,
+      `memory+swap limit ${32 * MiB} is below the container's memory limit ${64 * MiB}`,
+    );
+    // What engines send for what they do not change asks for nothing; what
+    // runc's update ignores is ignored; unknown properties too.
+    assertEquals(
+      plan({
+        memory: { limit: 0, reservation: 0, swap: 0, kernel: 0, swappiness: 60, disableOOMKiller: false },
+        cpu: { shares: 512, quota: 0, period: 0, cpus: "", mems: "" },
+        blockIO: { weight: 0 },
+        pids: { limit: -1 },
+        devices: [{ allow: false, access: "rwm" }],
+        hugepageLimits: [{ pageSize: "2MB", limit: 0 }],
+        fromTheFuture: { x: 1 },
+      }),
+      ["write cpu,cpuacct cpu.shares: 512", "write pids pids.max: max"],
+    );
+    assertEquals(plan({ cpu: { cpus: "1", quota: 20000 }, pids: { limit: 50 } }), [
+      "write cpu,cpuacct cpu.cfs_quota_us: 20000",
+      "write pids pids.max: 50",
+      "write cpuset cpuset.cpus: 1",
+    ]);
+    assertMatch(
+      assertThrows(() => plan({ blockIO: { weight: 100 } }), InvalidLimitError).message,
+      /^linux\.resources\.blockIO: not supported/,
+    );
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("fake-tree update, v1: a container without swap keeps none; one without a memory limit keeps its swap", () => {
+  const root = Deno.makeTempDirSync({ prefix: "gcr-cgroup-update-" });
+  try {
+    // gcr made it with a memory limit and no swap: memsw equal to the limit.
+    const noSwap = fakeV1Container(root, String(64 * MiB), String(64 * MiB));
+    assertEquals(noSwap.plan({ memory: { limit: 128 * MiB } }), [
+      `write memory memory.memsw.limit_in_bytes: ${128 * MiB} (if the kernel offers it)`,
+      `write memory memory.limit_in_bytes: ${128 * MiB}`,
+    ]);
+    assertEquals(noSwap.plan({ memory: { limit: 32 * MiB } }), [
+      `write memory memory.limit_in_bytes: ${32 * MiB}`,
+      `write memory memory.memsw.limit_in_bytes: ${32 * MiB} (if the kernel offers it)`,
+    ]);
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+  const unlimited = Deno.makeTempDirSync({ prefix: "gcr-cgroup-update-" });
+  try {
+    const { plan } = fakeV1Container(unlimited, UNLIMITED, UNLIMITED);
+    assertEquals(plan({ memory: { limit: 128 * MiB } }), [`write memory memory.limit_in_bytes: ${128 * MiB}`]);
+  } finally {
+    Deno.removeSync(unlimited, { recursive: true });
+  }
+});
+
+Deno.test("fake-tree update, v2: swap alone from the folder's memory.max, cpu.max's other half kept", () => {
+  const root = Deno.makeTempDirSync({ prefix: "gcr-cgroup-update-" });
+  try {
+    const dir = `${root}/v2/c1`;
+    Deno.mkdirSync(dir, { recursive: true });
+    Deno.writeTextFileSync(`${dir}/cgroup.controllers`, "cpu memory pids\n");
+    Deno.writeTextFileSync(`${dir}/memory.max`, `${64 * MiB}\n`);
+    Deno.writeTextFileSync(`${dir}/memory.current`, `${40 * MiB}\n`);
+    Deno.writeTextFileSync(`${dir}/cpu.max`, "50000 100000\n");
+    const host: CgroupHost = { version: 2, mount: `${root}/v2`, dir: `${root}/v2` };
+    const plan = (resources: unknown) =>
+      planCgroupUpdate({ version: 2, paths: [dir] }, resourcesFromOci(resources, "update"), host)
+        .map(showCgroupOp).map((line) => line.replace(`${dir}/`, ""));
+    assertEquals(plan({ memory: { swap: 96 * MiB }, cpu: { period: 200000 }, pids: { limit: -1 } }), [
+      `write memory.swap.max: ${32 * MiB}`,
+      "write cpu.max: 50000 200000",
+      "write pids.max: max",
+    ]);
+    assertEquals(plan({ memory: { limit: -1 }, cpu: { quota: -1 } }), [
+      "write memory.max: max",
+      "write memory.swap.max: max (if the kernel offers it)",
+      "write cpu.max: max 100000",
+    ]);
+    assertEquals(
+      assertThrows(() => plan({ memory: { limit: 32 * MiB, checkBeforeUpdate: true } })).message,
+      `unable to set memory limit to ${32 * MiB} (current usage: ${40 * MiB}, peak usage: ?)`,
+    );
+    assertEquals(plan({ memory: { limit: 32 * MiB } }), [`write memory.max: ${32 * MiB}`], "unchecked, as runc");
   } finally {
     Deno.removeSync(root, { recursive: true });
   }

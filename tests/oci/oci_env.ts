@@ -141,8 +141,8 @@ export class Oci {
   }
 
   /** `gcr --root R <args>` with piped output (for commands that leave no process holding it). */
-  gcr(args: string[], timeoutMs = 30_000): Promise<RunResult> {
-    return gcr(["--root", this.root, ...args], { timeoutMs });
+  gcr(args: string[], timeoutMs = 30_000, stdin?: string): Promise<RunResult> {
+    return gcr(["--root", this.root, ...args], { timeoutMs, ...(stdin === undefined ? {} : { stdin }) });
   }
 
   async gcrOk(args: string[]): Promise<RunResult> {
@@ -246,6 +246,39 @@ export class Oci {
     Deno.removeSync(this.root, { recursive: true });
     Deno.removeSync(this.work, { recursive: true });
   }
+}
+
+/** The same verb with each runtime, each with its own --root (and the same stdin, if any). */
+export type Both = (args: string[], stdin?: string) => Promise<{ runc: RunResult; gcr: RunResult }>;
+
+export function both(o: Oci, runcRoot: string): Both {
+  return async (args, stdin) => ({
+    runc: await run("runc", ["--root", runcRoot, ...args], stdin === undefined ? {} : { stdin }),
+    gcr: await o.gcr(args, undefined, stdin),
+  });
+}
+
+/**
+ * create, whose container keeps the stdout and stderr it was given: to
+ * files, so that reading them does not wait for the container to end.
+ */
+export async function createBoth(o: Oci, runcRoot: string, bundle: string, id: string) {
+  const runcOut = join(o.work, "runc-create.err");
+  const runc = await run("sh", [
+    "-c",
+    'err=$1; shift; exec "$@" >/dev/null 2>"$err"',
+    "sh",
+    runcOut,
+    "runc",
+    "--root",
+    runcRoot,
+    "create",
+    "--bundle",
+    bundle,
+    id,
+  ]);
+  const gcr = await o.create(id, bundle);
+  return { runc: { ...runc, stderr: readTextOr(runcOut) }, gcr };
 }
 
 export async function withOci(fn: (o: Oci) => Promise<void>): Promise<void> {

@@ -8,49 +8,15 @@
  * @module
  */
 import { join } from "node:path";
-import { describe, named, run, type RunResult } from "../fixtures.ts";
+import { describe, named, type RunResult } from "../fixtures.ts";
 import { assertEquals, assertIncludes } from "../helpers.ts";
-import { type Oci, SKIP, withOci } from "./oci_env.ts";
+import { both, createBoth, SKIP, withOci } from "./oci_env.ts";
 import { missingPrograms } from "../fixtures.ts";
 import { sleep } from "../../host/time.ts";
-import { readTextOr } from "../../host/files.ts";
 
 /** runc's message in its log line (`level=error msg="…"`). */
 function runcMessage(result: RunResult): string {
   return result.stderr.match(/msg="((?:[^"\\]|\\.)*)"/)?.[1]?.replace(/\\"/g, '"') ?? "";
-}
-
-/** The same verb with each runtime, each with its own --root. */
-type Both = (args: string[]) => Promise<{ runc: RunResult; gcr: RunResult }>;
-
-function both(o: Oci, runcRoot: string): Both {
-  return async (args) => ({
-    runc: await run("runc", ["--root", runcRoot, ...args]),
-    gcr: await o.gcr(args),
-  });
-}
-
-/**
- * create, whose container keeps the stdout and stderr it was given: to
- * files, so that reading them does not wait for the container to end.
- */
-async function createBoth(o: Oci, runcRoot: string, bundle: string, id: string) {
-  const runcOut = join(o.work, "runc-create.err");
-  const runc = await run("sh", [
-    "-c",
-    'err=$1; shift; exec "$@" >/dev/null 2>"$err"',
-    "sh",
-    runcOut,
-    "runc",
-    "--root",
-    runcRoot,
-    "create",
-    "--bundle",
-    bundle,
-    id,
-  ]);
-  const gcr = await o.create(id, bundle);
-  return { runc: { ...runc, stderr: readTextOr(runcOut) }, gcr };
 }
 
 /** runc's exit status and words; `runcOnly`: a tail of runc's message for an option gcr does not have. */
@@ -65,7 +31,7 @@ function assertSame(label: string, results: { runc: RunResult; gcr: RunResult },
 
 Deno.test(
   named(
-    "runc's exit statuses and words for state, start, kill, pause, resume, exec and delete, in every state",
+    "runc's exit statuses and words for state, start, kill, pause, resume, exec, update and delete, in every state",
     SKIP ?? missingPrograms("runc"),
   ),
   () =>
@@ -82,9 +48,12 @@ Deno.test(
       assertSame("delete of a missing container", await verbs(["delete", id]));
       assertSame("delete --force of a missing container", await verbs(["delete", "--force", id]));
       assertSame("kill of a missing container", await verbs(["kill", id, "9"]));
+      const update = ["update", "--pids-limit", "10", id];
+      assertSame("update of a missing container", await verbs(update));
 
       assertSame("create", await createBoth(o, runcRoot, bundle, id));
       assertSame("resume of a created container", await verbs(["resume", id]));
+      assertSame("update of a created container", await verbs(update));
       assertSame("exec --process in a created container", await verbs(["exec", "--process", process, id]));
 
       assertSame("start", await verbs(["start", id]));
@@ -101,6 +70,7 @@ Deno.test(
         " (use --ignore-paused to override)",
       );
       assertSame("delete of a paused container", await verbs(["delete", id]));
+      assertSame("update of a paused container", await verbs(update));
       assertSame("resume", await verbs(["resume", id]));
 
       assertSame("kill", await verbs(["kill", id, "KILL"]));
@@ -113,6 +83,7 @@ Deno.test(
       assertSame("kill --all of a stopped container", await verbs(["kill", "--all", id, "9"]));
       assertSame("start of a stopped container", await verbs(["start", id]));
       assertSame("pause of a stopped container", await verbs(["pause", id]));
+      assertSame("update of a stopped container", await verbs(update));
       assertSame("exec --process in a stopped container", await verbs(["exec", "--process", process, id]));
       assertSame("delete", await verbs(["delete", id]));
       assertSame("state after delete", await verbs(["state", id]));
