@@ -7,14 +7,6 @@
  *
  * @module
  */
-import { deleteCommand } from "./commands/delete.ts";
-import { featuresCommand } from "./commands/features.ts";
-import { killCommand } from "./commands/kill.ts";
-import { pauseCommand } from "./commands/pause.ts";
-import { resumeCommand } from "./commands/resume.ts";
-import { startCommand } from "./commands/start.ts";
-import { stateCommand } from "./commands/state.ts";
-import { updateCommand } from "./commands/update.ts";
 import { USAGE, UsageError } from "./commands/usage.ts";
 import { setQuiet } from "./output/log.ts";
 import { OCI_VERSION, VERSION } from "./output/version.ts";
@@ -78,11 +70,13 @@ function versionCommand(): number {
 const lazy = () => import("./commands/lazy_verbs.ts");
 
 /**
- * Every verb and the module that runs it. Those that run steps load their
- * code on demand, in one chunk (commands/lazy_verbs.ts), and the image
- * commands theirs (the registry client, the layer applier): the verbs
- * engines call for every container and that do little (state, kill,
- * start, delete) load none of it (measured: bench/README.md).
+ * Every verb and the module that runs it, each loaded only when asked
+ * for: those that run steps in one chunk (commands/lazy_verbs.ts), the
+ * image commands theirs (the registry client, the layer applier), and the
+ * verbs engines call for every container and that do little (state, kill,
+ * start, delete, …) each its own module, so that each loads only what it
+ * uses: main.ts's own imports are what every verb needs to start and to
+ * report an error (measured: bench/README.md).
  */
 const COMMANDS: Readonly<Record<string, Command>> = {
   // Docker's and the Go original's
@@ -92,7 +86,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   ps: async (args) => (await lazy()).psCommand(args), // runc's form too: ps ID
   logs: async (args) => (await lazy()).logsCommand(args),
   stop: async (args) => (await lazy()).stopCommand(args),
-  kill: killCommand, // runc's form too: kill [--all] ID SIGNAL
+  kill: async (args) => (await import("./commands/kill.ts")).killCommand(args), // runc's form too: kill [--all] ID SIGNAL
   inspect: async (args) => (await lazy()).inspectCommand(args),
   rm: async (args) => (await lazy()).rmCommand(args),
   prune: async (args) => (await lazy()).pruneCommand(args),
@@ -106,13 +100,13 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   __exited: async (args) => (await lazy()).exitedCommand(args),
   // runc's, as engines call them
   create: async (args, global) => (await lazy()).createCommand(args, global.systemdCgroup),
-  start: startCommand,
-  state: stateCommand,
-  delete: deleteCommand,
-  pause: pauseCommand,
-  resume: resumeCommand,
-  update: updateCommand,
-  features: () => featuresCommand(),
+  start: async (args) => (await import("./commands/start.ts")).startCommand(args),
+  state: async (args) => (await import("./commands/state.ts")).stateCommand(args),
+  delete: async (args) => (await import("./commands/delete.ts")).deleteCommand(args),
+  pause: async (args) => (await import("./commands/pause.ts")).pauseCommand(args),
+  resume: async (args) => (await import("./commands/resume.ts")).resumeCommand(args),
+  update: async (args) => (await import("./commands/update.ts")).updateCommand(args),
+  features: async () => (await import("./commands/features.ts")).featuresCommand(),
   // and the usual ones
   version: versionCommand,
   "--version": versionCommand,
