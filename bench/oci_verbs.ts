@@ -6,7 +6,9 @@
  * the kill that stops it) runs untimed around it. Issue 15's target: each
  * gcr verb within deno-hello + 5 ms.
  *
- *   deno run -A bench/oci_verbs.ts [--runs N] [--json]
+ *   deno run -A bench/oci_verbs.ts [--runs N] [--baseline DIR] [--json]
+ *
+ * `--baseline DIR`: another checkout of gcr, timed in the same rounds.
  *
  * Must run as root (runc needs it). The bundle is busybox `sleep 600`
  * (gcr's own busybox image), with `runc spec`'s config.
@@ -21,6 +23,8 @@ const TARGET_OVER_DENO_MS = 5;
 const at = Deno.args.indexOf("--runs");
 const runs = at === -1 ? 20 : Number(Deno.args[at + 1]);
 const json = Deno.args.includes("--json");
+const baselineAt = Deno.args.indexOf("--baseline");
+const baseline = baselineAt === -1 ? undefined : Deno.args[baselineAt + 1];
 
 async function must(program: string, args: string[]): Promise<void> {
   const result = await new Deno.Command(program, { args, stdout: "null", stderr: "piped" }).output();
@@ -45,15 +49,19 @@ config.process.terminal = false;
 config.process.args = ["sleep", "600"];
 Deno.writeTextFileSync(`${bundle}/config.json`, JSON.stringify(config));
 
-const runtimes = { gcr: [GCR, "--root", `${work}/gcr`], runc: ["runc", "--root", `${work}/runc`] } as const;
-type Runtime = keyof typeof runtimes;
+const runtimes: Record<string, readonly string[]> = {
+  gcr: [GCR, "--root", `${work}/gcr`],
+  runc: ["runc", "--root", `${work}/runc`],
+  ...(baseline ? { baseline: [`${baseline}/gcr`, "--root", `${work}/baseline`] } : {}),
+};
+type Runtime = string;
 const verbs = ["start", "state", "kill", "delete"] as const;
 const samples: Record<string, number[]> = { "deno-hello": [] };
 for (const r of Object.keys(runtimes)) for (const v of verbs) samples[`${r} ${v}`] = [];
 
 /** One runtime's round: each verb timed once, on a container of its own. */
 async function round(runtime: Runtime, n: number, keep: boolean): Promise<void> {
-  const [program, ...root] = runtimes[runtime];
+  const [program, ...root] = runtimes[runtime]!;
   const rt = (args: string[]) => [...root, ...args];
   const id = `b${n}-${runtime}-${Deno.pid}`;
   // The container's stdio is create's: not a pipe, which it would hold open for as long as it runs.
@@ -82,7 +90,8 @@ try {
   const warmup = 3;
   for (let n = 0; n < warmup + runs; n++) {
     const keep = n >= warmup;
-    const order: Runtime[] = n % 2 ? ["runc", "gcr"] : ["gcr", "runc"];
+    const names = Object.keys(runtimes);
+    const order = names.map((_, i) => names[(i + n) % names.length]!);
     const ms = await timed("deno", ["run", "-A", "--cached-only", "--quiet", hello]);
     if (keep) samples["deno-hello"]!.push(ms);
     for (const runtime of order) await round(runtime, n, keep);
@@ -105,9 +114,11 @@ else {
   console.log(`deno-hello       ${deno.toFixed(1).padStart(6)}`);
   for (const v of verbs) {
     const g = summary[`gcr ${v}`]!, r = summary[`runc ${v}`]!;
+    const b = summary[`baseline ${v}`];
     const over = g - deno;
     console.log(
       `${v.padEnd(7)} gcr ${g.toFixed(1).padStart(6)}  runc ${r.toFixed(1).padStart(6)}  ` +
+        (b !== undefined ? `baseline ${b.toFixed(1).padStart(6)}  ` : "") +
         `gcr − deno-hello ${over.toFixed(1).padStart(5)} ms (target ≤ ${TARGET_OVER_DENO_MS}: ${
           over <= TARGET_OVER_DENO_MS ? "met" : "NOT met"
         })`,
