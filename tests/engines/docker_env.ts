@@ -80,6 +80,8 @@ export const DOCKER_IMAGE = "gcr-busybox:latest";
 /** The runtimes every environment knows, by the name `docker run --runtime` takes. */
 export const RUNTIME_NAMES = ["runc", "gcr"] as const;
 export type RuntimeName = typeof RUNTIME_NAMES[number];
+/** A third runtime: gcr with `--trace-dir <env>/traces`, given as daemon.json's `runtimeArgs`, as the README shows it. */
+export const TRACED = "gcr-traced";
 
 /** Where the built image archive is kept between runs; bump the name when the recipe changes. */
 const CACHE = join(FIXTURES, "docker");
@@ -154,6 +156,8 @@ export interface DockerEnv {
   readonly cgroupParent: string;
   /** The `--root` dockerd's shim passes to both runtimes (`<exec-root>/runtime-runc`, Docker's namespace below). */
   readonly runtimeRoot: string;
+  /** Where the gcr-traced runtime writes its trace files. */
+  readonly traces: string;
   readonly image: string;
   /** `docker -H <socket> <args…>` to completion (default timeout 60 s). */
   docker(args: readonly string[], options?: RunOptions): Promise<RunResult>;
@@ -232,11 +236,18 @@ class Env implements DockerEnv {
     return this.#dockerd?.stderr ?? "";
   }
 
+  get traces(): string {
+    return join(this.dir, "traces");
+  }
+
   async start(): Promise<void> {
     for (const sub of ["run", "opt", "cli"]) Deno.mkdirSync(join(this.dir, sub), { mode: 0o755 });
     Deno.writeTextFileSync(
       join(this.dir, "daemon.json"),
-      JSON.stringify({ "deprecated-key-path": join(this.dir, "key.json") }) + "\n",
+      JSON.stringify({
+        "deprecated-key-path": join(this.dir, "key.json"),
+        runtimes: { [TRACED]: { path: GCR, runtimeArgs: ["--trace-dir", this.traces] } },
+      }) + "\n",
     );
     this.#holder = new Running("unshare", [
       "--net",

@@ -17,6 +17,7 @@ import {
   hostDockerState,
   RUNTIME_NAMES,
   type RuntimeName,
+  TRACED,
 } from "./docker_env.ts";
 import { join } from "node:path";
 
@@ -459,3 +460,30 @@ Deno.test(named("docker environment cleanup leaves no process, mount, cgroup or 
   assertEquals(changes(before, await hostDockerState()), [], "Docker left the host alone");
   await env.cleanup(); // idempotent
 });
+
+Deno.test(
+  named("Docker's runtimeArgs pass --trace-dir: the container's trace file holds what dockerd asked of gcr", skip),
+  async () => {
+    await withDocker(async (env) => {
+      const started = await env.docker(["run", "-d", "--runtime", TRACED, env.image, "sh", "-c", "exec sleep 1000"]);
+      assertEquals(started.code, 0, "docker run -d with the traced gcr", describe(started));
+      const id = started.stdout.trim();
+      const exec = await env.docker(["exec", id, "sh", "-c", "exit 5"]);
+      assertEquals(exec.code, 5, "docker exec through the traced gcr", describe(exec));
+      const stopped = await env.docker(["stop", "--time", "1", id]);
+      assertEquals(stopped.code, 0, "docker stop", describe(stopped));
+      const removed = await env.docker(["rm", id]);
+      assertEquals(removed.code, 0, "docker rm", describe(removed));
+      const text = Deno.readTextFileSync(join(env.traces, `${id}.trace`));
+      const verbs = [...text.matchAll(/^── \S+ pid \d+: gcr (.*)$/gm)].map((m) =>
+        m[1]!.match(/(?:^| )(create|start|state|exec|kill|delete)(?= |$)/)?.[1] ?? m[1]!
+      );
+      for (const verb of ["create", "start", "exec", "kill", "delete"]) {
+        assert(verbs.includes(verb), `dockerd's ${verb} is in the trace (seen: ${verbs.join(" ")})`, text);
+      }
+      assertIncludes(text, "run-hooks", "the prestart hook dockerd adds (libnetwork-setkey), as create runs it", text);
+      assertMatch(text, /execveat\(.*"sh", "-c", "exit 5"/, "docker exec's process", text);
+      assertEquals(runtimeState(env), [], `gcr kept nothing in ${env.runtimeRoot}/moby`);
+    });
+  },
+);
