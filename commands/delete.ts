@@ -9,7 +9,8 @@ import { removeContainer } from "../state/containers.ts";
 import { RUNC } from "./runc_errors.ts";
 import { currentStatus } from "../state/processes.ts";
 import { parseFlags } from "./flags.ts";
-import { containerPids, ociFolder, oneId, ownCgroup, ownCgroupFolders, runLateHooks } from "./oci_container.ts";
+import { containerPids, ociFolder, oneId, runLateHooks } from "./oci_container.ts";
+import { ownCgroup, ownCgroupFolders } from "./oci_cgroup.ts";
 import { sleep } from "../host/time.ts";
 import { traceCall } from "../output/trace.ts";
 

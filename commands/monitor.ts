@@ -17,7 +17,7 @@ import { processStart } from "../host/processes.ts";
 import { StepError } from "../runner/step_error.ts";
 import { listContainers } from "../state/containers.ts";
 import { exitStatusOf, runCommand, takeApart } from "./run.ts";
-import { ownCgroup, ownCgroupFolders } from "./oci_container.ts";
+import { ownCgroup, ownCgroupFolders } from "./oci_cgroup.ts";
 import { UsageError } from "./usage.ts";
 
 /**

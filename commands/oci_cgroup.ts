@@ -1,6 +1,9 @@
 /**
- * config.json's cgroup for `gcr create`, made as runc's cgroupfs manager
- * makes it, rootful or rootless (host/rootless.ts, runc's `--rootless`).
+ * A container's cgroup for the OCI verbs: config.json's, made by `gcr
+ * create` as runc's cgroupfs manager makes it, rootful or rootless
+ * (host/rootless.ts, runc's `--rootless`), and reopened from the record by
+ * the verbs that change or remove it. Apart from oci_container.ts, so that
+ * the verbs that need no cgroup (state, kill, start) do not load its code.
  *
  * Rootless, runc uses a cgroup only where the kernel lets it (a delegated
  * one) and otherwise goes on without: a permission error while joining is
@@ -14,7 +17,12 @@
  */
 import type { DeviceRule, ResourceLimits } from "../cgroup/limits.ts";
 import { CgroupUnavailableError } from "../cgroup/hierarchies.ts";
-import { type ContainerCgroup, createContainerCgroup } from "../cgroup/container_cgroup.ts";
+import { type ContainerCgroup, createContainerCgroup, openContainerCgroup } from "../cgroup/container_cgroup.ts";
+import type { ContainerRecord } from "../state/records.ts";
+import type { FoundContainer } from "../state/containers.ts";
+import { currentStatus } from "../state/processes.ts";
+import { ociContainer } from "./oci_container.ts";
+import { RUNC } from "./runc_errors.ts";
 import { planContainerCgroup } from "../cgroup/plan.ts";
 import type { CgroupOptions } from "../cgroup/version_plan.ts";
 import type { OciSpec } from "../oci/spec/spec.ts";
@@ -94,4 +102,29 @@ export function createOciCgroup(
     }
     return undefined;
   }
+}
+
+/** The container `id` names, which must be `wanted` and have a cgroup (pause and resume freeze it). */
+export function freezerOf(id: string, wanted: "running" | "paused"): FoundContainer & { record: ContainerRecord } {
+  const found = ociContainer(id);
+  const status = currentStatus(found.record);
+  if (status !== wanted) throw new Error(wanted === "running" ? RUNC.notRunning : RUNC.notPaused);
+  if (!found.record.cgroups?.length) throw new Error(`container ${found.id} has no cgroup to freeze`);
+  return found;
+}
+
+/**
+ * The container's own cgroup folders: the deepest of those ociContainer (the
+ * others are the parents gcr made for its cgroupsPath, removed with it when
+ * empty).
+ */
+export function ownCgroupFolders(record: ContainerRecord): string[] {
+  const cgroups = record.cgroups ?? [];
+  return cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
+}
+
+/** The container's own cgroup, reopened from its record (delete, update, pause, resume, a detached run's end). */
+export function ownCgroup(record: ContainerRecord): ContainerCgroup {
+  const own = ownCgroupFolders(record);
+  return openContainerCgroup(own, { created: (record.cgroups ?? []).filter((dir) => !own.includes(dir)) });
 }

@@ -10,14 +10,13 @@ import type { FoundContainer } from "../state/containers.ts";
 import { CONTAINER_ID, containerPaths } from "../state/paths.ts";
 import { type ContainerRecord, readRecord } from "../state/records.ts";
 import { exists } from "../host/files.ts";
-import { currentStatus, sameProcess } from "../state/processes.ts";
+import { sameProcess } from "../state/processes.ts";
 import { UsageError } from "./usage.ts";
 import { RUNC } from "./runc_errors.ts";
 import type { HookState } from "../steps/hook_process.ts";
 import { warn } from "../output/runtime_log.ts";
 import { traceContainer } from "../output/trace.ts";
 
-import { type ContainerCgroup, openContainerCgroup } from "../cgroup/container_cgroup.ts";
 /** The one container id a verb takes; a valid one opens the container's trace file (--trace-dir). */
 export function oneId(rest: readonly string[], command: string): string {
   if (rest.length !== 1) throw new UsageError(`gcr ${command} takes one container id (got ${rest.length})`);
@@ -55,30 +54,6 @@ export function containerPids(record: ContainerRecord): number[] {
     } catch { /* try the next hierarchy */ }
   }
   return sameProcess(record.initPid, record.initStart) ? [record.initPid!] : [];
-}
-
-/** The container `id` names, which must be `wanted` and have a cgroup (pause and resume freeze it). */
-export function freezerOf(id: string, wanted: "running" | "paused"): FoundContainer & { record: ContainerRecord } {
-  const found = ociContainer(id);
-  const status = currentStatus(found.record);
-  if (status !== wanted) throw new Error(wanted === "running" ? RUNC.notRunning : RUNC.notPaused);
-  if (!found.record.cgroups?.length) throw new Error(`container ${found.id} has no cgroup to freeze`);
-  return found;
-}
-
-/**
- * The container's own cgroup folders: the deepest of those ociContainer (the
- * others are the parents gcr made for its cgroupsPath, removed with it when
- * empty).
- */
-export function ownCgroupFolders(record: ContainerRecord): string[] {
-  const cgroups = record.cgroups ?? [];
-  return cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
-}
-
-export function ownCgroup(record: ContainerRecord): ContainerCgroup {
-  const own = ownCgroupFolders(record);
-  return openContainerCgroup(own, { created: (record.cgroups ?? []).filter((dir) => !own.includes(dir)) });
 }
 
 /** The state a hook of this container reads on stdin (runtime.md, "State"). */

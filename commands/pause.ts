@@ -6,7 +6,8 @@
 
 import { updateRecord } from "../state/records.ts";
 import { parseFlags } from "./flags.ts";
-import { freezerOf, oneId, ownCgroup } from "./oci_container.ts";
+import { oneId } from "./oci_container.ts";
+import { freezerOf, ownCgroup } from "./oci_cgroup.ts";
 
 import { freeze, freezerOp } from "../cgroup/container_cgroup.ts";
 import { showCgroupOp } from "../cgroup/ops.ts";

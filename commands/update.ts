@@ -14,7 +14,8 @@ import { traceCall } from "../output/trace.ts";
 import { currentStatus } from "../state/processes.ts";
 import { readRecord, writeRecord } from "../state/records.ts";
 import { parseFlags } from "./flags.ts";
-import { ociContainer, oneId, ownCgroup } from "./oci_container.ts";
+import { ociContainer, oneId } from "./oci_container.ts";
+import { ownCgroup } from "./oci_cgroup.ts";
 import { RUNC } from "./runc_errors.ts";
 import { UsageError } from "./usage.ts";
 
