@@ -13,6 +13,7 @@ import { containerPids, ociFolder, oneId, runLateHooks } from "./oci_container.t
 import { ownCgroup, ownCgroupFolders } from "./oci_cgroup.ts";
 import { sleep } from "../host/time.ts";
 import { traceCall } from "../output/trace.ts";
+import { exists } from "../host/files.ts";
 
 /** `gcr delete [--force] ID`: removes a stopped container (kills it first with --force). */
 export async function deleteCommand(args: readonly string[]): Promise<number> {
@@ -48,7 +49,8 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
     await ownCgroup(record).remove();
   }
   for (const mount of record?.hostMounts ?? []) traceCall(`umount2(${mount}, MNT_DETACH)`);
-  traceCall(`remove the container's state: ${found.paths.run} ${found.paths.dir}`);
+  // An OCI container has its runtime folder only (under --root); the data folder is gcr run's.
+  traceCall(`remove the container's state: ${[found.paths.run, found.paths.dir].filter(exists).join(" ")}`);
   removeContainer({ ...found, ...(record ? { record: { ...record, cgroups: [] } } : {}) });
   if (record) await runLateHooks(record, "poststop");
   return 0;
