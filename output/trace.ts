@@ -39,10 +39,36 @@ export function setTraceDir(dir: string | undefined, argv: readonly string[]): v
 export function traceContainer(id: string): void {
   if (folder === undefined || file) return;
   Deno.mkdirSync(folder, { recursive: true, mode: 0o700 });
+  const path = `${folder}/${id}.trace`;
   // O_APPEND: verbs of one container run side by side (exec while kill), each line lands whole.
-  file = Deno.openSync(`${folder}/${id}.trace`, { append: true, create: true, mode: 0o600 });
+  // gcr runs as root: a symlink planted at the file's name (a folder others
+  // may write to) would have it create or append to whatever the link names.
+  // A new file is made with O_EXCL, which never follows a link; an existing
+  // name is opened without O_CREAT, and nothing is written unless the name
+  // is the very regular file that was opened.
+  const opened = openOwn(path);
+  const named = Deno.lstatSync(path), got = opened.statSync();
+  if (!named.isFile || named.ino !== got.ino || named.dev !== got.dev) {
+    opened.close();
+    throw new Error(`--trace-dir: ${path} is not a regular file of its own (a symlink?): not tracing into it`);
+  }
+  file = opened;
   const words = commandLine.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : JSON.stringify(word)));
   write(`── ${new Date().toISOString()} pid ${Deno.pid}: gcr ${words.join(" ")}`);
+}
+
+/** `path` for appending: made new (O_EXCL), or opened as it is. */
+function openOwn(path: string): Deno.FsFile {
+  try {
+    return Deno.openSync(path, { append: true, createNew: true, mode: 0o600 });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    try {
+      return Deno.openSync(path, { append: true });
+    } catch {
+      throw new Error(`--trace-dir: ${path} is not a regular file of its own (a symlink?): not tracing into it`);
+    }
+  }
 }
 
 /** Whether this run traces into a file: the verbs then trace their steps whether or not `--trace` was given. */

@@ -136,6 +136,25 @@ Deno.test(
       const said = created.stderr.trim().replace(/^gcr: /, "");
       assertEquals(part.end.replace(/ +[\d.]+ ms$/, ""), `1: ${said}`, "its end says the error create printed");
 
+      // gcr runs as root: a link planted at a trace file's name is neither followed nor created through.
+      const victim = join(o.work, "victim");
+      Deno.writeTextFileSync(join(o.work, "kept"), "kept\n");
+      Deno.symlinkSync(victim, join(traces, "dangling.trace"));
+      Deno.symlinkSync(join(o.work, "kept"), join(traces, "existing.trace"));
+      for (const name of ["dangling", "existing"]) {
+        const linked = await o.gcr(["--trace-dir", traces, "state", name]);
+        assertEquals(linked.code, 1, `state with ${name}.trace a symlink`, describe(linked));
+        assertIncludes(
+          linked.stderr,
+          `${name}.trace is not a regular file of its own`,
+          "said in one line",
+          describe(linked),
+        );
+      }
+      assert(!exists(victim), "no file made through a dangling link");
+      assertEquals(readTextOr(join(o.work, "kept")), "kept\n", "nothing appended through a link");
+      for (const name of ["dangling", "existing"]) Deno.removeSync(join(traces, `${name}.trace`));
+
       const bad = await o.gcr(["--trace-dir", traces, "state", "../escaped"]);
       assertEquals(bad.code, 1, "state of a path is refused", describe(bad));
       assert(!exists(join(o.work, "escaped.trace")), "no file outside the trace folder");
