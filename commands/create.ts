@@ -133,6 +133,8 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
         hooks: { startContainer: [...startContainer], poststart: [...poststart], poststop: [...poststop] },
       });
     }
+    // HOME from the image's /etc/passwd, read once: the exec step and the record take the same.
+    const env = processEnv(spec);
     const steps = ociSteps(spec, {
       preserved,
       startFifo: fifo,
@@ -146,6 +148,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
         : {}),
       cgroupHierarchies: cgroupHierarchies(host, cgroup),
       cgroupVersion: host.version === 2 ? 2 : 1,
+      env,
     }, security);
     const inherit = [
       { from: fifo, to: layout.firstFree },
@@ -160,7 +163,6 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     const pid = outcome.running;
     // As runc's init before it waits for start: a command that cannot run
     // fails create, in runc's words (engines turn them into 127 or 126).
-    const env = processEnv(spec);
     // Only through the container's own root, as it sees it with its mounts:
     // the image folder alone (where the kernel refuses that link, rootless)
     // lacks its volumes, and a command in one would be refused wrongly; that

@@ -72,6 +72,8 @@ export interface OciRunOptions {
   /** v1 hierarchies (mount point and the container's own folder) for `cgroup` mounts. */
   readonly cgroupHierarchies: readonly { readonly name: string; readonly dir: string }[];
   readonly cgroupVersion: 1 | 2;
+  /** The process's environment as processEnv makes it, when the caller has it already (create reads it once). */
+  readonly env?: readonly string[];
 }
 
 /** The /proc/<pid>/ns names of config.json's namespace types. */
@@ -281,7 +283,7 @@ export function ociSteps(
     ...(!types.has("user") && !security.user && ids.setgroups === "allow" ? [clearGroups()] : []),
     ...hardening(security, ids),
     resetSignals(),
-    exec({ workdir: spec.process.cwd, env: processEnv(spec), argv: spec.process.args }, {
+    exec({ workdir: spec.process.cwd, env: options.env ?? processEnv(spec), argv: spec.process.args }, {
       handTerminal: false,
       awaitStart: gate,
       outliveGcr: true,
