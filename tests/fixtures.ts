@@ -433,7 +433,8 @@ export async function gcrOk(args: readonly string[], options: GcrOptions = {}): 
 // Root filesystems
 
 const once = new Map<string, Promise<unknown>>();
-function memo<T>(key: string, make: () => Promise<T>): Promise<T> {
+/** `make()` once per test run under `key` (the same promise to every caller), made again after a failure. */
+export function memo<T>(key: string, make: () => Promise<T>): Promise<T> {
   let promise = once.get(key) as Promise<T> | undefined;
   if (!promise) {
     promise = make();

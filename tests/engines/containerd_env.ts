@@ -46,6 +46,7 @@ import {
   GCR,
   killAll,
   liveProcessesWith,
+  memo,
   missingPrograms,
   missingRoot,
   mountsUnder,
@@ -118,13 +119,9 @@ export function containerdUnavailable(): string | undefined {
 // ---------------------------------------------------------------------------
 // The images
 
-let imagesBuild: Promise<typeof ARCHIVES> | undefined;
-
 /** The busybox and pause images as docker-archives, built once and kept in CACHE. */
 export function containerdImageArchives(): Promise<typeof ARCHIVES> {
-  imagesBuild ??= buildImages();
-  imagesBuild.catch(() => (imagesBuild = undefined));
-  return imagesBuild;
+  return memo("containerd-images", buildImages);
 }
 
 async function buildImages(): Promise<typeof ARCHIVES> {

@@ -56,6 +56,7 @@ import {
   killAll,
   liveProcessesWith,
   makeShortDir,
+  memo,
   missingPrograms,
   missingRoot,
   mountsUnder,
@@ -126,13 +127,9 @@ export function dockerUnavailable(): string | undefined {
 // ---------------------------------------------------------------------------
 // The image
 
-let archiveBuild: Promise<string> | undefined;
-
 /** The busybox image as a docker-archive, built once (from podman_env's OCI layout, by skopeo) and kept in CACHE. */
 export function dockerImageArchive(): Promise<string> {
-  archiveBuild ??= buildArchive();
-  archiveBuild.catch(() => (archiveBuild = undefined));
-  return archiveBuild;
+  return memo("docker-image", buildArchive);
 }
 
 async function buildArchive(): Promise<string> {

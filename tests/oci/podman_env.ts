@@ -61,6 +61,7 @@ import {
   liveProcessesInNamespace,
   liveProcessesWith,
   makeShortDir,
+  memo,
   missingPrograms,
   missingRoot,
   mountsUnder,
@@ -131,16 +132,12 @@ export async function must(program: string, args: readonly string[], options: Ru
   return result;
 }
 
-let archiveBuild: Promise<string> | undefined;
-
 /**
  * The busybox image as an oci-archive, built once (umoci + tar) and kept in
  * PODMAN_CACHE. Built in a hidden folder and renamed into place.
  */
 export function podmanImageArchive(): Promise<string> {
-  archiveBuild ??= buildArchive();
-  archiveBuild.catch(() => (archiveBuild = undefined));
-  return archiveBuild;
+  return memo("podman-image", buildArchive);
 }
 
 async function buildArchive(): Promise<string> {
