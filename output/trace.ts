@@ -3,8 +3,9 @@
  * a terminal (`gcr run --trace`, `gcr create --trace`). With the global
  * option `--trace-dir DIR`: appended to `DIR/<container id>.trace`, one file
  * per container, so that what an engine asks of gcr can be watched: an
- * engine passes runtime options through (Docker's `runtimeArgs`, podman's
- * `--runtime-flag`, a wrapper named as containerd's `BinaryName`) but owns
+ * engine passes runtime options through (Docker's `runtimeArgs`; for podman,
+ * whose cleanup process drops `--runtime-flag`, and containerd's shim, a
+ * wrapper given as the runtime or `BinaryName`) but owns
  * the runtime's stdio, which carries the container's own output or is read
  * as the verb's answer (`state`), so the trace cannot go there.
  *
