@@ -31,6 +31,8 @@ import { type CgroupOptions, GCR_FOLDER } from "./version_plan.ts";
 import { sleep } from "../host/time.ts";
 
 import { exists } from "../host/files.ts";
+import { sendSignal } from "../ffi/signal.ts";
+import { SIGNALS } from "../ffi/constants.ts";
 /** A container's cgroup, made by createContainerCgroup. */
 export interface ContainerCgroup {
   readonly version: 1 | 2;
@@ -211,8 +213,8 @@ function _handle(
         const left = dirs.flatMap(_pids);
         for (const pid of new Set(left)) {
           try {
-            Deno.kill(pid, "SIGKILL");
-          } catch { /* exited meanwhile */ }
+            sendSignal(pid, SIGNALS.SIGKILL); // false: exited meanwhile
+          } catch { /* the rmdir below reports what is left */ }
         }
         // A frozen process cannot act on SIGKILL (v1 does not even let it
         // die): thaw after the signal is queued, so nothing runs in between.

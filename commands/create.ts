@@ -9,8 +9,9 @@
 import { observedIds } from "../security/namespace_ids.ts";
 import { setQuiet } from "../output/log.ts";
 import { chainLayout } from "../ffi/chain.ts";
-import { AT_FDCWD, F_GETFD, O, S_IFIFO } from "../ffi/constants.ts";
+import { AT_FDCWD, F_GETFD, O, S_IFIFO, SIGNALS } from "../ffi/constants.ts";
 import { lastErrno, SyscallError } from "../ffi/errno.ts";
+import { sendSignal } from "../ffi/signal.ts";
 import { libc } from "../ffi/libc.ts";
 import { cString, moveFdAbove, openFd } from "../ffi/fds.ts";
 import { removeTree, writeFileAtomically } from "../host/files.ts";
@@ -172,8 +173,8 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     const problem = seen ? lookPathProblem(spec.process.args[0] ?? "", env, root, spec.process.cwd) : undefined;
     if (problem) {
       try {
-        Deno.kill(pid, "SIGKILL"); // waiting at its start gate; without a cgroup nothing else would end it
-      } catch { /* gone already */ }
+        sendSignal(pid, SIGNALS.SIGKILL); // waiting at its start gate; without a cgroup nothing else would end it
+      } catch { /* the problem is the error to report */ }
       throw new Error(`unable to start container process: ${problem}`);
     }
     const exec = execContext({

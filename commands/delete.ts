@@ -14,6 +14,8 @@ import { ownCgroup, ownCgroupFolders } from "./oci_cgroup.ts";
 import { sleep } from "../host/time.ts";
 import { traceCall } from "../output/trace.ts";
 import { exists } from "../host/files.ts";
+import { sendSignal } from "../ffi/signal.ts";
+import { SIGNALS } from "../ffi/constants.ts";
 
 /** `gcr delete [--force] ID`: removes a stopped container (kills it first with --force). */
 export async function deleteCommand(args: readonly string[]): Promise<number> {
@@ -34,9 +36,8 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
     }
     for (const pid of containerPids(record)) {
       try {
-        Deno.kill(pid, "SIGKILL");
-        traceCall(`kill(${pid}, SIGKILL) = 0`);
-      } catch { /* gone */ }
+        if (sendSignal(pid, SIGNALS.SIGKILL)) traceCall(`kill(${pid}, SIGKILL) = 0`);
+      } catch { /* not ours to signal: the wait below says so */ }
     }
     const deadline = performance.now() + 10_000;
     while (currentStatus(record) !== "stopped") {

@@ -15,6 +15,7 @@ import { parseSignal } from "./signals.ts";
 import { currentStatus } from "../state/processes.ts";
 import { containerPids, ociContainer } from "./oci_container.ts";
 import { traceCall } from "../output/trace.ts";
+import { sendSignal } from "../ffi/signal.ts";
 
 /** Whether `kill` has runc's form, `kill [--all] ID SIGNAL`, rather than Docker's `kill [-s SIG] NAME…`. */
 function ociKillForm(args: readonly string[]): boolean {
@@ -75,13 +76,8 @@ function ociKillCommand(args: readonly string[]): number {
   if (!all && currentStatus(found.record) === "stopped") throw new Error(RUNC.notRunning);
   const targets = all ? containerPids(found.record) : [found.record.initPid!];
   for (const pid of targets) {
-    try {
-      Deno.kill(pid, signal as unknown as Deno.Signal);
-      traceCall(`kill(${pid}, ${signal}) = 0`);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-      traceCall(`kill(${pid}, ${signal}) = ESRCH: gone already`);
-    }
+    if (sendSignal(pid, signal)) traceCall(`kill(${pid}, ${signal}) = 0`);
+    else traceCall(`kill(${pid}, ${signal}) = ESRCH: gone already`);
   }
   return 0;
 }

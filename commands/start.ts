@@ -7,7 +7,7 @@
  * @module
  */
 
-import { AT_FDCWD, ERRNO, O, O_CLOEXEC } from "../ffi/constants.ts";
+import { AT_FDCWD, ERRNO, O, O_CLOEXEC, SIGNALS } from "../ffi/constants.ts";
 import { check, errnoDescription, errnoName, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { cString } from "../ffi/fds.ts";
@@ -19,6 +19,7 @@ import { type ContainerRecord, recordedSecurity, updateRecord } from "../state/r
 import type { FoundContainer } from "../state/containers.ts";
 import { parseFlags } from "./flags.ts";
 import { containerPids, hookState, ociContainer, oneId, runLateHooks } from "./oci_container.ts";
+import { sendSignal } from "../ffi/signal.ts";
 
 /** How long start waits for the exec after opening the gate before it stops waiting (a frozen container). */
 const EXEC_WAIT_MS = 10_000;
@@ -110,8 +111,8 @@ async function startContainerHooks(
   } catch (error) {
     for (const pid of containerPids(record)) {
       try {
-        Deno.kill(pid, "SIGKILL");
-      } catch { /* gone */ }
+        sendSignal(pid, SIGNALS.SIGKILL);
+      } catch { /* the start's own error is the one to report */ }
     }
     const deadline = performance.now() + 10_000;
     while (isRunning(record) && performance.now() < deadline) await sleep(10);

@@ -106,6 +106,7 @@ const ERRNO_VALUES = {
   ENXIO: 6,
   EPERM: 1,
   ENOENT: 2,
+  ESRCH: 3,
   EINTR: 4,
   ENOEXEC: 8,
   EAGAIN: 11,

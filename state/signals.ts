@@ -11,6 +11,7 @@ import { sleep } from "../host/time.ts";
 import type { FoundContainer } from "./containers.ts";
 import { currentStatus, sameProcess } from "./processes.ts";
 import { type ContainerRecord, readRecord, updateRecord } from "./records.ts";
+import { sendSignal } from "../ffi/signal.ts";
 
 /**
  * Sends `signal` to the container's first process when it is still the one
@@ -18,13 +19,7 @@ import { type ContainerRecord, readRecord, updateRecord } from "./records.ts";
  */
 export function signalContainer(record: ContainerRecord, signal: number): boolean {
   if (!sameProcess(record.initPid, record.initStart)) return false;
-  try {
-    Deno.kill(record.initPid!, signal as unknown as Deno.Signal);
-    return true;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return false;
-    throw error;
-  }
+  return sendSignal(record.initPid!, signal);
 }
 
 /** Waits until the container has stopped and the gcr watching it has written so (or `ms` pass). */
