@@ -1,13 +1,14 @@
 /**
  * Assembles gcr's programs that are not JavaScript (exec_trampoline.S,
  * monitor.S) with GNU as into the bytes of their .text and writes them to
- * their code modules (`deno task native`). gcr itself never assembles
+ * their code modules, and ./gcr from launch/gcr.S (`deno task native`). gcr itself never assembles
  * anything: it runs the recorded bytes, and tests/ffi/ checks they are
  * what the sources assemble to.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { elfProgram } from "./native_program.ts";
 
 const here = (file: string) => fileURLToPath(new URL(`./${file}`, import.meta.url));
 
@@ -51,10 +52,24 @@ export function codeModule(code: Uint8Array, constant: string, source: string): 
   ].join("\n");
 }
 
+/**
+ * ./gcr, the program everyone runs (launch/gcr.S): unlike the two above,
+ * a file of the checkout rather than a memfd, so its bytes are the
+ * file itself, ELF header and all.
+ */
+export const LAUNCHER = {
+  source: fileURLToPath(new URL("../launch/gcr.S", import.meta.url)),
+  file: fileURLToPath(new URL("../gcr", import.meta.url)),
+} as const;
+
 if (import.meta.main) {
   for (const { source, module, constant } of NATIVE_PROGRAMS) {
     const code = await assemble(source);
     Deno.writeTextFileSync(module, codeModule(code, constant, source));
     console.log(`${module}: ${code.length} bytes`);
   }
+  const launcher = elfProgram(await assemble(LAUNCHER.source));
+  Deno.writeFileSync(LAUNCHER.file, launcher, { mode: 0o755 });
+  Deno.chmodSync(LAUNCHER.file, 0o755);
+  console.log(`${LAUNCHER.file}: ${launcher.length} bytes`);
 }

@@ -1,10 +1,10 @@
 /**
- * The `gcr` script runs a bundle of gcr's sources and rebuilds it when any
+ * ./gcr (through launch/gcr.sh) runs a bundle of gcr's sources and rebuilds it when any
  * of them changed: at any depth of the tree, not only the first two.
  */
 import { join } from "node:path";
-import { describe, REPO, run } from "./fixtures.ts";
-import { assertEquals } from "./helpers.ts";
+import { describe, REPO, run } from "../fixtures.ts";
+import { assertEquals } from "../helpers.ts";
 
 /** A copy of the sources (no .git, no .cache, no images) in a new folder. */
 async function copyOfSources(): Promise<{ dir: string; remove: () => void }> {

@@ -1,0 +1,86 @@
+#!/bin/sh
+# gcr's slow start: ./gcr (launch/gcr.S) runs this script, with its own
+# arguments and GCR_SELF set, whenever it cannot just exec Deno on a fresh
+# bundle: no bundle yet, a source edited since, GCR_NO_BUNDLE set, or no
+# cache folder for Deno. All permissions: gcr calls libc through FFI.
+#
+# Start-up time is most of a container's start: loading ~30 modules costs
+# Deno 6-9 ms more than one file, so gcr runs a bundle of itself
+# (.cache/bundle, code-split so the image code loads only when used) when
+# the bundle is newer than every source file, rebuilds it when it is not,
+# and runs the sources directly when it cannot (e.g. a read-only checkout)
+# or when GCR_NO_BUNDLE is set.
+#
+# Which files count is listed when the bundle is built, twice: in
+# bundle/sources.sh (`set -- '/…/main.ts' …`, for this script) and in
+# bundle/launch (for ./gcr: the command that runs the bundle, an empty
+# field, the sources; NUL-terminated fields): every .ts file but the tests'
+# and benchmarks', at any depth, and deno.json, so an edit anywhere is
+# seen. A new file matters only once an existing one imports it: that edit
+# is seen.
+#
+# Deno walks every `import("./literal")` at start-up, as if it were a static
+# import, though the verb never calls it: main.js's eleven cost every verb
+# 2.6 ms (measured: bench/README.md). The bundle's dynamic imports are made
+# opaque to that walk (`import(String("./chunk.js"))`), so a chunk is read
+# only when a verb imports it.
+here=$(cd "${0%/*}/.." && pwd -P) || exit 125
+bundle=$here/.cache/bundle
+# In a function: the list's `set --` replaces only the function's arguments.
+bundle_is_fresh() {
+  [ -f "$bundle/stamp" ] && [ -f "$bundle/sources.sh" ] && [ -f "$bundle/launch" ] || return 1
+  . "$bundle/sources.sh"
+  for source; do
+    [ "$source" -nt "$bundle/stamp" ] && return 1
+  done
+  return 0
+}
+fresh=
+bundle_is_fresh && fresh=1
+if [ -n "$GCR_NO_BUNDLE" ]; then
+  fresh=
+elif [ -z "$fresh" ]; then
+  # Build beside the old bundle, then swap a symlink (rename is atomic), so
+  # a gcr starting meanwhile runs one whole bundle or the other. The stamp
+  # is made before bundling, so a source saved meanwhile counts as newer.
+  # ./gcr execs deno by the absolute path found here (no PATH search of
+  # its own); a deno found elsewhere later fails that exec, and ./gcr
+  # comes back here.
+  building=$here/.cache/bundle.$$
+  deno=$(command -v deno)
+  if mkdir -p "$building" 2>/dev/null && : >"$building/stamp" &&
+    { find "$here" \( -path "$here/.*" -o -path "$here/tests" -o -path "$here/bench" -o -path "$here/rootfs" \) \
+      -prune -o -name '*.ts' -print && echo "$here/deno.json"; } >"$building/sources.txt" 2>/dev/null &&
+    { printf 'set --' && sed "s/'/'\\\\''/g; s/^/ '/; s/\$/'/" "$building/sources.txt" | tr -d '\n' && echo; } \
+      >"$building/sources.sh" &&
+    case $deno in /*) ;; *) false ;; esac &&
+    { printf '%s\0' "$deno" run -A --cached-only --quiet "$bundle/main.js" "" && tr '\n' '\0' <"$building/sources.txt"; } \
+      >"$building/launch" &&
+    deno bundle --quiet --platform deno --code-splitting --outdir "$building" "$here/main.ts" >/dev/null 2>&1 &&
+    sed -i 's/import("\(\.\/[^"]*\)")/import(String("\1"))/g' "$building"/*.js &&
+    ln -sfn "bundle.$$" "$building.link" && { [ -L "$bundle" ] || rm -rf "$bundle"; } &&
+    mv -T "$building.link" "$bundle"; then
+    fresh=1
+    for old in "$here"/.cache/bundle.*; do
+      [ "$old" = "$building" ] || rm -rf "$old"
+    done
+  else
+    rm -rf "$building" "$building.link" 2>/dev/null
+  fi
+fi
+# How gcr starts itself again (a detached container's monitor): ./gcr,
+# which set this already; when this script is run by hand, ./gcr too.
+GCR_SELF=${GCR_SELF:-$here/gcr}
+export GCR_SELF
+# Rootless podman runs `start` and `delete` with no $HOME, as uid 0 of its
+# user namespace: Deno would look for its cache in root's home, which is
+# not the user's, and print three lines about it on a terminal (run -it).
+# The user's runtime folder holds it instead.
+if [ -z "$DENO_DIR" ] && [ -z "$HOME" ] && [ -z "$XDG_CACHE_HOME" ] && [ -n "$XDG_RUNTIME_DIR" ]; then
+  DENO_DIR=$XDG_RUNTIME_DIR/gcr/.deno
+  export DENO_DIR
+fi
+if [ -n "$fresh" ]; then
+  exec deno run -A --cached-only --quiet "$bundle/main.js" "$@"
+fi
+exec deno run -A --cached-only --quiet "$here/main.ts" "$@"
