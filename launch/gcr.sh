@@ -54,7 +54,7 @@ elif [ -z "$fresh" ]; then
     { printf 'set --' && sed "s/'/'\\\\''/g; s/^/ '/; s/\$/'/" "$building/sources.txt" | tr -d '\n' && echo; } \
       >"$building/sources.sh" &&
     case $deno in /*) ;; *) false ;; esac &&
-    { printf '%s\0' "$deno" run -A --cached-only --quiet "$bundle/main.js" "" && tr '\n' '\0' <"$building/sources.txt"; } \
+    { printf '%s\0' "$deno" run -A --cached-only --quiet --v8-flags=--no-lazy "$bundle/main.js" "" && tr '\n' '\0' <"$building/sources.txt"; } \
       >"$building/launch" &&
     deno bundle --quiet --platform deno --code-splitting --outdir "$building" "$here/main.ts" >/dev/null 2>&1 &&
     sed -i 's/import("\(\.\/[^"]*\)")/import(String("\1"))/g' "$building"/*.js &&
@@ -81,6 +81,6 @@ if [ -z "$DENO_DIR" ] && [ -z "$HOME" ] && [ -z "$XDG_CACHE_HOME" ] && [ -n "$XD
   export DENO_DIR
 fi
 if [ -n "$fresh" ]; then
-  exec deno run -A --cached-only --quiet "$bundle/main.js" "$@"
+  exec deno run -A --cached-only --quiet --v8-flags=--no-lazy "$bundle/main.js" "$@"
 fi
 exec deno run -A --cached-only --quiet "$here/main.ts" "$@"
