@@ -88,6 +88,9 @@ export const CLOSE_RANGE_CLOEXEC = 0x4;
 export const O_CLOEXEC = 0o2000000;
 export const F_DUPFD_CLOEXEC = 1030;
 export const F_GETFD = 1;
+/** poll(2): struct pollfd is { int fd; short events; short revents; }, 8 bytes; POLLIN, data to read. */
+export const POLLFD_SIZE = 8;
+export const POLLIN = 1;
 export const F_SETFD = 2;
 export const PR_SET_PDEATHSIG = 1;
 /** prctl(2): whether the process may be ptrace'd and its /proc files opened by others of its uid (linux/prctl.h). */

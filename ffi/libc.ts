@@ -51,6 +51,8 @@ const symbols = {
   write_later: { name: "write", parameters: ["i32", "buffer", "usize"], result: "isize", nonblocking: true },
   // int close(int fd)
   close: { parameters: ["i32"], result: "i32" },
+  // int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+  poll: { parameters: ["buffer", "u64", "i32"], result: "i32" },
   // int kill(pid_t pid, int sig)
   kill: { parameters: ["i32", "i32"], result: "i32" },
   // pid_t waitpid(pid_t pid, int *wstatus, int options): blocking, so it runs
