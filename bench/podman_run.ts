@@ -4,7 +4,9 @@
  * runc, in one podman environment (tests/oci/podman_env.ts: its own storage, the
  * busybox image loaded by podman load).
  *
- *   deno run -A bench/podman_run.ts [--runs N] [--warmup N] [--json]
+ *   deno run -A bench/podman_run.ts [--runs N] [--warmup N] [--baseline DIR] [--json]
+ *
+ * `--baseline DIR`: another checkout's gcr as a third runtime in the same rounds.
  *
  * Rounds are interleaved (gcr, runc, then runc, gcr, …) so drift falls on
  * both alike; warm-up rounds are discarded. Every run must exit 0. Must run
@@ -35,12 +37,20 @@ const median = (xs: number[]) => {
 };
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) * p)]!;
 
-const runtimes = { gcr: `${REPO}/gcr`, runc: "/usr/sbin/runc" } as const;
+const baselineAt = Deno.args.indexOf("--baseline");
+const baseline = baselineAt === -1 ? undefined : Deno.args[baselineAt + 1];
+const runtimes: Record<string, string> = {
+  gcr: `${REPO}/gcr`,
+  runc: "/usr/sbin/runc",
+  ...(baseline ? { baseline: `${baseline}/gcr` } : {}),
+};
+const names = Object.keys(runtimes);
 const env = await podmanEnv({ runtime: runtimes.runc });
-const samples: Record<keyof typeof runtimes, number[]> = { gcr: [], runc: [] };
+const samples: Record<string, number[]> = Object.fromEntries(names.map((name) => [name, []]));
 try {
   for (let round = 0; round < warmup + runs; round++) {
-    const order = (round % 2 ? ["runc", "gcr"] : ["gcr", "runc"]) as (keyof typeof runtimes)[];
+    // Rotated each round, so drift falls on every runtime alike.
+    const order = names.map((_, i) => names[(i + round) % names.length]!);
     for (const name of order) {
       const started = performance.now();
       const result = await env.podman(["run", "--rm", "--network", "none", env.image, "/bin/true"], {
@@ -48,7 +58,7 @@ try {
       });
       const took = performance.now() - started;
       if (result.code !== 0) throw new Error(`podman run with ${name} failed (${result.code}): ${result.stderr}`);
-      if (round >= warmup) samples[name].push(took);
+      if (round >= warmup) samples[name]!.push(took);
     }
   }
 } finally {
@@ -61,10 +71,14 @@ const summary = Object.fromEntries(
     p90_ms: +percentile(xs, 0.9).toFixed(1),
     runs: xs.length,
   }]),
-) as Record<keyof typeof runtimes, { median_ms: number; p10_ms: number; p90_ms: number; runs: number }>;
-const ratio = +(summary.gcr.median_ms / summary.runc.median_ms).toFixed(2);
-if (json) console.log(JSON.stringify({ summary, ratio_gcr_over_runc: ratio }, null, 2));
-else {
+) as Record<string, { median_ms: number; p10_ms: number; p90_ms: number; runs: number }>;
+const ratio = +(summary.gcr!.median_ms / summary.runc!.median_ms).toFixed(2);
+const baselineRatio = summary.baseline ? +(summary.baseline.median_ms / summary.runc!.median_ms).toFixed(2) : undefined;
+if (json) {
+  console.log(
+    JSON.stringify({ summary, ratio_gcr_over_runc: ratio, ratio_baseline_over_runc: baselineRatio }, null, 2),
+  );
+} else {
   console.log(`podman run --rm --network none busybox /bin/true, ${runs} runs each (after ${warmup} warm-up rounds)`);
   console.log("runtime  median ms    p10    p90");
   for (const [name, s] of Object.entries(summary)) {
@@ -74,5 +88,6 @@ else {
       }`,
     );
   }
-  console.log(`gcr / runc: ${ratio}`);
+  console.log(`gcr / runc: ${ratio}  (target ≤ 1.2: ${ratio <= 1.2 ? "met" : "NOT met"})`);
+  if (baselineRatio !== undefined) console.log(`baseline / runc: ${baselineRatio}`);
 }
