@@ -66,40 +66,36 @@ function versionCommand(): number {
   return 0;
 }
 
-/** The verbs loaded on demand (commands/lazy_verbs.ts). */
-const lazy = () => import("./commands/lazy_verbs.ts");
-
 /**
- * Every verb and the module that runs it, each loaded only when asked
- * for: those that run steps in one chunk (commands/lazy_verbs.ts), the
- * image commands theirs (the registry client, the layer applier), and the
- * verbs engines call for every container and that do little (state, kill,
- * start, delete, …) each its own module, so that each loads only what it
- * uses: main.ts's own imports are what every verb needs to start and to
- * report an error (measured: bench/README.md).
+ * Every verb and the module that runs it, each loaded only when asked for,
+ * so that a verb loads only the code it uses: Deno's cost grows with the
+ * code a process loads, even code it never calls (measured: bench/README.md).
+ * The bundle makes each verb's module a chunk of its own and the code they
+ * share chunks of their own; main.ts's own imports are what every verb
+ * needs to start and to report an error.
  */
 const COMMANDS: Readonly<Record<string, Command>> = {
   // Docker's and the Go original's
-  run: async (args) => (await lazy()).runCommand(args),
-  explain: async (args) => (await lazy()).explainCommand(args),
-  exec: async (args) => (await lazy()).execCommand(args), // runc's form too: exec --process
-  ps: async (args) => (await lazy()).psCommand(args), // runc's form too: ps ID
-  logs: async (args) => (await lazy()).logsCommand(args),
-  stop: async (args) => (await lazy()).stopCommand(args),
+  run: async (args) => (await import("./commands/run.ts")).runCommand(args),
+  explain: async (args) => (await import("./commands/explain.ts")).explainCommand(args),
+  exec: async (args) => (await import("./commands/exec.ts")).execCommand(args), // runc's form too: exec --process
+  ps: async (args) => (await import("./commands/ps.ts")).psCommand(args), // runc's form too: ps ID
+  logs: async (args) => (await import("./commands/logs.ts")).logsCommand(args),
+  stop: async (args) => (await import("./commands/stop.ts")).stopCommand(args),
   kill: async (args) => (await import("./commands/kill.ts")).killCommand(args), // runc's form too: kill [--all] ID SIGNAL
-  inspect: async (args) => (await lazy()).inspectCommand(args),
-  rm: async (args) => (await lazy()).rmCommand(args),
-  prune: async (args) => (await lazy()).pruneCommand(args),
+  inspect: async (args) => (await import("./commands/inspect.ts")).inspectCommand(args),
+  rm: async (args) => (await import("./commands/rm.ts")).rmCommand(args),
+  prune: async (args) => (await import("./commands/prune.ts")).pruneCommand(args),
   pull: async (args) => {
     const { parsePullArgs, pullCommand } = await import("./commands/pull.ts");
     return await pullCommand(parsePullArgs(args, "pull"));
   },
   images: async (args) => (await import("./commands/images.ts")).imagesCommand(args),
   // gcr run -d's two ends, run by gcr-monitor: make the container, then take it apart
-  __monitor: async (args) => (await lazy()).monitorCommand(args),
-  __exited: async (args) => (await lazy()).exitedCommand(args),
+  __monitor: async (args) => (await import("./commands/monitor.ts")).monitorCommand(args),
+  __exited: async (args) => (await import("./commands/monitor.ts")).exitedCommand(args),
   // runc's, as engines call them
-  create: async (args, global) => (await lazy()).createCommand(args, global.systemdCgroup),
+  create: async (args, global) => (await import("./commands/create.ts")).createCommand(args, global.systemdCgroup),
   start: async (args) => (await import("./commands/start.ts")).startCommand(args),
   state: async (args) => (await import("./commands/state.ts")).stateCommand(args),
   delete: async (args) => (await import("./commands/delete.ts")).deleteCommand(args),

@@ -210,22 +210,24 @@ function _handle(
         } catch { /* no cgroup.kill (older kernel) or already gone: kill by pid below */ }
       }
       for (let round = 0;; round++) {
-        const left = dirs.flatMap(_pids);
+        // A cgroup is empty for rmdir once its processes have exited, even
+        // unreaped: the usual case (delete of a stopped container) is one
+        // rmdir per hierarchy, and only one that is busy is read for pids.
+        const busy = dirs.filter((dir) => _rmdir(dir) === "busy");
+        if (busy.length === 0) break;
+        const left = busy.flatMap(_pids);
         for (const pid of new Set(left)) {
           try {
             sendSignal(pid, SIGNALS.SIGKILL); // false: exited meanwhile
-          } catch { /* the rmdir below reports what is left */ }
+          } catch { /* the next rmdir reports what is left */ }
         }
         // A frozen process cannot act on SIGKILL (v1 does not even let it
         // die): thaw after the signal is queued, so nothing runs in between.
-        if (round === 0 && left.length > 0) _thawIfFrozen(version, dirs);
-        // A cgroup is empty for rmdir once its processes have exited, even unreaped.
-        const busy = left.length > 0 ? dirs : dirs.filter((dir) => _rmdir(dir) === "busy");
-        if (busy.length === 0) break;
+        if (round === 0 && left.length > 0) _thawIfFrozen(version, busy);
         if (performance.now() > deadline) {
           throw new Error(`cannot remove cgroup ${busy.join(", ")}: still has processes ${left.join(" ")}`);
         }
-        await sleep(10);
+        await sleep(round === 0 ? 1 : 10);
       }
       // Folders made for it go when empty: another container may be below them.
       _removeIfEmpty([...created, ...shared]);
