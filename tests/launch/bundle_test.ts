@@ -1,6 +1,7 @@
 /**
  * ./gcr (through launch/gcr.sh) runs a bundle of gcr's sources and rebuilds it when any
- * of them changed: at any depth of the tree, not only the first two.
+ * of them changed: at any depth of the tree, not only the first two, and
+ * launch/gcr.sh itself.
  */
 import { join } from "node:path";
 import { describe, REPO, run } from "../fixtures.ts";
@@ -51,6 +52,15 @@ Deno.test("gcr's bundle is rebuilt when a module two folders deep changes, from 
     );
     const third = await run(gcr, ["--version"], { cwd: "/tmp" });
     assertEquals(third.stderr, "marker: second\n", "and fresh from then on", describe(third));
+
+    // launch/gcr.sh writes the command ./gcr execs: an edit to it counts as one to the sources.
+    const rebuilt = Deno.statSync(join(dir, ".cache", "bundle", "stamp")).mtime!;
+    const script = join(dir, "launch", "gcr.sh");
+    Deno.utimeSync(script, new Date(), new Date(rebuilt.getTime() + 2000));
+    const fourth = await run(gcr, ["--version"], { cwd: "/" });
+    assertEquals(fourth.code, 0, "after an edit of launch/gcr.sh", describe(fourth));
+    const stamp = Deno.statSync(join(dir, ".cache", "bundle", "stamp")).mtime!;
+    assertEquals(stamp > rebuilt, true, `rebuilt for it (stamp ${rebuilt.toISOString()} then ${stamp.toISOString()})`);
   } finally {
     remove();
   }
