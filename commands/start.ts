@@ -7,7 +7,7 @@
  * @module
  */
 
-import { AT_FDCWD, ERRNO, O, O_CLOEXEC, POLLFD_SIZE, POLLIN, SIGNALS } from "../ffi/constants.ts";
+import { AT_FDCWD, ERRNO, LAYOUT, O, O_CLOEXEC, POLLIN, SIGNALS } from "../ffi/constants.ts";
 import { check, errnoDescription, errnoName, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
 import { cString } from "../ffi/fds.ts";
@@ -151,9 +151,10 @@ function execOutcome(report: number, command: string): string | undefined {
     }
     // Until a report or end-of-file (POLLHUP wakes it too): a sleep between
     // reads cost start 1-2 ms for a command exec'd within one.
-    const pollfd = new DataView(new ArrayBuffer(POLLFD_SIZE));
-    pollfd.setInt32(0, report, true);
-    pollfd.setInt16(4, POLLIN, true);
+    const { pollfd: layout } = LAYOUT;
+    const pollfd = new DataView(new ArrayBuffer(layout.size));
+    pollfd.setInt32(layout.fd, report, true);
+    pollfd.setInt16(layout.events, POLLIN, true);
     libc().poll(new Uint8Array(pollfd.buffer), 1n, Math.ceil(left));
   }
   const words = new Int32Array(new Uint8Array(bytes.slice(0, bytes.length - (bytes.length % 4))).buffer);

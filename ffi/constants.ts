@@ -88,8 +88,7 @@ export const CLOSE_RANGE_CLOEXEC = 0x4;
 export const O_CLOEXEC = 0o2000000;
 export const F_DUPFD_CLOEXEC = 1030;
 export const F_GETFD = 1;
-/** poll(2): struct pollfd is { int fd; short events; short revents; }, 8 bytes; POLLIN, data to read. */
-export const POLLFD_SIZE = 8;
+/** poll(2): there is data to read (or, for a FIFO, every writer has gone: POLLHUP, always reported). */
 export const POLLIN = 1;
 export const F_SETFD = 2;
 export const PR_SET_PDEATHSIG = 1;
@@ -229,6 +228,8 @@ export const LAYOUT = {
   ifreq: { size: 40, ifr_name: 0, ifr_flags: 16 },
   /** struct rlimit: rlim_cur, rlim_max (rlim_t, 64-bit). */
   rlimit: { size: 16, rlim_cur: 0, rlim_max: 8 },
+  /** struct pollfd (poll.h): the descriptor, the events asked for, those seen. */
+  pollfd: { size: 8, fd: 0, events: 4, revents: 6 },
   /** struct msghdr, struct iovec and struct cmsghdr (sys/socket.h): sendmsg with one fd in SCM_RIGHTS. */
   msghdr: { size: 56, msg_iov: 16, msg_iovlen: 24, msg_control: 32, msg_controllen: 40 },
   iovec: { size: 16, iov_base: 0, iov_len: 8 },

@@ -52,6 +52,10 @@ const LAYOUT_IN_C: Record<string, string> = {
   "rlimit.size": "sizeof(struct rlimit)",
   "rlimit.rlim_cur": "offsetof(struct rlimit, rlim_cur)",
   "rlimit.rlim_max": "offsetof(struct rlimit, rlim_max)",
+  "pollfd.size": "sizeof(struct pollfd)",
+  "pollfd.fd": "offsetof(struct pollfd, fd)",
+  "pollfd.events": "offsetof(struct pollfd, events)",
+  "pollfd.revents": "offsetof(struct pollfd, revents)",
   "cap_header.size": "sizeof(struct __user_cap_header_struct)",
   "cap_header.version": "offsetof(struct __user_cap_header_struct, version)",
   "cap_header.pid": "offsetof(struct __user_cap_header_struct, pid)",
@@ -173,6 +177,7 @@ function layoutEntries(): Map<string, number> {
 const HEADERS = [
   "stdio.h",
   "sys/resource.h",
+  "poll.h",
   "errno.h",
   "stddef.h",
   "stdint.h",
