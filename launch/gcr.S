@@ -54,15 +54,16 @@ _start:
         sub     rsp, FRAME
         mov     rbp, rsp
 
-        # readlink("/proc/self/exe", SELF + 9, 4086)
+        # readlink("/proc/self/exe", SELF + 9, 4000): shorter than PATH by
+        # more than the longest suffix make_path adds.
         lea     rdi, [rip + proc_self_exe]
         lea     rsi, [rbp + SELF + 9]
-        mov     edx, 4086
+        mov     edx, 4000
         mov     eax, 89
         syscall
         test    rax, rax
         jle     no_self
-        cmp     rax, 4086
+        cmp     rax, 4000
         jae     no_self
         mov     byte ptr [rbp + SELF + 9 + rax], 0
         mov     rcx, 0x464c45535f524347         # "GCR_SELF"
@@ -87,7 +88,10 @@ _start:
         je      3f
         inc     rdx
         jmp     2b
-3:      lea     rax, [rdx*8 + 16 + 15]
+3:      lea     rax, [r12 + rdx]                # the copies below go on the stack:
+        cmp     rax, 131072                     # 1 MB of pointers at most
+        ja      too_many
+        lea     rax, [rdx*8 + 16 + 15]
         and     rax, -16
         sub     rsp, rax
         mov     rbx, rsp                        # rbx: the new envp
@@ -269,11 +273,15 @@ script:
 no_self:
         lea     rsi, [rip + no_self_message]
         mov     edx, no_self_message_end - no_self_message
+        jmp     fail
+too_many:
+        lea     rsi, [rip + too_many_message]
+        mov     edx, too_many_message_end - too_many_message
 fail:
         mov     edi, 2                          # write(2, message, length)
         mov     eax, 1
         syscall
-        mov     edi, 127                        # exit_group(127)
+        mov     edi, 125                        # exit_group(125): gcr itself failed, as main.ts says it
         mov     eax, 231
         syscall
         hlt
@@ -336,8 +344,11 @@ sh_name:
 bin_sh:
         .asciz  "/bin/sh"
 no_self_message:
-        .ascii  "gcr: cannot find itself: readlink /proc/self/exe failed\n"
+        .ascii  "gcr: cannot find itself: readlink /proc/self/exe failed or its path is 4000 bytes or longer\n"
 no_self_message_end:
+too_many_message:
+        .ascii  "gcr: more than 131072 arguments and environment variables\n"
+too_many_message_end:
 no_sh_message:
         .ascii  "gcr: cannot run /bin/sh launch/gcr.sh\n"
 no_sh_message_end:

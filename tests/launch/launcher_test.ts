@@ -140,3 +140,18 @@ Deno.test("./gcr leaves GCR_NO_BUNDLE, and Deno's cache folder without HOME, to 
     c.remove();
   }
 });
+
+Deno.test("./gcr refuses, with one line and exit 125, more arguments than it copies onto its stack", async () => {
+  const c = checkout();
+  try {
+    const result = await run(c.gcr, Array.from({ length: 131_073 }, () => "x"), { cwd: "/" });
+    assertEquals(
+      [result.code, result.stdout, result.stderr],
+      [125, "", "gcr: more than 131072 arguments and environment variables\n"],
+      "refused before anything ran",
+    );
+    assertEquals((await launch(c, Array.from({ length: 1000 }, () => "x"))).length, 1000 + 5, "1000 are fine");
+  } finally {
+    c.remove();
+  }
+});
