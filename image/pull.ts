@@ -72,6 +72,11 @@ export interface ImageRecord {
   configDigest: string;
   platform: string;
   layers: string[];
+  /**
+   * Extracted by an unprivileged user (ownership as it could be set), or by
+   * root. Absent in records of older gcrs: such a rootfs is extracted again.
+   */
+  rootless?: boolean;
   /** ISO 8601. */
   pulled: string;
 }
@@ -188,6 +193,25 @@ export async function pullToRootfs(
     onNotice: opts.onNotice ?? ((message) => progress.note(`notice: ${message}`)),
     onLayer: (index, layer) => progress.note(`Extracting layer ${index}/${image.layers.length} (${layer.name})`),
   };
+  // Docker's "Image is up to date": a rootfs made from the same config and
+  // layers, the same way, is not extracted again (that cost 1.4 s for the
+  // Debian image). The record is written only after its rootfs is complete.
+  const existing = await readRecord(output);
+  if (
+    existing !== undefined && existing.configDigest === image.configDigest &&
+    existing.layers.join() === image.layers.map((layer) => layer.digest).join() &&
+    existing.rootless === assembly.rootless && pathInfo(output)?.isDirectory
+  ) {
+    if (pull !== undefined) {
+      try {
+        await pull.done; // its blobs in the cache, verified, as a pull promises
+      } finally {
+        pull.close();
+      }
+    }
+    progress.note(`${resolve(output)} holds this image already: not extracted again`);
+    return existing;
+  }
   if (pull === undefined) await assembleRootfs(output, image.layers, assembly);
   else await extractWhileDownloading(output, image, pull, assembly, progress);
   const record: ImageRecord = {
@@ -198,6 +222,7 @@ export async function pullToRootfs(
     configDigest: image.configDigest,
     platform: formatPlatform(image.platform),
     layers: image.layers.map((layer) => layer.digest),
+    rootless: assembly.rootless,
     pulled: new Date().toISOString(),
   };
   const path = recordPath(output);

@@ -562,24 +562,43 @@ pullTest("malicious layers: a clear error or a contained result, nothing written
   assertEquals(escapes(), escapedBefore, "nothing named gcr-escape* appeared in /tmp");
 });
 
-pullTest("a second pull downloads nothing", async () => {
-  await inWorld((w) =>
-    withRegistry(async (reg) => {
-      const pushed = await pushImage(reg, "team/busybox", "busybox");
-      const proxy = await startFaultyProxy(reg, { mode: "none" });
-      try {
-        const ref = pushed.ref.replace(reg.url, proxy.url);
-        await pullOk(w, ["-q", ref]);
-        const first = blobGets(proxy);
-        assert(first >= 2, `the first pull fetched the config and the layer (${first} blob GETs)`);
-        await pullOk(w, ["-q", ref]);
-        assertEquals(blobGets(proxy) - first, 0, "blob GETs of the second pull");
-      } finally {
-        await proxy.stop();
-      }
-    })
-  );
-});
+pullTest(
+  "a second pull downloads nothing and extracts nothing; another image under the name is extracted",
+  async () => {
+    await inWorld((w) =>
+      withRegistry(async (reg) => {
+        const pushed = await pushImage(reg, "team/busybox", "busybox");
+        const proxy = await startFaultyProxy(reg, { mode: "none" });
+        try {
+          const ref = pushed.ref.replace(reg.url, proxy.url);
+          await pullOk(w, ["-q", ref]);
+          const first = blobGets(proxy);
+          assert(first >= 2, `the first pull fetched the config and the layer (${first} blob GETs)`);
+          const rootfs = `${w.rootfs}/busybox`;
+          const before = Deno.statSync(rootfs).ino;
+          const second = await pullOk(w, [ref]);
+          assertEquals(blobGets(proxy) - first, 0, "blob GETs of the second pull");
+          assertMatch(
+            second.stderr + second.stdout,
+            /Status: Image is up to date for /,
+            "says so, as docker pull does",
+          );
+          assertMatch(second.stderr + second.stdout, /holds this image already: not extracted again/, "and why");
+          assert(!/Extracting layer/.test(second.stderr + second.stdout), "no layer extracted", describe(second));
+          assertEquals(Deno.statSync(rootfs).ino, before, "the rootfs folder is the one the first pull made");
+
+          // Another image under the same name is extracted, in place of the old one.
+          const other = await pushImage(reg, "team/busybox", "busybox-zstd");
+          const third = await pullOk(w, [other.ref.replace(reg.url, proxy.url)]);
+          assertMatch(third.stderr + third.stdout, /Extracting layer/, "a new image is extracted", describe(third));
+          assert(Deno.statSync(rootfs).ino !== before, "into a new rootfs folder");
+        } finally {
+          await proxy.stop();
+        }
+      })
+    );
+  },
+);
 
 pullTest("img2rootfs -image … -output …, Go flag forms; gcr images lists what was pulled", async () => {
   await inWorld((w) =>
