@@ -25,9 +25,10 @@
 import { readWords } from "./files.ts";
 import { CgroupUnavailableError } from "./hierarchies.ts";
 import type { ResourceLimits } from "./limits.ts";
-import { type CgroupOp, errorCode, runCgroupOp } from "./ops.ts";
+import { type CgroupOp, runCgroupOp } from "./ops.ts";
 import { planContainerCgroup } from "./plan.ts";
-import { type CgroupOptions, GCR_FOLDER } from "./version_plan.ts";
+import type { CgroupOptions } from "./version_plan.ts";
+import { checkCgroupFolders, gcrParents, removeIfEmpty, rmdirCgroup } from "./remove.ts";
 import { sleep } from "../host/time.ts";
 
 import { exists } from "../host/files.ts";
@@ -77,27 +78,6 @@ function _counter(path: string, key: string): number | undefined {
     return line === undefined ? undefined : Number(line.slice(key.length + 1));
   } catch {
     return undefined;
-  }
-}
-
-function _rmdir(dir: string): "gone" | "busy" {
-  try {
-    Deno.removeSync(dir);
-    return "gone";
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return "gone";
-    // Deno gives EBUSY as a plain Error, only its code says so.
-    if (errorCode(error) === "EBUSY") return "busy";
-    throw new Error(`rmdir ${dir}: ${errorCode(error)}`, { cause: error });
-  }
-}
-
-/** Removes folders that may be shared or hold other cgroups: deepest first, and only those now empty. */
-function _removeIfEmpty(folders: readonly string[]): void {
-  for (const folder of [...folders].sort((a, b) => b.length - a.length)) {
-    try {
-      Deno.removeSync(folder);
-    } catch { /* in use (another container's folder below it), or already gone */ }
   }
 }
 
@@ -213,7 +193,7 @@ function _handle(
         // A cgroup is empty for rmdir once its processes have exited, even
         // unreaped: the usual case (delete of a stopped container) is one
         // rmdir per hierarchy, and only one that is busy is read for pids.
-        const busy = dirs.filter((dir) => _rmdir(dir) === "busy");
+        const busy = dirs.filter((dir) => rmdirCgroup(dir) === "busy");
         if (busy.length === 0) break;
         const left = busy.flatMap(_pids);
         for (const pid of new Set(left)) {
@@ -230,7 +210,7 @@ function _handle(
         await sleep(round === 0 ? 1 : 10);
       }
       // Folders made for it go when empty: another container may be below them.
-      _removeIfEmpty([...created, ...shared]);
+      removeIfEmpty([...created, ...shared]);
     },
   };
   return cgroup;
@@ -279,8 +259,8 @@ export function createContainerCgroup(
       run();
     }
   } catch (error) {
-    for (const dir of made) _rmdir(dir);
-    _removeIfEmpty([...created, ...folders]);
+    for (const dir of made) rmdirCgroup(dir);
+    removeIfEmpty([...created, ...folders]);
     throw error;
   }
   return _handle(version, dirs, ops, created, folders);
@@ -298,14 +278,9 @@ export function openContainerCgroup(
   options: { readonly created?: readonly string[] } = {},
 ): ContainerCgroup {
   if (paths.length === 0) throw new Error("no cgroup folders to open");
-  for (const path of paths) {
-    if (!path.startsWith("/") || path.split("/").includes("..")) throw new Error(`invalid cgroup folder ${path}`);
-  }
+  checkCgroupFolders(paths);
   const version = exists(`${paths[0]}/cgroup.controllers`) ? 2 : 1;
   if (version === 2 && paths.length > 1) throw new Error(`a cgroup v2 container has one folder: ${paths.join(", ")}`);
   // The shared gcr folder is removed when empty too, as create's handle does.
-  const shared = [...new Set(paths.map((p) => p.slice(0, p.lastIndexOf("/"))))].filter((p) =>
-    p.endsWith(`/${GCR_FOLDER}`)
-  );
-  return _handle(version, paths, [], [...(options.created ?? [])], shared);
+  return _handle(version, paths, [], [...(options.created ?? [])], gcrParents(paths));
 }

@@ -17,7 +17,8 @@ import { processStart } from "../host/processes.ts";
 import { StepError } from "../runner/step_error.ts";
 import { listContainers } from "../state/containers.ts";
 import { exitStatusOf, runCommand, takeApart } from "./run.ts";
-import { ownCgroup, ownCgroupFolders } from "./oci_cgroup.ts";
+import { ownCgroup } from "./oci_cgroup.ts";
+import { ownCgroupFolders } from "../cgroup/remove.ts";
 import { UsageError } from "./usage.ts";
 
 /**
@@ -108,7 +109,7 @@ export async function exitedCommand(argv: readonly string[]): Promise<number> {
   outputTo(paths.log);
   const signal = wait & 0x7f;
   const status = signal ? { signaled: signal } : { exited: (wait >> 8) & 0xff };
-  const cgroup = ownCgroupFolders(record).length ? ownCgroup(record) : undefined;
+  const cgroup = ownCgroupFolders(record.cgroups ?? []).length ? ownCgroup(record) : undefined;
   const exitStatus = exitStatusOf(status, cgroup, record.memoryBytes);
   await takeApart(record.id, paths, {
     ...(cgroup ? { cgroup } : {}),

@@ -27,6 +27,7 @@ import { planContainerCgroup } from "../cgroup/plan.ts";
 import type { CgroupOptions } from "../cgroup/version_plan.ts";
 import type { OciSpec } from "../oci/spec/spec.ts";
 import { warn, warnInLog } from "../output/runtime_log.ts";
+import { ownCgroupFolders } from "../cgroup/remove.ts";
 
 /** The device cgroup rules runc adds after config.json's: mknod of any node, and the standard devices. */
 const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
@@ -113,18 +114,8 @@ export function freezerOf(id: string, wanted: "running" | "paused"): FoundContai
   return found;
 }
 
-/**
- * The container's own cgroup folders: the deepest of those ociContainer (the
- * others are the parents gcr made for its cgroupsPath, removed with it when
- * empty).
- */
-export function ownCgroupFolders(record: ContainerRecord): string[] {
-  const cgroups = record.cgroups ?? [];
-  return cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
-}
-
 /** The container's own cgroup, reopened from its record (delete, update, pause, resume, a detached run's end). */
 export function ownCgroup(record: ContainerRecord): ContainerCgroup {
-  const own = ownCgroupFolders(record);
+  const own = ownCgroupFolders(record.cgroups ?? []);
   return openContainerCgroup(own, { created: (record.cgroups ?? []).filter((dir) => !own.includes(dir)) });
 }
