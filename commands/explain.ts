@@ -7,7 +7,10 @@
  */
 import { isPath, rootfsDir } from "../image/rootfs.ts";
 import { etcFiles } from "../plan/etc_files.ts";
-import { cgroupPreview, hasLimits, planFor } from "../plan/run_plan.ts";
+import { hasLimits, planFor } from "../plan/run_plan.ts";
+import { planContainerCgroup } from "../cgroup/plan.ts";
+import { showCgroupOp } from "../cgroup/ops.ts";
+import type { ResourceLimits } from "../cgroup/limits.ts";
 import { prepareVolume } from "../plan/volumes.ts";
 import { showChildCall, showHook, showParentOp } from "../runner/runner.ts";
 import type { HookKind } from "../steps/hook_process.ts";
@@ -121,4 +124,10 @@ export async function explainCommand(rest: readonly string[]): Promise<number> {
     : limited;
   console.log(explain(containerSteps(bridged)));
   return 0;
+}
+
+/** The cgroup a run would make, as explain shows it: computed, nothing created. */
+function cgroupPreview(id: string, limits: ResourceLimits): NonNullable<ContainerPlan["cgroup"]> {
+  const preview = planContainerCgroup(id, limits);
+  return { setup: preview.ops.map(showCgroupOp), procs: preview.dirs.map((dir) => `${dir}/cgroup.procs`) };
 }

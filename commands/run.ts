@@ -26,10 +26,7 @@ import { OVERLAY_HINT, overlayUnsafePath } from "../steps/mount_overlay.ts";
 import { containerSteps } from "../steps/pipeline.ts";
 import { parseRunArgs } from "./run_args.ts";
 import { UsageError } from "./usage.ts";
-import { planContainerCgroup } from "../cgroup/plan.ts";
-import { showCgroupOp } from "../cgroup/ops.ts";
-import { CgroupUnavailableError } from "../cgroup/hierarchies.ts";
-import { type ContainerCgroup, createContainerCgroup } from "../cgroup/container_cgroup.ts";
+import type { ContainerCgroup } from "../cgroup/container_cgroup.ts";
 import { type BridgeAttachment, MOUNT_POINTS } from "../steps/plan.ts";
 
 /** Loose: what might be an image reference (`ubuntu`, `ubuntu:20.04`, `host:5000/a/b@sha256:…`). */
@@ -168,6 +165,14 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
     const volumes = [...generated, ...args.volumes.map(prepare)];
     plan = { ...plan, volumes };
     if (hasLimits(args.limits)) {
+      // Loaded only with limits: without, gcr run needs none of the cgroup code.
+      const [{ planContainerCgroup }, { createContainerCgroup }, { CgroupUnavailableError }, { showCgroupOp }] =
+        await Promise.all([
+          import("../cgroup/plan.ts"),
+          import("../cgroup/container_cgroup.ts"),
+          import("../cgroup/hierarchies.ts"),
+          import("../cgroup/ops.ts"),
+        ]);
       try {
         // Recorded before they exist, as create does: a gcr killed while
         // making them leaves folders that rm and prune then find (a missing
@@ -180,13 +185,13 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
         if (!(error instanceof CgroupUnavailableError) || !args.limitsOptional) throw error;
         console.error(`gcr: running without limits (--limits-optional): ${error.message}`);
       }
-    }
-    if (cgroup) {
-      plan = {
-        ...plan,
-        cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((path) => `${path}/cgroup.procs`) },
-      };
-      updateRecord(paths, { cgroups: [...cgroup.paths] });
+      if (cgroup) {
+        plan = {
+          ...plan,
+          cgroup: { setup: cgroup.ops.map(showCgroupOp), procs: cgroup.paths.map((path) => `${path}/cgroup.procs`) },
+        };
+        updateRecord(paths, { cgroups: [...cgroup.paths] });
+      }
     }
     const running = plan;
     let status;

@@ -16,9 +16,7 @@ import type { RunMode } from "../runner/runner.ts";
 import { newContainerId } from "./container_id.ts";
 import { planIds } from "./id_maps.ts";
 import { seccompProgram } from "../security/seccomp/docker.ts";
-import { planContainerCgroup } from "../cgroup/plan.ts";
 import type { ResourceLimits } from "../cgroup/limits.ts";
-import { showCgroupOp } from "../cgroup/ops.ts";
 
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -121,12 +119,6 @@ function terminal(): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** The cgroup a run would make, as explain shows it: computed, nothing created. */
-export function cgroupPreview(id: string, limits: ResourceLimits): NonNullable<ContainerPlan["cgroup"]> {
-  const preview = planContainerCgroup(id, limits);
-  return { setup: preview.ops.map(showCgroupOp), procs: preview.dirs.map((dir) => `${dir}/cgroup.procs`) };
 }
 
 /** What `gcr exec` needs later, from the plan of the run. */
