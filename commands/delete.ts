@@ -32,7 +32,7 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
         `cannot delete container ${found.id} that is not stopped: ${currentStatus(record)} (use --force)`,
       );
     }
-    // Loaded only here: deleting a stopped container (what engines do) needs no libc.
+    // Loaded only here: signalling is delete --force's alone; engines delete stopped containers.
     const [{ sendSignal }, { SIGNALS }] = await Promise.all([
       import("../ffi/signal.ts"),
       import("../ffi/constants.ts"),
