@@ -54,6 +54,12 @@ export function ownCgroupFolders(cgroups: readonly string[]): string[] {
   return cgroups.filter((dir) => !cgroups.some((other) => other !== dir && other.startsWith(dir + "/")));
 }
 
+/** A record's cgroup folders split into the container's own and those made for it (see ownCgroupFolders). */
+export function recordedCgroup(cgroups: readonly string[]): { own: string[]; created: string[] } {
+  const own = ownCgroupFolders(cgroups);
+  return { own, created: cgroups.filter((dir) => !own.includes(dir)) };
+}
+
 /**
  * Removes the container's cgroup (`own`, one folder per hierarchy) and then
  * the folders made for it (`created`) and the shared ones, when empty.

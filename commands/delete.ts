@@ -10,7 +10,9 @@ import { RUNC } from "./runc_errors.ts";
 import { currentStatus } from "../state/processes.ts";
 import { parseFlags } from "./flags.ts";
 import { containerPids, ociFolder, oneId, runLateHooks } from "./oci_container.ts";
-import { ownCgroupFolders, removeEmptyCgroup } from "../cgroup/remove.ts";
+import { recordedCgroup, removeEmptyCgroup } from "../cgroup/remove.ts";
+import { sendSignal } from "../ffi/signal.ts";
+import { SIGNALS } from "../ffi/constants.ts";
 import { sleep } from "../host/time.ts";
 import { traceCall } from "../output/trace.ts";
 import { exists } from "../host/files.ts";
@@ -32,11 +34,6 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
         `cannot delete container ${found.id} that is not stopped: ${currentStatus(record)} (use --force)`,
       );
     }
-    // Loaded only here: signalling is delete --force's alone; engines delete stopped containers.
-    const [{ sendSignal }, { SIGNALS }] = await Promise.all([
-      import("../ffi/signal.ts"),
-      import("../ffi/constants.ts"),
-    ]);
     for (const pid of containerPids(record)) {
       try {
         if (sendSignal(pid, SIGNALS.SIGKILL)) traceCall(`kill(${pid}, SIGKILL) = 0`);
@@ -48,12 +45,11 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
       await sleep(10);
     }
   }
-  const own = ownCgroupFolders(record?.cgroups ?? []);
+  const { own, created } = recordedCgroup(record?.cgroups ?? []);
   if (record && own.length) {
     traceCall(`remove the cgroup: ${(record.cgroups ?? []).join(" ")}`);
     // Empty, as a stopped container's is: one rmdir per hierarchy. A process
     // left in it (a pod's, forked off) is killed by the whole cgroup code.
-    const created = (record.cgroups ?? []).filter((dir) => !own.includes(dir));
     if (!removeEmptyCgroup(own, created)) await (await import("./oci_cgroup.ts")).ownCgroup(record).remove();
   }
   for (const mount of record?.hostMounts ?? []) traceCall(`umount2(${mount}, MNT_DETACH)`);

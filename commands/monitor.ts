@@ -17,7 +17,6 @@ import { processStart } from "../host/processes.ts";
 import { StepError } from "../runner/step_error.ts";
 import { listContainers } from "../state/containers.ts";
 import { exitStatusOf, runCommand, takeApart } from "./run.ts";
-import { ownCgroup } from "./oci_cgroup.ts";
 import { ownCgroupFolders } from "../cgroup/remove.ts";
 import { UsageError } from "./usage.ts";
 
@@ -109,7 +108,10 @@ export async function exitedCommand(argv: readonly string[]): Promise<number> {
   outputTo(paths.log);
   const signal = wait & 0x7f;
   const status = signal ? { signaled: signal } : { exited: (wait >> 8) & 0xff };
-  const cgroup = ownCgroupFolders(record.cgroups ?? []).length ? ownCgroup(record) : undefined;
+  // The cgroup code loads only for a container that has one (gcr run -d with limits), as in gcr run.
+  const cgroup = ownCgroupFolders(record.cgroups ?? []).length
+    ? (await import("./oci_cgroup.ts")).ownCgroup(record)
+    : undefined;
   const exitStatus = exitStatusOf(status, cgroup, record.memoryBytes);
   await takeApart(record.id, paths, {
     ...(cgroup ? { cgroup } : {}),

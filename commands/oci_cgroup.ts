@@ -27,7 +27,7 @@ import { planContainerCgroup } from "../cgroup/plan.ts";
 import type { CgroupOptions } from "../cgroup/version_plan.ts";
 import type { OciSpec } from "../oci/spec/spec.ts";
 import { warn, warnInLog } from "../output/runtime_log.ts";
-import { ownCgroupFolders } from "../cgroup/remove.ts";
+import { recordedCgroup } from "../cgroup/remove.ts";
 
 /** The device cgroup rules runc adds after config.json's: mknod of any node, and the standard devices. */
 const DEFAULT_DEVICE_RULES: readonly DeviceRule[] = [
@@ -116,6 +116,6 @@ export function freezerOf(id: string, wanted: "running" | "paused"): FoundContai
 
 /** The container's own cgroup, reopened from its record (delete, update, pause, resume, a detached run's end). */
 export function ownCgroup(record: ContainerRecord): ContainerCgroup {
-  const own = ownCgroupFolders(record.cgroups ?? []);
-  return openContainerCgroup(own, { created: (record.cgroups ?? []).filter((dir) => !own.includes(dir)) });
+  const { own, created } = recordedCgroup(record.cgroups ?? []);
+  return openContainerCgroup(own, { created });
 }
