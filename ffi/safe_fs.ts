@@ -34,6 +34,7 @@ import {
   SYS_openat2,
 } from "./constants.ts";
 import { type ByteString, byteString, displayName } from "./byte_string.ts";
+import { openFd } from "./fds.ts";
 
 const { EEXIST, ENOENT, EISDIR, EINTR, EAGAIN, EACCES, ENOSYS } = ERRNO;
 
@@ -323,5 +324,39 @@ export function emptyDir(fd: number, what: ByteString): void {
       madeWritable = true;
       removeAt(fd, entry.name);
     }
+  }
+}
+
+/**
+ * What is at `path` in the folder open as `rootFd`, its symlinks resolved
+ * inside it (RESOLVE_IN_ROOT) as the container would resolve them: `use`
+ * gets its info and a path to read it by while it is open. Where there is
+ * nothing to look at, the errno (ENOENT, ENOTDIR, ELOOP, EACCES) instead.
+ */
+export function atInRoot<T>(rootFd: number, path: string, use: (info: Deno.FileInfo, file: string) => T): T | number {
+  const { ENOENT, ENOTDIR, ELOOP, EACCES } = ERRNO;
+  const tolerated = [ENOENT, ENOTDIR, ELOOP, EACCES];
+  const fd = openInRoot(rootFd, byteString(new TextEncoder().encode(path)), O.PATH, tolerated);
+  if (fd < 0) return -fd;
+  try {
+    const file = `/proc/self/fd/${fd}`;
+    return use(Deno.statSync(file), file);
+  } finally {
+    closeFd(fd);
+  }
+}
+
+/**
+ * The text of the regular file `path` in the folder `root`, as the
+ * container would see it from there (atInRoot); "" when there is no such
+ * file.
+ */
+export function readInRoot(root: string, path: string): string {
+  const rootFd = openFd(root, O.PATH | O.DIRECTORY);
+  try {
+    const text = atInRoot(rootFd, path, (info, file) => info.isFile ? Deno.readTextFileSync(file) : "");
+    return typeof text === "string" ? text : "";
+  } finally {
+    closeFd(rootFd);
   }
 }

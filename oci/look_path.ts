@@ -17,7 +17,7 @@
 import { ERRNO, O } from "../ffi/constants.ts";
 import { openFd } from "../ffi/fds.ts";
 import { closeFd } from "../ffi/safe_fs.ts";
-import { atInRoot } from "./container_root.ts";
+import { atInRoot } from "../ffi/safe_fs.ts";
 
 /** Go's words for the errnos a lookup meets (syscall.Errno's Error()). */
 const GO_ERRNO: Readonly<Record<number, string>> = {

@@ -16,7 +16,7 @@ import type { OciMount } from "./spec/mounts.ts";
 import type { OciSpec } from "./spec/spec.ts";
 import { type OciRunOptions } from "./plan.ts";
 import { fail } from "./spec/fields.ts";
-import { atInRoot } from "./container_root.ts";
+import { atInRoot } from "../ffi/safe_fs.ts";
 
 /** Path components of an absolute container path, refusing `..`. */
 function components(path: string, field: string): string[] {

@@ -52,7 +52,7 @@ import { securityPlan, setupSecurity } from "./security_plan.ts";
 import { runCreateHooks } from "../steps/run_hooks.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { withHome } from "../security/user.ts";
-import { readInRoot } from "./container_root.ts";
+import { readInRoot } from "../ffi/safe_fs.ts";
 
 /** Descriptors the child gets from gcr create at fixed numbers (ChainPipes.inherit). */
 export interface CreateFds {

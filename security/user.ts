@@ -12,6 +12,7 @@
  * @module
  */
 import type { ContainerUser } from "../steps/plan.ts";
+import { readInRoot } from "../ffi/safe_fs.ts";
 
 interface PasswdEntry {
   name: string;
@@ -27,15 +28,6 @@ interface GroupEntry {
 }
 
 const isId = (text: string) => /^\d+$/.test(text);
-
-function readOrEmpty(path: string): string {
-  try {
-    return Deno.readTextFileSync(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return "";
-    throw error;
-  }
-}
 
 function rows(text: string): string[][] {
   return text.split("\n").map((line) => line.trim()).filter((line) => line && !line.startsWith("#")).map((line) =>
@@ -119,7 +111,12 @@ export function withHome(env: readonly string[], uid: number, passwdText: string
   return [...env.filter((entry) => !entry.startsWith("HOME=")), `HOME=${home}`];
 }
 
-/** Resolves `spec` against `<rootfs>/etc/passwd` and `<rootfs>/etc/group` (missing files count as empty). */
+/**
+ * Resolves `spec` against `<rootfs>/etc/passwd` and `<rootfs>/etc/group`
+ * (missing files count as empty), read as the container would read them:
+ * their symlinks resolve inside `rootfs` (an image's or `/proc/<pid>/root`),
+ * never to the host's files, and only regular files are read.
+ */
 export function resolveUser(spec: string, rootfs: string): ContainerUser {
-  return resolveUserIn(spec, readOrEmpty(`${rootfs}/etc/passwd`), readOrEmpty(`${rootfs}/etc/group`));
+  return resolveUserIn(spec, readInRoot(rootfs, "/etc/passwd"), readInRoot(rootfs, "/etc/group"));
 }

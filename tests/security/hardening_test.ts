@@ -13,8 +13,8 @@ import { resolveCapabilities } from "../../security/capabilities.ts";
 import { compileProfile } from "../../security/seccomp/compile.ts";
 import { loadProfile } from "../../security/seccomp/docker.ts";
 import { defaultProfile } from "../../security/seccomp/profile.ts";
-import { resolveUserIn, withHome } from "../../security/user.ts";
-import { readInRoot } from "../../oci/container_root.ts";
+import { resolveUser, resolveUserIn, withHome } from "../../security/user.ts";
+import { readInRoot } from "../../ffi/safe_fs.ts";
 import { dropCapabilities } from "../../steps/drop_capabilities.ts";
 import { maskPaths } from "../../steps/mask_paths.ts";
 import { readonlyPaths } from "../../steps/readonly_paths.ts";
@@ -137,6 +137,25 @@ Deno.test("readInRoot resolves symlinks inside the root, as the container would 
     assertEquals(readInRoot(root, "/etc"), "", "a folder is no file");
   } finally {
     Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("--user never reads the host's files through a link in the image's /etc/passwd or /etc/group", () => {
+  const root = Deno.makeTempDirSync({ prefix: "gcr-user-root-" });
+  // A copy of what a hostile image would aim at: a passwd and group outside its root.
+  const host = Deno.makeTempDirSync({ prefix: "gcr-user-host-" });
+  try {
+    Deno.writeTextFileSync(join(host, "passwd"), "hostonly:x:4242:4242::/h:/bin/sh\n");
+    Deno.writeTextFileSync(join(host, "group"), "hostgroup:x:4343:hostonly\n");
+    Deno.mkdirSync(join(root, "etc"));
+    Deno.symlinkSync(join(host, "passwd"), join(root, "etc/passwd"));
+    Deno.symlinkSync(join(host, "group"), join(root, "etc/group"));
+    assertThrows(() => resolveUser("hostonly", root), Error, 'No user "hostonly" in the image\'s /etc/passwd');
+    assertThrows(() => resolveUser("0:hostgroup", root), Error, 'No group "hostgroup"');
+    assertEquals(resolveUser("4242", root).gid, 0, "a uid alone: no entry read, so gid 0, not the host file's 4242");
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+    Deno.removeSync(host, { recursive: true });
   }
 });
 
