@@ -347,16 +347,57 @@ export function atInRoot<T>(rootFd: number, path: string, use: (info: Deno.FileI
 }
 
 /**
+ * The most {@link readInRoot} reads: an image's /etc/passwd and /etc/group
+ * are a few KB; a bigger file is not one gcr should hold in memory for a
+ * HOME lookup.
+ */
+export const READ_IN_ROOT_LIMIT = 1 << 20;
+
+/**
  * The text of the regular file `path` in the folder `root`, as the
  * container would see it from there (atInRoot); "" when there is no such
- * file.
+ * file, or it is empty by its size or larger than READ_IN_ROOT_LIMIT.
+ *
+ * A running container's root is reached through /proc/<pid>/root, so its
+ * /proc and /sys are there too, and its /etc/passwd may be a link into
+ * them: /proc/kmsg is a regular file of size 0 whose read blocks until the
+ * kernel logs, which would hold gcr (root on the host) at create or exec
+ * for as long as the container likes. Pseudo-files state size 0 (procfs)
+ * or a page (sysfs); so only st_size bytes are read, with O_NONBLOCK, and
+ * a read that would wait gives "".
  */
 export function readInRoot(root: string, path: string): string {
   const rootFd = openFd(root, O.PATH | O.DIRECTORY);
   try {
-    const text = atInRoot(rootFd, path, (info, file) => info.isFile ? Deno.readTextFileSync(file) : "");
+    const text = atInRoot(rootFd, path, (info, file) => {
+      return info.isFile && info.size > 0 && info.size <= READ_IN_ROOT_LIMIT ? readUpTo(file, info.size) : "";
+    });
     return typeof text === "string" ? text : "";
   } finally {
     closeFd(rootFd);
+  }
+}
+
+/** At most `size` bytes of `file` as text, without waiting: "" where a read would wait. */
+function readUpTo(file: string, size: number): string {
+  const fd = openFd(file, O.RDONLY | O.NONBLOCK);
+  try {
+    const bytes = new Uint8Array(size);
+    let got = 0;
+    while (got < size) {
+      const n = Number(libc().read(fd, bytes.subarray(got), BigInt(size - got)));
+      if (n === 0) break;
+      if (n > 0) {
+        got += n;
+        continue;
+      }
+      const errno = lastErrno();
+      if (errno === EINTR) continue;
+      if (errno === EAGAIN) return "";
+      throw new SyscallError(`read(${file})`, errno);
+    }
+    return new TextDecoder().decode(bytes.subarray(0, got));
+  } finally {
+    closeFd(fd);
   }
 }

@@ -14,7 +14,7 @@ import { compileProfile } from "../../security/seccomp/compile.ts";
 import { loadProfile } from "../../security/seccomp/docker.ts";
 import { defaultProfile } from "../../security/seccomp/profile.ts";
 import { resolveUser, resolveUserIn, withHome } from "../../security/user.ts";
-import { readInRoot } from "../../ffi/safe_fs.ts";
+import { READ_IN_ROOT_LIMIT, readInRoot } from "../../ffi/safe_fs.ts";
 import { dropCapabilities } from "../../steps/drop_capabilities.ts";
 import { maskPaths } from "../../steps/mask_paths.ts";
 import { readonlyPaths } from "../../steps/readonly_paths.ts";
@@ -135,6 +135,49 @@ Deno.test("readInRoot resolves symlinks inside the root, as the container would 
     assertEquals(readInRoot(root, "/etc/group"), "", "a link out of the root ends inside it, where there is nothing");
     assertEquals(readInRoot(root, "/etc/shadow"), "", "a missing file");
     assertEquals(readInRoot(root, "/etc"), "", "a folder is no file");
+  } finally {
+    Deno.removeSync(root, { recursive: true });
+  }
+});
+
+Deno.test("readInRoot does not wait on a pseudo-file the container's /etc/passwd leads to, nor read a huge one", async () => {
+  // A running container's root is read through /proc/<pid>/root, where its
+  // own /proc is mounted: /etc/passwd -> /proc/kmsg (regular, size 0, a read
+  // that waits for the kernel's log) would have held gcr at create or exec.
+  // The test's own mount namespace holds the proc mount; `timeout` ends a
+  // read that waits, which fails the test by its status.
+  const root = Deno.makeTempDirSync({ prefix: "gcr-in-root-proc-" });
+  try {
+    for (const dir of ["etc", "proc", "data"]) Deno.mkdirSync(join(root, dir));
+    Deno.symlinkSync("/proc/kmsg", join(root, "etc/passwd"));
+    Deno.symlinkSync("/proc/self/environ", join(root, "etc/group"));
+    Deno.writeTextFileSync(join(root, "data/big"), "x".repeat(READ_IN_ROOT_LIMIT + 1));
+    Deno.writeTextFileSync(join(root, "data/limit"), "y".repeat(READ_IN_ROOT_LIMIT));
+    const script = `
+      import { readInRoot } from ${JSON.stringify(new URL("../../ffi/safe_fs.ts", import.meta.url).href)};
+      const root = Deno.args[0];
+      console.log(JSON.stringify(["/etc/passwd", "/etc/group", "/data/big", "/data/limit"].map((p) => readInRoot(root, p).length)));
+    `;
+    const result = await run("timeout", [
+      "60",
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'mount -t proc proc "$1/proc" && exec "$2" eval "$3" "$1"',
+      "sh",
+      root,
+      Deno.execPath(),
+      script,
+    ]);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(
+      JSON.parse(result.stdout),
+      [0, 0, 0, READ_IN_ROOT_LIMIT],
+      "kmsg and environ are empty by size, so unread; the file over the limit unread, the one at it read whole",
+    );
   } finally {
     Deno.removeSync(root, { recursive: true });
   }
