@@ -19,14 +19,29 @@ import { say } from "./log.ts";
 
 const encoder = new TextEncoder();
 
+/** An open trace file: output/trace_file.ts makes it, loaded only when there is a trace folder. */
+export interface TraceFile {
+  write(bytes: Uint8Array): void;
+  close(): void;
+}
+
 let folder: string | undefined;
-let file: Deno.FsFile | undefined;
+let openFile: ((path: string) => TraceFile) | undefined;
+let file: TraceFile | undefined;
 let started = 0;
 let commandLine: readonly string[] = [];
 
-/** The global option: the folder, and gcr's own arguments for each part's first line (main.ts). */
-export function setTraceDir(dir: string | undefined, argv: readonly string[]): void {
+/**
+ * The global option: the folder, how to open a file in it, and gcr's own
+ * arguments for each part's first line (main.ts).
+ */
+export function setTraceDir(
+  dir: string | undefined,
+  open: ((path: string) => TraceFile) | undefined,
+  argv: readonly string[],
+): void {
   folder = dir;
+  openFile = open;
   commandLine = argv;
   started = performance.now();
 }
@@ -38,38 +53,11 @@ export function setTraceDir(dir: string | undefined, argv: readonly string[]): v
  * for the same run is a no-op.
  */
 export function traceContainer(id: string): void {
-  if (folder === undefined || file) return;
+  if (folder === undefined || !openFile || file) return;
   Deno.mkdirSync(folder, { recursive: true, mode: 0o700 });
-  const path = `${folder}/${id}.trace`;
-  // O_APPEND: verbs of one container run side by side (exec while kill), each line lands whole.
-  // gcr runs as root: a symlink planted at the file's name (a folder others
-  // may write to) would have it create or append to whatever the link names.
-  // A new file is made with O_EXCL, which never follows a link; an existing
-  // name is opened without O_CREAT, and nothing is written unless the name
-  // is the very regular file that was opened.
-  const opened = openOwn(path);
-  const named = Deno.lstatSync(path), got = opened.statSync();
-  if (!named.isFile || named.ino !== got.ino || named.dev !== got.dev) {
-    opened.close();
-    throw new Error(`--trace-dir: ${path} is not a regular file of its own (a symlink?): not tracing into it`);
-  }
-  file = opened;
+  file = openFile(`${folder}/${id}.trace`);
   const words = commandLine.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : JSON.stringify(word)));
   write(`── ${new Date().toISOString()} pid ${Deno.pid}: gcr ${words.join(" ")}`);
-}
-
-/** `path` for appending: made new (O_EXCL), or opened as it is. */
-function openOwn(path: string): Deno.FsFile {
-  try {
-    return Deno.openSync(path, { append: true, createNew: true, mode: 0o600 });
-  } catch (error) {
-    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-    try {
-      return Deno.openSync(path, { append: true });
-    } catch {
-      throw new Error(`--trace-dir: ${path} is not a regular file of its own (a symlink?): not tracing into it`);
-    }
-  }
 }
 
 /** Whether this run traces into a file: the verbs then trace their steps whether or not `--trace` was given. */
@@ -98,5 +86,5 @@ export function endTrace(code: number, error?: string): void {
 }
 
 function write(line: string): void {
-  file!.writeSync(encoder.encode(line + "\n"));
+  file!.write(encoder.encode(line + "\n"));
 }

@@ -9,7 +9,7 @@
  * @module
  */
 import { join } from "node:path";
-import { describe, named } from "../fixtures.ts";
+import { describe, named, run } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts";
 import { exists, readTextOr } from "../../host/files.ts";
 import { SKIP, withOci } from "./oci_env.ts";
@@ -141,9 +141,12 @@ Deno.test(
       Deno.writeTextFileSync(join(o.work, "kept"), "kept\n");
       Deno.symlinkSync(victim, join(traces, "dangling.trace"));
       Deno.symlinkSync(join(o.work, "kept"), join(traces, "existing.trace"));
-      for (const name of ["dangling", "existing"]) {
+      // A FIFO nobody reads: opened as the file is, it would hold gcr until a reader came.
+      const fifo = await run("mkfifo", [join(traces, "fifo.trace")]);
+      assertEquals(fifo.code, 0, describe(fifo));
+      for (const name of ["dangling", "existing", "fifo"]) {
         const linked = await o.gcr(["--trace-dir", traces, "state", name]);
-        assertEquals(linked.code, 1, `state with ${name}.trace a symlink`, describe(linked));
+        assertEquals(linked.code, 1, `state with ${name}.trace a symlink or a FIFO`, describe(linked));
         assertIncludes(
           linked.stderr,
           `${name}.trace is not a regular file of its own`,
@@ -153,7 +156,7 @@ Deno.test(
       }
       assert(!exists(victim), "no file made through a dangling link");
       assertEquals(readTextOr(join(o.work, "kept")), "kept\n", "nothing appended through a link");
-      for (const name of ["dangling", "existing"]) Deno.removeSync(join(traces, `${name}.trace`));
+      for (const name of ["dangling", "existing", "fifo"]) Deno.removeSync(join(traces, `${name}.trace`));
 
       const bad = await o.gcr(["--trace-dir", traces, "state", "../escaped"]);
       assertEquals(bad.code, 1, "state of a path is refused", describe(bad));
