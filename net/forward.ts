@@ -24,9 +24,9 @@
  *
  * @module
  */
-import { forwardRemoval, forwardRules } from "../steps/connect_bridge.ts";
+import { forwardPosition, forwardRemoval, forwardRules } from "../steps/connect_bridge.ts";
 import type { BridgeAttachment, NatBackend } from "../steps/plan.ts";
-import { installed, loadRules, removeIptablesChains } from "./rules.ts";
+import { installed, loadRules, removeIptablesChains, savedIptables } from "./rules.ts";
 
 /**
  * Whether the container's forward rules go into iptables: always with
@@ -38,9 +38,13 @@ export function forwardsThroughIptables(nat: NatBackend): boolean {
   return nat === "iptables" || (installed("iptables-restore") && installed("iptables-save"));
 }
 
-/** Adds the container's forward chain and the jump to it, first in FORWARD. */
+/**
+ * Adds the container's forward chain and the jump to it: first in FORWARD,
+ * or right after dockerd's jump to DOCKER-USER (forwardRules says why).
+ */
 export function acceptForward(attachment: BridgeAttachment): void {
-  if (forwardsThroughIptables(attachment.nat)) loadRules("iptables", forwardRules(attachment));
+  if (!forwardsThroughIptables(attachment.nat)) return;
+  loadRules("iptables", forwardRules(attachment, forwardPosition(savedIptables("filter"))));
 }
 
 /**

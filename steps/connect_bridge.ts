@@ -78,10 +78,14 @@ export function forwardChain(id: string): string {
  * and no packet from outside may claim the address. A published port is
  * matched by its DNAT (`--ctstate DNAT` from that host port), so a
  * connection sent straight to the container's address from outside is
- * still dropped. The jump goes first in FORWARD, ahead of a DROP or REJECT
- * rule at its end.
+ * still dropped. The jump goes ahead of a DROP or REJECT rule at FORWARD's
+ * end, but after dockerd's jump to DOCKER-USER: that chain is where Docker
+ * tells admins to put their own forwarding rules, "evaluated before any
+ * rules Docker creates", and a container of gcr's on the same host must
+ * not pass them by (forwardPosition). `position` is left out by explain,
+ * which reads no firewall.
  */
-export function forwardRules(attachment: BridgeAttachment): string {
+export function forwardRules(attachment: BridgeAttachment, position?: number): string {
   const { lease, ports } = attachment;
   const chain = forwardChain(attachment.id);
   const to = `-d ${lease.address}/32 -o ${BRIDGE}`;
@@ -94,9 +98,15 @@ export function forwardRules(attachment: BridgeAttachment): string {
       `-A ${chain} ${to} -p ${p.protocol} -m conntrack --ctstate DNAT --ctorigdstport ${p.hostPort} ` +
       `-m ${p.protocol} --dport ${p.containerPort} -j ACCEPT`
     ),
-    `-I FORWARD -j ${chain}`,
+    `-I FORWARD ${position ?? "<after DOCKER-USER, else 1>"} -j ${chain}`,
     "COMMIT",
   ].join("\n") + "\n";
+}
+
+/** Where forwardRules' jump goes in FORWARD, given the filter table as `iptables-save -t filter` prints it. */
+export function forwardPosition(savedFilter: string): number {
+  const forward = savedFilter.split("\n").filter((line) => line.startsWith("-A FORWARD "));
+  return forward.findLastIndex((line) => line === "-A FORWARD -j DOCKER-USER") + 2;
 }
 
 /** What removes forwardRules' chain and its jump, given the filter table as `iptables-save -t filter` prints it. */

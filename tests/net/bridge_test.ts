@@ -309,7 +309,7 @@ cat >"$failing/iptables-restore" <<'EOF'
 #!/bin/sh
 for script; do :; done
 PATH=\${PATH#*:} iptables-restore "$@" || exit
-if grep -q -- '-I FORWARD -j GCR-' "$script"; then echo "iptables-restore: injected failure" >&2; exit 1; fi
+if grep -qE -- '-I FORWARD [0-9]+ -j GCR-' "$script"; then echo "iptables-restore: injected failure" >&2; exit 1; fi
 EOF
 chmod +x "$failing/iptables-restore"
 `;
@@ -350,6 +350,9 @@ for (const { nat, legacy } of FIREWALLS) {
           `${legacy ? LEGACY : ""}
   echo "iptables: $(iptables -V)"
   iptables -P FORWARD DROP  # as dockerd does
+  iptables -N DOCKER-USER   # and its chain for the admin's own rules, first in FORWARD
+  iptables -A DOCKER-USER -j RETURN
+  iptables -I FORWARD -j DOCKER-USER
   ${OUTSIDE}
   ${legacy ? LOCK_HELD : ""}
   a=$($GCR run -d -q --net bridge -p 8080:80 $R busybox httpd -f -p 80 -h /etc)
@@ -359,6 +362,11 @@ for (const { nat, legacy } of FIREWALLS) {
   chain=$(iptables -S FORWARD | sed -n 's/^-A FORWARD -j \\(GCR-.*-FWD\\)$/\\1/p')
   echo "chain: $chain"
   echo "to-outside: $($GCR exec $a nc -w 5 192.0.2.20 9000)"
+  echo "forward-order: $(iptables -S FORWARD | sed -n 's/^-A FORWARD -j //p' | tr '\n' ' ')"
+  # An admin's rule in DOCKER-USER holds for gcr's container too:
+  iptables -I DOCKER-USER -s $addr -j DROP
+  echo "user-dropped: $($GCR exec $a nc -w 1 192.0.2.20 9000 2>/dev/null || echo dropped)"
+  iptables -D DOCKER-USER -s $addr -j DROP
   echo "published: $(outside curl -s -m 5 http://192.0.2.10:8080/hostname)"
   # Bridged, not routed: it meets FORWARD only where br_netfilter hooks the
   # bridge (not in this test's namespace), and then passes by -s … -i gcr0.
@@ -416,6 +424,8 @@ for (const { nat, legacy } of FIREWALLS) {
             "under ACCEPT the straight connection goes through: DROP was what stopped it",
           ],
           [`chain: GCR-${id}-FWD`, "FORWARD jumps to the container's chain"],
+          [`forward-order: DOCKER-USER GCR-${id}-FWD `, "after dockerd's DOCKER-USER, where admins' rules go"],
+          ["user-dropped: dropped", "a DROP in DOCKER-USER holds for the container"],
           ...(legacy
             ? [
               ["lock-control: 1", "the test held legacy iptables' lock"],
@@ -434,7 +444,7 @@ for (const { nat, legacy } of FIREWALLS) {
             "failed-connect: 125 0 1",
             "connect-bridge failing in its forward rules: exit 125, the error, no rules left",
           ],
-          ["forward: -P FORWARD DROP ", "FORWARD is back to its policy alone"],
+          ["forward: -P FORWARD DROP -A FORWARD -j DOCKER-USER ", "FORWARD is back to its policy and DOCKER-USER"],
           ["leftover-links: 0\nleftover-rules: 0", "nothing left"],
         ];
         for (const [line, what] of expected) assertIncludes(result.stdout, `${line}\n`, what, describe(result));
@@ -461,7 +471,7 @@ for (const nat of ["nft", "iptables"]) {
           `-A ${chain} -s <address>/32 -i gcr0 -j ACCEPT`,
           `-A ${chain} -d <address>/32 -o gcr0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT`,
           `-A ${chain} -d <address>/32 -o gcr0 -p tcp -m conntrack --ctstate DNAT --ctorigdstport 8080 -m tcp --dport 80 -j ACCEPT`,
-          `-I FORWARD -j ${chain}`,
+          `-I FORWARD <after DOCKER-USER, else 1> -j ${chain}`,
         ]
       ) assertIncludes(step, line, "the forward rules in connect-bridge", describe(result));
       assertIncludes(
