@@ -171,6 +171,8 @@ export interface ContainerdEnv {
   leftovers(): Leftovers;
   /** containerd's stderr so far, for failure messages. */
   log(): string;
+  /** containerd's stderr so far, whole: its shims' log lines are in it. */
+  logText(): string;
   /** Stops containerd (by pid) and removes every process, mount, cgroup and file the environment made. Idempotent. */
   cleanup(): Promise<void>;
 }
@@ -503,8 +505,12 @@ class Env implements ContainerdEnv {
     };
   }
 
+  logText(): string {
+    return this.#daemon?.stderr ?? "";
+  }
+
   log(): string {
-    const text = this.#daemon?.stderr ?? "";
+    const text = this.logText();
     return `--- containerd's log (last 60 lines) ---\n${text.split("\n").slice(-60).join("\n")}`;
   }
 

@@ -8,7 +8,7 @@
  * first process unless the runtime ends them (`kill --all`).
  */
 import { join } from "node:path";
-import { named, text } from "../fixtures.ts";
+import { liveProcessesWith, named, text } from "../fixtures.ts";
 import { readTextOr } from "../../host/files.ts";
 import { assert, assertEquals, assertIncludes, assertNotIncludes, lines, waitFor } from "../helpers.ts";
 import {
@@ -94,7 +94,6 @@ for (const handler of RUNTIME_NAMES) {
         const long = await container("long", "echo started; trap 'exit 0' TERM; sleep 1000 & wait");
         // Exits 3, leaving an orphan in the pod's pid namespace.
         const three = await container("three", "echo bye; echo oops >&2; sleep 1003 & exit 3");
-        const startedThree = performance.now();
 
         const exited = await waitFor("the container that exits 3 to be reported exited", async () => {
           const status = await client.containerStatus(three);
@@ -102,9 +101,10 @@ for (const handler of RUNTIME_NAMES) {
         }, 10_000);
         // containerd reports the exit once the shim has the container's output to its end. An
         // orphan holds its stdout until the shim's `kill --all ID 9`, sent on the exit, ends it;
-        // when that fails, the shim waits 2 s for the output, then deletes the container.
-        const reportMs = performance.now() - startedThree;
-        assert(reportMs < 1500, `the exit is reported at once (${Math.round(reportMs)} ms)`, context());
+        // when that fails, the shim logs it, waits 2 s for the output and reports the exit with
+        // the orphan still alive.
+        assertNotIncludes(env.logText(), "failed to kill init's children", "the shim's kill --all", context());
+        assertEquals(liveProcessesWith("sleep 1003"), [], "the orphan was killed before the exit was reported");
         assertEquals([exited.exit_code, exited.reason], [3, "Error"], "ContainerStatus: the exit status", context());
         // containerd stamps started_at once StartContainer returns, after a quick exit's finished_at.
         assert(
@@ -146,10 +146,7 @@ for (const handler of RUNTIME_NAMES) {
           "the exited container's log: both streams",
         );
 
-        const t0 = performance.now();
         await client.stopPodSandbox(pod, STOP_DEADLINE_MS);
-        const stopMs = performance.now() - t0;
-        assert(stopMs < 5000, `StopPodSandbox took ${Math.round(stopMs)} ms`, context());
         assertEquals(
           (await client.containerStatus(long)).state,
           "CONTAINER_EXITED",
@@ -198,34 +195,39 @@ for (const handler of RUNTIME_NAMES) {
         const start = async (name: string, command: string[]) => {
           const id = await client.createContainer(
             pod,
-            { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command },
+            { metadata: { name }, image: { image: BUSYBOX_IMAGE }, command, log_path: `${name}.log` },
             sandbox,
           );
           await client.startContainer(id);
           return id;
         };
         const polite = await start("polite", ["sh", "-c", "trap 'exit 0' TERM; sleep 1000 & wait"]);
-        // SIGTERM ignored (by sh, and by the sleep it starts, which inherits that).
-        const stubborn = await start("stubborn", ["sh", "-c", "trap '' TERM; sleep 1000"]);
+        // SIGTERM said in its log and otherwise ignored: each wait it ends starts another.
+        const stubbornLog = join(sandbox.log_directory!, "stubborn.log");
+        const stubborn = await start("stubborn", [
+          "sh",
+          "-c",
+          "trap 'echo got TERM' TERM; echo waiting; while :; do sleep 1000 & wait; done",
+        ]);
         await waitFor("both to run", async () => {
           const states = await Promise.all([polite, stubborn].map((id) => client.containerStatus(id)));
           return states.every((s) => s.state === "CONTAINER_RUNNING") || undefined;
         }, 10_000);
 
-        let t0 = performance.now();
+        await waitFor(
+          "the stubborn one's trap to be set",
+          () => readTextOr(stubbornLog).includes("waiting") || undefined,
+          10_000,
+        );
         await client.stopContainer(polite, 10);
-        const politeMs = performance.now() - t0;
         const stopped = await client.containerStatus(polite);
         assertEquals(
           [stopped.state, stopped.exit_code],
           ["CONTAINER_EXITED", 0],
           "SIGTERM ended it: its trap's status",
         );
-        assert(politeMs < 5000, `StopContainer returned on the exit (${Math.round(politeMs)} ms)`, context());
 
-        t0 = performance.now();
         await client.stopContainer(stubborn, 1);
-        const stubbornMs = performance.now() - t0;
         const killed = await client.containerStatus(stubborn);
         assertEquals(
           [killed.state, killed.exit_code],
@@ -233,10 +235,7 @@ for (const handler of RUNTIME_NAMES) {
           "SIGKILL after the timeout",
           context(),
         );
-        assert(
-          stubbornMs >= 900 && stubbornMs < 6000,
-          `StopContainer waited its timeout (${Math.round(stubbornMs)} ms)`,
-        );
+        assertEquals(logLines(stubbornLog), ["stdout waiting", "stdout got TERM"], "SIGTERM came first", context());
 
         // Again, of stopped containers: kubelet does, and it must be no error.
         await client.stopContainer(polite, 1);

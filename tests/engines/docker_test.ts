@@ -209,22 +209,16 @@ for (const runtime of RUNTIME_NAMES) {
         describe(missing),
       );
 
-      let t0 = performance.now();
       const stopped = await env.docker(["stop", "--time", "2", "box"]);
-      let took = performance.now() - t0;
       assertEquals(stopped.code, 0, "docker stop", describe(stopped));
-      assert(took > 1900 && took < 8000, `SIGTERM was ignored, SIGKILL came after 2 s (took ${Math.round(took)} ms)`);
       const killed = await env.docker(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "box"]);
       assertEquals(killed.stdout, "exited 137\n", "SIGKILL's exit status", describe(killed));
 
       // docker-init (--init) as pid 1 passes SIGTERM on to sleep, which dies of it.
       const init = await env.docker(["run", "-d", "--init", "--name", "tini", ...rt, env.image, "sleep", "1000"]);
       assertEquals(init.code, 0, "docker run -d --init", describe(init));
-      t0 = performance.now();
       const termed = await env.docker(["stop", "--time", "20", "tini"]);
-      took = performance.now() - t0;
       assertEquals(termed.code, 0, "docker stop", describe(termed));
-      assert(took < 5000, `SIGTERM ended it (took ${Math.round(took)} ms)`);
       const exited = await env.docker(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "tini"]);
       assertEquals(exited.stdout, "exited 143\n", "SIGTERM's exit status", describe(exited));
       const removed = await env.docker(["rm", "box", "tini"]);

@@ -68,11 +68,10 @@ export async function checkDetachedLifecycle(env: PodmanEnv): Promise<void> {
   assertIncludes(execTty.stdout, "/dev/pts/", "podman exec -it has a terminal", describe(execTty));
   const running = await env.podman(["inspect", "--format", "{{.State.Status}}", "sleeper"]);
   assertEquals(running.stdout.trim(), "running", "inspect", describe(running));
-  const t0 = performance.now();
   const stopped = await env.podman(["stop", "sleeper"]);
   assertEquals(stopped.code, 0, "podman stop", describe(stopped));
-  assert(performance.now() - t0 < 8000, "SIGTERM stopped it (no 10 s wait for SIGKILL)", describe(stopped));
   const exited = await env.podman(["inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", "sleeper"]);
+  // Its trap's status: SIGTERM ended it (a SIGKILL after podman's 10 s would be 137).
   assertEquals(exited.stdout.trim(), "exited 0", "inspect after stop", describe(exited));
   const removed = await env.podman(["rm", "sleeper"]);
   assertEquals(removed.code, 0, "podman rm", describe(removed));
