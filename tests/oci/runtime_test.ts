@@ -44,11 +44,10 @@ Deno.test(
       const rootfs = join(bundle, "rootfs");
       const id = o.newId();
       const pidFile = join(o.work, "init.pid");
-      const t0 = performance.now();
+      // The container waits for /go, which only comes after create: a create
+      // that waited for its process would never return here.
       const created = await o.create(id, bundle, ["--pid-file", pidFile]);
-      const took = performance.now() - t0;
       assertEquals(created.code, 0, "create exits 0", describe(created));
-      assert(took < 10_000, `create should return promptly (took ${took.toFixed(0)} ms)`);
       const pidText = Deno.readTextFileSync(pidFile);
       assertMatch(pidText, /^[1-9]\d*$/, "the pid file holds one pid, no newline");
       const pid = Number(pidText);
