@@ -19,7 +19,7 @@ import { say } from "./log.ts";
 
 const encoder = new TextEncoder();
 
-/** An open trace file: output/trace_file.ts makes it, loaded only when there is a trace folder. */
+/** An open trace file: commands/trace_file.ts makes it, loaded only when there is a trace folder. */
 export interface TraceFile {
   write(bytes: Uint8Array): void;
   close(): void;

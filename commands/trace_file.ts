@@ -16,7 +16,7 @@ import { ERRNO, O } from "../ffi/constants.ts";
 import { SyscallError } from "../ffi/errno.ts";
 import { openFd } from "../ffi/fds.ts";
 import { closeFd, writeAll } from "../ffi/safe_fs.ts";
-import type { TraceFile } from "./trace.ts";
+import type { TraceFile } from "../output/trace.ts";
 
 export function openTraceFile(path: string): TraceFile {
   const fd = openOwn(path);
