@@ -6,13 +6,12 @@
  */
 import { buildBusyboxRootfs } from "./busybox.ts";
 import { say } from "../output/log.ts";
-import { exists } from "../host/files.ts";
-import { absolutePath } from "../host/paths.ts";
+import { exists, resolvePath } from "../host/files.ts";
 
 /** The folder that holds images: --rootfs-dir, else $GCR_ROOT, else ./rootfs as in the Go original. */
 export function rootfsDir(flag?: string): string {
   const dir = (flag ?? Deno.env.get("GCR_ROOT") ?? "rootfs").replace(/\/+$/, "") || "/";
-  return absolutePath(dir);
+  return resolvePath(dir);
 }
 
 /** Whether `image` is a path to a root filesystem rather than a name under the rootfs folder. */

@@ -7,13 +7,12 @@
  * @module
  */
 
-import { removeTree } from "../host/files.ts";
+import { removeTree, resolvePath } from "../host/files.ts";
 import { MNT_DETACH } from "../ffi/constants.ts";
 import { cString } from "../ffi/fds.ts";
 import { libc } from "../ffi/libc.ts";
 import { CONTAINER_ID, type ContainerPaths, containerPaths, runtimeDir, runtimeDirIsXdg, stateDir } from "./paths.ts";
 import { honoursXdgRuntimeDir } from "../host/rootless.ts";
-import { absolutePath } from "../host/paths.ts";
 import { type ContainerRecord, readRecord, writeRecord } from "./records.ts";
 import { MOUNT_POINTS } from "../steps/plan.ts";
 
@@ -91,7 +90,7 @@ function ensureRuntimeDir(runtime: string): void {
       `refusing to keep containers' state in ${runtime}: it is ${what}, not a folder of uid ${Deno.uid()}`,
     );
   }
-  if (runtimeDirIsXdg() && absolutePath(runtime) === runtimeDir() && ((info.mode ?? 0) & 0o7777) !== 0o1700) {
+  if (runtimeDirIsXdg() && resolvePath(runtime) === runtimeDir() && ((info.mode ?? 0) & 0o7777) !== 0o1700) {
     Deno.chmodSync(runtime, 0o1700);
   }
 }

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { absolutePath } from "../host/paths.ts";
+import { resolvePath } from "../host/files.ts";
 import { honoursXdgRuntimeDir } from "../host/rootless.ts";
 
 /**
@@ -28,7 +28,7 @@ import { honoursXdgRuntimeDir } from "../host/rootless.ts";
  */
 export function stateDir(): string {
   const explicit = Deno.env.get("GCR_STATE");
-  if (explicit) return absolutePath(explicit);
+  if (explicit) return resolvePath(explicit);
   if (!honoursXdgRuntimeDir()) return "/var/lib/gcr";
   const home = Deno.env.get("HOME");
   const data = Deno.env.get("XDG_DATA_HOME") || (home ? `${home}/.local/share` : undefined);
@@ -46,7 +46,7 @@ export function stateDir(): string {
  */
 export function runtimeDir(): string {
   const explicit = Deno.env.get("GCR_RUN");
-  if (explicit) return absolutePath(explicit);
+  if (explicit) return resolvePath(explicit);
   if (Deno.env.get("GCR_STATE")) return `${stateDir()}/run`;
   const runtime = honoursXdgRuntimeDir() ? Deno.env.get("XDG_RUNTIME_DIR") : undefined;
   if (runtime) return `${runtime.replace(/\/+$/, "")}/gcr`;
