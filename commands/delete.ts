@@ -28,17 +28,18 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
     throw new Error(RUNC.notExist);
   }
   const record = found.record;
-  if (record && currentStatus(record) !== "stopped") {
+  const status = record && currentStatus(record);
+  if (record && status !== "stopped") {
     if (flags.get("force") !== "true") {
-      throw new Error(
-        `cannot delete container ${found.id} that is not stopped: ${currentStatus(record)} (use --force)`,
-      );
+      throw new Error(`cannot delete container ${found.id} that is not stopped: ${status} (use --force)`);
     }
     for (const pid of containerPids(record)) {
       try {
         if (sendSignal(pid, SIGNALS.SIGKILL)) traceCall(`kill(${pid}, SIGKILL) = 0`);
       } catch { /* not ours to signal: the wait below says so */ }
     }
+    // A frozen cgroup holds the SIGKILL until it is thawed, as kill says.
+    if (status === "paused") (await import("./oci_cgroup.ts")).thawContainer({ ...found, record });
     const deadline = performance.now() + 10_000;
     while (currentStatus(record) !== "stopped") {
       if (performance.now() > deadline) throw new Error(`container ${found.id} did not die after SIGKILL`);

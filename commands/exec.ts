@@ -29,7 +29,7 @@ import { moveFdAbove } from "../ffi/fds.ts";
 import { writeFileAtomically } from "../host/files.ts";
 import { securityPlan } from "../oci/security_plan.ts";
 import { ownNamespaceIds } from "../oci/plan.ts";
-import { ociContainer } from "./oci_container.ts";
+import { ociContainer, ociFolder } from "./oci_container.ts";
 import { connectUnix } from "../ffi/unix_socket.ts";
 import { OCI_VERSION } from "../output/version.ts";
 import { parseSpec } from "../oci/spec/spec.ts";
@@ -211,10 +211,24 @@ async function ociExec(args: readonly string[]): Promise<number> {
   }
 }
 
-/** `gcr exec …` in either form: runc's names a process file (--process). */
+/**
+ * `gcr exec …` in either form: runc's names a process file (--process) or
+ * takes an option only runc's has, or enters a container made by `gcr
+ * create` (its record names a bundle); otherwise it is the Go original's
+ * and Docker's `exec NAME CMD`, which takes names and id prefixes.
+ */
 export function execCommand(args: readonly string[]): Promise<number> {
   // runc: whatever stops exec before the process runs is "exec failed: …", status 255.
-  return args.some((a) => /^(--process|-p)(=|$)/.test(a))
-    ? asRunc(255, () => ociExec(args), "exec failed: ")
-    : gcrExec(args);
+  return runcForm(args) ? asRunc(255, () => ociExec(args), "exec failed: ") : gcrExec(args);
+}
+
+function runcForm(args: readonly string[]): boolean {
+  if (args.some((a) => /^(--process|-p|--console-socket|--pid-file|--preserve-fds|--cwd)(=|$)/.test(a))) return true;
+  let id: string;
+  try {
+    id = parseExecArgs(args).container;
+  } catch {
+    return false;
+  }
+  return ociFolder(id)?.record?.bundle !== undefined;
 }

@@ -16,6 +16,7 @@ import { currentStatus } from "../state/processes.ts";
 import { containerPids, ociContainer } from "./oci_container.ts";
 import { traceCall } from "../output/trace.ts";
 import { sendSignal } from "../ffi/signal.ts";
+import { SIGNALS } from "../ffi/constants.ts";
 
 /** Whether `kill` has runc's form, `kill [--all] ID SIGNAL`, rather than Docker's `kill [-s SIG] NAME…`. */
 function ociKillForm(args: readonly string[]): boolean {
@@ -63,7 +64,7 @@ export function killCommand(rest: readonly string[]): number | Promise<number> {
 }
 
 /** `gcr kill [--all] ID [SIGNAL]` (runc's form; SIGTERM by default). */
-function ociKillCommand(args: readonly string[]): number {
+async function ociKillCommand(args: readonly string[]): Promise<number> {
   const { flags, rest } = parseFlags(args, { all: "bool" }, { a: "all" }, "kill");
   if (rest.length < 1 || rest.length > 2) throw new UsageError("gcr kill takes an id and an optional signal");
   const signal = parseSignal(rest[1] ?? "TERM");
@@ -73,11 +74,14 @@ function ociKillCommand(args: readonly string[]): number {
   // process is gone, but others may be left in its cgroup (with a pid
   // namespace shared with a pod, nothing else ends them), and containerd's
   // shim sends `kill --all ID 9` after every such exit to end them.
-  if (!all && currentStatus(found.record) === "stopped") throw new Error(RUNC.notRunning);
+  const status = currentStatus(found.record);
+  if (!all && status === "stopped") throw new Error(RUNC.notRunning);
   const targets = all ? containerPids(found.record) : [found.record.initPid!];
   for (const pid of targets) {
     if (sendSignal(pid, signal)) traceCall(`kill(${pid}, ${signal}) = 0`);
     else traceCall(`kill(${pid}, ${signal}) = ESRCH: gone already`);
   }
+  // As runc's: a SIGKILL is held by a frozen cgroup until it is thawed (other signals wait for resume).
+  if (status === "paused" && signal === SIGNALS.SIGKILL) (await import("./oci_cgroup.ts")).thawContainer(found);
   return 0;
 }

@@ -17,8 +17,16 @@
  */
 import type { DeviceRule, ResourceLimits } from "../cgroup/limits.ts";
 import { CgroupUnavailableError } from "../cgroup/hierarchies.ts";
-import { type ContainerCgroup, createContainerCgroup, openContainerCgroup } from "../cgroup/container_cgroup.ts";
-import type { ContainerRecord } from "../state/records.ts";
+import {
+  type ContainerCgroup,
+  createContainerCgroup,
+  freezerOp,
+  openContainerCgroup,
+  thaw,
+} from "../cgroup/container_cgroup.ts";
+import { showCgroupOp } from "../cgroup/ops.ts";
+import { traceCall } from "../output/trace.ts";
+import { type ContainerRecord, updateRecord } from "../state/records.ts";
 import type { FoundContainer } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
 import { ociContainer } from "./oci_container.ts";
@@ -112,6 +120,19 @@ export function freezerOf(id: string, wanted: "running" | "paused"): FoundContai
   if (status !== wanted) throw new Error(wanted === "running" ? RUNC.notRunning : RUNC.notPaused);
   if (!found.record.cgroups?.length) throw new Error(`container ${found.id} has no cgroup to freeze`);
   return found;
+}
+
+/**
+ * Thaws a paused container: resume, and kill 9 or delete --force of a
+ * paused one, after the SIGKILL (a frozen v1 cgroup holds the signal until
+ * it is thawed; runc's kill and delete thaw it then too, and containerd's
+ * `ctr tasks kill -s 9` and `tasks delete --force` do not resume first).
+ */
+export function thawContainer(found: FoundContainer & { record: ContainerRecord }): void {
+  const cgroup = ownCgroup(found.record);
+  traceCall(showCgroupOp(freezerOp(cgroup, false)));
+  thaw(cgroup);
+  updateRecord(found.paths, { status: "running" });
 }
 
 /** The container's own cgroup, reopened from its record (delete, update, pause, resume, a detached run's end). */

@@ -49,6 +49,11 @@ Deno.test(
       assertSame("delete of a missing container", await verbs(["delete", id]));
       assertSame("delete --force of a missing container", await verbs(["delete", "--force", id]));
       assertSame("kill of a missing container", await verbs(["kill", id, "9"]));
+      assertSame("start of a missing container", await verbs(["start", id]));
+      assertSame("pause of a missing container", await verbs(["pause", id]));
+      assertSame("resume of a missing container", await verbs(["resume", id]));
+      // Without --process, `exec NAME CMD` of a name that is no OCI container is gcr's own (Docker's) form.
+      assertSame("exec --process of a missing container", await verbs(["exec", "--process", process, id]));
       const update = ["update", "--pids-limit", "10", id];
       assertSame("update of a missing container", await verbs(update));
 
@@ -71,6 +76,8 @@ Deno.test(
         " (use --ignore-paused to override)",
       );
       assertSame("delete of a paused container", await verbs(["delete", id]));
+      assertSame("state of a paused container", await verbs(["state", id]));
+      assertSame("exec in a paused container", await verbs(["exec", id, "true"]), " (use --ignore-paused to override)");
       assertSame("update of a paused container", await verbs(update));
       assertSame("resume", await verbs(["resume", id]));
 
@@ -85,8 +92,47 @@ Deno.test(
       assertSame("pause of a stopped container", await verbs(["pause", id]));
       assertSame("update of a stopped container", await verbs(update));
       assertSame("exec --process in a stopped container", await verbs(["exec", "--process", process, id]));
+      assertSame("exec in a stopped container", await verbs(["exec", id, "true"]));
       assertSame("delete", await verbs(["delete", id]));
       assertSame("state after delete", await verbs(["state", id]));
+    }),
+);
+
+Deno.test(
+  named(
+    "a paused container ends by kill 9 and by delete --force, as runc's does (a frozen cgroup holds SIGKILL until thawed)",
+    SKIP ?? missingPrograms("runc"),
+  ),
+  () =>
+    withOci(async (o) => {
+      const runcRoot = o.folder("runc-root");
+      const verbs = both(o, runcRoot);
+      const bundle = await o.bundle((c) => (c.process.args = ["sleep", "1000"]));
+      const status = (result: RunResult) => result.code === 0 ? JSON.parse(result.stdout).status : "gone";
+
+      const killed = o.newId();
+      assertSame("create", await createBoth(o, runcRoot, bundle, killed));
+      assertSame("start", await verbs(["start", killed]));
+      assertSame("pause", await verbs(["pause", killed]));
+      assertSame("kill 9 of a paused container", await verbs(["kill", killed, "9"]));
+      let seen = "";
+      await waitFor(`both to report the killed container stopped (seen: ${seen})`, async () => {
+        const states = await verbs(["state", killed]);
+        seen = `runc ${status(states.runc)}, gcr ${status(states.gcr)}`;
+        return status(states.runc) === "stopped" && status(states.gcr) === "stopped" || undefined;
+      }).catch((error) => {
+        throw new Error(`${error.message}; last seen: ${seen}`);
+      });
+      assertSame("delete of the killed container", await verbs(["delete", killed]));
+
+      const forced = o.newId();
+      assertSame("create", await createBoth(o, runcRoot, bundle, forced));
+      assertSame("start", await verbs(["start", forced]));
+      assertSame("pause", await verbs(["pause", forced]));
+      assertSame("delete --force of a paused container", await verbs(["delete", "--force", forced]));
+      const after = await verbs(["state", forced]);
+      assertEquals([status(after.runc), status(after.gcr)], ["gone", "gone"], "both removed", describe(after.gcr));
+      assertSame("state after delete --force", after);
     }),
 );
 

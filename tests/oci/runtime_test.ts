@@ -1005,22 +1005,26 @@ Deno.test(
 // ---------------------------------------------------------------------------
 // 9. exec --process
 
+const UID_AND_MAP = "id -u; cat /proc/self/uid_map";
+const words = (text: string) => text.trim().split(/\s+/).join(" ");
+
 Deno.test(
   named(
-    "oci exec --process as root and as uid 1000: without a user namespace, and with a new one",
+    "oci exec --process as root and as uid 1000, and exec ID CMD: without a user namespace, and with a new one",
     SKIP,
   ),
   () =>
     withOci(async (o) => {
-      const kinds: [string, (c: Json) => void][] = [
-        ["no user namespace", () => {}],
-        ["a new user namespace", (c) => {
+      // uid_map says which user namespace the process is in: `id -u` alone reads the same in either.
+      const kinds: [string, string, (c: Json) => void][] = [
+        ["no user namespace", "0 0 4294967295", () => {}],
+        ["a new user namespace", "0 100000 65536", (c) => {
           c.linux.namespaces.push({ type: "user" });
           c.linux.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
           c.linux.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
         }],
       ];
-      for (const [kind, edit] of kinds) {
+      for (const [kind, map, edit] of kinds) {
         const bundle = await o.bundle((c) => {
           c.process.args = ["sleep", "1000"];
           edit(c);
@@ -1034,12 +1038,23 @@ Deno.test(
           const processFile = join(o.work, `process-${uid}.json`);
           Deno.writeTextFileSync(
             processFile,
-            JSON.stringify({ user: { uid, gid: uid }, args: ["id", "-u"], env: [PATH_ENV], cwd: "/" }),
+            JSON.stringify({ user: { uid, gid: uid }, args: ["sh", "-c", UID_AND_MAP], env: [PATH_ENV], cwd: "/" }),
           );
           const exec = await o.gcr(["exec", "--process", processFile, id]);
           assertEquals(exec.code, 0, `${kind}: exec as uid ${uid}`, describe(exec));
-          assertEquals(exec.stdout, `${uid}\n`, `${kind}: the process's uid`, describe(exec));
+          assertEquals(
+            words(exec.stdout),
+            `${uid} ${map}`,
+            `${kind}: the process's uid and user namespace`,
+            describe(exec),
+          );
         }
+        // runc's form without a process file: the command after the id, as uid 0.
+        const plain = await o.gcr(["exec", id, "sh", "-c", UID_AND_MAP]);
+        assertEquals(plain.code, 0, `${kind}: exec ID CMD`, describe(plain));
+        assertEquals(words(plain.stdout), `0 ${map}`, `${kind}: exec ID CMD's uid and user namespace`, describe(plain));
+        const status = await o.gcr(["exec", id, "sh", "-c", "exit 7"]);
+        assertEquals(status.code, 7, `${kind}: exec ID CMD's exit status`, describe(status));
         await o.gcrOk(["delete", "--force", id]);
       }
     }),

@@ -232,6 +232,69 @@ Deno.test(
   },
 );
 
+/**
+ * exec --process and runc's `exec ID CMD` in a container of the OCI verbs:
+ * as root, without a user namespace; rootless, in the one create made (its
+ * root is the user). uid_map says which namespace the process joined.
+ */
+async function ociExecs(a: Arena, user?: Account): Promise<void> {
+  const as = { deno: a.deno, ...(user ? { user: user.name } : {}) };
+  const root = join(a.dir, "state");
+  const log = join(a.dir, "container.log");
+  const dir = await bundle(a, "sleeper", ["sleep", "1000"], user);
+  assertEquals(
+    (await gcrLogged(a, ["--root", root, "create", "--bundle", dir, "s"], log, user)).code,
+    0,
+    readTextOr(log),
+  );
+  assertEquals((await gcrLogged(a, ["--root", root, "start", "s"], log, user)).code, 0, readTextOr(log));
+  const map = user ? `0 ${user.uid} 1` : "0 0 4294967295";
+  const probe = ["sh", "-c", "id -u; cat /proc/self/uid_map"];
+  const process = join(a.dir, "process.json");
+  const config = JSON.parse(Deno.readTextFileSync(join(dir, "config.json")));
+  Deno.writeTextFileSync(process, JSON.stringify({ ...config.process, args: probe }));
+  if (user) await ok("chown", [`${user.uid}:${user.gid}`, process]);
+  const words = (text: string) => text.trim().split(/\s+/).join(" ");
+  for (const form of [["--process", process, "s"], ["s", ...probe]]) {
+    const exec = await gcr(["--root", root, "exec", ...form], as);
+    assertEquals(exec.code, 0, `exec ${form[0]}`, describe(exec));
+    assertEquals(
+      words(exec.stdout),
+      `0 ${map}`,
+      `exec ${form[0]}: uid 0 of the container's user namespace`,
+      describe(exec),
+    );
+  }
+  const status = await gcr(["--root", root, "exec", "s", "sh", "-c", "exit 7"], as);
+  assertEquals(status.code, 7, "exec ID CMD's exit status", describe(status));
+  assertEquals((await gcr(["--root", root, "delete", "--force", "s"], as)).code, 0, "delete --force");
+}
+
+Deno.test(named("OCI exec --process and exec ID CMD as root: no user namespace", SKIP), async () => {
+  const a = await arena();
+  try {
+    await ociExecs(a);
+  } finally {
+    a.remove();
+  }
+});
+
+Deno.test(
+  named(
+    "rootless OCI exec --process and exec ID CMD: in the container's own user namespace",
+    rootlessUnavailable() ?? SKIP,
+  ),
+  async () => {
+    const user = await ensureUser(RANGED_USER);
+    const a = await arena(user);
+    try {
+      await ociExecs(a, user);
+    } finally {
+      a.remove();
+    }
+  },
+);
+
 Deno.test(named("gcr run: a command of /proc/self/exe never runs the runtime's binary", SKIP), async () => {
   const a = await arena();
   try {
