@@ -14,7 +14,7 @@ import { StepError } from "./runner/step_error.ts";
 import { logError, setRuntimeLog } from "./output/runtime_log.ts";
 import { asRunc, RuncError } from "./commands/runc_errors.ts";
 import { endTrace, setTraceDir } from "./output/trace.ts";
-import { setRootless } from "./host/rootless.ts";
+import { parseRootless, setRootless } from "./host/rootless.ts";
 
 /** runc's global options, before the command: where records live, where errors go. */
 interface GlobalOptions {
@@ -49,10 +49,9 @@ function parseGlobalOptions(argv: readonly string[]): { options: GlobalOptions; 
       options.logFormat = value;
     } else if (name === "systemd-cgroup") options.systemdCgroup = true;
     else if (name === "rootless") {
-      if (value !== "true" && value !== "false" && value !== "auto") {
-        throw new UsageError(`--rootless must be true, false or auto (got ${value})`);
-      }
-      setRootless(value);
+      const setting = parseRootless(value!);
+      if (!setting) throw new UsageError(`--rootless must be true, false or auto (got ${JSON.stringify(value)})`);
+      setRootless(setting);
     }
   }
   return { options, rest: argv.slice(i) };

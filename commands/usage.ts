@@ -26,10 +26,11 @@ export const USAGE = `usage: gcr run [options] <image> [command [args…]]
        gcr prune             remove every stopped container
 
 OCI runtime (runc's command line, for engines such as podman):
-       gcr [--root DIR] [--log FILE] [--log-format json] create [--bundle B] [--pid-file F]
+       gcr [--root DIR] [--log FILE] [--log-format json] [--rootless true|false|auto] create [--bundle B]
+           [--pid-file F]
            [--console-socket S] [--no-pivot] [--preserve-fds N] <id>
        gcr start|state|pause|resume <id>;  gcr kill [--all] <id> [SIGNAL];  gcr delete [--force] <id>
-       gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] <id>
+       gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] <id>;  gcr exec <id> CMD…
        gcr ps [--format json] <id>;  gcr features;  gcr --version
        gcr update [--resources FILE|-] [--memory SIZE] [--memory-swap SIZE] [--memory-reservation SIZE]
            [--cpu-share N] [--cpu-period US] [--cpu-quota US] [--cpuset-cpus LIST] [--cpuset-mems LIST]
@@ -37,6 +38,8 @@ OCI runtime (runc's command line, for engines such as podman):
            JSON, as containerd sends it; 0 or absent leaves a limit, -1 lifts it)
        --trace-dir DIR (before the verb): every step, call and hook of each verb, appended to
            DIR/<id>.trace, one file per container (engines pass it as a runtime argument)
+       --rootless auto (the default, as runc's): rootless when not uid 0, or uid 0 in a user
+           namespace that is not the host's (rootless podman's); state then under $XDG_RUNTIME_DIR/gcr
 
 <image> is a folder under rootfs/ (or --rootfs-dir, or $GCR_ROOT), or a path. When it
 is neither (nor busybox) but an image reference, gcr pulls it first.

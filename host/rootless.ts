@@ -31,6 +31,18 @@ export type RootlessSetting = "true" | "false" | "auto";
 let setting: RootlessSetting = "auto";
 let inNamespace: boolean | undefined;
 
+/**
+ * `--rootless`'s value read as runc reads it (parseBoolOrAuto): empty or
+ * any case of "auto"; else what Go's strconv.ParseBool takes (1, t, T,
+ * TRUE, true, True and their false forms); undefined for anything else.
+ */
+export function parseRootless(value: string): RootlessSetting | undefined {
+  if (value === "" || value.toLowerCase() === "auto") return "auto";
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(value)) return "true";
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(value)) return "false";
+  return undefined;
+}
+
 /** Sets `--rootless` (main.ts, from the global options). */
 export function setRootless(value: RootlessSetting): void {
   setting = value;

@@ -27,9 +27,8 @@ import {
   SRC_DIR,
   which,
 } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch } from "../helpers.ts";
+import { assert, assertEquals, assertIncludes, assertMatch, waitFor } from "../helpers.ts";
 import { exists, readTextOr } from "../../host/files.ts";
-import { sleep } from "../../host/time.ts";
 import { type PodmanEnv, podmanEnv, rootlessPodmanUnavailable } from "./podman_env.ts";
 import {
   checkDetachedLifecycle,
@@ -250,11 +249,12 @@ async function runBundle(
   if (create.code === 0) {
     const started = await env.podman(oci("start", id));
     assertEquals(started.code, 0, `${runtime} start`, describe(started));
-    for (let i = 0; i < 100; i++) {
+    // Its state where --root says, not under $XDG_RUNTIME_DIR: runc's <root>/<id>, gcr's the same.
+    assert(exists(join(root, id)), `${runtime} keeps the container's state in --root`, describe(started));
+    await waitFor(`${runtime}'s container ${id} to stop`, async () => {
       const state = await env.podman(oci("state", id));
-      if (JSON.parse(state.stdout || "{}").status === "stopped") break;
-      await sleep(50);
-    }
+      return JSON.parse(state.stdout || "{}").status === "stopped" || undefined;
+    }, 15_000);
     const deleted = await env.podman(oci("delete", id));
     assertEquals(deleted.code, 0, `${runtime} delete`, describe(deleted));
   }
@@ -275,9 +275,16 @@ Deno.test(
       ["no resources", undefined, []],
       ["no resources, --rootless false", undefined, ["--rootless", "false"]],
       ["no resources, --rootless true", undefined, ["--rootless", "true"]],
+      // The rest of what runc's parseBoolOrAuto takes, and what it refuses.
+      ["no resources, --rootless=AUTO", undefined, ["--rootless=AUTO"]],
+      ["no resources, --rootless=", undefined, ["--rootless="]],
+      ["no resources, --rootless 1", undefined, ["--rootless", "1"]],
+      ["no resources, --rootless F", undefined, ["--rootless", "F"]],
+      ["no resources, --rootless maybe", undefined, ["--rootless", "maybe"]],
     ];
     const seen: Record<string, string[]> = {};
     const gcrLogs: string[] = [];
+    const gcrOutputs: string[] = [];
     for (const [name, path] of RUNTIMES) {
       await withEnv(path(), async (env) => {
         seen[name] = [];
@@ -285,7 +292,10 @@ Deno.test(
           const bundle = await makeBundle(env, `bundle-${seen[name]!.length}`, resources);
           const result = await runBundle(env, path(), bundle, global);
           seen[name]!.push(`${label}: ${result.code === 0 ? `ran, ${result.output.trim()}` : "create failed"}`);
-          if (name === "gcr") gcrLogs.push(result.log);
+          if (name === "gcr") {
+            gcrLogs.push(result.log);
+            gcrOutputs.push(result.output);
+          }
           if (result.code !== 0) assert(result.output.length > 0, `${name} says why (${label})`);
         }
       });
@@ -296,8 +306,23 @@ Deno.test(
       "no resources: ran, ran",
       "no resources, --rootless false: create failed",
       "no resources, --rootless true: ran, ran",
+      "no resources, --rootless=AUTO: ran, ran",
+      "no resources, --rootless=: ran, ran",
+      "no resources, --rootless 1: ran, ran",
+      "no resources, --rootless F: create failed",
+      "no resources, --rootless maybe: create failed",
     ], "runc, the anchor");
     assertEquals(seen.gcr, seen.runc, "gcr as runc");
     assertIncludes(gcrLogs[1]!, "linux.resources.devices left out", "gcr's --log says what it left out");
+    assertIncludes(
+      gcrLogs[2]!,
+      "rootless: no cgroup of the container's own, it stays in gcr's",
+      "gcr's --log says the container has no cgroup of its own",
+    );
+    assertIncludes(
+      gcrOutputs[9]!,
+      '--rootless must be true, false or auto (got "maybe")',
+      "a bad --rootless, in one line",
+    );
   },
 );
