@@ -166,15 +166,26 @@ export function v2Plan(
       "disabling the OOM killer is a cgroup v1 setting (memory.oom_control); v2 has none",
     );
   }
-  const extra = [...(options.v2Controllers ?? []), ..._v2Requested(options.controllers ?? [])];
-  const needed = [...new Set([..._v2Controllers(limits), ...extra])];
+  // What the limits (and the caller) need must be had; the hierarchies an
+  // OCI container joins for stats only (options.controllers) are enabled
+  // where the parent offers them, as runc's v2 manager enables what
+  // cgroup.controllers lists: a user's delegated cgroup (systemd's) offers
+  // cpu, memory, pids and io but not cpuset, and that must not fail a
+  // memory limit.
+  const required = [...new Set([..._v2Controllers(limits), ...(options.v2Controllers ?? [])])];
+  const requested = _v2Requested(options.controllers ?? []);
+  const withOffered = (dir: string) => {
+    const offered = readWords(`${dir}/cgroup.controllers`) ?? [];
+    return [...new Set([...required, ...requested.filter((c) => offered.includes(c))])];
+  };
   const enable = (path: string, controllers: readonly string[]): CgroupOp[] =>
     controllers.length ? [{ op: "write", path, content: controllers.map((c) => `+${c}`).join(" ") }] : [];
   const ops: CgroupOp[] = [];
   let dir: string;
   let folders: string[];
   if (options.path === undefined) {
-    const base = _v2Base(host, needed, caller);
+    const base = _v2Base(host, required, caller);
+    const needed = withOffered(base);
     const folder = `${base}/${GCR_FOLDER}`;
     dir = `${folder}/${id}`;
     folders = [folder];
@@ -193,6 +204,7 @@ export function v2Plan(
     dir = placed.dir;
     folders = [];
     const top = nearestExisting(placed.parents[0] ?? dir.slice(0, dir.lastIndexOf("/")));
+    const needed = withOffered(top);
     const enabledInTop = readWords(`${top}/cgroup.subtree_control`) ?? [];
     ops.push(...enable(`${top}/cgroup.subtree_control`, needed.filter((c) => !enabledInTop.includes(c))));
     for (const parent of placed.parents) {

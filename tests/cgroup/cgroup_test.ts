@@ -652,6 +652,42 @@ Deno.test(named("fake-tree unit test: rootless needs a delegated v2 cgroup, else
   }
 });
 
+Deno.test(
+  named(
+    "fake-tree unit test: an OCI container's joined controllers are enabled where offered (systemd's delegation lacks cpuset)",
+    missingRoot(),
+  ),
+  () => {
+    const root = fakeV2Tree(12345);
+    try {
+      const host = { version: 2, mount: root, dir: `${root}/user.slice/me.scope` } as const;
+      // What commands/oci_cgroup.ts asks for: every controller, for stats, as runc's manager joins them.
+      const controllers = ["memory", "cpu", "cpuacct", "pids", "devices", "freezer", "cpuset"];
+      const plan = planContainerCgroup("c1", { memoryBytes: 64 << 20 }, {
+        host,
+        uid: 12345,
+        rootless: true,
+        controllers,
+      });
+      assertEquals(plan.ops.map(showCgroupOp).slice(0, 3), [
+        `mkdir ${root}/user.slice/gcr (if missing)`,
+        `write ${root}/user.slice/gcr/cgroup.subtree_control: +memory +cpu +pids`,
+        `mkdir ${root}/user.slice/gcr/c1`,
+      ], "memory, cpu and pids, which user.slice offers; not cpuset, which it does not");
+      let message = "";
+      try {
+        planContainerCgroup("c1", { cpusetCpus: "0" }, { host, uid: 12345, rootless: true, controllers });
+      } catch (error) {
+        assert(error instanceof CgroupUnavailableError, "a CgroupUnavailableError");
+        message = error.message;
+      }
+      assertMatch(message, /lacks the cpuset controller/, "a cpuset limit still needs cpuset");
+    } finally {
+      Deno.removeSync(root, { recursive: true });
+    }
+  },
+);
+
 // ---------------------------------------------------------------------------
 // Rootless, for real: a test user on this host's hierarchies
 
