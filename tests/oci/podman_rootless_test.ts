@@ -112,6 +112,39 @@ Deno.test(
 );
 
 Deno.test(
+  named("rootless podman --uidmap: config.json's own user namespace inside podman's, as runc makes it", skip),
+  async () => {
+    const seen = await podmanUnderEach(
+      RUNTIMES,
+      rootless,
+      (env) => [
+        "run",
+        "--rm",
+        "--uidmap",
+        "0:1:1000",
+        "--gidmap",
+        "0:1:1000",
+        env.image,
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map /proc/self/gid_map; id; touch /tmp/f && stat -c '%u %g' /tmp/f",
+      ],
+    );
+    for (const [name, result] of Object.entries(seen)) {
+      assertEquals(result.code, 0, `--uidmap under ${name}`, describe(result));
+    }
+    const words = (text: string) => text.trim().split(/\s+/).join(" ");
+    assertMatch(
+      words(seen.gcr!.stdout),
+      /^0 1 1000 0 1 1000 uid=0\(root\) gid=0\(root\)/,
+      "the maps asked for",
+      seen.gcr!.stdout,
+    );
+    assertEquals(seen.gcr!.stdout, seen.runc!.stdout, "the same under gcr as under runc", describe(seen.gcr!));
+  },
+);
+
+Deno.test(
   named("rootless podman --memory on cgroup v1: podman drops the limit, and gcr runs the container as runc does", skip),
   async () => {
     const results = await podmanUnderEach(
