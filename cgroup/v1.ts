@@ -186,11 +186,17 @@ export function v1Plan(
     }
   }
   if (caller.rootless) {
-    const notOwned = used.find((h) => !ownedBy(h.dir, caller.uid));
-    if (notOwned) {
-      throw new CgroupUnavailableError(
-        `resource limits need root or a delegated cgroup v2: this host uses cgroup v1, and ${notOwned.dir} is not the user's`,
-      );
+    // Where the container's folders are made must be the user's: under its
+    // own cgroup, or under config.json's cgroupsPath (an admin may chown a
+    // v1 folder to a user, which is v1's delegation, and runc uses it).
+    for (const h of used) {
+      const { dir, parents } = placement(h.mount, h.dir, id, options.path);
+      const where = nearestExisting(parents[0] ?? dir.slice(0, dir.lastIndexOf("/")));
+      if (!ownedBy(where, caller.uid)) {
+        throw new CgroupUnavailableError(
+          `resource limits need root or a delegated cgroup v2: this host uses cgroup v1, and ${where} is not the user's`,
+        );
+      }
     }
   }
   const memory = hierarchies.find((h) => h.controllers.includes("memory"));
@@ -228,8 +234,10 @@ export function v1Plan(
   }
   // A hybrid host's v2 hierarchy, last: its folder holds no limit of gcr's
   // (hugetlb is the only controller it may have), and the first folder
-  // tells a reopened cgroup's version.
-  if (options.everyHierarchy && unified) {
+  // tells a reopened cgroup's version. Not rootless: a v2 move needs the
+  // common ancestor of both cgroups to be the user's, which a delegated v1
+  // folder never gives, and runc's v1 manager joins no v2 hierarchy at all.
+  if (options.everyHierarchy && unified && !caller.rootless) {
     const { dir, parents, shared } = placement(unified.mount, unified.dir, id, options.path);
     for (const parent of parents) ops.push({ op: "mkdir", path: parent, existing: "ok" });
     ops.push({ op: "mkdir", path: dir, existing: "error" });

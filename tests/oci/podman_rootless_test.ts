@@ -10,7 +10,9 @@
  * The machine is cgroup v1 (docs/design.md §4): nothing is delegated to the
  * user, so podman sets no resources, and gcr, like runc, makes no cgroup.
  * What gcr does with `linux.resources` when rootless is checked on bundles
- * of the test's own, run through `podman unshare` (podman's user namespace).
+ * of the test's own, run through `podman unshare` (podman's user namespace):
+ * without a delegated cgroup, and with v1 folders the test chowns to the
+ * user (v1's delegation) named as the bundle's cgroupsPath.
  */
 import { join } from "node:path";
 import {
@@ -233,7 +235,12 @@ Deno.test(
 type Resources = Record<string, unknown> | undefined;
 
 /** A bundle (busybox rootfs, `runc spec`'s config with `resources`) in the environment's folder, the user's. */
-async function makeBundle(env: PodmanEnv, name: string, resources: Resources): Promise<string> {
+async function makeBundle(
+  env: PodmanEnv,
+  name: string,
+  resources: Resources,
+  edit?: (config: Record<string, any>) => void,
+): Promise<string> {
   const bundle = join(env.dir, name);
   const rootfs = await busyboxRootfs();
   Deno.mkdirSync(bundle);
@@ -246,6 +253,7 @@ async function makeBundle(env: PodmanEnv, name: string, resources: Resources): P
   config.process.args = ["sh", "-c", "echo ran"];
   if (resources) config.linux.resources = resources;
   else delete config.linux.resources;
+  edit?.(config);
   Deno.writeTextFileSync(join(bundle, "config.json"), JSON.stringify(config, null, 2));
   const account = env.account!;
   const owned = await run("chown", ["-R", `${account.uid}:${account.gid}`, bundle]);
@@ -295,6 +303,90 @@ async function runBundle(
   assert(state.code !== 0, `${runtime}: no container ${id} is left`, describe(state));
   return { code: create.code, output: readTextOr(out), log: readTextOr(log) };
 }
+
+/**
+ * A folder of the user's own in every cgroup hierarchy of this host, as an
+ * admin delegates a v1 cgroup (chown): what a rootless runtime may use for
+ * limits on cgroup v1. cpuset's needs its parent's cpus and mems first.
+ */
+function delegateCgroups(owner: { uid: number; gid: number }): { name: string; v1: number; remove(): void } {
+  const name = `gcr-delegated-${crypto.randomUUID().slice(0, 8)}`;
+  const made: string[] = [];
+  for (const entry of Deno.readDirSync("/sys/fs/cgroup")) {
+    if (!entry.isDirectory) continue; // cpu and cpuacct are links to cpu,cpuacct
+    const dir = `/sys/fs/cgroup/${entry.name}/${name}`;
+    Deno.mkdirSync(dir);
+    made.push(dir);
+    for (const file of ["cpuset.cpus", "cpuset.mems"]) {
+      if (exists(`${dir}/${file}`)) {
+        Deno.writeTextFileSync(`${dir}/${file}`, readTextOr(`/sys/fs/cgroup/${entry.name}/${file}`));
+      }
+    }
+  }
+  for (const dir of made) {
+    const owned = new Deno.Command("chown", { args: ["-R", `${owner.uid}:${owner.gid}`, dir] }).outputSync();
+    assert(owned.success, `chown ${dir}`);
+  }
+  return {
+    name,
+    v1: made.filter((dir) => !dir.startsWith("/sys/fs/cgroup/unified/")).length,
+    remove: () => {
+      const left = made.filter((dir) => {
+        try {
+          Deno.removeSync(dir);
+          return false;
+        } catch {
+          return true;
+        }
+      });
+      assertEquals(left, [], "the delegated folders are empty again: no cgroup of the container's was left");
+    },
+  };
+}
+
+Deno.test(
+  named(
+    "rootless gcr create as runc on cgroup v1 with delegated folders: config.json's limits applied in its cgroupsPath",
+    skip,
+  ),
+  async () => {
+    const account = await ensureUser(RANGED_USER);
+    const delegated = delegateCgroups(account);
+    const seen: Record<string, string> = {};
+    try {
+      for (const [name, path] of RUNTIMES) {
+        await withEnv(path(), async (env) => {
+          const bundle = await makeBundle(
+            env,
+            "bundle-limits",
+            { memory: { limit: 64 << 20 }, pids: { limit: 42 } },
+            (c) => {
+              c.linux.cgroupsPath = `/${delegated.name}/${name}-${crypto.randomUUID().slice(0, 8)}`;
+              c.process.args = [
+                "sh",
+                "-c",
+                "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; grep -c " +
+                `${delegated.name} /proc/self/cgroup`,
+              ];
+            },
+          );
+          const result = await runBundle(env, path(), bundle, []);
+          assertEquals(result.code, 0, `${name} create`, `${result.output}\n${result.log}`);
+          seen[name] = result.output;
+        });
+      }
+    } finally {
+      delegated.remove();
+    }
+    assertEquals(
+      seen.runc,
+      `${64 << 20}\n42\n${delegated.v1}\n`,
+      "runc, the anchor: the limits inside, and the container in the delegated folder of every v1 hierarchy",
+      seen.runc,
+    );
+    assertEquals(seen.gcr, seen.runc, "gcr as runc");
+  },
+);
 
 Deno.test(
   named(
