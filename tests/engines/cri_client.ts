@@ -140,10 +140,6 @@ export class CriClient {
     });
   }
 
-  version(): Promise<{ runtime_name: string; runtime_version: string; runtime_api_version: string }> {
-    return this.#call(this.#runtime, "Version", {});
-  }
-
   async imageStatus(image: string): Promise<Image | null> {
     return (await this.#call<{ image: Image | null }>(this.#image, "ImageStatus", { image: { image } })).image;
   }

@@ -74,10 +74,10 @@ import { busyboxImageUnavailable } from "../oci/podman_env.ts";
 import { buildDockerArchives } from "./docker_archives.ts";
 
 /** Debian's client; /usr/local/bin/docker, when present, is another, newer one. */
-export const DOCKER = "/usr/bin/docker";
-export const DOCKERD = "/usr/sbin/dockerd";
+const DOCKER = "/usr/bin/docker";
+const DOCKERD = "/usr/sbin/dockerd";
 /** The busybox image's name once loaded (`sh` its command). */
-export const DOCKER_IMAGE = "gcr-busybox:latest";
+const DOCKER_IMAGE = "gcr-busybox:latest";
 /** The runtimes every environment knows, by the name `docker run --runtime` takes. */
 export const RUNTIME_NAMES = ["runc", "gcr"] as const;
 export type RuntimeName = typeof RUNTIME_NAMES[number];
@@ -128,7 +128,7 @@ export function dockerUnavailable(): string | undefined {
 // The image
 
 /** The busybox image as a docker-archive, built once (from podman_env's OCI layout, by skopeo) and kept in CACHE. */
-export function dockerImageArchive(): Promise<string> {
+function dockerImageArchive(): Promise<string> {
   return memo("docker-image", buildArchive);
 }
 
