@@ -185,7 +185,7 @@ async function ociExec(args: readonly string[]): Promise<number> {
         env: withHome(
           spec.process.env,
           spec.process.user.uid,
-          readInRoot(containerRoot(found.record.initPid!, found.record.rootfs), "/etc/passwd"),
+          () => readInRoot(containerRoot(found.record.initPid!, found.record.rootfs), "/etc/passwd"),
         ),
         workdir: spec.process.cwd,
         ids: entryIds(context),

@@ -105,7 +105,7 @@ export function namespacedSysctl(name: string, namespaces: ReadonlySet<string>):
  * (security/user.ts, withHome).
  */
 export function processEnv(spec: Pick<OciSpec, "process" | "root">): string[] {
-  return withHome(spec.process.env, spec.process.user.uid, readInRoot(spec.root.path, "/etc/passwd"));
+  return withHome(spec.process.env, spec.process.user.uid, () => readInRoot(spec.root.path, "/etc/passwd"));
 }
 
 /**

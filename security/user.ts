@@ -105,8 +105,10 @@ export function resolveUserIn(spec: string, passwdText: string, groupText: strin
  * `uid`, else "/". runc does this (setupUser), so engines leave HOME out of
  * config.json: Docker's containers get HOME=/root from it.
  */
-export function withHome(env: readonly string[], uid: number, passwdText: string): string[] {
+export function withHome(env: readonly string[], uid: number, passwd: string | (() => string)): string[] {
   if (env.some((entry) => entry.startsWith("HOME=") && entry.length > "HOME=".length)) return [...env];
+  // Read only when needed (podman sets HOME; Docker leaves it to the runtime).
+  const passwdText = typeof passwd === "string" ? passwd : passwd();
   const home = parsePasswd(passwdText).find((entry) => entry.uid === uid)?.home ?? "/";
   return [...env.filter((entry) => !entry.startsWith("HOME=")), `HOME=${home}`];
 }
