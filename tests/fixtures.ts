@@ -409,7 +409,9 @@ export async function spawnGcr(args: readonly string[], options: GcrOptions = {}
   const account = await ensureUser(options.user);
   const denoDir = dirname(options.deno ?? Deno.execPath());
   // setpriv, env and the gcr script all exec: the pid is gcr's own.
-  return new Running("setpriv", asUser(account, ["./gcr", ...full], { path: denoDir }), {
+  // options.env joins the user's clean environment (env -i): only what the test names.
+  const env = options.env ? { env: options.env } : {};
+  return new Running("setpriv", asUser(account, ["./gcr", ...full], { path: denoDir, ...env }), {
     ...options,
     cwd: SRC_DIR,
     env: undefined,

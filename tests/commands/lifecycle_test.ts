@@ -12,6 +12,7 @@ import {
   containerIds,
   describe,
   ensureFixtureDirs,
+  ensureUser,
   GCR,
   gcr,
   type GcrOptions,
@@ -23,8 +24,10 @@ import {
   named,
   needs,
   parseMountinfo,
+  RANGED_USER,
   REPO,
   ROOTFS_DIR,
+  rootlessUnavailable,
   Running,
   type RunResult,
   SCRATCH,
@@ -727,4 +730,57 @@ Deno.test(
       assert(!exists(info.paths.runtime) && !exists(info.paths.data), "both folders gone");
       await waitFor("the monitor to exit", () => (isDead(info.pid) ? true : undefined));
     }),
+);
+
+Deno.test(
+  named(
+    "rootless: a runtime folder under $XDG_RUNTIME_DIR that is a symlink, or not the user's, is refused before anything is kept there",
+    rootlessUnavailable(),
+  ),
+  async () => {
+    await busyboxRootfs();
+    const account = await ensureUser(RANGED_USER);
+    ensureFixtureDirs();
+    const dir = Deno.makeTempDirSync({ dir: SCRATCH, prefix: "xdg-" });
+    try {
+      const runtime = join(dir, "runtime");
+      const elsewhere = join(dir, "elsewhere");
+      Deno.mkdirSync(runtime, { mode: 0o700 });
+      Deno.mkdirSync(elsewhere, { mode: 0o700 });
+      Deno.chmodSync(dir, 0o755);
+      for (const folder of [runtime, elsewhere]) Deno.chownSync(folder, account.uid, account.gid);
+      const run = () =>
+        gcr(["run", "-q", "--rm", "busybox", "true"], { user: RANGED_USER, env: { XDG_RUNTIME_DIR: runtime } });
+
+      // A link planted where the records go (the user's own folder, but named through a link).
+      Deno.symlinkSync(elsewhere, join(runtime, "gcr"));
+      const linked = await run();
+      assertEquals(linked.code, 125, "refused", describe(linked));
+      assertIncludes(
+        linked.stderr,
+        `refusing to keep containers' state in ${runtime}/gcr: it is a symlink`,
+        "one line says why",
+        describe(linked),
+      );
+      assertEquals([...Deno.readDirSync(elsewhere)], [], "nothing kept through the link");
+
+      // A folder of someone else's (root's) in its place.
+      Deno.removeSync(join(runtime, "gcr"));
+      Deno.mkdirSync(join(runtime, "gcr"), { mode: 0o777 });
+      Deno.chmodSync(join(runtime, "gcr"), 0o777);
+      const foreign = await run();
+      assertEquals(foreign.code, 125, "refused", describe(foreign));
+      assertIncludes(foreign.stderr, "it is owned by uid 0", "one line says whose it is", describe(foreign));
+      assertEquals([...Deno.readDirSync(join(runtime, "gcr"))], [], "nothing kept in it");
+
+      // The control: the user's own folder is used, and left with the sticky bit runc gives its own.
+      Deno.removeSync(join(runtime, "gcr"));
+      const own = await run();
+      assertEquals(own.code, 0, "runs with the user's own folder", describe(own));
+      const made = Deno.lstatSync(join(runtime, "gcr"));
+      assertEquals([made.isDirectory, made.uid, (made.mode ?? 0) & 0o7777], [true, account.uid, 0o1700]);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
 );
