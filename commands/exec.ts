@@ -22,7 +22,7 @@ import type { IdPlan } from "../steps/plan.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { type ExecPlan, execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
-import { envOption, parseFlags, scanOptions, workdirOption } from "./flags.ts";
+import { envOption, listFlag, parseFlags, scanOptions, workdirOption } from "./flags.ts";
 import { CHAIN_FDS } from "../ffi/chain.ts";
 import { libc } from "../ffi/libc.ts";
 import { moveFdAbove } from "../ffi/fds.ts";
@@ -140,10 +140,11 @@ async function ociExec(args: readonly string[]): Promise<number> {
       "console-socket": "value",
       tty: "bool",
       cwd: "value",
-      env: "value",
+      env: "list",
+      user: "value",
       "preserve-fds": "value",
     },
-    { p: "process", d: "detach", t: "tty", e: "env" },
+    { p: "process", d: "detach", t: "tty", e: "env", u: "user" },
     "exec",
   );
   const [id, ...command] = rest;
@@ -157,9 +158,14 @@ async function ociExec(args: readonly string[]): Promise<number> {
   const context = found.record.exec;
   if (!context) throw new Error(`container ${found.id} has no record of how to enter it`);
   const processFile = flags.get("process");
-  const processJson = processFile
-    ? JSON.parse(Deno.readTextFileSync(processFile))
-    : { args: command, cwd: flags.get("cwd") ?? context.workdir, env: context.env, user: { uid: 0, gid: 0 } };
+  // As runc's: a process file is the whole process; without one, the flags
+  // shape it (--env added to the container's, --user as uid[:gid], numeric).
+  const processJson = processFile ? JSON.parse(Deno.readTextFileSync(processFile)) : {
+    args: command,
+    cwd: flags.get("cwd") ?? context.workdir,
+    env: mergeEnv(context.env, envFlags(listFlag(flags, "env"))),
+    user: numericUser(flags.get("user"), context.user ?? { uid: 0, gid: 0 }),
+  };
   if (!processFile && command.length === 0) throw new UsageError("gcr exec: give --process or a command");
   // The process object is read by the same code as config.json's.
   const spec = parseSpec(
@@ -209,6 +215,24 @@ async function ociExec(args: readonly string[]): Promise<number> {
   } finally {
     if (socket !== undefined) libc().close(socket);
   }
+}
+
+/**
+ * runc exec's `--user uid[:gid]` (numbers only, as runc takes them) over
+ * the container's own process user, which runc's exec starts from.
+ */
+function numericUser(spec: string | undefined, base: { uid: number; gid: number }): { uid: number; gid: number } {
+  if (spec === undefined) return { uid: base.uid, gid: base.gid };
+  const match = spec.match(/^(\d+)(?::(\d+))?$/);
+  if (!match) throw new UsageError(`gcr exec: --user takes uid[:gid] as numbers (got ${JSON.stringify(spec)})`);
+  return { uid: Number(match[1]), gid: match[2] === undefined ? base.gid : Number(match[2]) };
+}
+
+/** runc exec's `--env KEY=VALUE`, each added to the container's environment. */
+function envFlags(values: readonly string[]): string[] {
+  const bad = values.find((entry) => entry.indexOf("=") < 1);
+  if (bad !== undefined) throw new UsageError(`gcr exec: --env takes KEY=VALUE (got ${JSON.stringify(bad)})`);
+  return [...values];
 }
 
 /**

@@ -10,10 +10,14 @@
  */
 import { UsageError } from "./usage.ts";
 
-/** runc-style flags: `--name value`, `--name=value`, `-n value`; booleans without a value. */
+/**
+ * runc-style flags: `--name value`, `--name=value`, `-n value`; booleans
+ * without a value; a "list" flag may be given again, its values joined by
+ * NUL (listFlag splits them).
+ */
 export function parseFlags(
   args: readonly string[],
-  spec: Record<string, "bool" | "value">,
+  spec: Record<string, "bool" | "value" | "list">,
   aliases: Record<string, string>,
   command: string,
 ): { flags: Map<string, string>; rest: string[] } {
@@ -38,10 +42,17 @@ export function parseFlags(
     else {
       const value = at > 0 ? arg.slice(at + 1) : args[++i];
       if (value === undefined) throw new UsageError(`gcr ${command}: option ${arg} needs a value`);
-      flags.set(name, value);
+      const before = flags.get(name);
+      flags.set(name, kind === "list" && before !== undefined ? `${before}\0${value}` : value);
     }
   }
   return { flags, rest };
+}
+
+/** The values of a "list" flag, in the order given. */
+export function listFlag(flags: Map<string, string>, name: string): string[] {
+  const joined = flags.get(name);
+  return joined === undefined ? [] : joined.split("\0");
 }
 
 /**

@@ -26,7 +26,16 @@ import {
   type RunResult,
   STATE_DIR,
 } from "../fixtures.ts";
-import { assert, assertEquals, assertIncludes, assertMatch, assertNotIncludes, lines, waitFor } from "../helpers.ts";
+import {
+  assert,
+  assertEquals,
+  assertIncludes,
+  assertMatch,
+  assertNotEquals,
+  assertNotIncludes,
+  lines,
+  waitFor,
+} from "../helpers.ts";
 import { exists, readTextOr } from "../../host/files.ts";
 import { sleep } from "../../host/time.ts";
 import { cgroupFoldersOf, type Json, PATH_ENV, sh, SKIP, withOci } from "./oci_env.ts";
@@ -1055,6 +1064,26 @@ Deno.test(
         assertEquals(words(plain.stdout), `0 ${map}`, `${kind}: exec ID CMD's uid and user namespace`, describe(plain));
         const status = await o.gcr(["exec", id, "sh", "-c", "exit 7"]);
         assertEquals(status.code, 7, `${kind}: exec ID CMD's exit status`, describe(status));
+        // runc's flags for it: --user uid[:gid] and --env, each added to the container's environment.
+        const flagged = await o.gcr([
+          "exec",
+          "-u",
+          "1000:1001",
+          "-e",
+          "A=1",
+          "--env",
+          "B=2",
+          id,
+          "sh",
+          "-c",
+          'id -u; id -g; echo "$A$B"',
+        ]);
+        assertEquals([flagged.code, flagged.stdout], [0, "1000\n1001\n12\n"], `${kind}: exec -u -e`, describe(flagged));
+        for (const bad of [["-u", "nobody"], ["-e", "NOVALUE"]]) {
+          const refused = await o.gcr(["exec", ...bad, id, "true"]);
+          assertNotEquals(refused.code, 0, `${kind}: exec ${bad.join(" ")} is refused`, describe(refused));
+          assertEquals(lines(refused.stderr).length, 1, "in one line", describe(refused));
+        }
         await o.gcrOk(["delete", "--force", id]);
       }
     }),
