@@ -27,10 +27,10 @@ export const USAGE = `usage: gcr run [options] <image> [command [args…]]
 
 OCI runtime (runc's command line, for engines such as podman):
        gcr [--root DIR] [--log FILE] [--log-format json] [--rootless true|false|auto] create [--bundle B]
-           [--pid-file F]
-           [--console-socket S] [--no-pivot] [--preserve-fds N] <id>
+           [--pid-file F] [--console-socket S] [--no-pivot] [--preserve-fds N] <id>
        gcr start|state|pause|resume <id>;  gcr kill [--all] <id> [SIGNAL];  gcr delete [--force] <id>
-       gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] <id>;  gcr exec <id> CMD…
+       gcr exec --process P.json [--detach] [--pid-file F] [--console-socket S] <id>
+       gcr exec [-u UID[:GID]] [-e K=V]… [--cwd DIR] [--detach] <id> CMD…   (runc's form, no process file)
        gcr ps [--format json] <id>;  gcr features;  gcr --version
        gcr update [--resources FILE|-] [--memory SIZE] [--memory-swap SIZE] [--memory-reservation SIZE]
            [--cpu-share N] [--cpu-period US] [--cpu-quota US] [--cpuset-cpus LIST] [--cpuset-mems LIST]
