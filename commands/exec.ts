@@ -165,7 +165,14 @@ async function ociExec(args: readonly string[]): Promise<number> {
     cwd: flags.get("cwd") ?? context.workdir,
     env: mergeEnv(context.env, envFlags(listFlag(flags, "env"))),
     user: numericUser(flags.get("user"), context.user ?? { uid: 0, gid: 0 }),
+    terminal: flags.get("tty") === "true",
   };
+  // Accepted as runc's flag, but an exec's chain has no room for them yet (create's has): said, not dropped.
+  const preserve = flags.get("preserve-fds") ?? "0";
+  if (!/^\d{1,3}$/.test(preserve)) throw new UsageError(`gcr exec: --preserve-fds takes a count (got ${preserve})`);
+  if (preserve !== "0" && Number(preserve) > 0) {
+    throw new Error(`--preserve-fds ${preserve}: gcr passes extra descriptors to create's process, not to an exec's`);
+  }
   if (!processFile && command.length === 0) throw new UsageError("gcr exec: give --process or a command");
   // The process object is read by the same code as config.json's.
   const spec = parseSpec(

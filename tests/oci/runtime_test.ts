@@ -1079,7 +1079,8 @@ Deno.test(
           'id -u; id -g; echo "$A$B"',
         ]);
         assertEquals([flagged.code, flagged.stdout], [0, "1000\n1001\n12\n"], `${kind}: exec -u -e`, describe(flagged));
-        for (const bad of [["-u", "nobody"], ["-e", "NOVALUE"]]) {
+        // --tty needs a console socket to give the terminal to; an exec's chain has no room for --preserve-fds.
+        for (const bad of [["-u", "nobody"], ["-e", "NOVALUE"], ["-t"], ["--preserve-fds", "1"]]) {
           const refused = await o.gcr(["exec", ...bad, id, "true"]);
           assertNotEquals(refused.code, 0, `${kind}: exec ${bad.join(" ")} is refused`, describe(refused));
           assertEquals(lines(refused.stderr).length, 1, "in one line", describe(refused));
