@@ -30,7 +30,13 @@ Deno.test(
       const traces = join(o.work, "traces");
       const bundle = await o.bundle((c) => {
         c.process.args = ["sleep", "60"];
+        // Every kind of hook, each saying its name: the trace shows each where the spec runs it.
+        const hook = (kind: string) => [{ path: "/bin/sh", args: ["sh", "-c", `: ${kind}`] }];
         c.hooks = {
+          prestart: hook("prestart"),
+          createRuntime: hook("createRuntime"),
+          createContainer: hook("createContainer"),
+          startContainer: hook("startContainer"),
           poststart: [{ path: "/bin/sh", args: ["sh", "-c", "true"] }],
           poststop: [{ path: "/bin/sh", args: ["sh", "-c", "exit 0"] }],
         };
@@ -96,7 +102,22 @@ Deno.test(
         "create: ends at the start gate",
         text,
       );
+      for (const kind of ["prestart", "createRuntime", "createContainer"]) {
+        assertIncludes(create!.body, `  ${kind} hook #0: /bin/sh -c : ${kind} (`, `create: the ${kind} hook`, text);
+        assertIncludes(create!.body, `  ${kind} hook #0: exit status 0`, `create: the ${kind} hook's status`, text);
+      }
+      assertIncludes(
+        start!.body,
+        "  startContainer hook #0: /bin/sh -c : startContainer (",
+        "start: the startContainer hook, before the gate",
+        text,
+      );
       assertIncludes(start!.body, "start.fifo, one byte) = 1", "start: the byte into the start FIFO", text);
+      assert(
+        start!.body.indexOf("startContainer hook #0") < start!.body.indexOf("start.fifo, one byte"),
+        "start: the startContainer hook runs before the gate opens",
+        text,
+      );
       assertIncludes(start!.body, "sleep exec'd", "start: the command's exec seen", text);
       assertIncludes(
         start!.body,
