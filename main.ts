@@ -133,7 +133,10 @@ async function runVerb(argv: readonly string[], failed: (message: string) => voi
   const [verb, ...rest] = global.rest;
   setRuntimeLog(global.options.log, global.options.logFormat);
   const traceDir = global.options.traceDir;
-  setTraceDir(traceDir, traceDir ? (await import("./commands/trace_file.ts")).openTraceFile : undefined, argv);
+  setTraceDir(
+    traceDir ? { dir: traceDir, open: (await import("./commands/trace_file.ts")).openTraceFile } : undefined,
+    argv,
+  );
   try {
     if (verb === undefined) throw new UsageError("missing command");
     const command = Object.hasOwn(COMMANDS, verb) ? COMMANDS[verb] : undefined;

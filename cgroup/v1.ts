@@ -185,12 +185,12 @@ export function v1Plan(
       throw new CgroupUnavailableError(`cannot limit ${controller}: no cgroup v1 hierarchy has that controller`);
     }
   }
+  const placed = used.map((h) => ({ h, ...placement(h.mount, h.dir, id, options.path) }));
   if (caller.rootless) {
     // Where the container's folders are made must be the user's: under its
     // own cgroup, or under config.json's cgroupsPath (an admin may chown a
     // v1 folder to a user, which is v1's delegation, and runc uses it).
-    for (const h of used) {
-      const { dir, parents } = placement(h.mount, h.dir, id, options.path);
+    for (const { dir, parents } of placed) {
       const where = nearestExisting(parents[0] ?? dir.slice(0, dir.lastIndexOf("/")));
       if (!ownedBy(where, caller.uid)) {
         throw new CgroupUnavailableError(
@@ -204,8 +204,7 @@ export function v1Plan(
   const ops: CgroupOp[] = [];
   const dirs: string[] = [];
   const folders: string[] = [];
-  for (const h of used) {
-    const { dir, parents, shared } = placement(h.mount, h.dir, id, options.path);
+  for (const { h, dir, parents, shared } of placed) {
     dirs.push(dir);
     folders.push(...shared);
     const isCpuset = h.controllers.includes("cpuset");

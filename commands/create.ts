@@ -21,8 +21,7 @@ import { runLateHooks } from "./oci_container.ts";
 import { containerPaths } from "../state/paths.ts";
 import { processStart } from "../host/processes.ts";
 import { type ContainerRecord, execContext, readRecord, updateRecord } from "../state/records.ts";
-import { UsageError } from "./usage.ts";
-import { parseFlags } from "./flags.ts";
+import { countFlag, parseFlags } from "./flags.ts";
 import { NS_FILE, ociSteps, processEnv } from "../oci/plan.ts";
 import { containerRoot } from "../oci/container_root.ts";
 import { lookPathProblem } from "../oci/look_path.ts";
@@ -64,11 +63,7 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
     "create",
   );
   const id = oneId(rest, "create");
-  const preserveText = flags.get("preserve-fds") ?? "0";
-  if (!/^\d{1,3}$/.test(preserveText)) {
-    throw new UsageError(`gcr create: --preserve-fds takes a count (got ${preserveText})`);
-  }
-  const preserved = Number(preserveText);
+  const preserved = countFlag(flags, "preserve-fds", "create");
   for (let fd = 3; fd < 3 + preserved; fd++) {
     if (libc().fcntl(fd, F_GETFD, 0) === -1) {
       throw new Error(`--preserve-fds ${preserved}: descriptor ${fd} is not open`);

@@ -22,7 +22,7 @@ import type { IdPlan } from "../steps/plan.ts";
 import { pidNamespaceVia } from "../steps/join_namespaces.ts";
 import { type ExecPlan, execSteps } from "../steps/pipeline.ts";
 import { UsageError } from "./usage.ts";
-import { envOption, listFlag, parseFlags, scanOptions, workdirOption } from "./flags.ts";
+import { countFlag, envOption, listFlag, parseFlags, scanOptions, workdirOption } from "./flags.ts";
 import { CHAIN_FDS } from "../ffi/chain.ts";
 import { libc } from "../ffi/libc.ts";
 import { moveFdAbove } from "../ffi/fds.ts";
@@ -168,9 +168,8 @@ async function ociExec(args: readonly string[]): Promise<number> {
     terminal: flags.get("tty") === "true",
   };
   // Accepted as runc's flag, but an exec's chain has no room for them yet (create's has): said, not dropped.
-  const preserve = flags.get("preserve-fds") ?? "0";
-  if (!/^\d{1,3}$/.test(preserve)) throw new UsageError(`gcr exec: --preserve-fds takes a count (got ${preserve})`);
-  if (preserve !== "0" && Number(preserve) > 0) {
+  const preserve = countFlag(flags, "preserve-fds", "exec");
+  if (preserve > 0) {
     throw new Error(`--preserve-fds ${preserve}: gcr passes extra descriptors to create's process, not to an exec's`);
   }
   if (!processFile && command.length === 0) throw new UsageError("gcr exec: give --process or a command");

@@ -49,6 +49,13 @@ export function parseFlags(
   return { flags, rest };
 }
 
+/** A count flag (`--preserve-fds N`): 0 when absent; a usage error unless it is 0-999. */
+export function countFlag(flags: Map<string, string>, name: string, command: string): number {
+  const text = flags.get(name) ?? "0";
+  if (!/^\d{1,3}$/.test(text)) throw new UsageError(`gcr ${command}: --${name} takes a count (got ${text})`);
+  return Number(text);
+}
+
 /** The values of a "list" flag, in the order given. */
 export function listFlag(flags: Map<string, string>, name: string): string[] {
   const joined = flags.get(name);

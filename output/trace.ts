@@ -25,23 +25,20 @@ export interface TraceFile {
   close(): void;
 }
 
-let folder: string | undefined;
-let openFile: ((path: string) => TraceFile) | undefined;
+/** The trace folder, and how a file in it is opened (commands/trace_file.ts). */
+export interface TraceDir {
+  readonly dir: string;
+  readonly open: (path: string) => TraceFile;
+}
+
+let traceDir: TraceDir | undefined;
 let file: TraceFile | undefined;
 let started = 0;
 let commandLine: readonly string[] = [];
 
-/**
- * The global option: the folder, how to open a file in it, and gcr's own
- * arguments for each part's first line (main.ts).
- */
-export function setTraceDir(
-  dir: string | undefined,
-  open: ((path: string) => TraceFile) | undefined,
-  argv: readonly string[],
-): void {
-  folder = dir;
-  openFile = open;
+/** The global option, and gcr's own arguments for each part's first line (main.ts). */
+export function setTraceDir(target: TraceDir | undefined, argv: readonly string[]): void {
+  traceDir = target;
   commandLine = argv;
   started = performance.now();
 }
@@ -53,9 +50,9 @@ export function setTraceDir(
  * for the same run is a no-op.
  */
 export function traceContainer(id: string): void {
-  if (folder === undefined || !openFile || file) return;
-  Deno.mkdirSync(folder, { recursive: true, mode: 0o700 });
-  file = openFile(`${folder}/${id}.trace`);
+  if (!traceDir || file) return;
+  Deno.mkdirSync(traceDir.dir, { recursive: true, mode: 0o700 });
+  file = traceDir.open(`${traceDir.dir}/${id}.trace`);
   const words = commandLine.map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : JSON.stringify(word)));
   write(`── ${new Date().toISOString()} pid ${Deno.pid}: gcr ${words.join(" ")}`);
 }

@@ -32,6 +32,7 @@ import {
 import { assert, assertEquals, assertIncludes, assertMatch, waitFor } from "../helpers.ts";
 import { exists, readTextOr } from "../../host/files.ts";
 import { type PodmanEnv, podmanEnv, rootlessPodmanUnavailable } from "./podman_env.ts";
+import type { Json } from "./oci_env.ts";
 import {
   checkDetachedLifecycle,
   checkRunRm,
@@ -239,7 +240,7 @@ async function makeBundle(
   env: PodmanEnv,
   name: string,
   resources: Resources,
-  edit?: (config: Record<string, any>) => void,
+  edit?: (config: Json) => void,
 ): Promise<string> {
   const bundle = join(env.dir, name);
   const rootfs = await busyboxRootfs();

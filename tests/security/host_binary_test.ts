@@ -146,6 +146,16 @@ async function gcrLogged(a: Arena, args: string[], log: string, user?: Account):
   return run("setpriv", asUser(user, ["sh", "-c", line], { path: join(a.dir, "bin") }));
 }
 
+/** Runs `fn` in a fresh arena (owned by `owner` when given), removed afterwards whatever happens. */
+async function inArena(fn: (a: Arena) => Promise<void>, owner?: { uid: number; gid: number }): Promise<void> {
+  const a = await arena(owner);
+  try {
+    await fn(a);
+  } finally {
+    a.remove();
+  }
+}
+
 /** Waits until the OCI container `id` has stopped (its command ended), then deletes it. */
 async function stopped(root: string, id: string, as: GcrOptions): Promise<void> {
   await waitFor(
@@ -196,23 +206,15 @@ async function ociJoiningAttack(a: Arena, user?: Account): Promise<void> {
   assertEquals(execs.map((e) => e.code), [0, 0, 0, 0, 0], "every exec ran", execs.map(describe).join("\n"));
 }
 
-Deno.test(named("OCI create/start: a command of /proc/self/exe never runs the runtime's binary", SKIP), async () => {
-  const a = await arena();
-  try {
-    await ociEntryAttack(a);
-  } finally {
-    a.remove();
-  }
-});
+Deno.test(
+  named("OCI create/start: a command of /proc/self/exe never runs the runtime's binary", SKIP),
+  () => inArena((a) => ociEntryAttack(a)),
+);
 
-Deno.test(named("OCI exec --process: a joining process is never open to the container", SKIP), async () => {
-  const a = await arena();
-  try {
-    await ociJoiningAttack(a);
-  } finally {
-    a.remove();
-  }
-});
+Deno.test(
+  named("OCI exec --process: a joining process is never open to the container", SKIP),
+  () => inArena((a) => ociJoiningAttack(a)),
+);
 
 Deno.test(
   named(
@@ -222,12 +224,9 @@ Deno.test(
   async () => {
     const user = await ensureUser(RANGED_USER);
     for (const attack of [ociEntryAttack, ociJoiningAttack]) {
-      const a = await arena(user);
-      try {
+      await inArena(async (a) => {
         await attack(a, user);
-      } finally {
-        a.remove();
-      }
+      }, user);
     }
   },
 );
@@ -270,14 +269,10 @@ async function ociExecs(a: Arena, user?: Account): Promise<void> {
   assertEquals((await gcr(["--root", root, "delete", "--force", "s"], as)).code, 0, "delete --force");
 }
 
-Deno.test(named("OCI exec --process and exec ID CMD as root: no user namespace", SKIP), async () => {
-  const a = await arena();
-  try {
-    await ociExecs(a);
-  } finally {
-    a.remove();
-  }
-});
+Deno.test(
+  named("OCI exec --process and exec ID CMD as root: no user namespace", SKIP),
+  () => inArena((a) => ociExecs(a)),
+);
 
 Deno.test(
   named(
@@ -286,18 +281,14 @@ Deno.test(
   ),
   async () => {
     const user = await ensureUser(RANGED_USER);
-    const a = await arena(user);
-    try {
+    await inArena(async (a) => {
       await ociExecs(a, user);
-    } finally {
-      a.remove();
-    }
+    }, user);
   },
 );
 
 Deno.test(named("gcr run: a command of /proc/self/exe never runs the runtime's binary", SKIP), async () => {
-  const a = await arena();
-  try {
+  await inArena(async (a) => {
     const result = await gcr(["run", "-q", "--rm", a.rootfs, "/proc/self/exe"], { deno: a.deno, rootfsDir: false });
     await assertUntouched(a, result.stdout, describe(result));
     assertEquals(result.code, 127, "/proc/self/exe is gcr's trampoline, which refuses to run", describe(result));
@@ -307,9 +298,7 @@ Deno.test(named("gcr run: a command of /proc/self/exe never runs the runtime's b
       "",
       describe(result),
     );
-  } finally {
-    a.remove();
-  }
+  });
 });
 
 /**
@@ -345,41 +334,31 @@ async function joiningAttack(a: Arena, as: GcrOptions): Promise<void> {
   }
 }
 
-Deno.test(named("gcr run -d + gcr exec: a joining process is never open to the container", SKIP), async () => {
-  const a = await arena();
-  try {
-    await joiningAttack(a, { deno: a.deno, rootfsDir: false });
-  } finally {
-    a.remove();
-  }
-});
+Deno.test(
+  named("gcr run -d + gcr exec: a joining process is never open to the container", SKIP),
+  () => inArena((a) => joiningAttack(a, { deno: a.deno, rootfsDir: false })),
+);
 
 Deno.test(
   named("rootless gcr run: /proc/self/exe never runs a deno the user owns", rootlessUnavailable() ?? SKIP),
   async () => {
     const account = await ensureUser(RANGED_USER);
-    const a = await arena(account);
-    try {
+    await inArena(async (a) => {
       const entry = await gcr(["run", "-q", "--rm", a.rootfs, "/proc/self/exe"], {
         user: RANGED_USER,
         deno: a.deno,
         rootfsDir: false,
       });
       await assertUntouched(a, entry.stdout, describe(entry));
-    } finally {
-      a.remove();
-    }
+    }, account);
   },
 );
 
 Deno.test(
   named("rootless gcr exec: a joining process is never open to the container", rootlessUnavailable() ?? SKIP),
   async () => {
-    const a = await arena(await ensureUser(RANGED_USER));
-    try {
+    await inArena(async (a) => {
       await joiningAttack(a, { user: RANGED_USER, deno: a.deno, rootfsDir: false });
-    } finally {
-      a.remove();
-    }
+    }, await ensureUser(RANGED_USER));
   },
 );
