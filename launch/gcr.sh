@@ -41,8 +41,24 @@ bundle_is_fresh() {
   done
   return 0
 }
+# The command ./gcr execs, an empty field, the sources (NUL-terminated).
+write_launch() {
+  { printf '%s\0' "$deno" run -A --cached-only --quiet --no-config --v8-flags=--no-lazy "$bundle/main.js" "" && tr '\n' '\0' <"$1/sources.txt"; } \
+    >"$1/launch.new" && mv -f "$1/launch.new" "$1/launch"
+}
+deno=$(command -v deno)
 fresh=
 bundle_is_fresh && fresh=1
+# A fresh bundle whose launch names a deno that is gone or no longer the
+# one on PATH (the bundle was built by a run with another PATH, e.g. a
+# test's copy of deno) would send every ./gcr here, through this script's
+# freshness loop, until a source changed: write its launch again.
+if [ -n "$fresh" ] && [ -z "$GCR_NO_BUNDLE" ]; then
+  case $deno in
+  /*) [ "$(head -c 4096 "$bundle/launch" | tr '\0' '\n' | head -n 1)" = "$deno" ] ||
+    write_launch "$(cd "$bundle" && pwd -P)" 2>/dev/null ;;
+  esac
+fi
 if [ -n "$GCR_NO_BUNDLE" ]; then
   fresh=
 elif [ -z "$fresh" ]; then
@@ -53,15 +69,13 @@ elif [ -z "$fresh" ]; then
   # its own); a deno found elsewhere later fails that exec, and ./gcr
   # comes back here.
   building=$here/.cache/bundle.$$
-  deno=$(command -v deno)
   if mkdir -p "$building" 2>/dev/null && : >"$building/stamp" &&
     { find "$here" \( -path "$here/.*" -o -path "$here/tests" -o -path "$here/bench" -o -path "$here/rootfs" \) \
       -prune -o -name '*.ts' -print && echo "$here/deno.json" && echo "$here/launch/gcr.sh"; } >"$building/sources.txt" 2>/dev/null &&
     { printf 'set --' && sed "s/'/'\\\\''/g; s/^/ '/; s/\$/'/" "$building/sources.txt" | tr -d '\n' && echo; } \
       >"$building/sources.sh" &&
     case $deno in /*) ;; *) false ;; esac &&
-    { printf '%s\0' "$deno" run -A --cached-only --quiet --no-config --v8-flags=--no-lazy "$bundle/main.js" "" && tr '\n' '\0' <"$building/sources.txt"; } \
-      >"$building/launch" &&
+    write_launch "$building" &&
     deno bundle --quiet --platform deno --code-splitting --outdir "$building" "$here/main.ts" >/dev/null 2>&1 &&
     sed -i 's/import("\(\.\/[^"]*\)")/import(String("\1"))/g' "$building"/*.js &&
     ln -sfn "bundle.$$" "$building.link" && { [ -L "$bundle" ] || rm -rf "$bundle"; } &&

@@ -65,3 +65,24 @@ Deno.test("gcr's bundle is rebuilt when a module two folders deep changes, from 
     remove();
   }
 });
+
+Deno.test("a fresh bundle whose launch names a deno that is gone gets its launch written again, not rebuilt", async () => {
+  const { dir, remove } = await copyOfSources();
+  try {
+    const gcr = join(dir, "gcr");
+    const built = await run(gcr, ["--version"], { cwd: "/" });
+    assertEquals(built.code, 0, "built", describe(built));
+    const launchFile = join(dir, ".cache", "bundle", "launch");
+    const fields = () => Deno.readTextFileSync(launchFile).split("\0");
+    const before = fields();
+    const stamp = Deno.statSync(join(dir, ".cache", "bundle", "stamp")).mtime!;
+    // What a run with a test's copy of deno on PATH leaves behind once the copy is removed.
+    Deno.writeTextFileSync(launchFile, ["/nonexistent/bin/deno", ...before.slice(1)].join("\0"));
+    const again = await run(gcr, ["--version"], { cwd: "/" });
+    assertEquals([again.code, again.stdout.startsWith("gcr version ")], [0, true], "still runs", describe(again));
+    assertEquals(fields(), before, "./gcr execs the deno on PATH again from the next run");
+    assertEquals(Deno.statSync(join(dir, ".cache", "bundle", "stamp")).mtime, stamp, "the bundle itself was kept");
+  } finally {
+    remove();
+  }
+});
