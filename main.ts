@@ -71,7 +71,10 @@ function versionCommand(): number {
  * code a process loads, even code it never calls (measured: bench/README.md).
  * The bundle makes each verb's module a chunk of its own and the code they
  * share chunks of their own; main.ts's own imports are what every verb
- * needs to start and to report an error.
+ * needs to start and to report an error. launch/join_chunks.ts finds this
+ * table in the bundle and joins each verb's chunks into it: an import here
+ * must be a verb (one per process), and one that may load beside any verb
+ * belongs outside it.
  */
 const COMMANDS: Readonly<Record<string, Command>> = {
   // Docker's and the Go original's

@@ -25,11 +25,11 @@
 # function as its chunk loads, so Deno's code cache holds them all and a
 # later run compiles none (gcr run 5 ms faster; the small verbs unchanged).
 #
-# Deno walks every `import("./literal")` at start-up, as if it were a static
-# import, though the verb never calls it: main.js's eleven cost every verb
-# 2.6 ms (measured: bench/README.md). The bundle's dynamic imports are made
-# opaque to that walk (`import(String("./chunk.js"))`), so a chunk is read
-# only when a verb imports it.
+# launch/join_chunks.ts then rewrites esbuild's output: every dynamic
+# import made opaque to Deno's walk at start-up (`import(String("./x.js"))`;
+# Deno walked main.js's eleven as if static, 2.6 ms for every verb), and
+# esbuild's many small shared chunks joined into fewer modules per verb
+# (Deno pays for each module it loads).
 here=$(cd "${0%/*}/.." && pwd -P) || exit 125
 bundle=$here/.cache/bundle
 # In a function: the list's `set --` replaces only the function's arguments.
@@ -77,7 +77,9 @@ elif [ -z "$fresh" ]; then
     case $deno in /*) ;; *) false ;; esac &&
     write_launch "$building" &&
     deno bundle --quiet --platform deno --code-splitting --outdir "$building" "$here/main.ts" >/dev/null 2>&1 &&
-    sed -i 's/import("\(\.\/[^"]*\)")/import(String("\1"))/g' "$building"/*.js &&
+    deno run --quiet --no-config --allow-read="$building" --allow-write="$building" --allow-run="$(readlink -f "$deno")" \
+      "$here/launch/join_chunks.ts" "$building" &&
+    deno run -A --quiet --no-config "$here/launch/join_chunks.ts" --check "$building" >/dev/null 2>&1 &&
     ln -sfn "bundle.$$" "$building.link" && { [ -L "$bundle" ] || rm -rf "$bundle"; } &&
     mv -T "$building.link" "$bundle"; then
     fresh=1

@@ -26,6 +26,8 @@ const LAYERS: Record<string, number> = {
   ffi: 7,
   host: 7,
   output: 7,
+  // The bundle's build step: imports none of gcr.
+  launch: 8,
 };
 
 /** The runtime side, which must not import image/ (nor image/ it). */

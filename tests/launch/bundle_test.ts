@@ -38,6 +38,9 @@ Deno.test("gcr's bundle is rebuilt when a module two folders deep changes, from 
       describe(first),
     );
     assertEquals(Deno.statSync(join(dir, ".cache", "bundle", "main.js")).isFile, true, "it runs a bundle");
+    const bundled = Deno.readTextFileSync(join(dir, ".cache", "bundle", "main.js"));
+    const imported = [...bundled.matchAll(/^import\s*(?:\{[^}]*\}\s*from\s*)?"\.\/([^"]+)";$/gm)].map((m) => m[1]);
+    assertEquals(new Set(imported), new Set(["core.js"]), "its chunks joined (launch/join_chunks.ts)");
 
     // Only the nested module changes; a second of mtime resolution is not assumed.
     const built = Deno.statSync(join(dir, ".cache", "bundle", "stamp")).mtime!;
