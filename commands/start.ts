@@ -9,7 +9,7 @@
 
 import { AT_FDCWD, ERRNO, LAYOUT, O, O_CLOEXEC, POLLIN, SIGNALS } from "../ffi/constants.ts";
 import { check, errnoDescription, errnoName, lastErrno, SyscallError } from "../ffi/errno.ts";
-import { bindLibc, libc } from "../ffi/libc.ts";
+import { libc } from "../ffi/libc.ts";
 import { cString } from "../ffi/fds.ts";
 import { sleep } from "../host/time.ts";
 import { warn } from "../output/runtime_log.ts";
@@ -37,7 +37,6 @@ export async function startCommand(args: readonly string[]): Promise<number> {
   const hooks = record.hooks ?? {};
   if (hooks.startContainer?.length) await startContainerHooks(found, hooks.startContainer);
 
-  bindLibc(["openat", "write", "close", "read", "poll"]);
   // Opened before the byte goes in: every report the child writes after it lands here.
   const report = libc().openat(AT_FDCWD, cString(found.paths.reportFifo), O.RDONLY | O.NONBLOCK | O_CLOEXEC, 0);
   try {

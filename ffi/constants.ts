@@ -169,6 +169,18 @@ export const SIGNALS = {
  * wrapper can wait forever (seen here: a hang in setxid_mark_thread).
  */
 export const SYS = {
+  // The parent's plain calls, made through one binding of syscall() (ffi/libc.ts, THROUGH_SYSCALL).
+  read: 0,
+  write: 1,
+  close: 3,
+  poll: 7,
+  access: 21,
+  kill: 62,
+  fcntl: 72,
+  prctl: 157,
+  openat: 257,
+  pipe2: 293,
+  memfd_create: 319,
   setgroups: 116,
   setresuid: 117,
   setresgid: 119,

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { SYS } from "./constants.ts";
 
 const symbols = {
   // void *calloc(size_t nmemb, size_t size)
@@ -195,8 +196,9 @@ type Symbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
 /**
  * Each symbol is bound on first use: Deno compiles a call trampoline per
- * symbol when it binds it (about 0.2-0.5 ms each, measured here), and a run
- * uses only part of the table (error, terminal and wait paths are rare).
+ * symbol when it binds it (0.1-0.3 ms each, more for more parameters,
+ * measured here), and a run uses only part of the table (error, terminal
+ * and wait paths are rare).
  */
 const bound = {} as Symbols;
 for (const name of Object.keys(symbols) as (keyof typeof symbols)[]) {
@@ -204,29 +206,64 @@ for (const name of Object.keys(symbols) as (keyof typeof symbols)[]) {
     configurable: true,
     enumerable: true,
     get() {
-      const value = Deno.dlopen("libc.so.6", { [name]: symbols[name] }).symbols[name];
+      const value = Object.hasOwn(THROUGH_SYSCALL, name)
+        ? throughSyscall(THROUGH_SYSCALL[name as keyof typeof THROUGH_SYSCALL])
+        : Deno.dlopen("libc.so.6", { [name]: symbols[name] }).symbols[name];
       Object.defineProperty(bound, name, { value, enumerable: true });
       return value;
     },
   });
 }
 
+/**
+ * Entries whose libc function is nothing but its system call: they share
+ * one binding of syscall(), so a verb pays for one trampoline instead of one
+ * for each (gcr run called eight of them, gcr start five). Their table
+ * entries above keep the C signatures that callers rely on.
+ */
+const THROUGH_SYSCALL = {
+  read: SYS.read,
+  write: SYS.write,
+  close: SYS.close,
+  poll: SYS.poll,
+  access: SYS.access,
+  kill: SYS.kill,
+  fcntl: SYS.fcntl,
+  prctl: SYS.prctl,
+  openat: SYS.openat,
+  pipe2: SYS.pipe2,
+  memfd_create: SYS.memfd_create,
+} as const satisfies Partial<Record<keyof typeof symbols, number>>;
+
+/** syscall() as bound: i64 parameters take numbers as well as bigints. */
+type RawSyscall = (...words: (number | bigint)[]) => number | bigint;
+let syscallBinding: RawSyscall | undefined;
+
+/**
+ * A table entry made of syscall(number, …): glibc's syscall() takes every
+ * argument as a register-sized integer and sets errno as the wrapper would,
+ * so a buffer travels as its address (Deno.UnsafePointer.of materialises a
+ * typed array's bytes off V8's heap, where they do not move).
+ */
+function throughSyscall(number: number): (...args: unknown[]) => number {
+  return (...args) => {
+    syscallBinding ??= Deno.dlopen("libc.so.6", {
+      syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
+    }).symbols.syscall as unknown as RawSyscall;
+    const words = args.map((arg): number | bigint => {
+      if (typeof arg === "number" || typeof arg === "bigint") return arg;
+      if (arg === null || arg === undefined) return 0;
+      if (ArrayBuffer.isView(arg)) return Deno.UnsafePointer.value(Deno.UnsafePointer.of(arg));
+      throw new TypeError(`a system call's argument must be a number, a bigint or bytes (got ${typeof arg})`);
+    });
+    while (words.length < 5) words.push(0);
+    return Number(syscallBinding!(number, ...words));
+  };
+}
+
 /** The libc symbols; each is bound on first use. */
 export function libc(): Symbols {
   return bound;
-}
-
-/**
- * Binds `names` in one dlopen, for a verb that knows it will call them all:
- * one library handle and one pass of Deno's set-up instead of one per
- * symbol (`gcr start`'s five: 0.4 ms less, measured).
- */
-export function bindLibc(names: readonly (keyof typeof symbols)[]): void {
-  const wanted = names.filter((name) => Object.getOwnPropertyDescriptor(bound, name)?.get);
-  if (wanted.length < 2) return;
-  const table = Object.fromEntries(wanted.map((name) => [name, symbols[name]]));
-  const library = Deno.dlopen("libc.so.6", table).symbols as Record<string, unknown>;
-  for (const name of wanted) Object.defineProperty(bound, name, { value: library[name], enumerable: true });
 }
 
 const addresses = new Map<ChildFunction, Deno.PointerObject>();
