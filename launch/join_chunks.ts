@@ -113,13 +113,15 @@ export async function joinChunks(dir: string, warn: (message: string) => void): 
   let chunks = read(dir);
   if (!chunks.has("main.js")) throw new Error(`no main.js in ${dir}`);
 
-  const core = staticOrder(chunks, "main.js").filter((name) => name !== "main.js");
+  // A module something loads with import() keeps its own file (and name).
+  const targets = new Set([...chunks.values()].flatMap((chunk) => chunk.dynamic));
+  const core = staticOrder(chunks, "main.js").filter((name) => name !== "main.js" && !targets.has(name));
   if (core.length > 1) {
     Deno.writeTextFileSync(
       `${dir}/core.js`,
       core.map((name) => `export * from ${JSON.stringify(`./${name}`)};\n`).join(""),
     );
-    const failed = await rebundle(dir, "core.js", []);
+    const failed = await rebundle(dir, "core.js", targets);
     if (failed) {
       warn(failed);
       Deno.removeSync(`${dir}/core.js`);
@@ -169,11 +171,18 @@ export async function joinChunks(dir: string, warn: (message: string) => void): 
   }
 }
 
-/** Loads every module of the bundle in `dir`: a join that made one fail to parse or link fails here, not in a verb. */
+/**
+ * Loads every module of the bundle in `dir`, and checks that every import()
+ * names a file there: a join that broke a module fails here, not in a verb.
+ */
 export async function loadAll(dir: string): Promise<void> {
-  for (const entry of Deno.readDirSync(dir)) {
-    if (entry.isFile && entry.name.endsWith(".js")) await import(`${Deno.realPathSync(dir)}/${entry.name}`);
+  const chunks = read(dir);
+  for (const [name, chunk] of chunks) {
+    for (const target of chunk.dynamic) {
+      if (!chunks.has(target)) throw new Error(`${name} imports ${target}: no such file`);
+    }
   }
+  for (const name of chunks.keys()) await import(`${Deno.realPathSync(dir)}/${name}`);
 }
 
 if (import.meta.main) {

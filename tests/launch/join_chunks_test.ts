@@ -2,7 +2,7 @@
  * launch/join_chunks.ts on a small bundle shaped as esbuild writes gcr's: main.js with
  * its COMMANDS table and core chunks, two verbs sharing a chunk with state, a lazily
  * imported module that shares it too, and an import beside the verbs (as the trace file's
- * opener is). The joins must change how many modules load, never what runs: a module
+ * opener is), and a module main.js imports that a verb also loads with import(). The joins must change how many modules load, never what runs: a module
  * with state stays one instance wherever two files can load in one process.
  *
  * @module
@@ -15,7 +15,7 @@ import { assertEquals } from "../helpers.ts";
 /** The bundle: each verb prints its counters, which show whether its modules were loaded once. */
 const BUNDLE: Record<string, string> = {
   "a.js":
-    'import { bump } from "./chunk-STATE.js";\nimport { tally } from "./chunk-PRIVATE.js";\nimport { prefix } from "./chunk-CORE2.js";\nasync function aCommand() { bump(); tally(); return (await import("./lazy.js")).bumpAgain() + tally() * 10 + (prefix === "n=" ? 0 : 1000); }\nexport { aCommand };\n',
+    'import { bump } from "./chunk-STATE.js";\nimport { tally } from "./chunk-PRIVATE.js";\nimport { prefix } from "./chunk-CORE2.js";\nasync function aCommand() { bump(); tally(); return (await import("./lazy.js")).bumpAgain() + tally() * 10 + (prefix === "n=" ? 0 : 1000) + (await import("./helper.js")).offset(); }\nexport { aCommand };\n',
   "b.js":
     'import { bump } from "./chunk-STATE.js";\nimport { tally } from "./chunk-PRIVATE.js";\nasync function bCommand() { bump(); return tally() * 10 + bump(); }\nexport { bCommand };\n',
   "beside.js":
@@ -25,10 +25,11 @@ const BUNDLE: Record<string, string> = {
   "chunk-CORE2.js": 'var prefix = "n=";\nexport { prefix };\n',
   "chunk-PRIVATE.js": "var calls = 0;\nfunction tally() { return ++calls; }\nexport { tally };\n",
   "chunk-STATE.js": "var count = 0;\nfunction bump() { return ++count; }\nexport { bump };\n",
+  "helper.js": "var calls = 0;\nfunction offset() { return 100 * calls++; }\nexport { offset };\n",
   "lazy.js":
     'import { bump } from "./chunk-STATE.js";\nfunction bumpAgain() { return bump(); }\nexport { bumpAgain };\n',
   "main.js":
-    'import { say } from "./chunk-CORE1.js";\nimport "./chunk-CORE2.js";\n\n// main.ts\nvar COMMANDS = {\n  a: async (args) => (await import("./a.js")).aCommand(args),\n  b: async (args) => (await import("./b.js")).bCommand(args)\n};\nasync function main(argv) {\n  const beside = argv.includes("--beside") ? (await import("./beside.js")).besideCount() : 0;\n  return say(await COMMANDS[argv[0]](argv), beside);\n}\nif (import.meta.main) {\n  console.log(await main(Deno.args));\n}\n',
+    'import { say } from "./chunk-CORE1.js";\nimport "./chunk-CORE2.js";\nimport { offset } from "./helper.js";\n\n// main.ts\nvar COMMANDS = {\n  a: async (args) => (await import("./a.js")).aCommand(args),\n  b: async (args) => (await import("./b.js")).bCommand(args)\n};\nasync function main(argv) {\n  const beside = argv.includes("--beside") ? (await import("./beside.js")).besideCount() : 0;\n  offset();\n  return say(await COMMANDS[argv[0]](argv), beside);\n}\nif (import.meta.main) {\n  console.log(await main(Deno.args));\n}\n',
 };
 
 /** What each command prints, run through the bundle's main.js. */
@@ -54,12 +55,16 @@ Deno.test("join_chunks: fewer modules per verb, the same output, one instance of
   try {
     for (const [name, text] of Object.entries(BUNDLE)) Deno.writeTextFileSync(join(dir, name), text);
     const before = await outputs(dir);
-    assertEquals(before, ["a: n=22 0", "b: n=12 0", "a --beside: n=32 1", "b --beside: n=22 1"], "as esbuild wrote it");
+    assertEquals(
+      before,
+      ["a: n=122 0", "b: n=12 0", "a --beside: n=132 1", "b --beside: n=22 1"],
+      "as esbuild wrote it (a's 100: helper.js, main's import and a's import(), is one module)",
+    );
     const warnings: string[] = [];
     await joinChunks(dir, (message) => warnings.push(message));
     assertEquals(warnings, []);
     assertEquals(await outputs(dir), before, "joined: the same counts, so no module with state was loaded twice");
-    assertEquals(staticImports(dir, "main.js"), ["core.js"], "main.js's chunks are one module");
+    assertEquals(staticImports(dir, "main.js"), ["core.js", "helper.js"], "main.js's chunks are one module");
     assertEquals([...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.startsWith("chunk-CORE")), []);
     assertEquals(staticImports(dir, "b.js"), ["chunk-PRIVATE.js"], "b took in the state chunk only it loads");
     assertEquals(
