@@ -134,28 +134,36 @@ async function startContainerHooks(
 function execOutcome(report: number, command: string): string | undefined {
   const bytes: number[] = [];
   const buffer = new Uint8Array(256);
+  const { pollfd: layout } = LAYOUT;
+  const pollfd = new DataView(new ArrayBuffer(layout.size));
+  pollfd.setInt32(layout.fd, report, true);
+  pollfd.setInt16(layout.events, POLLIN, true);
   const deadline = performance.now() + EXEC_WAIT_MS;
   for (;;) {
+    // Until a report or end-of-file (POLLHUP wakes it too), then one read,
+    // which cannot find the FIFO empty: errno is read only after a real
+    // failure. (Reading first and taking EAGAIN from errno failed about one
+    // start in a thousand here: errno read ENOENT though the read had found
+    // the FIFO empty.)
+    const left = deadline - performance.now();
+    const ready = left > 0 ? Number(libc().poll(new Uint8Array(pollfd.buffer), 1n, Math.ceil(left))) : 0;
+    if (ready === 0) {
+      warn(`the container's command was not exec'd within ${EXEC_WAIT_MS / 1000} s of its start; not waiting longer`);
+      return undefined;
+    }
+    if (ready < 0) {
+      const errno = lastErrno();
+      if (errno === ERRNO.EINTR) continue;
+      throw new SyscallError("poll(report FIFO)", errno);
+    }
     const n = Number(libc().read(report, buffer, BigInt(buffer.length)));
+    if (n === 0) break;
     if (n > 0) {
       bytes.push(...buffer.subarray(0, n));
       continue;
     }
-    if (n === 0) break;
     const errno = lastErrno();
-    if (errno !== ERRNO.EAGAIN && errno !== ERRNO.EINTR) throw new SyscallError("read(report FIFO)", errno);
-    const left = deadline - performance.now();
-    if (left <= 0) {
-      warn(`the container's command was not exec'd within ${EXEC_WAIT_MS / 1000} s of its start; not waiting longer`);
-      return undefined;
-    }
-    // Until a report or end-of-file (POLLHUP wakes it too): a sleep between
-    // reads cost start 1-2 ms for a command exec'd within one.
-    const { pollfd: layout } = LAYOUT;
-    const pollfd = new DataView(new ArrayBuffer(layout.size));
-    pollfd.setInt32(layout.fd, report, true);
-    pollfd.setInt16(layout.events, POLLIN, true);
-    libc().poll(new Uint8Array(pollfd.buffer), 1n, Math.ceil(left));
+    if (errno !== ERRNO.EINTR) throw new SyscallError("read(report FIFO)", errno);
   }
   const words = new Int32Array(new Uint8Array(bytes.slice(0, bytes.length - (bytes.length % 4))).buffer);
   const failed = words.find((word) => word !== 0);

@@ -15,13 +15,22 @@ export function errnoDescription(errno: number): string {
   return readCString(libc().strerrordesc_np(errno)) || "Unknown error";
 }
 
+/** errno's cell: its address is fixed for the thread (a worker has its own instance of this module). */
+let errnoCell: Deno.UnsafePointerView | undefined;
+
 /**
  * The calling thread's errno. Read it in the same synchronous turn as the
- * call that failed: an await in between lets other code change it.
+ * call that failed: an await in between lets other code change it. The cell
+ * is looked up once, so reading it binds nothing and allocates nothing
+ * between the failed call and the read.
  */
 export function lastErrno(): number {
-  const location = libc().__errno_location();
-  return location ? new Deno.UnsafePointerView(location).getInt32(0) : 0;
+  if (!errnoCell) {
+    const location = libc().__errno_location();
+    if (!location) return 0;
+    errnoCell = new Deno.UnsafePointerView(location);
+  }
+  return errnoCell.getInt32(0);
 }
 
 /**
