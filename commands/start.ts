@@ -7,10 +7,10 @@
  * @module
  */
 
-import { AT_FDCWD, ERRNO, LAYOUT, O, O_CLOEXEC, POLLIN, SIGNALS } from "../ffi/constants.ts";
+import { AT_FDCWD, ERRNO, O, O_CLOEXEC, SIGNALS } from "../ffi/constants.ts";
 import { check, errnoDescription, errnoName, lastErrno, SyscallError } from "../ffi/errno.ts";
 import { libc } from "../ffi/libc.ts";
-import { cString } from "../ffi/fds.ts";
+import { cString, pollReadable } from "../ffi/fds.ts";
 import { sleep } from "../host/time.ts";
 import { warn } from "../output/runtime_log.ts";
 import { traceCall } from "../output/trace.ts";
@@ -134,19 +134,14 @@ async function startContainerHooks(
 function execOutcome(report: number, command: string): string | undefined {
   const bytes: number[] = [];
   const buffer = new Uint8Array(256);
-  const { pollfd: layout } = LAYOUT;
-  const pollfd = new DataView(new ArrayBuffer(layout.size));
-  pollfd.setInt32(layout.fd, report, true);
-  pollfd.setInt16(layout.events, POLLIN, true);
   const deadline = performance.now() + EXEC_WAIT_MS;
   for (;;) {
-    // Until a report or end-of-file (POLLHUP wakes it too), then one read,
-    // which cannot find the FIFO empty: errno is read only after a real
-    // failure. (Reading first and taking EAGAIN from errno failed about one
-    // start in a thousand here: errno read ENOENT though the read had found
-    // the FIFO empty.)
+    // Until a report or end-of-file, then one read, which cannot find the
+    // FIFO empty. (Reading first and taking EAGAIN from errno failed about
+    // one start in a thousand here: errno read ENOENT though the read had
+    // found the FIFO empty.)
     const left = deadline - performance.now();
-    const ready = left > 0 ? Number(libc().poll(new Uint8Array(pollfd.buffer), 1n, Math.ceil(left))) : 0;
+    const ready = left > 0 ? pollReadable(report, Math.ceil(left)) : 0;
     if (ready === 0) {
       warn(`the container's command was not exec'd within ${EXEC_WAIT_MS / 1000} s of its start; not waiting longer`);
       return undefined;

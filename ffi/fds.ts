@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { AT_FDCWD, F_DUPFD_CLOEXEC, O_CLOEXEC } from "./constants.ts";
+import { AT_FDCWD, F_DUPFD_CLOEXEC, LAYOUT, O_CLOEXEC, POLLIN } from "./constants.ts";
 import { check, lastErrno, SyscallError } from "./errno.ts";
 import { libc } from "./libc.ts";
 
@@ -35,4 +35,19 @@ export function moveFdAbove(fd: number, floor: number): number {
   const moved = check(libc().fcntl(fd, F_DUPFD_CLOEXEC, floor), `fcntl(${fd}, F_DUPFD_CLOEXEC, ${floor})`);
   libc().close(fd);
   return moved;
+}
+
+/**
+ * poll(2) for input on `fd` (POLLHUP wakes it too): >0 when a read will
+ * not wait, 0 when `timeoutMs` passed first, -1 with errno set. Asked
+ * before a non-blocking read, so that errno is read only after a real
+ * failure, never to learn that the read would have waited.
+ */
+export function pollReadable(fd: number, timeoutMs: number): number {
+  const { pollfd } = LAYOUT;
+  const bytes = new Uint8Array(pollfd.size);
+  const view = new DataView(bytes.buffer);
+  view.setInt32(pollfd.fd, fd, true);
+  view.setInt16(pollfd.events, POLLIN, true);
+  return Number(libc().poll(bytes, 1n, timeoutMs));
 }

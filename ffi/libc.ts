@@ -237,6 +237,7 @@ const THROUGH_SYSCALL = {
 
 /** syscall() as bound: i64 parameters take numbers as well as bigints. */
 type RawSyscall = (...words: (number | bigint)[]) => number | bigint;
+/** Bound with the first entry that uses it, once for all of them. */
 let syscallBinding: RawSyscall | undefined;
 
 /**
@@ -246,10 +247,11 @@ let syscallBinding: RawSyscall | undefined;
  * typed array's bytes off V8's heap, where they do not move).
  */
 function throughSyscall(number: number): (...args: unknown[]) => number {
+  syscallBinding ??= Deno.dlopen("libc.so.6", {
+    syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
+  }).symbols.syscall as unknown as RawSyscall;
+  const call = syscallBinding;
   return (...args) => {
-    syscallBinding ??= Deno.dlopen("libc.so.6", {
-      syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
-    }).symbols.syscall as unknown as RawSyscall;
     const words = args.map((arg): number | bigint => {
       if (typeof arg === "number" || typeof arg === "bigint") return arg;
       if (arg === null || arg === undefined) return 0;
@@ -257,7 +259,7 @@ function throughSyscall(number: number): (...args: unknown[]) => number {
       throw new TypeError(`a system call's argument must be a number, a bigint or bytes (got ${typeof arg})`);
     });
     while (words.length < 5) words.push(0);
-    return Number(syscallBinding!(number, ...words));
+    return Number(call(number, ...words));
   };
 }
 

@@ -34,7 +34,7 @@ import {
   SYS_openat2,
 } from "./constants.ts";
 import { type ByteString, byteString, displayName } from "./byte_string.ts";
-import { openFd } from "./fds.ts";
+import { openFd, pollReadable } from "./fds.ts";
 
 const { EEXIST, ENOENT, EISDIR, EINTR, EAGAIN, EACCES, ENOSYS } = ERRNO;
 
@@ -378,23 +378,23 @@ export function readInRoot(root: string, path: string): string {
   }
 }
 
-/** At most `size` bytes of `file` as text, without waiting: "" where a read would wait. */
+/** At most `size` bytes of `file` as text, without waiting: "" where a read would wait (poll says so). */
 function readUpTo(file: string, size: number): string {
   const fd = openFd(file, O.RDONLY | O.NONBLOCK);
   try {
     const bytes = new Uint8Array(size);
     let got = 0;
     while (got < size) {
-      const n = Number(libc().read(fd, bytes.subarray(got), BigInt(size - got)));
+      const ready = pollReadable(fd, 0);
+      if (ready === 0) return "";
+      const n = ready < 0 ? -1 : Number(libc().read(fd, bytes.subarray(got), BigInt(size - got)));
       if (n === 0) break;
       if (n > 0) {
         got += n;
         continue;
       }
       const errno = lastErrno();
-      if (errno === EINTR) continue;
-      if (errno === EAGAIN) return "";
-      throw new SyscallError(`read(${file})`, errno);
+      if (errno !== EINTR) throw new SyscallError(`read(${file})`, errno);
     }
     return new TextDecoder().decode(bytes.subarray(0, got));
   } finally {
