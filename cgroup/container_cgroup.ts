@@ -231,14 +231,18 @@ function _thawIfFrozen(version: 1 | 2, dirs: readonly string[]): void {
  * with the limits written. Throws CgroupUnavailableError when limits cannot
  * be had here (rootless without delegation, device rules on v2, …), an
  * Error naming the file and errno otherwise. What was made before a failure
- * is removed again.
+ * is removed again. `beforeMaking` gets the container's folders before the
+ * first is made (callers record them, so that a gcr killed meanwhile leaves
+ * folders that rm, prune and delete find).
  */
 export function createContainerCgroup(
   id: string,
   limits: ResourceLimits,
   options: CgroupOptions = {},
+  beforeMaking?: (dirs: string[]) => void,
 ): ContainerCgroup {
   const { version, dirs, folders, ops } = planContainerCgroup(id, limits, options);
+  beforeMaking?.(dirs);
   const made: string[] = [];
   const created: string[] = [];
 

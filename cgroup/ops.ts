@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { pathInfo } from "../host/files.ts";
 
 /** One thing gcr does to the cgroup file system; a plan is a list of these. */
 export type CgroupOp =
@@ -43,6 +44,9 @@ export function errorCode(error: unknown): string {
 export function runCgroupOp(op: CgroupOp): boolean {
   switch (op.op) {
     case "mkdir":
+      // The shared folder is there for all but the first container: a look
+      // is cheaper than the error Deno builds for mkdir's EEXIST.
+      if (op.existing === "ok" && pathInfo(op.path)?.isDirectory) return false;
       try {
         Deno.mkdirSync(op.path, { mode: 0o755 });
         return true;

@@ -211,13 +211,17 @@ export function v1Plan(
     // A new cpuset folder starts with no CPUs and no memory nodes, and the
     // kernel refuses to add a process to it (ENOSPC): each folder gcr makes
     // gets its parent's sets, the container's folder its own if given.
-    const from = isCpuset ? nearestExisting(parents[0] ?? dir.slice(0, dir.lastIndexOf("/"))) : "";
-    const inherited = (file: string) => (readWords(`${from}/${file}`) ?? []).join("");
-    const cpusetOps = (folder: string, cpus = inherited("cpuset.cpus"), mems = inherited("cpuset.mems")): CgroupOp[] =>
+    // Read only in the cpuset hierarchy, and only where a set is not given.
+    let from: string | undefined;
+    const inherited = (file: string) => {
+      from ??= nearestExisting(parents[0] ?? dir.slice(0, dir.lastIndexOf("/")));
+      return (readWords(`${from}/${file}`) ?? []).join("");
+    };
+    const cpusetOps = (folder: string, cpus?: string, mems?: string): CgroupOp[] =>
       isCpuset
         ? [
-          { op: "write", path: `${folder}/cpuset.cpus`, content: cpus },
-          { op: "write", path: `${folder}/cpuset.mems`, content: mems },
+          { op: "write", path: `${folder}/cpuset.cpus`, content: cpus ?? inherited("cpuset.cpus") },
+          { op: "write", path: `${folder}/cpuset.mems`, content: mems ?? inherited("cpuset.mems") },
         ]
         : [];
     for (const parent of parents) {

@@ -31,7 +31,6 @@ import type { FoundContainer } from "../state/containers.ts";
 import { currentStatus } from "../state/processes.ts";
 import { ociContainer } from "./oci_container.ts";
 import { RUNC } from "./runc_errors.ts";
-import { planContainerCgroup } from "../cgroup/plan.ts";
 import type { CgroupOptions } from "../cgroup/version_plan.ts";
 import type { OciSpec } from "../oci/spec/spec.ts";
 import { warn, warnInLog } from "../output/runtime_log.ts";
@@ -97,8 +96,7 @@ export function createOciCgroup(
     warn("rootless: linux.resources.devices left out (device rules need root on the host, as runc has it)");
   }
   try {
-    record(planContainerCgroup(id, limits, options).dirs);
-    return createContainerCgroup(id, limits, options);
+    return createContainerCgroup(id, limits, options, record);
   } catch (error) {
     if (!(error instanceof CgroupUnavailableError)) throw error;
     // runc ignores a cgroup it cannot make only where config.json named none.

@@ -166,19 +166,16 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
     plan = { ...plan, volumes };
     if (hasLimits(args.limits)) {
       // Loaded only with limits: without, gcr run needs none of the cgroup code.
-      const [{ planContainerCgroup }, { createContainerCgroup }, { CgroupUnavailableError }, { showCgroupOp }] =
-        await Promise.all([
-          import("../cgroup/plan.ts"),
-          import("../cgroup/container_cgroup.ts"),
-          import("../cgroup/hierarchies.ts"),
-          import("../cgroup/ops.ts"),
-        ]);
+      const [{ createContainerCgroup }, { CgroupUnavailableError }, { showCgroupOp }] = await Promise.all([
+        import("../cgroup/container_cgroup.ts"),
+        import("../cgroup/hierarchies.ts"),
+        import("../cgroup/ops.ts"),
+      ]);
       try {
         // Recorded before they exist, as create does: a gcr killed while
         // making them leaves folders that rm and prune then find (a missing
         // one is no error).
-        updateRecord(paths, { cgroups: planContainerCgroup(plan.id, args.limits).dirs });
-        cgroup = createContainerCgroup(plan.id, args.limits);
+        cgroup = createContainerCgroup(plan.id, args.limits, {}, (cgroups) => updateRecord(paths, { cgroups }));
       } catch (error) {
         // Limits that cannot be had are an error unless the user said to go
         // on without them: a container silently unlimited is a surprise.
