@@ -174,11 +174,16 @@ export const SYS = {
   write: 1,
   close: 3,
   poll: 7,
+  mmap: 9,
+  munmap: 11,
   access: 21,
   kill: 62,
   fcntl: 72,
   prctl: 157,
   openat: 257,
+  mkdirat: 258,
+  mknodat: 259,
+  unlinkat: 263,
   pipe2: 293,
   memfd_create: 319,
   setgroups: 116,
@@ -301,8 +306,7 @@ export function assertSupportedPlatform(): void {
   }
 }
 
-/** openat2(2): syscall number and `struct open_how` resolve flags (linux/openat2.h). */
-export const SYS_openat2 = SYS.openat2;
+/** openat2(2)'s `struct open_how` resolve flags (linux/openat2.h). */
 export const RESOLVE = {
   NO_XDEV: 0x01,
   NO_MAGICLINKS: 0x02,
@@ -377,6 +381,11 @@ export const MFD_CLOEXEC = 1;
 export const MFD_ALLOW_SEALING = 2;
 /** Linux 6.3+: the memfd may be executed even where vm.memfd_noexec defaults it otherwise. */
 export const MFD_EXEC = 0x10;
+/** mmap(2)'s protections and flags (sys/mman.h). */
+export const PROT_READ = 0x1;
+export const PROT_WRITE = 0x2;
+export const MAP_PRIVATE = 0x02;
+export const MAP_ANONYMOUS = 0x20;
 /** fcntl(2) file seals (linux/fcntl.h); F_SEAL_EXEC is Linux 6.3+. */
 export const F_ADD_SEALS = 1033;
 export const F_SEAL = { SEAL: 0x1, SHRINK: 0x2, GROW: 0x4, WRITE: 0x8, EXEC: 0x20 } as const;

@@ -12,10 +12,11 @@
 import { SYS } from "./constants.ts";
 
 const symbols = {
-  // void *calloc(size_t nmemb, size_t size)
-  calloc: { parameters: ["usize", "usize"], result: "pointer" },
-  // void free(void *ptr)
-  free: { parameters: ["pointer"], result: "void" },
+  // void *mmap(void *addr, size_t length, int prot, int flags, int fd, off_t offset):
+  // the address as a signed word, so that MAP_FAILED is -1 (made through syscall())
+  mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "isize" },
+  // int munmap(void *addr, size_t length)
+  munmap: { parameters: ["usize", "usize"], result: "i32" },
   // void *dlsym(void *handle, const char *symbol)
   dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   // int *__errno_location(void)
@@ -69,10 +70,9 @@ const symbols = {
   tcsetpgrp: { parameters: ["i32", "i32"], result: "i32" },
   // pid_t getpgrp(void)
   getpgrp: { parameters: [], result: "i32" },
-  // long syscall(long number, ...): variadic; declared for SYS_openat2 (437) as
-  // int openat2(int dirfd, const char *path, struct open_how *how, size_t size).
-  // glibc 2.36 has no openat2 wrapper; each argument travels in an integer register.
-  syscall_openat2: { name: "syscall", parameters: ["i64", "i64", "buffer", "buffer", "usize"], result: "i64" },
+  // int openat2(int dirfd, const char *path, struct open_how *how, size_t size):
+  // glibc 2.36 has no wrapper, so it is only ever made through syscall() (THROUGH_SYSCALL).
+  openat2: { parameters: ["i32", "buffer", "buffer", "usize"], result: "i32" },
   // int openat(int dirfd, const char *pathname, int flags, ...): variadic; mode_t mode
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
   // int mkdirat(int dirfd, const char *pathname, mode_t mode)
@@ -230,7 +230,14 @@ const THROUGH_SYSCALL = {
   kill: SYS.kill,
   fcntl: SYS.fcntl,
   prctl: SYS.prctl,
+  mmap: SYS.mmap,
+  munmap: SYS.munmap,
   openat: SYS.openat,
+  openat2: SYS.openat2,
+  mkdirat: SYS.mkdirat,
+  // The kernel's dev_t is 32 bits: makeNodeAt refuses what would not fit, as glibc's mknodat does.
+  mknodat: SYS.mknodat,
+  unlinkat: SYS.unlinkat,
   pipe2: SYS.pipe2,
   memfd_create: SYS.memfd_create,
 } as const satisfies Partial<Record<keyof typeof symbols, number>>;
@@ -247,8 +254,9 @@ let syscallBinding: RawSyscall | undefined;
  * typed array's bytes off V8's heap, where they do not move).
  */
 function throughSyscall(number: number): (...args: unknown[]) => number {
+  // The number and six arguments, the most a system call takes (mmap's offset is the sixth).
   syscallBinding ??= Deno.dlopen("libc.so.6", {
-    syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
+    syscall: { parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i64"], result: "i64" },
   }).symbols.syscall as unknown as RawSyscall;
   const call = syscallBinding;
   return (...args) => {
@@ -258,7 +266,7 @@ function throughSyscall(number: number): (...args: unknown[]) => number {
       if (ArrayBuffer.isView(arg)) return Deno.UnsafePointer.value(Deno.UnsafePointer.of(arg));
       throw new TypeError(`a system call's argument must be a number, a bigint or bytes (got ${typeof arg})`);
     });
-    while (words.length < 5) words.push(0);
+    while (words.length < 6) words.push(0);
     return Number(call(number, ...words));
   };
 }

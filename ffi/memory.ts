@@ -1,11 +1,15 @@
 /**
  * Native memory for the child. Everything the cloned child touches before it
- * execs (contexts, their stacks, strings, argv/envp) must come from libc
- * malloc: V8 marks its own heaps MADV_DONTFORK, so a JS ArrayBuffer is not
- * mapped in the child at all (docs/design.md §1).
+ * execs (contexts, their stacks, strings, argv/envp) must be memory of gcr's
+ * own mapping: V8 marks its own heaps MADV_DONTFORK, so a JS ArrayBuffer is
+ * not mapped in the child at all (docs/design.md §1). Anonymous private
+ * mappings, made through the syscall() binding the parent's plain calls
+ * share: calloc and free would cost a binding of their own each.
  *
  * @module
  */
+import { MAP_ANONYMOUS, MAP_PRIVATE, PROT_READ, PROT_WRITE } from "./constants.ts";
+import { lastErrno, SyscallError } from "./errno.ts";
 import { libc } from "./libc.ts";
 
 const encoder = new TextEncoder();
@@ -24,33 +28,40 @@ export class NativeBlock {
   }
 }
 
-/** Small blocks are carved out of chunks of this size: one calloc and one view per chunk. */
+/** Small blocks are carved out of chunks of this size: one mapping and one view per chunk. */
 const CHUNK_SIZE = 64 * 1024;
 
 /**
- * malloc'd memory handed out in pieces, freed together once the child has
+ * Mapped memory handed out in pieces, unmapped together once the child has
  * its copy. Building a chain takes a few hundred small blocks; carving them
  * from large chunks keeps that to a handful of FFI calls and ArrayBuffers.
  */
 export class NativeArena {
-  #allocations: Deno.PointerObject[] = [];
+  #mappings: { address: number; size: number }[] = [];
   #chunk: NativeBlock | undefined;
   #used = 0;
 
-  #calloc(size: number): NativeBlock {
-    const pointer = libc().calloc(1n, BigInt(size));
-    if (!pointer) throw new Error(`cannot allocate ${size} bytes`);
-    this.#allocations.push(pointer);
-    return new NativeBlock(address(pointer), new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, size)));
+  /** `size` bytes of fresh zero pages (the kernel's: nothing to clear). */
+  #map(size: number): number {
+    const mapped = Number(libc().mmap(0n, BigInt(size), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n));
+    if (mapped === -1) throw new SyscallError(`mmap(${size} bytes, anonymous)`, lastErrno());
+    this.#mappings.push({ address: mapped, size });
+    return mapped;
+  }
+
+  #mapBlock(size: number): NativeBlock {
+    const mapped = this.#map(size);
+    const pointer = Deno.UnsafePointer.create(BigInt(mapped))!;
+    return new NativeBlock(mapped, new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, size)));
   }
 
   /** `size` zeroed bytes, 16-byte aligned. */
   block(size: number): NativeBlock {
     const length = Math.max(size, 1);
-    if (length > CHUNK_SIZE / 4) return this.#calloc(length);
+    if (length > CHUNK_SIZE / 4) return this.#mapBlock(length);
     const offset = (this.#used + 15) & ~15;
     if (!this.#chunk || offset + length > CHUNK_SIZE) {
-      this.#chunk = this.#calloc(CHUNK_SIZE);
+      this.#chunk = this.#mapBlock(CHUNK_SIZE);
       this.#used = 0;
       return this.block(size);
     }
@@ -58,15 +69,9 @@ export class NativeArena {
     return new NativeBlock(this.#chunk.address + offset, this.#chunk.bytes.subarray(offset, offset + length));
   }
 
-  /**
-   * `size` bytes for stacks, where only the top is ever touched. calloc: for
-   * large sizes glibc maps fresh zero pages and skips the memset.
-   */
+  /** `size` bytes for stacks, where only the top is ever touched: no view onto them. */
   uninitialised(size: number): Deno.PointerObject {
-    const pointer = libc().calloc(1n, BigInt(size));
-    if (!pointer) throw new Error(`cannot allocate ${size} bytes`);
-    this.#allocations.push(pointer);
-    return pointer;
+    return Deno.UnsafePointer.create(BigInt(this.#map(size)))!;
   }
 
   /** A copy of `bytes` in native memory; returns its address. */
@@ -99,8 +104,8 @@ export class NativeArena {
 
   /** Frees every block. Safe once the child has been cloned (it has a copy). */
   free(): void {
-    for (const pointer of this.#allocations) libc().free(pointer);
-    this.#allocations = [];
+    for (const { address, size } of this.#mappings) libc().munmap(BigInt(address), BigInt(size));
+    this.#mappings = [];
     this.#chunk = undefined;
     this.#used = 0;
   }

@@ -31,7 +31,6 @@ import {
   S_IFBLK,
   S_IFCHR,
   S_IFIFO,
-  SYS_openat2,
 } from "./constants.ts";
 import { type ByteString, byteString, displayName } from "./byte_string.ts";
 import { openFd, pollReadable } from "./fds.ts";
@@ -86,7 +85,7 @@ export function openInRoot(
   const cPath = cBytes(path === "" ? "." : path);
   for (let attempt = 0;; attempt++) {
     const fd = Number(
-      libc().syscall_openat2(BigInt(SYS_openat2), BigInt(rootFd), cPath, openHow, BigInt(openHow.length)),
+      libc().openat2(rootFd, cPath, openHow, BigInt(openHow.length)),
     );
     if (fd >= 0) return fd;
     const errno = lastErrno();
@@ -198,6 +197,8 @@ export function makeDev(major: number, minor: number): bigint {
 export function makeNodeAt(dirFd: number, name: ByteString, kind: NodeKind, major: number, minor: number): boolean {
   const type = kind === "fifo" ? S_IFIFO : kind === "char-device" ? S_IFCHR : S_IFBLK;
   const dev = kind === "fifo" ? 0n : makeDev(major, minor);
+  // The kernel takes a 32-bit device number; glibc refuses a larger one rather than cut it.
+  if (dev > 0xffffffffn) throw new SyscallError(`mknodat(${displayName(name)}, ${major}:${minor})`, ERRNO.EINVAL);
   if (libc().mknodat(dirFd, cBytes(name), type | 0o600, dev) === 0) return true;
   if (lastErrno() === EEXIST) return false;
   throw new SyscallError(`mknodat(${displayName(name)})`, lastErrno());
