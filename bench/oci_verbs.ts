@@ -55,7 +55,7 @@ const runtimes: Record<string, readonly string[]> = {
   ...(baseline ? { baseline: [`${baseline}/gcr`, "--root", `${work}/baseline`] } : {}),
 };
 type Runtime = string;
-const verbs = ["start", "state", "kill", "delete"] as const;
+const verbs = ["create", "start", "state", "kill", "delete"] as const;
 const samples: Record<string, number[]> = { "deno-hello": [] };
 for (const r of Object.keys(runtimes)) for (const v of verbs) samples[`${r} ${v}`] = [];
 
@@ -65,6 +65,8 @@ async function round(runtime: Runtime, n: number, keep: boolean): Promise<void> 
   const rt = (args: string[]) => [...root, ...args];
   const id = `b${n}-${runtime}-${Deno.pid}`;
   // The container's stdio is create's: not a pipe, which it would hold open for as long as it runs.
+  const record = (verb: string, ms: number) => keep && samples[`${runtime} ${verb}`]!.push(ms);
+  const began = performance.now();
   const created = await new Deno.Command(program!, {
     args: rt(["create", "--bundle", bundle, id]),
     stdout: "null",
@@ -72,7 +74,7 @@ async function round(runtime: Runtime, n: number, keep: boolean): Promise<void> 
   })
     .output();
   if (!created.success) throw new Error(`${runtime} create failed (${created.code})`);
-  const record = (verb: string, ms: number) => keep && samples[`${runtime} ${verb}`]!.push(ms);
+  record("create", performance.now() - began);
   record("start", await timed(program!, rt(["start", id])));
   record("state", await timed(program!, rt(["state", id])));
   record("kill", await timed(program!, rt(["kill", id, "CONT"])));
