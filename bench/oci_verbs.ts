@@ -1,10 +1,11 @@
 /**
  * The OCI verbs engines call for every container, each timed on its own:
- * `start` (of a created container), `state`, `kill` (SIGCONT: the container
- * goes on) and `delete` (of a stopped one), with gcr and with runc, beside
- * Deno's hello-world, in interleaved rounds. What is not the verb (create,
- * the kill that stops it) runs untimed around it. Issue 15's target: each
- * gcr verb within deno-hello + 5 ms.
+ * `create`, `start` (of a created container), `state`, `kill` (SIGCONT: the
+ * container goes on) and `delete` (of a stopped one), with gcr and with
+ * runc, beside Deno's hello-world, in interleaved rounds. What is not the
+ * verb (the kill that stops it, the wait for it to stop) runs untimed around
+ * it. Issue 15's target: start, state, kill and delete each within
+ * deno-hello + 5 ms; create has none of its own (podman's 1.2x covers it).
  *
  *   deno run -A bench/oci_verbs.ts [--runs N] [--baseline DIR] [--json]
  *
@@ -118,12 +119,14 @@ else {
     const g = summary[`gcr ${v}`]!, r = summary[`runc ${v}`]!;
     const b = summary[`baseline ${v}`];
     const over = g - deno;
+    // create has no target of its own: podman's ratio is what it weighs on.
+    const verdict = v === "create"
+      ? `(no target; gcr − runc ${(g - r).toFixed(1)} ms)`
+      : `(target ≤ ${TARGET_OVER_DENO_MS}: ${over <= TARGET_OVER_DENO_MS ? "met" : "NOT met"})`;
     console.log(
       `${v.padEnd(7)} gcr ${g.toFixed(1).padStart(6)}  runc ${r.toFixed(1).padStart(6)}  ` +
         (b !== undefined ? `baseline ${b.toFixed(1).padStart(6)}  ` : "") +
-        `gcr − deno-hello ${over.toFixed(1).padStart(5)} ms (target ≤ ${TARGET_OVER_DENO_MS}: ${
-          over <= TARGET_OVER_DENO_MS ? "met" : "NOT met"
-        })`,
+        `gcr − deno-hello ${over.toFixed(1).padStart(5)} ms ${verdict}`,
     );
   }
 }
