@@ -55,7 +55,7 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
   }
   for (const mount of record?.hostMounts ?? []) traceCall(`umount2(${mount}, MNT_DETACH)`);
   // An OCI container has its runtime folder only (under --root); the data folder is gcr run's.
-  traceCall(`remove the container's state: ${[found.paths.run, found.paths.dir].filter(exists).join(" ")}`);
+  traceCall(() => `remove the container's state: ${[found.paths.run, found.paths.dir].filter(exists).join(" ")}`);
   removeContainer({ ...found, ...(record ? { record: { ...record, cgroups: [] } } : {}) });
   if (record) await runLateHooks(record, "poststop");
   return 0;

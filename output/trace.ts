@@ -68,9 +68,14 @@ export function trace(line: string): void {
   else say(line);
 }
 
-/** Only into the trace file: what a verb does that has no place on a terminal (kill's calls, delete's removals). */
-export function traceCall(line: string): void {
-  if (file) write(`    ${line}`);
+/**
+ * Only into the trace file: what a verb does that has no place on a terminal
+ * (kill's calls, delete's removals). A function is called only when there
+ * is a trace file: a line that looks at the file system costs nothing
+ * otherwise.
+ */
+export function traceCall(line: string | (() => string)): void {
+  if (file) write(`    ${typeof line === "function" ? line() : line}`);
 }
 
 /** The verb's last line: its exit status (and error), and how long it ran. */

@@ -130,6 +130,13 @@ Deno.test(
       assertMatch(execPart!.body, /execveat\(.*"sh", "-c", "echo from-exec; exit 4"/, "exec: the process's exec", text);
       assertIncludes(kill!.body, `kill(${pid}, 9) = 0`, "kill: the call", text);
       assertIncludes(del!.body, "remove the cgroup: ", "delete: the cgroup", text);
+      // An OCI container's state is its runtime folder alone (gcr run's data folder it has not).
+      assertMatch(
+        del!.body,
+        new RegExp(`^ {4}remove the container's state: ${o.root}/${id}$`, "m"),
+        "delete: the state removed",
+        text,
+      );
       assertIncludes(del!.body, "poststop hook #0: /bin/sh -c exit 0", "delete: the poststop hook", text);
       assert(
         verbs.some((v) => v.command.endsWith(`state ${id}`) && v.body === "" && v.end.startsWith("0 ")),
