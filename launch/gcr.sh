@@ -70,7 +70,9 @@ elif [ -z "$fresh" ]; then
   # is made before bundling, so a source saved meanwhile counts as newer.
   # ./gcr execs deno by the absolute path found here (no PATH search of
   # its own); a deno found elsewhere later fails that exec, and ./gcr
-  # comes back here.
+  # comes back here. The load check runs without Deno's code cache: it
+  # loads the modules by their bundle.<pid> paths, which no later run
+  # uses, and each build would add a few MB to the user's cache for good.
   building=$here/.cache/bundle.$$
   if mkdir -p "$building" 2>/dev/null && : >"$building/stamp" &&
     { find "$here" \( -path "$here/.*" -o -path "$here/tests" -o -path "$here/bench" -o -path "$here/rootfs" \) \
@@ -82,7 +84,7 @@ elif [ -z "$fresh" ]; then
     deno bundle --quiet --platform deno --code-splitting --outdir "$building" "$here/main.ts" >/dev/null 2>&1 &&
     deno run --quiet --no-config --allow-read="$building" --allow-write="$building" --allow-run="$(readlink -f "$deno")" \
       "$here/launch/join_chunks.ts" "$building" &&
-    deno run -A --quiet --no-config "$here/launch/join_chunks.ts" --check "$building" >/dev/null 2>&1 &&
+    deno run -A --quiet --no-config --no-code-cache "$here/launch/join_chunks.ts" --check "$building" >/dev/null 2>&1 &&
     ln -sfn "bundle.$$" "$building.link" && { [ -L "$bundle" ] || rm -rf "$bundle"; } &&
     mv -T "$building.link" "$bundle"; then
     fresh=1

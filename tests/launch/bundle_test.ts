@@ -89,3 +89,33 @@ Deno.test("a fresh bundle whose launch names a deno that is gone gets its launch
     remove();
   }
 });
+
+Deno.test("a build leaves nothing in Deno's code cache under its temporary folder; the bundle's own runs do", async () => {
+  const { dir, remove } = await copyOfSources();
+  // A Deno cache of the test's own, sharing the user's downloads (deno bundle's esbuild).
+  const denoDir = Deno.makeTempDirSync({ prefix: "gcr-deno-dir-" });
+  try {
+    const info = await run("deno", ["info", "--json"]);
+    const userDenoDir = JSON.parse(info.stdout).denoDir as string;
+    Deno.symlinkSync(join(userDenoDir, "dl"), join(denoDir, "dl"));
+    const built = await run(join(dir, "gcr"), ["--version"], { env: { DENO_DIR: denoDir } });
+    assertEquals(built.code, 0, "built and ran", describe(built));
+    // A verb that loads its chunk (--version's run ends before Deno writes its cache).
+    const again = await run(join(dir, "gcr"), ["features"], { env: { DENO_DIR: denoDir } });
+    assertEquals(again.code, 0, "ran the bundle", describe(again));
+    const cache = join(denoDir, "v8_code_cache_v2");
+    const listed = await run("sqlite3", ["-readonly", cache, "select specifier from codecache"]);
+    assertEquals(listed.code, 0, `Deno's code cache is ${cache}, a table codecache`, describe(listed));
+    const specifiers = listed.stdout.split("\n").filter(Boolean);
+    const bundle = `file://${dir}/.cache/bundle`;
+    assertEquals(specifiers.includes(`${bundle}/main.js`), true, "the bundle's run is cached", specifiers.join("\n"));
+    assertEquals(
+      specifiers.filter((s) => s.startsWith(`${bundle}.`)),
+      [],
+      "nothing under the build's temporary folder (.cache/bundle.<pid>), which no run loads again",
+    );
+  } finally {
+    remove();
+    Deno.removeSync(denoDir, { recursive: true });
+  }
+});
