@@ -494,6 +494,12 @@ async function cleanupDir(
     } catch { /* no containers were made */ }
   }
   ids = [...new Set(ids)];
+  // conmon runs podman's exit command (`podman container cleanup`) when a
+  // container ends, and it may still be running as `podman run --rm`
+  // returns, by design. Awaited first, so that rm and rmi below are the only
+  // podman on the storage: the last one out unmounts it.
+  const exitCommands = () => liveProcessesWith(dir).filter((pid) => commandLine(pid).includes(" container cleanup "));
+  await waitGone(exitCommands, 10_000);
   if (exists(join(dir, "root"))) {
     await podman(["rm", "--all", "--force", "--time", "0"]);
     await podman(["rmi", "--all", "--force"]);
@@ -507,9 +513,12 @@ async function cleanupDir(
     [...new Set([...liveProcessesWith(dir), ...containerProcesses(ids), ...inNamespace()])].filter((pid) =>
       pid !== pause?.pid
     );
-  const survivors = leftovers();
+  // conmon exits after its exit command: left is what is alive after a moment.
+  const survivors = await waitGone(leftovers, 3000);
   if (survivors.length) {
-    problems.push(`processes left after podman rm: ${survivors.join(" ")}`);
+    problems.push(
+      `processes left after podman rm: ${survivors.map((pid) => `${pid} (${commandLine(pid)})`).join(", ")}`,
+    );
     killAll(survivors);
     const stuck = await waitGone(leftovers, 5000);
     if (stuck.length) problems.push(`processes that would not die: ${stuck.join(" ")}`);
@@ -545,6 +554,15 @@ async function cleanupDir(
   }
   if (mountsUnder(dir).length) problems.push(`mounts still under ${dir}: ${mountsUnder(dir).join(" ")}`);
   if (problems.length) throw new Error(`podman environment cleanup:\n${problems.join("\n")}`);
+}
+
+/** A process's command line as ps shows it, or "gone". */
+function commandLine(pid: number): string {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(Boolean).join(" ") || "gone";
+  } catch {
+    return "gone";
+  }
 }
 
 /** Environments of earlier, interrupted runs (over an hour old) are torn down with runc, as their user. */
