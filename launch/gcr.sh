@@ -44,9 +44,12 @@ bundle_is_fresh() {
   done
   return 0
 }
+# How the bundle runs, here and in the launch file (split on spaces).
+bundle_flags='-A --cached-only --quiet --no-config --v8-flags=--no-lazy,--min-semi-space-size=8'
 # The command ./gcr execs, an empty field, the sources (NUL-terminated).
 write_launch() {
-  { printf '%s\0' "$deno" run -A --cached-only --quiet --no-config --v8-flags=--no-lazy,--min-semi-space-size=8 "$bundle/main.js" "" && tr '\n' '\0' <"$1/sources.txt"; } \
+  # $bundle_flags unquoted: split into its words (none has a glob character)
+  { printf '%s\0' "$deno" run $bundle_flags "$bundle/main.js" "" && tr '\n' '\0' <"$1/sources.txt"; } \
     >"$1/launch.new" && mv -f "$1/launch.new" "$1/launch"
 }
 deno=$(command -v deno)
@@ -108,6 +111,7 @@ if [ -z "$DENO_DIR" ] && [ -z "$HOME" ] && [ -z "$XDG_CACHE_HOME" ] && [ -n "$XD
   export DENO_DIR
 fi
 if [ -n "$fresh" ]; then
-  exec deno run -A --cached-only --quiet --no-config --v8-flags=--no-lazy,--min-semi-space-size=8 "$bundle/main.js" "$@"
+  # $bundle_flags unquoted: split into its words (none has a glob character)
+  exec deno run $bundle_flags "$bundle/main.js" "$@"
 fi
 exec deno run -A --cached-only --quiet "$here/main.ts" "$@"

@@ -709,6 +709,11 @@ export function isDead(pid: number): boolean {
   return state === undefined || state === "Z" || state === "X";
 }
 
+/** A process's arguments, each followed by a space ("" once it is gone). */
+export function commandLine(pid: number): string {
+  return readTextOr(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
+}
+
 /** Live (non-zombie) processes whose command line contains `marker`. */
 export function liveProcessesWith(marker: string): number[] {
   const found: number[] = [];
@@ -716,8 +721,7 @@ export function liveProcessesWith(marker: string): number[] {
     if (!/^\d+$/.test(entry.name)) continue;
     const pid = Number(entry.name);
     if (pid === Deno.pid) continue;
-    const cmdline = readTextOr(`/proc/${pid}/cmdline`).replaceAll("\0", " ");
-    if (cmdline.includes(marker) && !isDead(pid)) found.push(pid);
+    if (commandLine(pid).includes(marker) && !isDead(pid)) found.push(pid);
   }
   return found;
 }

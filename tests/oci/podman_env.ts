@@ -52,6 +52,7 @@ import { join } from "node:path";
 import {
   type Account,
   asUser,
+  commandLine,
   describe,
   ensureFixtureDirs,
   ensureUser,
@@ -517,7 +518,9 @@ async function cleanupDir(
   const survivors = await waitGone(leftovers, 3000);
   if (survivors.length) {
     problems.push(
-      `processes left after podman rm: ${survivors.map((pid) => `${pid} (${commandLine(pid)})`).join(", ")}`,
+      `processes left after podman rm: ${
+        survivors.map((pid) => `${pid} (${commandLine(pid).trim() || "gone"})`).join(", ")
+      }`,
     );
     killAll(survivors);
     const stuck = await waitGone(leftovers, 5000);
@@ -554,15 +557,6 @@ async function cleanupDir(
   }
   if (mountsUnder(dir).length) problems.push(`mounts still under ${dir}: ${mountsUnder(dir).join(" ")}`);
   if (problems.length) throw new Error(`podman environment cleanup:\n${problems.join("\n")}`);
-}
-
-/** A process's command line as ps shows it, or "gone". */
-function commandLine(pid: number): string {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(Boolean).join(" ") || "gone";
-  } catch {
-    return "gone";
-  }
 }
 
 /** Environments of earlier, interrupted runs (over an hour old) are torn down with runc, as their user. */
