@@ -11,8 +11,6 @@ import { currentStatus } from "../state/processes.ts";
 import { parseFlags } from "./flags.ts";
 import { containerPids, ociFolder, oneId, runLateHooks } from "./oci_container.ts";
 import { recordedCgroup, removeEmptyCgroup } from "../cgroup/remove.ts";
-import { sendSignal } from "../ffi/signal.ts";
-import { SIGNALS } from "../ffi/constants.ts";
 import { sleep } from "../host/time.ts";
 import { traceCall } from "../output/trace.ts";
 import { exists } from "../host/files.ts";
@@ -33,6 +31,11 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
     if (flags.get("force") !== "true") {
       throw new Error(`cannot delete container ${found.id} that is not stopped: ${status} (use --force)`);
     }
+    // libc's module only here: the delete engines make of a stopped container loads none.
+    const [{ sendSignal }, { SIGNALS }] = await Promise.all([
+      import("../ffi/signal.ts"),
+      import("../ffi/constants.ts"),
+    ]);
     for (const pid of containerPids(record)) {
       try {
         if (sendSignal(pid, SIGNALS.SIGKILL)) traceCall(`kill(${pid}, SIGKILL) = 0`);
@@ -56,7 +59,7 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
   for (const mount of record?.hostMounts ?? []) traceCall(`umount2(${mount}, MNT_DETACH)`);
   // An OCI container has its runtime folder only (under --root); the data folder is gcr run's.
   traceCall(() => `remove the container's state: ${[found.paths.run, found.paths.dir].filter(exists).join(" ")}`);
-  removeContainer({ ...found, ...(record ? { record: { ...record, cgroups: [] } } : {}) });
+  await removeContainer({ ...found, ...(record ? { record: { ...record, cgroups: [] } } : {}) });
   if (record) await runLateHooks(record, "poststop");
   return 0;
 }

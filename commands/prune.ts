@@ -16,7 +16,7 @@ export async function pruneCommand(args: readonly string[]): Promise<number> {
     // A folder without a readable record is left by a reboot or by a gcr
     // killed while it was being made: no container runs from it.
     await releaseNetwork(found);
-    removeContainer(found);
+    await removeContainer(found);
     console.log(found.id);
   }
   return 0;

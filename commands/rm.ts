@@ -28,7 +28,7 @@ export async function rmCommand(args: readonly string[]): Promise<number> {
       if (!(await waitStopped(found, 10_000))) throw new Error(`container ${found.id} did not stop after SIGKILL`);
     }
     await releaseNetwork(found);
-    removeContainer(found);
+    await removeContainer(found);
     console.log(found.id);
   });
 }

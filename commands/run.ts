@@ -256,7 +256,7 @@ export async function takeApart(
     }
   }
   try {
-    if (parts.remove) removeContainer({ id, paths });
+    if (parts.remove) await removeContainer({ id, paths });
     else {
       updateRecord(paths, {
         status: "stopped",

@@ -8,9 +8,6 @@
  */
 
 import { removeTree, resolvePath } from "../host/files.ts";
-import { MNT_DETACH } from "../ffi/constants.ts";
-import { cString } from "../ffi/fds.ts";
-import { libc } from "../ffi/libc.ts";
 import { CONTAINER_ID, type ContainerPaths, containerPaths, runtimeDir, runtimeDirIsXdg, stateDir } from "./paths.ts";
 import { honoursXdgRuntimeDir } from "../host/rootless.ts";
 import { type ContainerRecord, readRecord, writeRecord } from "./records.ts";
@@ -56,8 +53,12 @@ export function findContainer(ref: string, all = listContainers()): FoundContain
 }
 
 /** Removes what a stopped container left: its cgroups, data folder and runtime folder. */
-export function removeContainer(found: FoundContainer): void {
-  detachHostMounts(found.record?.hostMounts ?? []);
+export async function removeContainer(found: FoundContainer): Promise<void> {
+  const mounts = found.record?.hostMounts ?? [];
+  // Only a config without a mount namespace has these: libc's module is
+  // loaded for it alone, not for every delete (Deno's cost grows with the
+  // code a process loads: bench/README.md).
+  if (mounts.length) (await import("./host_mounts.ts")).detachHostMounts(mounts);
   for (const cgroup of found.record?.cgroups ?? []) {
     try {
       Deno.removeSync(cgroup);
@@ -65,12 +66,6 @@ export function removeContainer(found: FoundContainer): void {
   }
   removeTree(found.paths.dir);
   removeTree(found.paths.run);
-}
-
-/** Detaches a container's mounts in the host's namespace (ContainerRecord.hostMounts). */
-export function detachHostMounts(mounts: readonly string[]): void {
-  // MNT_DETACH takes the mounts below each too; one already gone is no error.
-  for (const mount of mounts) libc().umount2(cString(mount), MNT_DETACH);
 }
 
 /**
