@@ -18,6 +18,7 @@ import { removeTree, writeFileAtomically } from "../host/files.ts";
 import { runSteps } from "../runner/runner.ts";
 import { registerContainer } from "../state/containers.ts";
 import { detachHostMounts } from "../state/host_mounts.ts";
+import { deletePlan, writeDeletePlan } from "../state/delete_plan.ts";
 import { runLateHooks } from "./oci_container.ts";
 import { containerPaths } from "../state/paths.ts";
 import { processStart } from "../host/processes.ts";
@@ -185,7 +186,10 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
       cgroupProcs: cgroup ? cgroup.paths.map((p) => `${p}/cgroup.procs`) : [],
       namespaces: spec.linux.namespaces.map((n) => NS_FILE[n.type]),
     });
-    updateRecord(paths, { status: "created", initPid: pid, initStart: processStart(pid) ?? "", exec });
+    const final = updateRecord(paths, { status: "created", initPid: pid, initStart: processStart(pid) ?? "", exec });
+    // What delete will do once it has stopped, for ./gcr to do without Deno (state/delete_plan.ts).
+    const plan = final && deletePlan(final, paths);
+    if (plan) writeDeletePlan(paths, plan);
     const pidFile = flags.get("pid-file");
     if (pidFile) writeFileAtomically(pidFile, String(pid), 0o644);
     created = true;

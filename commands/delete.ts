@@ -14,6 +14,7 @@ import { recordedCgroup, removeEmptyCgroup } from "../cgroup/remove.ts";
 import { sleep } from "../host/time.ts";
 import { traceCall } from "../output/trace.ts";
 import { exists } from "../host/files.ts";
+import { deletePlanPath, readDeletePlan, runDeletePlan } from "../state/delete_plan.ts";
 
 /** `gcr delete [--force] ID`: removes a stopped container (kills it first with --force). */
 export async function deleteCommand(args: readonly string[]): Promise<number> {
@@ -48,6 +49,14 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
       if (performance.now() > deadline) throw new Error(`container ${found.id} did not die after SIGKILL`);
       await sleep(10);
     }
+  }
+  // Stopped: what create planned (the same file ./gcr runs without Deno), then whatever it left.
+  const plan = record && readDeletePlan(found.paths);
+  if (plan) {
+    traceCall(`run ${deletePlanPath(found.paths)} (${plan.length} ops; its G: stopped, by the record's start time)`);
+    const stoppedAt = runDeletePlan(plan);
+    if (stoppedAt === "done") return 0;
+    traceCall(`the plan stopped at ${stoppedAt.op} ${stoppedAt.path}: delete goes on without it`);
   }
   const { own, created } = recordedCgroup(record?.cgroups ?? []);
   if (record && own.length) {

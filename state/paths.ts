@@ -1,9 +1,11 @@
 /**
  * Where containers' state lives on the host, in two places:
  *
- *   <runtime dir>/<id>/{container.json,log,start.fifo}   what runs: the record
- *       (status, pids, exit status), the output of a detached container, the
- *       OCI start gate. /run/gcr as root, $XDG_RUNTIME_DIR/gcr rootless.
+ *   <runtime dir>/<id>/{container.json,log,start.fifo,report.fifo,delete.plan}
+ *       what runs: the record (status, pids, exit status), the output of a
+ *       detached container, the OCI start gate and its reports, what delete
+ *       will do (state/delete_plan.ts). /run/gcr as root, $XDG_RUNTIME_DIR/gcr
+ *       rootless.
  *   <state dir>/containers/<id>/{upper,work,merged,…}     what the container
  *       wrote (the overlay's upper folder) and its generated /etc files.
  *       /var/lib/gcr as root, $XDG_DATA_HOME/gcr rootless.
