@@ -348,6 +348,68 @@ Deno.test(
     }),
 );
 
+Deno.test(
+  named(
+    "oci delete of a stopped container: ./gcr runs create's plan without Deno; a live one, and a trace, are Deno's",
+    SKIP,
+  ),
+  () =>
+    withOci(async (o) => {
+      const quick = await o.bundle((c) => {
+        c.process.args = sh("exit 3");
+      });
+      // ./gcr alone, no checkout beside it: anything that needs Deno fails there.
+      const alone = join(o.folder("alone"), "gcr");
+      Deno.copyFileSync(GCR, alone);
+      Deno.chmodSync(alone, 0o755);
+
+      const id = o.newId();
+      const { pid } = await o.createOk(id, quick);
+      const cgroups = cgroupFoldersOf(pid);
+      assert(cgroups.length > 0, "the container has cgroup folders", readTextOr(`/proc/${pid}/cgroup`));
+      assert(exists(join(o.root, id, "delete.plan")), "create left its delete plan");
+      await o.gcrOk(["start", id]);
+      await o.waitStatus(id, "stopped");
+      const native = await run(alone, ["--root", o.root, "delete", "--force", id], { cwd: "/" });
+      assertEquals(
+        [native.code, native.stdout, native.stderr],
+        [0, "", ""],
+        "deleted by ./gcr alone",
+        describe(native),
+      );
+      o.assertGone(id, [pid], cgroups);
+
+      const sleeping = await o.bundle((c) => {
+        c.process.args = ["sleep", "1000"];
+      });
+      const live = o.newId();
+      const { pid: livePid } = await o.launch(live, sleeping);
+      const liveCgroups = cgroupFoldersOf(livePid);
+      const declined = await run(alone, ["--root", o.root, "delete", "--force", live], { cwd: "/" });
+      assert(declined.code !== 0, "./gcr alone cannot delete a running container: Deno's", describe(declined));
+      assertEquals((await o.state(live)).status, "running", "and left it running", describe(declined));
+      for (const dir of liveCgroups) assert(exists(dir), `${dir} still there`);
+      await o.gcrOk(["delete", "--force", live]);
+      o.assertGone(live, [livePid], liveCgroups);
+
+      const traced = o.newId();
+      const { pid: tracedPid } = await o.createOk(traced, quick);
+      const tracedCgroups = cgroupFoldersOf(tracedPid);
+      await o.gcrOk(["start", traced]);
+      await o.waitStatus(traced, "stopped");
+      const ops = Deno.readTextFileSync(join(o.root, traced, "delete.plan")).split("\0").slice(1, -1);
+      const traces = join(o.work, "traces");
+      await o.gcrOk(["--trace-dir", traces, "delete", traced]);
+      o.assertGone(traced, [tracedPid], tracedCgroups);
+      const text = readTextOr(join(traces, `${traced}.trace`));
+      assertIncludes(text, `run ${o.root}/${traced}/delete.plan (${ops.length} ops`, "Deno ran the plan", text);
+      for (const op of ops.filter((op) => !op.startsWith("G"))) {
+        const call = op.startsWith("F") ? "unlink" : "rmdir";
+        assertIncludes(text, `    ${call}(${op.slice(1)}) = `, `the trace shows ${op}`, text);
+      }
+    }),
+);
+
 // ---------------------------------------------------------------------------
 // 5. config.json honoured
 
