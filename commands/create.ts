@@ -18,7 +18,7 @@ import { removeTree, writeFileAtomically } from "../host/files.ts";
 import { runSteps } from "../runner/runner.ts";
 import { registerContainer } from "../state/containers.ts";
 import { detachHostMounts } from "../state/host_mounts.ts";
-import { deletePlan, writeDeletePlan } from "../state/delete_plan.ts";
+import { deletePlan, writeDeletePlan } from "./delete_plan.ts";
 import { runLateHooks } from "./oci_container.ts";
 import { containerPaths } from "../state/paths.ts";
 import { processStart } from "../host/processes.ts";

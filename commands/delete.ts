@@ -14,7 +14,7 @@ import { recordedCgroup, removeEmptyCgroup } from "../cgroup/remove.ts";
 import { sleep } from "../host/time.ts";
 import { traceCall } from "../output/trace.ts";
 import { exists } from "../host/files.ts";
-import { deletePlanPath, readDeletePlan, runDeletePlan } from "../state/delete_plan.ts";
+import { deletePlan, deletePlanPath, readDeletePlan, runDeletePlan } from "./delete_plan.ts";
 
 /** `gcr delete [--force] ID`: removes a stopped container (kills it first with --force). */
 export async function deleteCommand(args: readonly string[]): Promise<number> {
@@ -32,7 +32,7 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
     if (flags.get("force") !== "true") {
       throw new Error(`cannot delete container ${found.id} that is not stopped: ${status} (use --force)`);
     }
-    // libc's module only here: the delete engines make of a stopped container loads none.
+    // libc's module only here: a delete of a stopped container loads none.
     const [{ sendSignal }, { SIGNALS }] = await Promise.all([
       import("../ffi/signal.ts"),
       import("../ffi/constants.ts"),
@@ -50,8 +50,9 @@ export async function deleteCommand(args: readonly string[]): Promise<number> {
       await sleep(10);
     }
   }
-  // Stopped: what create planned (the same file ./gcr runs without Deno), then whatever it left.
-  const plan = record && readDeletePlan(found.paths);
+  // Stopped: what create planned (the same file ./gcr runs without Deno), then whatever it left;
+  // only where the record agrees that a plan covers it (no poststop hooks, no host mounts).
+  const plan = record && deletePlan(record, found.paths) && readDeletePlan(found.paths);
   if (plan) {
     traceCall(`run ${deletePlanPath(found.paths)} (${plan.length} ops; its G: stopped, by the record's start time)`);
     const stoppedAt = runDeletePlan(plan);

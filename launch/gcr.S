@@ -294,7 +294,7 @@ fail:
         # `delete` without Deno: an engine deletes every container once it
         # has stopped, and a Deno start-up was most of that delete's time
         # (bench/README.md). try_delete runs the container's delete plan,
-        # which create wrote beside its record (state/delete_plan.ts has
+        # which create wrote beside its record (commands/delete_plan.ts has
         # the format and why each op is safe to repeat), and exits 0. It
         # returns, for Deno's delete, on anything else: other options, an id
         # gcr would refuse, a runtime folder it would find otherwise than

@@ -4,7 +4,7 @@
  *   <runtime dir>/<id>/{container.json,log,start.fifo,report.fifo,delete.plan}
  *       what runs: the record (status, pids, exit status), the output of a
  *       detached container, the OCI start gate and its reports, what delete
- *       will do (state/delete_plan.ts). /run/gcr as root, $XDG_RUNTIME_DIR/gcr
+ *       will do (commands/delete_plan.ts). /run/gcr as root, $XDG_RUNTIME_DIR/gcr
  *       rootless.
  *   <state dir>/containers/<id>/{upper,work,merged,…}     what the container
  *       wrote (the overlay's upper folder) and its generated /etc files.

@@ -11,7 +11,7 @@
 import { join } from "node:path";
 import { containerPaths } from "../../state/paths.ts";
 import type { ContainerRecord } from "../../state/records.ts";
-import { deletePlan, deletePlanPath, writeDeletePlan } from "../../state/delete_plan.ts";
+import { deletePlan, deletePlanPath, writeDeletePlan } from "../../commands/delete_plan.ts";
 import { exists } from "../../host/files.ts";
 import { describe, run } from "../fixtures.ts";
 import { assert, assertEquals } from "../helpers.ts";

@@ -34,8 +34,8 @@
 import { gcrParents, recordedCgroup } from "../cgroup/remove.ts";
 import { traceCall } from "../output/trace.ts";
 import { errorCode } from "../cgroup/ops.ts";
-import type { ContainerPaths } from "./paths.ts";
-import type { ContainerRecord } from "./records.ts";
+import type { ContainerPaths } from "../state/paths.ts";
+import type { ContainerRecord } from "../state/records.ts";
 import { writeFileAtomically } from "../host/files.ts";
 
 /** The file's first field: the format, which ./gcr checks byte for byte. */

@@ -1,5 +1,5 @@
 /**
- * The delete plan (state/delete_plan.ts): which containers get one, its
+ * The delete plan (commands/delete_plan.ts): which containers get one, its
  * ops in their order, the file's round trip and what a reader refuses, and
  * Deno's run of it (an op that finds a process stops it; a parent in use is
  * left). Folders made by the test stand in for cgroups.
@@ -16,7 +16,7 @@ import {
   readDeletePlan,
   runDeletePlan,
   writeDeletePlan,
-} from "../../state/delete_plan.ts";
+} from "../../commands/delete_plan.ts";
 import { exists } from "../../host/files.ts";
 import { assert, assertEquals } from "../helpers.ts";
 
