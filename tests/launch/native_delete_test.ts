@@ -88,6 +88,16 @@ Deno.test("./gcr deletes a stopped container by its plan, without Deno, for each
         p.remove();
       }
     }
+    const extra = planned();
+    try {
+      Deno.writeTextFileSync(join(extra.root, extra.id, "container.json.tmp-1"), "");
+      const printed = await gcr(c, ["--root", extra.root, "delete", extra.id]);
+      assertEquals(printed.split("\n")[0], "deno", "a file the plan does not list: the folder's removal is Deno's");
+      for (const path of extra.own) assert(!exists(path), `${path} removed before that (Deno's delete finds it gone)`);
+      assert(exists(join(extra.root, extra.id, "container.json.tmp-1")), "the folder and that file left for Deno");
+    } finally {
+      extra.remove();
+    }
     const partly = planned();
     try {
       Deno.removeSync(join(partly.root, partly.id, "container.json"));
