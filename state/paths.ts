@@ -44,7 +44,8 @@ export function stateDir(): string {
  * tmpfs, as runc's /run/runc: after a reboot no container runs. Without
  * $XDG_RUNTIME_DIR an ordinary user gets /tmp/gcr-<uid>, and uid 0 of a
  * user namespace /run/gcr as runc does (/tmp/gcr-0 would be every such
- * namespace's, whoever made it first).
+ * namespace's, whoever made it first). ./gcr finds it the same way for a
+ * delete it runs without Deno (launch/gcr.S, try_delete): change both.
  */
 export function runtimeDir(): string {
   const explicit = Deno.env.get("GCR_RUN");
@@ -78,7 +79,7 @@ export interface ContainerPaths {
   reportFifo: string;
 }
 
-/** Container ids and names: what runc accepts, and never a path. */
+/** Container ids and names: what runc accepts, and never a path (launch/gcr.S checks ids by the same rule). */
 export const CONTAINER_ID = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$/;
 
 export function containerPaths(id: string, state = stateDir(), runtime = runtimeDir()): ContainerPaths {
