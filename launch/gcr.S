@@ -427,27 +427,21 @@ try_delete:
         jz      43f
         add     rcx, 8
         lea     rdi, [rip + gcr_run_is]
-        call    value_of
+        call    set_value_of
         test    rax, rax
         jz      41f
-        cmp     byte ptr [rax], 0               # empty counts as unset, as in paths.ts
-        je      40b
         mov     r15, rax
         jmp     40b
 41:     lea     rdi, [rip + gcr_state_is]
-        call    value_of
+        call    set_value_of
         test    rax, rax
         jz      42f
-        cmp     byte ptr [rax], 0
-        je      40b
         or      ebx, 2
         jmp     40b
 42:     lea     rdi, [rip + xdg_runtime_dir_is]
-        call    value_of
+        call    set_value_of
         test    rax, rax
         jz      44f
-        cmp     byte ptr [rax], 0
-        je      40b
         mov     rdx, rax
         jmp     40b
 44:     lea     rdi, [rip + user_root_is]
@@ -705,6 +699,17 @@ is_zombie:
 77:     mov     eax, 1
         pop     rdx
         ret
+
+        # value_of, but an empty value counts as unset (rax 0), as in
+        # paths.ts and sh's -z.
+set_value_of:
+        call    value_of
+        test    rax, rax
+        jz      78f
+        cmp     byte ptr [rax], 0
+        jne     78f
+        xor     eax, eax
+78:     ret
 
         # eax = 1 if the string at rsi is exactly the one at rdi, else 0.
 is_word:
