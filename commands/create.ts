@@ -19,6 +19,7 @@ import { runSteps } from "../runner/runner.ts";
 import { registerContainer } from "../state/containers.ts";
 import { detachHostMounts } from "../state/host_mounts.ts";
 import { deletePlan, writeDeletePlan } from "./delete_plan.ts";
+import { writeStartPlan } from "./start_plan.ts";
 import { runLateHooks } from "./oci_container.ts";
 import { containerPaths } from "../state/paths.ts";
 import { processStart } from "../host/processes.ts";
@@ -187,9 +188,11 @@ export async function createCommand(args: readonly string[], systemdCgroup: bool
       namespaces: spec.linux.namespaces.map((n) => NS_FILE[n.type]),
     });
     const final = updateRecord(paths, { status: "created", initPid: pid, initStart: processStart(pid) ?? "", exec });
-    // What delete will do once it has stopped, for ./gcr to do without Deno (state/delete_plan.ts).
+    // What delete will do once it has stopped, for ./gcr to do without Deno (commands/delete_plan.ts).
     const plan = final && deletePlan(final, paths);
     if (plan) writeDeletePlan(paths, plan);
+    // And whether its start is only the gate, which ./gcr then opens itself (commands/start_plan.ts).
+    if (final) writeStartPlan(paths, final);
     const pidFile = flags.get("pid-file");
     if (pidFile) writeFileAtomically(pidFile, String(pid), 0o644);
     created = true;

@@ -72,7 +72,15 @@ export function deletePlan(record: ContainerRecord, paths: ContainerPaths): Dele
     ...own.map((path) => ({ op: "C" as const, path })),
     ...parents.map((path) => ({ op: "P" as const, path })),
     // The record last but the plan: a plan stopped before it leaves the record for delete to find.
-    ...[paths.startFifo, paths.reportFifo, paths.record, deletePlanPath(paths)].map((path) => ({
+    ...[
+      paths.startFifo,
+      paths.reportFifo,
+      paths.startPlan,
+      paths.started,
+      paths.startReport,
+      paths.record,
+      deletePlanPath(paths),
+    ].map((path) => ({
       op: "F" as const,
       path,
     })),

@@ -20,15 +20,19 @@ import type { FoundContainer } from "../state/containers.ts";
 import { parseFlags } from "./flags.ts";
 import { containerPids, hookState, ociContainer, oneId, runLateHooks } from "./oci_container.ts";
 import { sendSignal } from "../ffi/signal.ts";
-
-/** How long start waits for the exec after opening the gate before it stops waiting (a frozen container). */
-const EXEC_WAIT_MS = 10_000;
+import { EXEC_WAIT_MS, takeStartReport } from "./start_plan.ts";
 
 /** `gcr start ID`: startContainer hooks, the start gate, then poststart hooks. */
 export async function startCommand(args: readonly string[]): Promise<number> {
   const { rest } = parseFlags(args, {}, {}, "start");
   const found = ociContainer(oneId(rest, "start"));
   const { record } = found;
+  // ./gcr opened the gate itself and left the container's reports for this start to say (commands/start_plan.ts).
+  const handed = takeStartReport(found.paths);
+  if (handed) {
+    warn(execFailure(handed, record.command[0] ?? "") ?? NOT_EXECD);
+    return 0;
+  }
   const status = currentStatus(record);
   // runc's words: engines read them.
   if (status === "stopped") throw new Error("cannot start a container that has stopped");
@@ -41,17 +45,17 @@ export async function startCommand(args: readonly string[]): Promise<number> {
   const report = libc().openat(AT_FDCWD, cString(found.paths.reportFifo), O.RDONLY | O.NONBLOCK | O_CLOEXEC, 0);
   try {
     openGate(found);
-    updateRecord(found.paths, { status: "running", started: new Date().toISOString() });
     // A container created by a gcr before the report FIFO has none: nothing to wait for.
     if (report !== -1) {
       // A command that cannot be run is the container's exit status 127 (or
       // 126), as engines expect of a started container (podman's exit status
       // for a missing command): said in --log, not a failed start.
-      const failure = execOutcome(report, record.command[0] ?? "");
+      const reports = readReports(report);
+      const failure = reports ? execFailure(reports, record.command[0] ?? "") : NOT_EXECD;
       traceCall(`read(${found.paths.reportFifo}) to its end: ${failure ?? `${record.command[0]} exec'd`}`);
       if (failure) {
         warn(failure);
-        return 0;
+        if (reports) return 0;
       }
     }
   } finally {
@@ -60,6 +64,11 @@ export async function startCommand(args: readonly string[]): Promise<number> {
   await runLateHooks(record, "poststart");
   return 0;
 }
+
+/** The warning for a container whose command was not exec'd in time (a frozen container). */
+const NOT_EXECD = `the container's command was not exec'd within ${
+  EXEC_WAIT_MS / 1000
+} s of its start; not waiting longer`;
 
 /** One byte into the start FIFO, which only the container's first process reads. */
 function openGate(found: FoundContainer): void {
@@ -76,6 +85,10 @@ function openGate(found: FoundContainer): void {
     libc().close(fd);
   }
   Deno.removeSync(found.paths.startFifo);
+  traceCall(`unlink(${found.paths.startFifo}) = 0`);
+  // The record's status and start time (readRecord): a file, which ./gcr's own start makes as well.
+  Deno.writeFileSync(found.paths.started, new Uint8Array(), { mode: 0o600 });
+  traceCall(`open(${found.paths.started}, O_CREAT|O_TRUNC) = 0: the container is running since now`);
 }
 
 /**
@@ -124,14 +137,10 @@ async function startContainerHooks(
 /**
  * Reads the reports the container's last calls left in the report FIFO
  * until end-of-file, which comes when the command has been exec'd (the
- * FIFO's last holder, the status descriptor, is close-on-exec). A report
- * that is not 0 is a failure: a call's errno, or the exec trampoline's
- * -errno for the command it could not run, worded as runc words it
- * (engines match on it: podman makes "no such file or directory" and
- * "executable file not found" exit 127, "permission denied" 126). Returns
- * that failure, or undefined.
+ * FIFO's last holder, the status descriptor, is close-on-exec); undefined
+ * when that takes longer than EXEC_WAIT_MS.
  */
-function execOutcome(report: number, command: string): string | undefined {
+function readReports(report: number): Uint8Array | undefined {
   const bytes: number[] = [];
   const buffer = new Uint8Array(256);
   const deadline = performance.now() + EXEC_WAIT_MS;
@@ -142,17 +151,14 @@ function execOutcome(report: number, command: string): string | undefined {
     // found the FIFO empty.)
     const left = deadline - performance.now();
     const ready = left > 0 ? pollReadable(report, Math.ceil(left)) : 0;
-    if (ready === 0) {
-      warn(`the container's command was not exec'd within ${EXEC_WAIT_MS / 1000} s of its start; not waiting longer`);
-      return undefined;
-    }
+    if (ready === 0) return undefined;
     if (ready < 0) {
       const errno = lastErrno();
       if (errno === ERRNO.EINTR) continue;
       throw new SyscallError("poll(report FIFO)", errno);
     }
     const n = Number(libc().read(report, buffer, BigInt(buffer.length)));
-    if (n === 0) break;
+    if (n === 0) return new Uint8Array(bytes);
     if (n > 0) {
       bytes.push(...buffer.subarray(0, n));
       continue;
@@ -160,7 +166,18 @@ function execOutcome(report: number, command: string): string | undefined {
     const errno = lastErrno();
     if (errno !== ERRNO.EINTR) throw new SyscallError("read(report FIFO)", errno);
   }
-  const words = new Int32Array(new Uint8Array(bytes.slice(0, bytes.length - (bytes.length % 4))).buffer);
+}
+
+/**
+ * The failure in the reports, if any: a word that is not 0 is a call's
+ * errno, or the exec trampoline's -errno for the command it could not run,
+ * worded as runc words it (engines match on it: podman makes "no such file
+ * or directory" and "executable file not found" exit 127, "permission
+ * denied" 126).
+ */
+function execFailure(reports: Uint8Array, command: string): string | undefined {
+  const whole = reports.subarray(0, reports.length - (reports.length % 4));
+  const words = new Int32Array(whole.slice().buffer);
   const failed = words.find((word) => word !== 0);
   if (failed === undefined) return undefined;
   if (failed > 0) return `the container's last call before exec failed: ${errnoName(failed)}`;

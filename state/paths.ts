@@ -1,10 +1,12 @@
 /**
  * Where containers' state lives on the host, in two places:
  *
- *   <runtime dir>/<id>/{container.json,log,start.fifo,report.fifo,delete.plan}
+ *   <runtime dir>/<id>/{container.json,log,start.fifo,report.fifo,
+ *                       start.plan,started,start.report,delete.plan}
  *       what runs: the record (status, pids, exit status), the output of a
- *       detached container, the OCI start gate and its reports, what delete
- *       will do (commands/delete_plan.ts). /run/gcr as root, $XDG_RUNTIME_DIR/gcr
+ *       detached container, the OCI start gate and its reports, what start
+ *       and delete will do and what start did (commands/start_plan.ts,
+ *       commands/delete_plan.ts). /run/gcr as root, $XDG_RUNTIME_DIR/gcr
  *       rootless.
  *   <state dir>/containers/<id>/{upper,work,merged,…}     what the container
  *       wrote (the overlay's upper folder) and its generated /etc files.
@@ -45,7 +47,7 @@ export function stateDir(): string {
  * $XDG_RUNTIME_DIR an ordinary user gets /tmp/gcr-<uid>, and uid 0 of a
  * user namespace /run/gcr as runc does (/tmp/gcr-0 would be every such
  * namespace's, whoever made it first). ./gcr finds it the same way for a
- * delete it runs without Deno (launch/gcr.S, try_delete): change both.
+ * start and delete it runs without Deno (launch/gcr.S, try_native): change both.
  */
 export function runtimeDir(): string {
   const explicit = Deno.env.get("GCR_RUN");
@@ -77,6 +79,12 @@ export interface ContainerPaths {
   startFifo: string;
   /** OCI: where the created container's last reports go; `start` reads them (steps/exec.ts, StartGate). */
   reportFifo: string;
+  /** OCI: create's word that a start is only the gate, which ./gcr then opens itself (commands/start_plan.ts). */
+  startPlan: string;
+  /** OCI: made when the gate opens; its mtime is the start time (readRecord). */
+  started: string;
+  /** OCI: what the container reported, when ./gcr opened the gate and left the report to Deno's start. */
+  startReport: string;
 }
 
 /** Container ids and names: what runc accepts, and never a path (launch/gcr.S checks ids by the same rule). */
@@ -96,5 +104,8 @@ export function containerPaths(id: string, state = stateDir(), runtime = runtime
     log: `${run}/log`,
     startFifo: `${run}/start.fifo`,
     reportFifo: `${run}/report.fifo`,
+    startPlan: `${run}/start.plan`,
+    started: `${run}/started`,
+    startReport: `${run}/start.report`,
   };
 }

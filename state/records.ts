@@ -7,7 +7,7 @@
  * @module
  */
 import type { Hook } from "../steps/hook_process.ts";
-import { writeFileAtomically } from "../host/files.ts";
+import { pathInfo, writeFileAtomically } from "../host/files.ts";
 import {
   type BridgeAttachment,
   type CapabilitySets,
@@ -169,6 +169,14 @@ export interface ContainerRecord {
  * gcr killed at any moment leaves the old record or the new one.
  */
 export function writeRecord(paths: ContainerPaths, record: ContainerRecord): void {
+  // A start plan holds for the record create left it with (create writes the
+  // plan after its last write): a later write (pause, update, a stop
+  // recorded) may change what a start must do, so ./gcr leaves it to Deno.
+  try {
+    Deno.removeSync(paths.startPlan);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
   writeFileAtomically(paths.record, JSON.stringify(record, null, 2) + "\n", 0o600);
 }
 
@@ -182,9 +190,22 @@ export function updateRecord(paths: ContainerPaths, change: Partial<ContainerRec
 }
 
 export function readRecord(paths: ContainerPaths): ContainerRecord | undefined {
+  let record: ContainerRecord;
   try {
-    return JSON.parse(Deno.readTextFileSync(paths.record)) as ContainerRecord;
+    record = JSON.parse(Deno.readTextFileSync(paths.record)) as ContainerRecord;
   } catch {
     return undefined;
   }
+  return record.status === "created" ? withStart(record, paths) : record;
+}
+
+/**
+ * A created OCI container that has been started: its start (./gcr's own,
+ * launch/gcr.S, or Deno's) makes the `started` file instead of rewriting
+ * the record, whose JSON ./gcr does not write. The file's mtime is the
+ * start time; the next write of the record keeps both.
+ */
+function withStart(record: ContainerRecord, paths: ContainerPaths): ContainerRecord {
+  const started = pathInfo(paths.started)?.mtime;
+  return started ? { ...record, status: "running", started: started.toISOString() } : record;
 }

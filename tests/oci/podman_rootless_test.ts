@@ -31,6 +31,8 @@ import {
 } from "../fixtures.ts";
 import { assert, assertEquals, assertIncludes, assertMatch, waitFor } from "../helpers.ts";
 import { exists, readTextOr } from "../../host/files.ts";
+import { containerPaths } from "../../state/paths.ts";
+import { readRecord } from "../../state/records.ts";
 import { type PodmanEnv, podmanEnv, rootlessPodmanUnavailable } from "./podman_env.ts";
 import type { Json } from "./oci_env.ts";
 import {
@@ -182,8 +184,9 @@ Deno.test(
         [true, account.uid, 0o1700],
         `${state}: a folder of the user's, 0700 and sticky as runc makes its own`,
       );
-      const record = JSON.parse(readTextOr(join(state, id, "container.json"), "{}"));
-      assertEquals(record.status, "running", "the container's record is in the user's runtime folder");
+      // The record as gcr reads it: a started OCI container's is create's JSON and `started` beside it.
+      const record = readRecord(containerPaths(id, join(env.dir, "unused"), state));
+      assertEquals(record?.status, "running", "the container's record is in the user's runtime folder");
       const removed = await env.podman(["rm", "--force", "--time", "0", id]);
       assertEquals(removed.code, 0, "podman rm --force", describe(removed));
       assert(!exists(join(state, id)), "podman rm removed the record");
