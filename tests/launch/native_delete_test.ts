@@ -1,6 +1,6 @@
 /**
- * ./gcr's delete without Deno (launch/gcr.S, try_delete): it runs a
- * container's delete plan (state/delete_plan.ts) when the arguments are an
+ * ./gcr's delete without Deno (launch/gcr.S, try_native): it runs a
+ * container's delete plan (commands/delete_plan.ts) when the arguments are an
  * engine's delete and the plan covers what it finds, and otherwise leaves
  * everything to Deno's delete, as it was. In a checkout of stand-ins
  * (launcher_checkout.ts): the stand-in "deno" printing is how a case shows

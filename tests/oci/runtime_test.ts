@@ -410,6 +410,90 @@ Deno.test(
     }),
 );
 
+Deno.test(
+  named(
+    "oci start: ./gcr opens a created container's gate without Deno; a failed exec is said by Deno's start; a record written since create, and a trace, are Deno's",
+    SKIP,
+  ),
+  () =>
+    withOci(async (o) => {
+      const alone = join(o.folder("alone"), "gcr");
+      Deno.copyFileSync(GCR, alone);
+      Deno.chmodSync(alone, 0o755);
+      const sleeping = await o.bundle((c) => {
+        c.process.args = sh("echo started-by-the-launcher; exec sleep 1000");
+      });
+
+      // ./gcr alone, no checkout beside it: anything that needs Deno fails there.
+      const id = o.newId();
+      const { created } = await o.createOk(id, sleeping);
+      assert(exists(join(o.root, id, "start.plan")), "create left its start plan");
+      const native = await run(alone, ["--root", o.root, "start", id], { cwd: "/" });
+      assertEquals(
+        [native.code, native.stdout, native.stderr],
+        [0, "", ""],
+        "started by ./gcr alone",
+        describe(native),
+      );
+      const state = await o.state(id);
+      assertEquals(state.status, "running", "gcr state: running", JSON.stringify(state));
+      await waitFor("the container's output", () => readTextOr(created.outFile) || undefined);
+      assertEquals(readTextOr(created.outFile), "started-by-the-launcher\n", "the container's command ran");
+      const again = await o.gcr(["start", id]);
+      assertEquals(again.code, 1, "a second start fails", describe(again));
+      assertIncludes(again.stderr, "cannot start an already running container", "in runc's words", describe(again));
+      await o.gcrOk(["delete", "--force", id]);
+      o.assertGone(id);
+
+      // A command gone between create and start: the exec fails in the container.
+      const bundle = await o.bundle((c) => {
+        c.process.args = ["/bin/gone"];
+      });
+      const gone = join(bundle, "rootfs", "bin", "gone");
+      Deno.copyFileSync(join(bundle, "rootfs", "bin", "busybox"), gone);
+      const failing = o.newId();
+      await o.createOk(failing, bundle);
+      Deno.removeSync(gone);
+      const log = join(o.work, "start.log");
+      await o.gcrOk(["--log", log, "start", failing]);
+      assertIncludes(readTextOr(log), 'exec: "/bin/gone": no such file or directory', "said in --log", readTextOr(log));
+      assert(!exists(join(o.root, failing, "start.report")), "Deno's start took the launcher's report");
+      await o.waitStatus(failing, "stopped");
+      await o.gcrOk(["delete", failing]);
+      o.assertGone(failing);
+
+      // A record written since create (update): the plan is gone, and the start is Deno's.
+      const updated = o.newId();
+      await o.createOk(updated, sleeping);
+      await o.gcrOk(["update", "--memory", "64m", updated]);
+      assert(!exists(join(o.root, updated, "start.plan")), "the record's write removed the start plan");
+      const declined = await run(alone, ["--root", o.root, "start", updated], { cwd: "/" });
+      assert(declined.code !== 0, "./gcr alone cannot start it: Deno's", describe(declined));
+      assertEquals((await o.state(updated)).status, "created", "and left it created", describe(declined));
+      await o.gcrOk(["start", updated]);
+      assertEquals((await o.state(updated)).status, "running", "Deno's start started it");
+      await o.gcrOk(["delete", "--force", updated]);
+
+      // --trace-dir: Deno's start, whose trace shows each call ./gcr makes.
+      const traced = o.newId();
+      await o.createOk(traced, sleeping);
+      const traces = join(o.work, "traces");
+      await o.gcrOk(["--trace-dir", traces, "start", traced]);
+      const text = readTextOr(join(traces, `${traced}.trace`));
+      const run_ = join(o.root, traced);
+      for (
+        const call of [
+          `write(${run_}/start.fifo, one byte) = 1`,
+          `unlink(${run_}/start.fifo) = 0`,
+          `open(${run_}/started, O_CREAT|O_TRUNC) = 0`,
+          `read(${run_}/report.fifo) to its end: sh exec'd`,
+        ]
+      ) assertIncludes(text, call, "the trace shows it", text);
+      assertEquals((await o.state(traced)).status, "running", "started");
+      await o.gcrOk(["delete", "--force", traced]);
+    }),
+);
+
 // ---------------------------------------------------------------------------
 // 5. config.json honoured
 
