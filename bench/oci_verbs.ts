@@ -6,8 +6,10 @@
  * verb (the kill that stops it, the wait for it to stop) runs untimed around
  * it. Issue 15's target: start, state, kill and delete each within
  * deno-hello + 5 ms; create has none of its own (podman's 1.2x covers it).
- * gcr's delete of a stopped container starts no Deno (./gcr runs the plan
- * create left: commands/delete_plan.ts), so its figure is the launcher's.
+ * gcr's start of a created container without hooks and its delete of a
+ * stopped one start no Deno (./gcr runs what create left:
+ * commands/start_plan.ts, commands/delete_plan.ts), so their figures are
+ * the launcher's (start's includes the container's exec of its command).
  *
  *   deno run -A bench/oci_verbs.ts [--runs N] [--baseline DIR] [--json]
  *
