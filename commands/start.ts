@@ -29,7 +29,7 @@ export async function startCommand(args: readonly string[]): Promise<number> {
   const { record } = found;
   // ./gcr opened the gate itself and left the container's reports for this start to say (commands/start_plan.ts).
   const handed = takeStartReport(found.paths);
-  if (handed) {
+  if (handed !== undefined) {
     warn(execFailure(handed, record.command[0] ?? "") ?? NOT_EXECD);
     return 0;
   }

@@ -1,6 +1,6 @@
 /**
  * The start plan: create's word that starting this container is nothing
- * but opening its gate, so that ./gcr (launch/gcr.S, try_start) starts it
+ * but opening its gate, so that ./gcr (launch/gcr.S, start_gate) starts it
  * without Deno, as it deletes one (commands/delete_plan.ts). Engines start
  * every container they create, and a Deno start-up was most of that.
  *

@@ -726,8 +726,10 @@ start_gate:
         jne     90f                             # the byte did not go in: nothing happened
 
         # Started. The FIFO goes, and `started` is made: the record's
-        # status and start time (readRecord). Both in the caller's own
-        # runtime folder, where the open above has just succeeded.
+        # status and start time (readRecord). Their results are not
+        # checked: the start has happened and cannot be undone, and both
+        # are in the caller's own runtime folder, where the open above
+        # has just succeeded (Deno's start would fail after the gate too).
         lea     rsi, [rip + start_fifo_name]
         call    in_folder
         mov     rdi, rax                        # unlink(start.fifo)
@@ -748,8 +750,8 @@ start_gate:
 
         # The reports until end-of-file, which comes when the command has
         # been exec'd (the FIFO's last writer is close-on-exec), for at
-        # most EXEC_WAIT_MS (10 s). r8: bytes read into PLAN, r9: the
-        # deadline (CLOCK_MONOTONIC, ns).
+        # most EXEC_WAIT_MS (10 s, commands/start_plan.ts). r8: bytes read
+        # into PLAN, r9: the deadline (CLOCK_MONOTONIC, ns).
 81:     call    monotonic_ns
         mov     r9, 10000000000
         add     r9, rax

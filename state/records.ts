@@ -170,8 +170,8 @@ export interface ContainerRecord {
  */
 export function writeRecord(paths: ContainerPaths, record: ContainerRecord): void {
   // A start plan holds for the record create left it with (create writes the
-  // plan after its last write): a later write (pause, update, a stop
-  // recorded) may change what a start must do, so ./gcr leaves it to Deno.
+  // plan after its last write): a later write (an update, a stop recorded)
+  // may change what a start must do, so ./gcr leaves that start to Deno.
   try {
     Deno.removeSync(paths.startPlan);
   } catch (error) {
