@@ -530,15 +530,11 @@ try_native:
         mov     [rbp + NAT_END], rdi
         cmp     byte ptr [rbp + NAT_VERB], 's'
         je      start_gate
-        lea     rsi, [rip + delete_plan_name]
-        call    in_folder
 
-        # The plan into PLAN: open(PATH, O_RDONLY|O_CLOEXEC|O_NOFOLLOW).
-        lea     rdi, [rbp + NAT_PATH]
-        mov     esi, 0xa0000
-        xor     edx, edx
-        mov     eax, 2
-        syscall
+        # The plan into PLAN: open(…/delete.plan, O_RDONLY|O_CLOEXEC|O_NOFOLLOW).
+        lea     rsi, [rip + delete_plan_name]
+        mov     edx, 0xa0000
+        call    open_in_folder
         test    eax, eax
         js      native_decline
         mov     edi, eax
@@ -641,13 +637,9 @@ try_native:
         # call for call (commands/start_plan.ts), when create's start plan
         # says that is all its start is: the plan, exactly its header.
 start_gate:
-        lea     rsi, [rip + start_plan_name]
-        call    in_folder
-        mov     rdi, rax                        # open(plan, O_RDONLY|O_CLOEXEC|O_NOFOLLOW)
-        mov     esi, 0xa0000
-        xor     edx, edx
-        mov     eax, 2
-        syscall
+        lea     rsi, [rip + start_plan_name]    # open(plan, O_RDONLY|O_CLOEXEC|O_NOFOLLOW)
+        mov     edx, 0xa0000
+        call    open_in_folder
         test    eax, eax
         js      native_decline
         mov     edi, eax                        # one read: a regular file of 17 bytes
@@ -669,12 +661,8 @@ start_gate:
         # The report FIFO, opened to read before the byte goes in (every
         # report after it lands here): open(…, O_RDONLY|O_NONBLOCK|O_CLOEXEC).
         lea     rsi, [rip + report_fifo_name]
-        call    in_folder
-        mov     rdi, rax
-        mov     esi, 0x80800
-        xor     edx, edx
-        mov     eax, 2
-        syscall
+        mov     edx, 0x80800
+        call    open_in_folder
         test    eax, eax
         js      native_decline
         mov     r15d, eax                       # r15: the report FIFO
@@ -683,12 +671,8 @@ start_gate:
         # when it is gone (started already) or no one reads it (the
         # container's process is gone: ENXIO); Deno's start says which.
         lea     rsi, [rip + start_fifo_name]
-        call    in_folder
-        mov     rdi, rax
-        mov     esi, 0x80801
-        xor     edx, edx
-        mov     eax, 2
-        syscall
+        mov     edx, 0x80801
+        call    open_in_folder
         test    eax, eax
         js      90f
         mov     ebx, eax                        # rbx: the start FIFO
@@ -735,13 +719,9 @@ start_gate:
         mov     rdi, rax                        # unlink(start.fifo)
         mov     eax, 87
         syscall
-        lea     rsi, [rip + started_name]
-        call    in_folder
-        mov     rdi, rax                        # open(started, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC|O_NOFOLLOW, 0600)
-        mov     esi, 0xa0241
-        mov     edx, 0x180
-        mov     eax, 2
-        syscall
+        lea     rsi, [rip + started_name]       # open(started, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC|O_NOFOLLOW, 0600)
+        mov     edx, 0xa0241
+        call    open_in_folder
         test    eax, eax
         js      81f
         mov     edi, eax
@@ -809,13 +789,9 @@ start_gate:
         # A failure, or no end within the wait: the reports go to
         # start.report, and Deno's start, with the same arguments, says
         # them in the log (takeStartReport).
-87:     lea     rsi, [rip + start_report_name]
-        call    in_folder
-        mov     rdi, rax                        # open(start.report, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC|O_NOFOLLOW, 0600)
-        mov     esi, 0xa0241
-        mov     edx, 0x180
-        mov     eax, 2
-        syscall
+87:     lea     rsi, [rip + start_report_name] # open(start.report, O_WRONLY|O_CREAT|O_TRUNC|O_CLOEXEC|O_NOFOLLOW, 0600)
+        mov     edx, 0xa0241
+        call    open_in_folder
         test    eax, eax
         js      90f
         mov     edi, eax                        # write(fd, PLAN, r8): a FIFO's few words, in one write
@@ -930,6 +906,18 @@ in_folder:
         test    al, al
         jnz     92b
         lea     rax, [rbp + NAT_PATH]
+        ret
+
+        # open(PATH = "<folder>/<id>" + the suffix at rsi, the flags in edx,
+        # 0600): the mode counts only with O_CREAT. rax: the descriptor or
+        # -errno.
+open_in_folder:
+        call    in_folder
+        mov     rdi, rax
+        mov     esi, edx
+        mov     edx, 0x180
+        mov     eax, 2
+        syscall
         ret
 
         # rax = CLOCK_MONOTONIC in ns, through STAT + 128. Keeps r8, r9.

@@ -49,6 +49,22 @@ export function checkout(): Checkout {
   return { dir, gcr, sources, stamp, remove: () => Deno.removeSync(dir, { recursive: true }) };
 }
 
+/** How a stand-in prints these arguments (STAND_IN): one per line, in brackets. */
+export function printedArgs(args: readonly string[]): string {
+  return args.map((a) => `[${a}]`).join("\n");
+}
+
+/**
+ * ./gcr run with these arguments, $GCR_RUN and $GCR_STATE unset unless
+ * given: what the stand-ins printed ("" when the launcher did it all).
+ */
+export async function runLauncher(c: Checkout, args: string[], env: Record<string, string> = {}): Promise<string> {
+  const unsetEnv = ["GCR_RUN", "GCR_STATE"].filter((name) => !(name in env));
+  const result = await run(c.gcr, args, { env, unsetEnv, cwd: "/", timeoutMs: 30_000 });
+  assertEquals(result.code, 0, "./gcr's exit status", describe(result));
+  return result.stdout;
+}
+
 export async function launch(c: Checkout, args: string[], env: Record<string, string> = {}, unsetEnv: string[] = []) {
   const result = await run(c.gcr, args, { env, unsetEnv, cwd: "/" });
   assertEquals(result.code, 0, "the launcher's exec", describe(result));

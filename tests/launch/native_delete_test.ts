@@ -13,9 +13,8 @@ import { containerPaths } from "../../state/paths.ts";
 import type { ContainerRecord } from "../../state/records.ts";
 import { deletePlan, deletePlanPath, writeDeletePlan } from "../../commands/delete_plan.ts";
 import { exists } from "../../host/files.ts";
-import { describe, run } from "../fixtures.ts";
 import { assert, assertEquals } from "../helpers.ts";
-import { type Checkout, checkout } from "./launcher_checkout.ts";
+import { checkout, printedArgs, runLauncher } from "./launcher_checkout.ts";
 
 /** A pid no process can have (above any pid_max): its /proc folder never exists. */
 const NO_PID = 2_147_483_647;
@@ -59,14 +58,6 @@ function planned(initPid = NO_PID, id = "c-1.a_b+c"): Planned {
   };
 }
 
-/** ./gcr with these arguments: what the stand-ins printed ("" when the launcher did it all). */
-async function gcr(c: Checkout, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const unsetEnv = ["GCR_RUN", "GCR_STATE"].filter((name) => !(name in env));
-  const result = await run(c.gcr, args, { env, unsetEnv, cwd: "/" });
-  assertEquals(result.code, 0, "./gcr's exit status", describe(result));
-  return result.stdout;
-}
-
 Deno.test("./gcr deletes a stopped container by its plan, without Deno, for each form of an engine's delete", async () => {
   const c = checkout();
   const forms: ((p: Planned) => [string[], Record<string, string>])[] = [
@@ -81,7 +72,7 @@ Deno.test("./gcr deletes a stopped container by its plan, without Deno, for each
       const p = planned();
       try {
         const [args, env] = form(p);
-        assertEquals(await gcr(c, args, env), "", `${args.join(" ")}: no stand-in ran`);
+        assertEquals(await runLauncher(c, args, env), "", `${args.join(" ")}: no stand-in ran`);
         for (const path of p.removed) assert(!exists(path), `${path} removed (${args.join(" ")})`);
         assert(exists(p.sibling), "the other container's cgroup stays, and so its shared parent");
       } finally {
@@ -91,7 +82,7 @@ Deno.test("./gcr deletes a stopped container by its plan, without Deno, for each
     const extra = planned();
     try {
       Deno.writeTextFileSync(join(extra.root, extra.id, "container.json.tmp-1"), "");
-      const printed = await gcr(c, ["--root", extra.root, "delete", extra.id]);
+      const printed = await runLauncher(c, ["--root", extra.root, "delete", extra.id]);
       assertEquals(printed.split("\n")[0], "deno", "a file the plan does not list: the folder's removal is Deno's");
       for (const path of extra.own) assert(!exists(path), `${path} removed before that (Deno's delete finds it gone)`);
       assert(exists(join(extra.root, extra.id, "container.json.tmp-1")), "the folder and that file left for Deno");
@@ -102,7 +93,11 @@ Deno.test("./gcr deletes a stopped container by its plan, without Deno, for each
     try {
       Deno.removeSync(join(partly.root, partly.id, "container.json"));
       Deno.removeSync(partly.own[0]!);
-      assertEquals(await gcr(c, ["--root", partly.root, "delete", partly.id]), "", "what is gone already is no error");
+      assertEquals(
+        await runLauncher(c, ["--root", partly.root, "delete", partly.id]),
+        "",
+        "what is gone already is no error",
+      );
       for (const path of partly.removed) assert(!exists(path), `${path} removed`);
     } finally {
       partly.remove();
@@ -133,9 +128,9 @@ Deno.test("./gcr leaves a delete its plan does not cover to Deno, with the argum
       const p = planned(initPid);
       try {
         change(p);
-        const printed = await gcr(c, args(p), env);
+        const printed = await runLauncher(c, args(p), env);
         assertEquals(printed.split("\n")[0], "deno", `${why}: Deno's delete`);
-        assert(printed.includes(args(p).map((a) => `[${a}]`).join("\n")), `${why}: the arguments as given`, printed);
+        assert(printed.includes(printedArgs(args(p))), `${why}: the arguments as given`, printed);
         // Nothing removed: each of these is found before the first op runs.
         for (const path of p.removed.filter((path) => !path.endsWith("/delete.plan"))) {
           assert(exists(path), `${why}: ${path} still there`);

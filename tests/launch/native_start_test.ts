@@ -17,7 +17,7 @@ import { START_PLAN, writeStartPlan } from "../../commands/start_plan.ts";
 import { exists } from "../../host/files.ts";
 import { describe, run } from "../fixtures.ts";
 import { assert, assertEquals } from "../helpers.ts";
-import { type Checkout, checkout } from "./launcher_checkout.ts";
+import { checkout, printedArgs, runLauncher } from "./launcher_checkout.ts";
 
 /**
  * The container's process at its gate: holds the start FIFO to read (as
@@ -90,14 +90,6 @@ async function gated(report = "\\000\\000\\000\\000", mode: "exec" | "hold" | "n
   };
 }
 
-/** ./gcr with these arguments: what the stand-ins printed ("" when the launcher did it all). */
-async function gcr(c: Checkout, args: string[], env: Record<string, string> = {}): Promise<string> {
-  const unsetEnv = ["GCR_RUN", "GCR_STATE"].filter((name) => !(name in env));
-  const result = await run(c.gcr, args, { env, unsetEnv, cwd: "/", timeoutMs: 30_000 });
-  assertEquals(result.code, 0, "./gcr's exit status", describe(result));
-  return result.stdout;
-}
-
 Deno.test("./gcr starts a created container by its gate, without Deno, for each form of an engine's start", async () => {
   const c = checkout();
   const forms: ((g: Gated) => [string[], Record<string, string>])[] = [
@@ -111,7 +103,7 @@ Deno.test("./gcr starts a created container by its gate, without Deno, for each 
       const g = await gated();
       try {
         const [args, env] = form(g);
-        assertEquals(await gcr(c, args, env), "", `${args.join(" ")}: no stand-in ran`);
+        assertEquals(await runLauncher(c, args, env), "", `${args.join(" ")}: no stand-in ran`);
         assert(g.passed(), "the container's process took the byte");
         assert(!exists(g.paths.startFifo), "the start FIFO is gone (a second start is Deno's: already running)");
         assert(exists(g.paths.started), "`started` made: the record's status and start time");
@@ -134,9 +126,9 @@ Deno.test("./gcr hands a start whose command was not exec'd to Deno's start, wit
     const failed = await gated("\\000\\000\\000\\000\\000\\000\\000\\000\\376\\377\\377\\377");
     try {
       const args = ["--root", failed.root, "--log", "/x/log", "start", failed.id];
-      const printed = await gcr(c, args);
+      const printed = await runLauncher(c, args);
       assertEquals(printed.split("\n")[0], "deno", "Deno's start says the failure in --log", printed);
-      assert(printed.includes(args.map((a) => `[${a}]`).join("\n")), "with the arguments as given", printed);
+      assert(printed.includes(printedArgs(args)), "with the arguments as given", printed);
       assert(failed.passed(), "the gate was opened");
       assertEquals(
         [...Deno.readFileSync(failed.paths.startReport)],
@@ -150,7 +142,7 @@ Deno.test("./gcr hands a start whose command was not exec'd to Deno's start, wit
     // Held: the report FIFO is never closed. ./gcr waits 10 s (EXEC_WAIT_MS), as Deno's start does.
     const held = await gated("\\000\\000\\000\\000", "hold");
     try {
-      const printed = await gcr(c, ["--root", held.root, "start", held.id]);
+      const printed = await runLauncher(c, ["--root", held.root, "start", held.id]);
       assertEquals(printed.split("\n")[0], "deno", "no exec within the wait: Deno's start warns", printed);
       assertEquals([...Deno.readFileSync(held.paths.startReport)], [0, 0, 0, 0], "what came, and no failure in it");
     } finally {
@@ -174,9 +166,9 @@ Deno.test("./gcr leaves a start its plan does not cover to Deno, with the argume
       const g = await gated(undefined, mode);
       try {
         change(g);
-        const printed = await gcr(c, args(g), env);
+        const printed = await runLauncher(c, args(g), env);
         assertEquals(printed.split("\n")[0], "deno", `${why}: Deno's start`);
-        assert(printed.includes(args(g).map((a) => `[${a}]`).join("\n")), `${why}: the arguments as given`, printed);
+        assert(printed.includes(printedArgs(args(g))), `${why}: the arguments as given`, printed);
         assert(!g.passed(), `${why}: the gate stays closed`);
         assert(!exists(g.paths.started) && !exists(g.paths.startReport), `${why}: no start recorded`);
       } finally {
