@@ -21,7 +21,7 @@ import { libc } from "../ffi/libc.ts";
 import { type ContainerPaths, containerPaths } from "../state/paths.ts";
 import { processStart } from "../host/processes.ts";
 import { createContainerState, removeContainer } from "../state/containers.ts";
-import { type ContainerRecord, updateRecord } from "../state/records.ts";
+import { type ContainerRecord, markStarted, updateRecord } from "../state/records.ts";
 import { OVERLAY_HINT, overlayUnsafePath } from "../steps/mount_overlay.ts";
 import { containerSteps } from "../steps/pipeline.ts";
 import { parseRunArgs } from "./run_args.ts";
@@ -195,14 +195,11 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
     try {
       status = await runSteps(containerSteps(plan), args.mode, {
         detach: observer.monitor !== undefined,
-        onExec: (pid) => {
-          updateRecord(paths, {
-            status: "running",
-            initPid: pid,
-            initStart: processStart(pid) ?? "",
-            started: new Date().toISOString(),
-            exec: execContextOf(running),
-          });
+        // What gcr exec and stop need, written while the child mounts its root.
+        whileChildRuns: (pid) =>
+          updateRecord(paths, { initPid: pid, initStart: processStart(pid) ?? "", exec: execContextOf(running) }),
+        onExec: () => {
+          markStarted(paths);
           observer.started?.(running.id);
         },
       });

@@ -15,7 +15,7 @@ import { sleep } from "../host/time.ts";
 import { warn } from "../output/runtime_log.ts";
 import { traceCall } from "../output/trace.ts";
 import { currentStatus, isRunning } from "../state/processes.ts";
-import { type ContainerRecord, recordedSecurity, updateRecord } from "../state/records.ts";
+import { type ContainerRecord, markStarted, recordedSecurity, updateRecord } from "../state/records.ts";
 import type { FoundContainer } from "../state/containers.ts";
 import { parseFlags } from "./flags.ts";
 import { containerPids, hookState, ociContainer, oneId, runLateHooks } from "./oci_container.ts";
@@ -87,7 +87,7 @@ function openGate(found: FoundContainer): void {
   Deno.removeSync(found.paths.startFifo);
   traceCall(`unlink(${found.paths.startFifo}) = 0`);
   // The record's status and start time (readRecord): a file, which ./gcr's own start makes as well.
-  Deno.writeFileSync(found.paths.started, new Uint8Array(), { mode: 0o600 });
+  markStarted(found.paths);
   traceCall(`open(${found.paths.started}, O_CREAT|O_TRUNC) = 0: the container is running since now`);
 }
 

@@ -129,23 +129,35 @@ export function openGate(gateWrite: number): void {
 }
 
 /**
- * The errno the child reported for its last call: 0 for success, or `null`
- * when the pipe closed instead (the child exec'd, or died).
+ * The child's statuses, in order: each call returns the errno the child
+ * reported for its next call (0 for success), or `null` when the pipe
+ * closed instead (the child exec'd, or died). One read(2) takes every
+ * status already in the pipe: the child runs ahead between gates, and
+ * gcr catches up with one call per batch instead of one per status (~9 us
+ * each, cold). Pipe writes of 4 bytes are atomic, so the buffer holds
+ * whole statuses unless the child died mid-write.
  */
-export function readStatus(statusRead: number): number | null {
-  const buffer = new Int32Array(1);
-  const bytes = new Uint8Array(buffer.buffer);
-  let got = 0;
-  while (got < 4) {
-    const n = Number(libc().read(statusRead, bytes.subarray(got), BigInt(4 - got)));
-    if (n === 0) return null;
-    if (n === -1) {
-      if (lastErrno() === ERRNO.EINTR) continue;
-      throw new SyscallError("read(status)", lastErrno());
+export function statusReader(statusRead: number): () => number | null {
+  const bytes = new Uint8Array(4096);
+  const view = new DataView(bytes.buffer);
+  let at = 0;
+  let end = 0;
+  return () => {
+    while (end - at < 4) {
+      bytes.copyWithin(0, at, end);
+      end -= at;
+      at = 0;
+      const n = Number(libc().read(statusRead, bytes.subarray(end), BigInt(bytes.length - end)));
+      if (n === 0) return null;
+      if (n === -1) {
+        if (lastErrno() === ERRNO.EINTR) continue;
+        throw new SyscallError("read(status)", lastErrno());
+      }
+      end += n;
     }
-    got += n;
-  }
-  return buffer[0]!;
+    at += 4;
+    return view.getInt32(at - 4, true);
+  };
 }
 
 /** Sends a signal to the child; ignores a child that is already gone. */

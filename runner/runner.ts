@@ -16,8 +16,8 @@ import {
   openChainPipes,
   openGate,
   pidNamespaceForChildren,
-  readStatus,
   signalChild,
+  statusReader,
   waitChild,
 } from "../ffi/child.ts";
 import { ERRNO, SIGNALS } from "../ffi/constants.ts";
@@ -171,6 +171,13 @@ export function gateCalls(steps: readonly Step[], mode: RunMode): ChainCall[][] 
  * signals. Throws StepError when a step fails (the child is killed first).
  */
 export interface RunHooks {
+  /**
+   * Called once, as soon as gcr has let the child go ahead (the first gate
+   * it opens) and before it reads the statuses that follow: the child runs
+   * its calls meanwhile, so gcr's own work here (writing a record) costs
+   * the start nothing. With no gate, just before onExec.
+   */
+  readonly whileChildRuns?: (pid: number) => void;
   /** Called once the command has replaced the child (exec succeeded), with the child's host pid. */
   readonly onExec?: (pid: number) => void;
   /** Return once the command runs instead of waiting for it (exec -d): its exit is not gcr's to see. */
@@ -317,11 +324,21 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
   };
 
   const chainCalls = gateCalls(steps, mode);
+  const nextStatus = statusReader(pipes.statusRead);
+  let childRuns = false;
+  const letChildRun = () => {
+    if (childRuns) return;
+    childRuns = true;
+    hooks.whileChildRuns?.(pid);
+  };
   const runCall = ({ call, gate }: ChainCall, step: Step) => {
     const started = performance.now();
-    if (gate) openGate(pipes.gateWrite);
-    const errno = readStatus(pipes.statusRead);
-    const took = (performance.now() - started).toFixed(2);
+    if (gate) {
+      openGate(pipes.gateWrite);
+      letChildRun();
+    }
+    const errno = nextStatus();
+    const took = mode === "trace" ? (performance.now() - started).toFixed(2) : "";
     if (errno === null) {
       if (call.endsReports) {
         handedOver = true;
@@ -331,6 +348,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       if (call.execs) {
         execd = true;
         if (mode === "trace") trace(`    ${call.show} → ${TRAMPOLINE_NAME}: ${call.execs.then} → exec'd  ${took} ms`);
+        letChildRun();
         hooks.onExec?.(pid);
         return;
       }

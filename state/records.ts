@@ -196,14 +196,24 @@ export function readRecord(paths: ContainerPaths): ContainerRecord | undefined {
   } catch {
     return undefined;
   }
-  return record.status === "created" ? withStart(record, paths) : record;
+  return record.status === "created" || record.status === "creating" ? withStart(record, paths) : record;
 }
 
 /**
- * A created OCI container that has been started: its start (./gcr's own,
- * launch/gcr.S, or Deno's) makes the `started` file instead of rewriting
- * the record, whose JSON ./gcr does not write. The file's mtime is the
- * start time; the next write of the record keeps both.
+ * The container's command runs since now: the `started` file, which
+ * readRecord folds into the record. An OCI start (./gcr's own,
+ * launch/gcr.S, or Deno's) makes it because ./gcr writes no JSON; `gcr
+ * run` makes it too, one file instead of a record rewritten at the exec.
+ */
+export function markStarted(paths: ContainerPaths): void {
+  Deno.writeFileSync(paths.started, new Uint8Array(), { mode: 0o600 });
+}
+
+/**
+ * A container whose command was started while its record still says
+ * `created` (OCI: create, then start) or `creating` (gcr run: the record is
+ * written before the clone, the start marked at the exec): running since
+ * the `started` file's mtime. The next write of the record keeps both.
  */
 function withStart(record: ContainerRecord, paths: ContainerPaths): ContainerRecord {
   const started = pathInfo(paths.started)?.mtime;

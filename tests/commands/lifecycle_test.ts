@@ -65,6 +65,7 @@ interface Inspected {
   pid: number;
   status: string;
   initPid?: number;
+  started?: string;
   exitStatus?: number;
   paths: { runtime: string; data: string; log: string };
 }
@@ -221,6 +222,7 @@ Deno.test(
   () =>
     withState(async (state) => {
       const started = performance.now();
+      const wallClockBefore = Date.now();
       const result = await state.ok(["run", "-d", "--name", "web", ...RUN, "busybox", "sleep", "30"]);
       const elapsed = performance.now() - started;
       const id = assertMatch(result.stdout, /^([0-9a-f]{12})\n$/, "stdout is the id alone", describe(result))[1]!;
@@ -247,6 +249,13 @@ Deno.test(
         raw,
       );
       assert(info.initPid && alive(info.initPid), `initPid ${info.initPid} is a live process`, raw);
+      // When the command was exec'd: after this test started it, before inspect looked.
+      const startedAt = Date.parse(info.started ?? "");
+      assert(
+        startedAt >= wallClockBefore - 1000 && startedAt <= Date.now(),
+        `inspect's started ${info.started} is the command's start`,
+        raw,
+      );
       assertEquals(
         Deno.readTextFileSync(`/proc/${info.initPid}/cmdline`),
         "sleep\x0030\x00",
