@@ -101,7 +101,7 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
   const dir = rootfsDir(args.rootfsDir);
   const rootfs = await findOrPull(args.image, dir, args.quiet);
   // mount(2) follows symlinks: /proc -> /etc in an image must not put proc over anything.
-  checkMountPoints(rootfs);
+  const missing = checkMountPoints(rootfs);
   // Checked before anything is made, so a bad -v leaves no container folder.
   for (const spec of args.volumes) prepareVolume(spec, rootfs, undefined);
   let plan = await planFor(args, () => rootfs);
@@ -125,7 +125,7 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
     ...(args.remove ? { remove: true } : {}),
     ...(args.limits.memoryBytes !== undefined ? { memoryBytes: args.limits.memoryBytes } : {}),
   };
-  createContainerState(paths, record);
+  createContainerState(paths, record, missing);
   observer.registered?.(paths);
   log(runningAs(Deno.pid, Deno.uid() ?? 0, Deno.gid() ?? 0));
   let cgroup: ContainerCgroup | undefined;

@@ -137,19 +137,24 @@ export function execContextOf(plan: ContainerPlan): ExecContext {
  * Refuses an image whose mount points are symlinks: mount(2) follows them,
  * so an image with `/proc -> /etc` would have proc mounted over /etc (and,
  * with a symlink pointing out, over a host path). Missing mount points are
- * fine: gcr makes them in the container's upper folder, never in the image.
+ * fine: returned, gcr makes them in the container's upper folder, never in
+ * the image (createContainerState).
  */
-export function checkMountPoints(rootfs: string): void {
+export function checkMountPoints(rootfs: string): string[] {
+  const missing: string[] = [];
   for (const name of MOUNT_POINTS) {
     const path = `${rootfs}/${name}`;
     let info: Deno.FileInfo | undefined;
     try {
       info = Deno.lstatSync(path);
-    } catch { /* missing */ }
+    } catch {
+      missing.push(name);
+    }
     if (info?.isSymlink) {
       throw new Error(`rootfs ${path} is a symlink (to ${Deno.readLinkSync(path)}): refusing to mount over it`);
     }
   }
+  return missing;
 }
 
 /** KEY=VALUE entries: `base` with `extra` applied in order (a later key wins, in its old place). */

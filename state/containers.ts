@@ -11,7 +11,6 @@ import { removeTree, resolvePath } from "../host/files.ts";
 import { CONTAINER_ID, type ContainerPaths, containerPaths, runtimeDir, runtimeDirIsXdg, stateDir } from "./paths.ts";
 import { honoursXdgRuntimeDir } from "../host/rootless.ts";
 import { type ContainerRecord, readRecord, writeRecord } from "./records.ts";
-import { MOUNT_POINTS } from "../steps/plan.ts";
 
 /** A container as found in the runtime directory (or only as data left in the state directory). */
 export interface FoundContainer {
@@ -141,23 +140,17 @@ export function registerContainer(paths: ContainerPaths, record: ContainerRecord
 
 /**
  * Makes the container's data folders (mode 0700: what the container wrote is
- * its own) and the mount points the image lacks, in `upper`, never in the
- * image; and registers the container.
+ * its own) and the mount points the image lacks (`missing`, as
+ * checkMountPoints found them), in `upper`, never in the image; and
+ * registers the container.
  */
-export function createContainerState(paths: ContainerPaths, record: ContainerRecord): void {
+export function createContainerState(paths: ContainerPaths, record: ContainerRecord, missing: readonly string[]): void {
   registerContainer(paths, record);
   try {
     Deno.mkdirSync(paths.dir.slice(0, paths.dir.lastIndexOf("/")), { recursive: true, mode: 0o700 });
     Deno.mkdirSync(paths.dir, { mode: 0o700 });
     for (const dir of [paths.upper, paths.work, paths.merged]) Deno.mkdirSync(dir, { mode: 0o755 });
-    for (const name of MOUNT_POINTS) {
-      let present = false;
-      try {
-        Deno.lstatSync(`${record.rootfs}/${name}`);
-        present = true;
-      } catch { /* missing in the image */ }
-      if (!present) Deno.mkdirSync(`${paths.upper}/${name}`, { mode: 0o755 });
-    }
+    for (const name of missing) Deno.mkdirSync(`${paths.upper}/${name}`, { mode: 0o755 });
   } catch (error) {
     removeTree(paths.run);
     throw error;
