@@ -2,7 +2,8 @@
 // only from a folder no other user can write.
 import { resolveCapabilities } from "../../security/capabilities.ts";
 import { compileProfile } from "../../security/seccomp/compile.ts";
-import { seccompProgram } from "../../security/seccomp/docker.ts";
+import { cacheKey } from "../../security/seccomp/cache.ts";
+import { loadProfile, seccompProgram } from "../../security/seccomp/docker.ts";
 import { defaultProfile } from "../../security/seccomp/profile.ts";
 import { assert, assertEquals } from "../helpers.ts";
 
@@ -43,4 +44,31 @@ Deno.test("a compiled seccomp filter is read back from the cache for the same pr
     else Deno.env.set("GCR_CACHE", saved);
     Deno.removeSync(dir, { recursive: true });
   }
+});
+
+Deno.test('cache files written before stay valid: the key is the profile\'s JSON with each BigInt as "<n>n"', () => {
+  const caps = resolveCapabilities([], []);
+  // The key as gcr wrote it into every cache file until now: JSON.stringify with a replacer.
+  const former = (profile: unknown) =>
+    JSON.stringify({ arch: Deno.build.arch, profile }, (_, v) => typeof v === "bigint" ? `${v}n` : v);
+  const withComparisons = loadProfile(
+    {
+      defaultAction: "SCMP_ACT_ERRNO",
+      syscalls: [
+        { names: ["personality"], action: "SCMP_ACT_ALLOW", args: [{ index: 0, value: 8, op: "SCMP_CMP_EQ" }] },
+        {
+          names: ["clone"],
+          action: "SCMP_ACT_ALLOW",
+          args: [{ index: 0, value: 2114060288, valueTwo: 0, op: "SCMP_CMP_MASKED_EQ" }],
+        },
+        { names: ["read", "write"], action: "SCMP_ACT_ALLOW" },
+      ],
+    },
+    caps,
+  );
+  for (const profile of [defaultProfile(caps), withComparisons]) {
+    assert(profile.rules.some((rule) => rule.args.length > 0), "the profile has argument comparisons");
+    assertEquals(cacheKey(profile), former(profile), "the key is what earlier gcr wrote");
+  }
+  assert(cacheKey(withComparisons).includes('"value":"2114060288n"'), "a BigInt as its digits and n");
 });
