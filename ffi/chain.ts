@@ -197,18 +197,18 @@ function learnMakecontext(
   link: number,
   fn: number,
   args: readonly number[],
-): ((i: number, fn: number, args: readonly number[]) => void) | undefined {
+): ((i: number, fn: number, args: readonly number[], link: number) => void) | undefined {
   const { ucontext } = LAYOUT;
   const spOf = (i: number) => Math.floor((stacksAt + stackTop(i) - 8) / 16) * 16 - 8;
   const index = base / ucontext.size;
   const sp = spOf(index);
   const startContext = getU64(stack, sp - stacksAt);
   const registers = ARGUMENT_REGISTERS.map((name) => ucontext[name]);
-  const emulate = (at: number, f: number, a: readonly number[]) => {
+  const emulate = (at: number, f: number, a: readonly number[], next: number) => {
     const b = at * ucontext.size;
     const s = spOf(at);
     setU64(stack, s - stacksAt, startContext);
-    setU64(stack, s + 8 - stacksAt, getU64(contexts, b + ucontext.uc_link));
+    setU64(stack, s + 8 - stacksAt, next);
     setU64(contexts, b + ucontext.gregs_rip, f);
     setU64(contexts, b + ucontext.gregs_rbx, s + 8);
     setU64(contexts, b + ucontext.gregs_rsp, s);
@@ -217,7 +217,7 @@ function learnMakecontext(
   const bytes = new Uint8Array(contexts.buffer, contexts.byteOffset + base, ucontext.size);
   const made = bytes.slice();
   const linked = getU64(stack, sp + 8 - stacksAt);
-  emulate(index, fn, args);
+  emulate(index, fn, args, link);
   const same = startContext !== 0 && linked === link && made.every((byte, k) => byte === bytes[k]);
   if (!same) bytes.set(made);
   return same ? emulate : undefined;
@@ -309,9 +309,11 @@ export function buildChain(
   contexts.push({ fn: "_exit", args: [127], mask });
 
   // One block for all contexts and one stack for all of them (see stackTop).
-  // getcontext runs once;
-  // each context starts as a copy, with its fpregs pointer moved to its own
-  // __fpregs_mem. Built back to front so each can link to the one after it.
+  // getcontext runs once; each context starts as a copy of that template
+  // with the stack region and its signal mask already in (one copy per
+  // distinct mask: a chain has two), and then gets what is its own: its
+  // fpregs pointer (to its own __fpregs_mem), stack size, link and call.
+  // Built back to front so each can link to the one after it.
   const all = arena.block(contexts.length * ucontext.size);
   const contextWords = words(all.bytes);
   const stackBytes = stackTop(contexts.length) + 16;
@@ -319,29 +321,38 @@ export function buildChain(
   const stackWords = words(new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(stacks, stackBytes)));
   const template = arena.block(ucontext.size);
   if (libc().getcontext(template.pointer) !== 0) throw new Error("getcontext failed");
-  const contextAddress = (i: number) => all.address + i * ucontext.size;
   const stacksAt = address(stacks);
+  setU64(template.words, ucontext.uc_stack_ss_sp, stacksAt);
+  template.words[ucontext.uc_stack_ss_flags >> 2] = 0;
+  const templates = new Map<Uint8Array, Uint8Array>();
+  const templateFor = (mask: Uint8Array) => {
+    let made = templates.get(mask);
+    if (!made) {
+      made = template.bytes.slice();
+      made.set(mask, ucontext.uc_sigmask);
+      templates.set(mask, made);
+    }
+    return made;
+  };
+  const contextAddress = (i: number) => all.address + i * ucontext.size;
   // Each distinct function once: the lookup goes through a pointer object and a BigInt.
   const functions = new Map<ChildFunction, number>();
-  let emulate: ((i: number, fn: number, args: readonly number[]) => void) | undefined;
+  let emulate: ((i: number, fn: number, args: readonly number[], link: number) => void) | undefined;
   let next = 0;
   for (let i = contexts.length - 1; i >= 0; i--) {
     const context = contexts[i]!;
     const base = i * ucontext.size;
-    all.bytes.set(template.bytes, base);
+    all.bytes.set(templateFor(context.mask), base);
     setU64(contextWords, base + ucontext.fpregs, contextAddress(i) + ucontext.fpregs_mem);
-    setU64(contextWords, base + ucontext.uc_stack_ss_sp, stacksAt);
-    contextWords[(base + ucontext.uc_stack_ss_flags) >> 2] = 0;
     setU64(contextWords, base + ucontext.uc_stack_ss_size, stackTop(i));
     setU64(contextWords, base + ucontext.uc_link, next);
-    all.bytes.set(context.mask, base + ucontext.uc_sigmask);
     const a: number[] = [];
     for (const arg of context.args) {
       a.push(typeof arg === "number" ? arg : contextAddress(i + arg.rdxOfContextAhead) + ucontext.gregs_rdx);
     }
     let fn = functions.get(context.fn);
     if (fn === undefined) functions.set(context.fn, fn = childFunctionAddress(context.fn));
-    if (emulate) emulate(i, fn, a);
+    if (emulate) emulate(i, fn, a, next);
     else {
       makecontext(contextAddress(i), fn, context.args.length, a);
       emulate = learnMakecontext(contextWords, base, stackWords, stacksAt, next, fn, a);
