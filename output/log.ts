@@ -20,9 +20,13 @@ export function timestamp(now = new Date()): string {
     `${pad(now.getHours())}:${pad(now.getMinutes())}:${pad(now.getSeconds())}`;
 }
 
-/** Writes a timestamped line to stderr unless quiet. */
-export function log(message: string): void {
-  if (!quiet) Deno.stderr.writeSync(encoder.encode(`${timestamp()} ${message}\n`));
+/**
+ * Writes a timestamped line to stderr unless quiet. A function is called
+ * only when its line is shown: some lines cost reads of /proc to make.
+ */
+export function log(message: string | (() => string)): void {
+  if (quiet) return;
+  Deno.stderr.writeSync(encoder.encode(`${timestamp()} ${typeof message === "string" ? message : message()}\n`));
 }
 
 /** Writes a line to stderr as is (trace detail, pauses); silenced by -q too. */

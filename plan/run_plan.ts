@@ -95,6 +95,7 @@ export async function planFor(args: RunArgs, resolveRootfs: (image: string) => s
     argv: init ? [INIT_PATH, "--", ...args.command] : args.command,
     ...(init ? { init } : {}),
     ...(tty ? { console: tty } : {}),
+    foreground: [Deno.stdin, Deno.stdout, Deno.stderr].some((stream) => stream.isTerminal()),
     env: containerEnv(hostname, args.env, user?.home),
     workdir: args.workdir,
     ids: planIds(),

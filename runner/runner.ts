@@ -284,7 +284,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         }
         return;
       case "log-identity":
-        log(observedIdentity(pid, op.uidMap, op.gidMap));
+        log(() => observedIdentity(pid, op.uidMap, op.gidMap));
         return;
       case "adopt-child": {
         const children = Deno.readTextFileSync(`/proc/${Deno.pid}/task/${Deno.pid}/children`).trim().split(/\s+/)
@@ -347,6 +347,9 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       }
       if (call.execs) {
         execd = true;
+        // A signal that came while the child ran on to its exec (recorded,
+        // not yet acted on) is the command's now, as later ones are.
+        if (interrupted !== undefined) signalChild(pid, interrupted);
         if (mode === "trace") trace(`    ${call.show} → ${TRAMPOLINE_NAME}: ${call.execs.then} → exec'd  ${took} ms`);
         letChildRun();
         hooks.onExec?.(pid);

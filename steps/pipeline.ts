@@ -106,7 +106,7 @@ export function containerSteps(plan: ContainerPlan): Step[] {
     limitOpenFiles(),
     ...hardening(security, plan.ids),
     resetSignals(),
-    exec(plan),
+    exec(plan, { handTerminal: plan.foreground !== false }),
   ];
 }
 

@@ -106,6 +106,13 @@ export interface ContainerPlan {
   readonly init?: string;
   /** gcr's terminal (`/dev/pts/3`) when its stdin is one: bound at /dev/console. */
   readonly console?: string;
+  /**
+   * Whether gcr hands the container its terminal's foreground (the exec
+   * step's hand-terminal, which makes the child wait at a gate for it):
+   * false when none of gcr's stdin, stdout and stderr is a terminal, so
+   * that the child runs on to its exec; absent: decided as it runs.
+   */
+  readonly foreground?: boolean;
   /** The container's cgroup, when it has limits: how it was made, and its cgroup.procs files. */
   readonly cgroup?: { readonly setup: readonly string[]; readonly procs: readonly string[] };
   /**

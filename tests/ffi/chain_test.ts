@@ -26,12 +26,20 @@ Deno.test("this glibc's makecontext matches the JavaScript one, so the chain is 
   }
 });
 
-Deno.test("gates: run mode waits only where gcr acts first; trace mode before every step", () => {
+Deno.test("gates: run mode waits only where gcr acts first (the terminal only if it has one); trace mode before every step", () => {
   const steps = containerSteps(plan);
   const run = gateCalls(steps, "run");
   const gated = steps.flatMap((step, i) => run[i]!.filter((c) => c.gate).map(() => step.name));
   // map-ids' calls wait for its parent ops (the id maps); exec waits for the terminal hand-over.
   assertEquals(gated, ["map-ids", "exec"], "run-mode gates before");
+  // Without a terminal to hand over, nothing makes the child wait before its exec.
+  const alone = containerSteps({ ...plan, foreground: false });
+  const aloneRun = gateCalls(alone, "run");
+  assertEquals(
+    alone.flatMap((step, i) => aloneRun[i]!.filter((c) => c.gate).map(() => step.name)),
+    ["map-ids"],
+    "run-mode gates before, no terminal",
+  );
   const trace = gateCalls(steps, "trace");
   steps.forEach((step, i) => {
     // die-with-parent runs ahead of every gate, in every mode: a child must never wait before it is tied to gcr.
