@@ -32,21 +32,25 @@ const KERNEL_TREES = ["proc", "dev", "sys", "tmp"];
 
 /**
  * Resolves `target` inside `image` without ever leaving it. Returns the
- * symlink-free components and how many of them exist in the image.
+ * symlink-free components and how many of them exist in the image: one
+ * lstat per component until the first that is missing (what follows it
+ * cannot exist), and again from wherever `..` climbs back above it.
  */
 export function resolveInImage(image: string, target: string, spec: string): { parts: string[]; existing: number } {
   const pending = target.split("/").filter((p) => p !== "" && p !== ".");
   const done: string[] = [];
   let links = 0;
-  let missing = false;
+  // How many leading components of `done` exist; all of them while none is missing.
+  let missingAt: number | undefined;
   while (pending.length) {
     const name = pending.shift()!;
     if (name === "..") {
       if (done.length === 0) throw new Error(`volume ${JSON.stringify(spec)}: the container path leaves the rootfs`);
       done.pop();
+      if (missingAt !== undefined && done.length <= missingAt) missingAt = undefined;
       continue;
     }
-    const info = missing ? undefined : pathInfo(`${image}/${[...done, name].join("/")}`);
+    const info = missingAt !== undefined ? undefined : pathInfo(`${image}/${[...done, name].join("/")}`);
     if (info?.isSymlink) {
       if (++links > 40) {
         throw new Error(`volume ${JSON.stringify(spec)}: too many symbolic links in the container path`);
@@ -70,15 +74,13 @@ export function resolveInImage(image: string, target: string, spec: string): { p
       pending.unshift(...link.split("/").filter((p) => p !== "" && p !== "."));
       continue;
     }
-    if (!info) missing = true;
+    if (!info) missingAt ??= done.length;
     else if (!info.isDirectory && pending.length) {
       throw new Error(`volume ${JSON.stringify(spec)}: /${[...done, name].join("/")} is not a directory`);
     }
     done.push(name);
   }
-  let existing = 0;
-  while (existing < done.length && pathInfo(`${image}/${done.slice(0, existing + 1).join("/")}`)) existing++;
-  return { parts: done, existing };
+  return { parts: done, existing: missingAt ?? done.length };
 }
 
 /**
