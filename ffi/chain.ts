@@ -43,8 +43,8 @@
  * @module
  */
 import { CONTEXT_STACK_SIZE, LAYOUT, O_CLOEXEC, SIG_SETMASK } from "./constants.ts";
-import { type ChildFunction, childFunction, childFunctionAddress, libc, makecontext } from "./libc.ts";
-import { address, getU64, type NativeArena, setU64, words } from "./memory.ts";
+import { type ChildFunction, childFunctions, libc, makecontext } from "./libc.ts";
+import { address, type NativeArena, setU64, words } from "./memory.ts";
 
 /** An argument of a child call, as data; turned into a 64-bit value by `encode`. */
 export type ChildArg =
@@ -135,8 +135,6 @@ export interface ChainPipes {
 export interface Chain {
   readonly start: Deno.PointerObject;
   readonly setcontext: Deno.PointerObject;
-  /** Whether all but one context were made by the JavaScript makecontext (see learnMakecontext). */
-  readonly emulatedMakecontext: boolean;
 }
 
 /**
@@ -173,54 +171,6 @@ function maskAfter(call: ChildCall, mask: Uint8Array): Uint8Array {
     throw new Error("the chain supports sigprocmask(SIG_SETMASK, {bytes}) only");
   }
   return set.bytes;
-}
-
-const ARGUMENT_REGISTERS = ["gregs_rdi", "gregs_rsi", "gregs_rdx", "gregs_rcx", "gregs_r8", "gregs_r9"] as const;
-
-/**
- * makecontext in JavaScript, as glibc does it on x86_64 for up to six
- * arguments (sysdeps/unix/sysv/linux/x86_64/makecontext.c): below the stack
- * top, aligned, it stores the address of glibc's __start_context and then
- * uc_link; RIP is the function, RSP that spot, RBX points at uc_link, and the
- * arguments go to RDI, RSI, RDX, RCX, R8, R9. Cold FFI calls cost ~10 us
- * each and a chain needs ~180, so only the first context is made by
- * makecontext itself. __start_context is internal to glibc, so its address
- * is read from that context, and the emulation is checked against it byte
- * for byte: on any difference (another glibc, shadow stacks) this returns
- * undefined and every context is made by makecontext.
- */
-function learnMakecontext(
-  contexts: Uint32Array,
-  base: number,
-  stack: Uint32Array,
-  stacksAt: number,
-  link: number,
-  fn: number,
-  args: readonly number[],
-): ((i: number, fn: number, args: readonly number[], link: number) => void) | undefined {
-  const { ucontext } = LAYOUT;
-  const spOf = (i: number) => Math.floor((stacksAt + stackTop(i) - 8) / 16) * 16 - 8;
-  const index = base / ucontext.size;
-  const sp = spOf(index);
-  const startContext = getU64(stack, sp - stacksAt);
-  const registers = ARGUMENT_REGISTERS.map((name) => ucontext[name]);
-  const emulate = (at: number, f: number, a: readonly number[], next: number) => {
-    const b = at * ucontext.size;
-    const s = spOf(at);
-    setU64(stack, s - stacksAt, startContext);
-    setU64(stack, s + 8 - stacksAt, next);
-    setU64(contexts, b + ucontext.gregs_rip, f);
-    setU64(contexts, b + ucontext.gregs_rbx, s + 8);
-    setU64(contexts, b + ucontext.gregs_rsp, s);
-    for (let n = 0; n < a.length; n++) setU64(contexts, b + registers[n]!, a[n]!);
-  };
-  const bytes = new Uint8Array(contexts.buffer, contexts.byteOffset + base, ucontext.size);
-  const made = bytes.slice();
-  const linked = getU64(stack, sp + 8 - stacksAt);
-  emulate(index, fn, args, link);
-  const same = startContext !== 0 && linked === link && made.every((byte, k) => byte === bytes[k]);
-  if (!same) bytes.set(made);
-  return same ? emulate : undefined;
 }
 
 /**
@@ -312,13 +262,15 @@ export function buildChain(
   // getcontext runs once; each context starts as a copy of that template
   // with the stack region and its signal mask already in (one copy per
   // distinct mask: a chain has two), and then gets what is its own: its
-  // fpregs pointer (to its own __fpregs_mem), stack size, link and call.
+  // fpregs pointer (to its own __fpregs_mem), stack size and link, and
+  // from makecontext its call. makecontext takes numbers, Deno's fast call
+  // path: ~450 calls cost no more than writing the same registers and
+  // stack words from JavaScript did (measured: 1.2-1.3 ms either way).
   // Built back to front so each can link to the one after it.
   const all = arena.block(contexts.length * ucontext.size);
   const contextWords = words(all.bytes);
   const stackBytes = stackTop(contexts.length) + 16;
   const stacks = arena.uninitialised(stackBytes);
-  const stackWords = words(new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(stacks, stackBytes)));
   const template = arena.block(ucontext.size);
   if (libc().getcontext(template.pointer) !== 0) throw new Error("getcontext failed");
   const stacksAt = address(stacks);
@@ -335,9 +287,8 @@ export function buildChain(
     return made;
   };
   const contextAddress = (i: number) => all.address + i * ucontext.size;
-  // Each distinct function once: the lookup goes through a pointer object and a BigInt.
-  const functions = new Map<ChildFunction, number>();
-  let emulate: ((i: number, fn: number, args: readonly number[], link: number) => void) | undefined;
+  const functions = childFunctions([...contexts.map((context) => context.fn), "setcontext"]);
+  const addressOf = new Map([...functions].map(([name, pointer]) => [name, address(pointer)]));
   let next = 0;
   for (let i = contexts.length - 1; i >= 0; i--) {
     const context = contexts[i]!;
@@ -346,22 +297,11 @@ export function buildChain(
     setU64(contextWords, base + ucontext.fpregs, contextAddress(i) + ucontext.fpregs_mem);
     setU64(contextWords, base + ucontext.uc_stack_ss_size, stackTop(i));
     setU64(contextWords, base + ucontext.uc_link, next);
-    const a: number[] = [];
-    for (const arg of context.args) {
-      a.push(typeof arg === "number" ? arg : contextAddress(i + arg.rdxOfContextAhead) + ucontext.gregs_rdx);
-    }
-    let fn = functions.get(context.fn);
-    if (fn === undefined) functions.set(context.fn, fn = childFunctionAddress(context.fn));
-    if (emulate) emulate(i, fn, a, next);
-    else {
-      makecontext(contextAddress(i), fn, context.args.length, a);
-      emulate = learnMakecontext(contextWords, base, stackWords, stacksAt, next, fn, a);
-    }
+    const args = context.args.map((arg) =>
+      typeof arg === "number" ? arg : contextAddress(i + arg.rdxOfContextAhead) + ucontext.gregs_rdx
+    );
+    makecontext(contextAddress(i), addressOf.get(context.fn)!, args.length, args);
     next = contextAddress(i);
   }
-  return {
-    start: Deno.UnsafePointer.create(BigInt(next))!,
-    setcontext: childFunction("setcontext"),
-    emulatedMakecontext: emulate !== undefined,
-  };
+  return { start: Deno.UnsafePointer.create(BigInt(next))!, setcontext: functions.get("setcontext")! };
 }

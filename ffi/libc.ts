@@ -17,8 +17,6 @@ const symbols = {
   mmap: { parameters: ["usize", "usize", "i32", "i32", "i32", "i64"], result: "isize" },
   // int munmap(void *addr, size_t length)
   munmap: { parameters: ["usize", "usize"], result: "i32" },
-  // void *dlsym(void *handle, const char *symbol)
-  dlsym: { parameters: ["pointer", "buffer"], result: "pointer" },
   // int *__errno_location(void)
   __errno_location: { parameters: [], result: "pointer" },
   // const char *strerrorname_np(int errnum)
@@ -30,7 +28,7 @@ const symbols = {
   // void makecontext(ucontext_t *ucp, void (*func)(), int argc, ...): variadic;
   // on x86_64 glibc reads each variadic argument as a 64-bit register value.
   // Addresses as numbers (usize/isize), not pointers or BigInts: Deno's fast
-  // call path, about 10x faster for the ~180 calls of a chain.
+  // call path, about 10x faster for the ~450 calls of a chain.
   makecontext: {
     parameters: ["usize", "usize", "i32", "isize", "isize", "isize", "isize", "isize", "isize"],
     result: "void",
@@ -224,7 +222,7 @@ for (const name of Object.keys(symbols) as (keyof typeof symbols)[]) {
 
 /**
  * What every container start calls, and little else does: the chain's
- * layout (getcontext, makecontext, dlsym), the clone with signals blocked
+ * layout (getcontext, makecontext), the clone with signals blocked
  * around it, the wait. One Deno.dlopen for all of them: each dlopen costs
  * ~0.12 ms beside ~0.13 ms per symbol (measured here: three symbols in one
  * call 0.5 ms, in three calls 1.0), and `gcr run` made six.
@@ -232,7 +230,6 @@ for (const name of Object.keys(symbols) as (keyof typeof symbols)[]) {
 const STARTS_A_CONTAINER = [
   "getcontext",
   "makecontext",
-  "dlsym",
   "pthread_sigmask",
   "clone",
   "waitpid",
@@ -301,16 +298,32 @@ export function libc(): Symbols {
 
 const addresses = new Map<ChildFunction, Deno.PointerObject>();
 
+/**
+ * Addresses of the child functions `names`, each looked up once: those not
+ * known yet in one Deno.dlopen of them as statics, whose value Deno gives
+ * as the symbol's address (dlsym's answer, without a binding of dlsym and
+ * a call of it per function).
+ */
+export function childFunctions(names: Iterable<ChildFunction>): Map<ChildFunction, Deno.PointerObject> {
+  const wanted = [...new Set(names)];
+  const missing = wanted.filter((name) => !addresses.has(name));
+  if (missing.length) {
+    const found = Deno.dlopen(
+      "libc.so.6",
+      Object.fromEntries(missing.map((name) => [name, { type: "pointer" }])) as Record<string, { type: "pointer" }>,
+    ).symbols as Record<string, Deno.PointerValue>;
+    for (const name of missing) {
+      const address = found[name];
+      if (!address) throw new Error(`libc has no symbol ${name}`);
+      addresses.set(name, address);
+    }
+  }
+  return new Map(wanted.map((name) => [name, addresses.get(name)!]));
+}
+
 /** Address of a libc function the child chain will call. */
 export function childFunction(name: ChildFunction): Deno.PointerObject {
-  let address = addresses.get(name);
-  if (!address) {
-    const found = libc().dlsym(null, new TextEncoder().encode(name + "\0"));
-    if (!found) throw new Error(`libc has no symbol ${name}`);
-    address = found;
-    addresses.set(name, address);
-  }
-  return address;
+  return childFunctions([name]).get(name)!;
 }
 
 type NumberMakecontext = (
@@ -342,11 +355,6 @@ export function makecontext(ucp: number, func: number, argc: number, args: reado
     args[4] ?? 0,
     args[5] ?? 0,
   );
-}
-
-/** The address of a child function as a number (see makecontext). */
-export function childFunctionAddress(name: ChildFunction): number {
-  return Number(Deno.UnsafePointer.value(childFunction(name)));
 }
 
 /** Reads a NUL-terminated C string owned by libc. */
