@@ -332,7 +332,9 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     hooks.whileChildRuns?.(pid);
   };
   const runCall = ({ call, gate }: ChainCall, step: Step) => {
-    const started = performance.now();
+    // In trace mode gcr's own work goes before the gate opens: the time shown for a call stays the child's.
+    if (gate && mode === "trace") letChildRun();
+    const started = mode === "trace" ? performance.now() : 0;
     if (gate) {
       openGate(pipes.gateWrite);
       letChildRun();
