@@ -4,8 +4,8 @@
  * Two kinds of symbols live here. Those the parent calls directly (clone,
  * pipe2, read, waitpid, …) and those only the child calls, from inside the
  * ucontext chain (mount, pivot_root, execveat, …): the latter are never called
- * from JavaScript, only looked up by address with `dlsym`, so they are listed
- * in `CHILD_FUNCTIONS` instead of the table.
+ * from JavaScript, only looked up by address (`childFunctions`), so they are
+ * listed in `CHILD_FUNCTIONS` instead of the table.
  *
  * @module
  */
@@ -140,8 +140,8 @@ const symbols = {
 
 /**
  * Functions the child runs inside the ucontext chain, with their C
- * signatures. They are resolved to addresses with dlsym; none of them is ever
- * called on the parent's side.
+ * signatures. They are resolved to addresses (childFunctions); none of them is
+ * ever called on the parent's side.
  */
 export const CHILD_FUNCTIONS = {
   memcpy: "void *memcpy(void *dest, const void *src, size_t n)",
@@ -225,7 +225,7 @@ for (const name of Object.keys(symbols) as (keyof typeof symbols)[]) {
  * layout (getcontext, makecontext), the clone with signals blocked
  * around it, the wait. One Deno.dlopen for all of them: each dlopen costs
  * ~0.12 ms beside ~0.13 ms per symbol (measured here: three symbols in one
- * call 0.5 ms, in three calls 1.0), and `gcr run` made six.
+ * call 0.5 ms, in three calls 1.0), and `gcr run` made one for each.
  */
 const STARTS_A_CONTAINER = [
   "getcontext",
@@ -319,11 +319,6 @@ export function childFunctions(names: Iterable<ChildFunction>): Map<ChildFunctio
     }
   }
   return new Map(wanted.map((name) => [name, addresses.get(name)!]));
-}
-
-/** Address of a libc function the child chain will call. */
-export function childFunction(name: ChildFunction): Deno.PointerObject {
-  return childFunctions([name]).get(name)!;
 }
 
 type NumberMakecontext = (
