@@ -645,11 +645,7 @@ start_gate:
         mov     edi, eax                        # one read: a regular file of 17 bytes
         lea     rsi, [rbp + NAT_PLAN]
         mov     edx, 64
-        xor     eax, eax
-        syscall
-        mov     r10, rax
-        mov     eax, 3                          # close(fd)
-        syscall
+        call    read_closing
         cmp     r10, start_plan_header_end - start_plan_header
         jne     native_decline
         lea     rsi, [rbp + NAT_PLAN]
@@ -870,11 +866,7 @@ is_zombie:
         mov     edi, eax                        # one read: a stat file is a few hundred bytes
         lea     rsi, [rbp + NAT_STAT]
         mov     edx, 1024
-        xor     eax, eax
-        syscall
-        mov     r10, rax
-        mov     eax, 3                          # close(fd)
-        syscall
+        call    read_closing
         test    r10, r10
         jle     76f
         lea     rcx, [rbp + NAT_STAT]
@@ -917,6 +909,16 @@ open_in_folder:
         mov     esi, edx
         mov     edx, 0x180
         mov     eax, 2
+        syscall
+        ret
+
+        # One read(2) of up to edx bytes from fd edi into rsi, then
+        # close(fd): r10 = what the read returned (bytes, or -errno).
+read_closing:
+        xor     eax, eax
+        syscall
+        mov     r10, rax
+        mov     eax, 3                          # close(fd)
         syscall
         ret
 
