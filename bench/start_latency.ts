@@ -16,7 +16,10 @@
  * The load average before and after is printed: other work on the machine
  * shows up directly in these numbers.
  *
- * Targets: gcr/runc median ratio ≤ 0.9, and gcr − deno-hello ≤ 10 ms.
+ * Targets: gcr/runc median ratio ≤ 0.9, and gcr − deno-hello ≤ 10 ms (the
+ * aim); issue 15's, gcr − deno-hello ≤ 25 ms. gcr / deno-hello is printed
+ * too: it holds steady while this VM's speed drifts, which the difference
+ * does not.
  *
  * @module
  */
@@ -27,6 +30,8 @@ const GCR = `${REPO}/gcr`;
 /** Targets the table checks against. */
 const TARGET_RATIO = 0.9;
 const TARGET_OVER_DENO_MS = 10;
+/** Issue 15's: `gcr run` within Deno's start-up + 25 ms (the 10 above is its aim). */
+const ISSUE_OVER_DENO_MS = 25;
 /** The namespaces `gcr run` makes by default, made by unshare(1) with its own fork and /proc. */
 const UNSHARE_ARGS = [
   "--user",
@@ -478,6 +483,9 @@ async function main(): Promise<void> {
         gcr_minus_deno_hello_ms: round2(overDeno),
         gcr_minus_deno_hello_target_ms: TARGET_OVER_DENO_MS,
         gcr_minus_deno_hello_met: overDeno <= TARGET_OVER_DENO_MS,
+        gcr_minus_deno_hello_issue15_target_ms: ISSUE_OVER_DENO_MS,
+        gcr_minus_deno_hello_issue15_met: overDeno <= ISSUE_OVER_DENO_MS,
+        gcr_over_deno_hello: round2(median("gcr") / median("deno-hello")),
         net_namespace_cost_ms: round2(median("gcr") - median("gcr --net host")),
         bridge_cost_ms: round2(median("gcr netns bridge") - median("gcr netns none")),
         limits_cost_ms: round2(median("gcr limits") - median("gcr")),
@@ -503,9 +511,12 @@ async function main(): Promise<void> {
           `gcr / runc             ${ratio.toFixed(2).padStart(6)}     (target ≤ ${TARGET_RATIO}: ${
             verdict(ratio <= TARGET_RATIO)
           })`,
-          `gcr − deno-hello       ${overDeno.toFixed(1).padStart(6)} ms  (target ≤ ${TARGET_OVER_DENO_MS} ms: ${
-            verdict(overDeno <= TARGET_OVER_DENO_MS)
-          })`,
+          `gcr − deno-hello       ${overDeno.toFixed(1).padStart(6)} ms  (issue 15 ≤ ${ISSUE_OVER_DENO_MS} ms: ${
+            verdict(overDeno <= ISSUE_OVER_DENO_MS)
+          }; target ≤ ${TARGET_OVER_DENO_MS} ms: ${verdict(overDeno <= TARGET_OVER_DENO_MS)})`,
+          `gcr / deno-hello       ${
+            result.ratios.gcr_over_deno_hello.toFixed(2).padStart(6)
+          }     (gcr's whole start against Deno's own; both move with this VM's speed)`,
           `gcr − gcr --net host   ${
             result.ratios.net_namespace_cost_ms.toFixed(1).padStart(6)
           } ms  (new network namespace + bringing up lo)`,
