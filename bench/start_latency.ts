@@ -18,8 +18,8 @@
  *
  * Targets: gcr/runc median ratio ≤ 0.9, and gcr − deno-hello ≤ 10 ms (the
  * aim); issue 15's, gcr − deno-hello ≤ 25 ms. gcr / deno-hello is printed
- * too: it holds steady while this VM's speed drifts, which the difference
- * does not.
+ * too: when the difference moves, it tells whether gcr's own share moved or
+ * only this VM's speed did.
  *
  * @module
  */
