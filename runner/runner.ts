@@ -151,17 +151,23 @@ function execFailureCode(errno: number): number {
  * and, in trace and step modes, before every step, so the parent can look at
  * it or pause between steps. Elsewhere it runs ahead; the chain still stops
  * it at the first failed call.
+ *
+ * And which calls report: all in trace and step modes, which show each
+ * call's result; in a plain run, of a run of calls that only take something
+ * away (`takesAway`) within a step, only the last (see ffi/chain.ts).
  */
 export function gateCalls(steps: readonly Step[], mode: RunMode): ChainCall[][] {
   let parentActed = false;
   return steps.map((step) => {
     // The clone itself leaves the child nothing to wait for: only what gcr does to it afterwards.
     parentActed ||= step.parent.some((op) => op.op !== "clone");
-    if (step.runsAhead) return step.child.map((call) => ({ call, gate: false }));
+    const reports = (call: ChildCall, index: number) =>
+      mode !== "run" || !call.takesAway || !step.child[index + 1]?.takesAway;
+    if (step.runsAhead) return step.child.map((call, index) => ({ call, gate: false, reports: reports(call, index) }));
     return step.child.map((call, index) => {
       const gate = parentActed || (mode !== "run" && index === 0);
       parentActed = false;
-      return { call, gate };
+      return { call, gate, reports: reports(call, index) };
     });
   });
 }
@@ -331,7 +337,9 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     childRuns = true;
     hooks.whileChildRuns?.(pid);
   };
-  const runCall = ({ call, gate }: ChainCall, step: Step) => {
+  // Calls that report with a later one (ChainCall.reports): named if that one reports a failure.
+  let unreported: ChildCall[] = [];
+  const runCall = ({ call, gate, reports }: ChainCall, step: Step) => {
     // In trace mode gcr's own work goes before the gate opens: the time shown for a call stays the child's.
     if (gate && mode === "trace") letChildRun();
     const started = mode === "trace" ? performance.now() : 0;
@@ -339,6 +347,12 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       openGate(pipes.gateWrite);
       letChildRun();
     }
+    if (reports === false) {
+      unreported.push(call);
+      return;
+    }
+    const before = unreported;
+    unreported = [];
     const errno = nextStatus();
     const took = mode === "trace" ? (performance.now() - started).toFixed(2) : "";
     if (errno === null) {
@@ -373,7 +387,11 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       const hint = call.execs
         ? `${TRAMPOLINE_NAME} could not be run: a seccomp profile must allow execveat`
         : undefined;
-      throw new StepError(step.name, new SyscallError(call.show, errno, hint), 125);
+      // Which of the run failed, the status does not say (--trace reports each call).
+      const shown = before.length
+        ? `${before[0]!.show} … ${call.show} (${before.length + 1} calls reported together; --trace names the one)`
+        : call.show;
+      throw new StepError(step.name, new SyscallError(shown, errno, hint), 125);
     }
     if (mode === "trace") trace(`    ${call.show} = 0  ${took} ms`);
   };

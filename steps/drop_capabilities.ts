@@ -90,7 +90,7 @@ const prctl = (option: keyof typeof PR, ...args: Parameters<typeof num>[]) =>
 function setSets(sets: CapabilitySets): ChildCall[] {
   const { header, data } = capsetArguments(sets);
   return [
-    prctl("CAP_AMBIENT", [PR.CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL"]),
+    { ...prctl("CAP_AMBIENT", [PR.CAP_AMBIENT_CLEAR_ALL, "PR_CAP_AMBIENT_CLEAR_ALL"]), takesAway: true },
     rawSyscall(
       "capset",
       SYS.capset,
@@ -125,7 +125,10 @@ export function dropCapabilities(sets: CapabilitySets, options: DropCapabilities
   const last = options.lastCapability ?? kernelLastCapability();
   const bounding = [];
   for (let cap = 0; cap <= last; cap++) {
-    if (!sets.bounding.has(cap)) bounding.push(prctl("CAPBSET_DROP", [cap, capabilityName(cap)]));
+    // Each drop only takes a capability away: a plain run reports them once (ffi/chain.ts).
+    if (!sets.bounding.has(cap)) {
+      bounding.push({ ...prctl("CAPBSET_DROP", [cap, capabilityName(cap)]), takesAway: true });
+    }
   }
   const bounded = `the bounding set becomes ${capabilityNames(sets.bounding)}`;
   if (options.userUid === undefined) {

@@ -28,8 +28,8 @@ Deno.test("the chain: every context linked to the next, each calling its functio
     // The prologue zeroes errno and moves the pipes and the trampoline; then,
     // for each call, its gate (if any), the call and the status it reports.
     const expected = ["memcpy", "dup3", "dup3", "dup3"];
-    for (const { call, gate } of calls) {
-      expected.push(...(gate ? ["read"] : []), call.fn, "write", "memcpy", "read");
+    for (const { call, gate, reports } of calls) {
+      expected.push(...(gate ? ["read"] : []), call.fn, ...(reports === false ? [] : ["write", "memcpy", "read"]));
     }
     assertEquals(called, [...expected, "_exit"], "the contexts in the order the child runs them");
     assertEquals(
@@ -62,4 +62,22 @@ Deno.test("gates: run mode waits only where gcr acts first (the terminal only if
     if (step.runsAhead) assert(!trace[i]!.some((c) => c.gate), `trace mode: ${step.name} must not wait`);
     else if (step.child.length > 0) assert(trace[i]![0]!.gate, `trace mode: no gate before ${step.name}`);
   });
+});
+
+Deno.test("reports: in a plain run the bounding set's drops report once, with the last of their run; trace reports each", () => {
+  const steps = containerSteps(plan);
+  const drop = steps.findIndex((step) => step.name === "drop-capabilities");
+  const runCalls = gateCalls(steps, "run")[drop]!;
+  const silent = runCalls.filter((c) => c.reports === false).map((c) => c.call.show);
+  const drops = steps[drop]!.child.filter((call) => call.show.startsWith("prctl(PR_CAPBSET_DROP"));
+  assert(drops.length > 20, `a default container drops most capabilities (${drops.length})`);
+  assertEquals(silent, drops.map((call) => call.show), "run mode: every drop goes unreported");
+  // The run's last call reports for all of it: the ambient set's clear, which only takes away too.
+  const reporter = runCalls[drops.length]!;
+  assertEquals(reporter.call.show, "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)", "the run's last call");
+  assert(reporter.reports !== false, "reports");
+  // What the drops' failure cannot reach: every call after the run reports, and so does each call outside such runs.
+  const others = gateCalls(steps, "run").flat().filter((c) => !c.call.takesAway);
+  assert(others.every((c) => c.reports !== false), "calls that do not only take away always report");
+  assert(gateCalls(steps, "trace").flat().every((c) => c.reports !== false), "trace mode: every call reports");
 });

@@ -131,3 +131,70 @@ Deno.test(
     );
   },
 );
+
+Deno.test(
+  named(
+    "a failed bounding-set drop, reported with the run of drops it belongs to: exit 125, the command never runs, " +
+      "--trace names the one",
+    missingRoot(),
+  ),
+  async () => {
+    await busyboxRootfs();
+    // A filter that refuses one drop. Without no_new_privs gcr installs it
+    // before drop-capabilities (steps/pipeline.ts hardening), so the kernel
+    // returns EPERM for exactly that prctl call.
+    const dir = Deno.makeTempDirSync({ prefix: "gcr-drop-" });
+    try {
+      const profile = join(dir, "deny-drop.json");
+      Deno.writeTextFileSync(
+        profile,
+        JSON.stringify({
+          defaultAction: "SCMP_ACT_ALLOW",
+          syscalls: [{
+            names: ["prctl"],
+            action: "SCMP_ACT_ERRNO",
+            errnoRet: 1,
+            args: [{ index: 0, value: 24, op: "SCMP_CMP_EQ" }, { index: 1, value: 21, op: "SCMP_CMP_EQ" }],
+          }],
+        }),
+      );
+      const args = (mode: string[]) => [
+        "run",
+        ...mode,
+        "--rm",
+        "--security-opt",
+        `seccomp=${profile}`,
+        "--security-opt",
+        "no-new-privileges=false",
+        "busybox",
+        "echo",
+        "the command ran",
+      ];
+      const quiet = await gcr(args(["-q"]));
+      assertEquals(quiet.code, 125, "exit status", describe(quiet));
+      assertEquals(quiet.stdout, "", "the command never ran", describe(quiet));
+      assertEquals(
+        lines(quiet.stderr),
+        [
+          "gcr: step drop-capabilities: prctl(PR_CAPBSET_DROP, CAP_DAC_READ_SEARCH, 0, 0, 0) … " +
+          "prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) (28 calls reported together; --trace names the one): " +
+          "EPERM (Operation not permitted)",
+        ],
+        "one line: the step, the run of calls, the errno",
+        describe(quiet),
+      );
+      // --trace reports every call: the error is the one drop the filter refused.
+      const traced = await gcr(args(["--trace"]));
+      assertEquals(traced.code, 125, "exit status with --trace", describe(traced));
+      assertEquals(traced.stdout, "", "the command never ran with --trace", describe(traced));
+      assertEquals(
+        lines(traced.stderr).at(-1),
+        "gcr: step drop-capabilities: prctl(PR_CAPBSET_DROP, CAP_SYS_ADMIN, 0, 0, 0): EPERM (Operation not permitted)",
+        "the last stderr line names the drop",
+        describe(traced),
+      );
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
