@@ -124,7 +124,7 @@ export function address(pointer: Deno.PointerValue): number {
 /**
  * 32-bit words over native bytes (16-byte aligned, as blocks are), for
  * 64-bit values at 8-byte-aligned offsets: indexed stores cost less than
- * DataView calls in code that runs once, cold (the chain's ~375 contexts).
+ * DataView calls in code that runs once, cold (the chain's ~360 contexts).
  */
 export function words(bytes: Uint8Array): Uint32Array {
   return new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2);
