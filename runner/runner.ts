@@ -337,9 +337,9 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     childRuns = true;
     hooks.whileChildRuns?.(pid);
   };
-  // Calls that report with a later one (ChainCall.reports): named if that one reports a failure.
-  let unreported: ChildCall[] = [];
-  const runCall = ({ call, gate, reports }: ChainCall, step: Step) => {
+  // `at`: its place among `calls`, its step's; those just before it may report with it (ChainCall.reports).
+  const runCall = (calls: readonly ChainCall[], at: number, step: Step) => {
+    const { call, gate, reports } = calls[at]!;
     // In trace mode gcr's own work goes before the gate opens: the time shown for a call stays the child's.
     if (gate && mode === "trace") letChildRun();
     const started = mode === "trace" ? performance.now() : 0;
@@ -347,12 +347,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       openGate(pipes.gateWrite);
       letChildRun();
     }
-    if (reports === false) {
-      unreported.push(call);
-      return;
-    }
-    const before = unreported;
-    unreported = [];
+    if (reports === false) return;
     const errno = nextStatus();
     const took = mode === "trace" ? (performance.now() - started).toFixed(2) : "";
     if (errno === null) {
@@ -388,8 +383,10 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         ? `${TRAMPOLINE_NAME} could not be run: a seccomp profile must allow execveat`
         : undefined;
       // Which of the run failed, the status does not say (--trace reports each call).
-      const shown = before.length
-        ? `${before[0]!.show} … ${call.show} (${before.length + 1} calls reported together; --trace names the one)`
+      let first = at;
+      while (first > 0 && calls[first - 1]!.reports === false) first--;
+      const shown = first < at
+        ? `${calls[first]!.call.show} … ${call.show} (${at - first + 1} calls reported together; --trace names the one)`
         : call.show;
       throw new StepError(step.name, new SyscallError(shown, errno, hint), 125);
     }
@@ -422,8 +419,8 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         if (error instanceof StepError) throw error;
         throw new StepError(step.name, error as Error);
       }
-      for (const [at, call] of chainCalls[index]!.entries()) {
-        runCall(call, step);
+      for (const at of chainCalls[index]!.keys()) {
+        runCall(chainCalls[index]!, at, step);
         if (handedOver) {
           // What the child does once gcr start has written its byte: no gcr reads its statuses any more.
           if (mode === "trace") {

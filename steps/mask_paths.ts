@@ -76,14 +76,13 @@ export function maskPaths(paths: readonly string[] = MASKED_PATHS, kindOf = host
     if (hidden.some((dir) => path.startsWith(`${dir}/`))) return [];
     const kind = kindOf(path);
     if (kind === "directory") hidden.push(path.replace(/\/+$/, ""));
+    const mask = kind === "directory"
+      ? call("mount", "tmpfs", path, "tmpfs", flags(MS, "MS_", ["RDONLY"]), NULL)
+      : kind === "file"
+      ? call("mount", "/dev/null", path, NULL, flags(MS, "MS_", ["BIND"]), NULL)
+      : undefined;
     // Each mask only takes a path from view: a plain run reports them once (ffi/chain.ts).
-    if (kind === "directory") {
-      return [{ ...call("mount", "tmpfs", path, "tmpfs", flags(MS, "MS_", ["RDONLY"]), NULL), takesAway: true }];
-    }
-    if (kind === "file") {
-      return [{ ...call("mount", "/dev/null", path, NULL, flags(MS, "MS_", ["BIND"]), NULL), takesAway: true }];
-    }
-    return [];
+    return mask ? [{ ...mask, takesAway: true }] : [];
   });
   return {
     name: "mask-paths",
