@@ -52,6 +52,7 @@
 import { CONTEXT_STACK_SIZE, LAYOUT, O_CLOEXEC, SIG_SETMASK } from "./constants.ts";
 import { type ChildFunction, childFunctions, libc, makecontext } from "./libc.ts";
 import { address, type NativeArena, setU64, words } from "./memory.ts";
+import { childThreadArea, type ThreadArea } from "./thread_area.ts";
 
 /** An argument of a child call, as data; turned into a 64-bit value by `encode`. */
 export type ChildArg =
@@ -145,10 +146,14 @@ export interface ChainPipes {
   readonly layout?: ChainLayout;
 }
 
-/** A built chain: the first context, to pass to clone as setcontext's argument. */
+/**
+ * A built chain: the first context, to pass to clone as setcontext's
+ * argument, and the child's thread pointer, clone's `tls`.
+ */
 export interface Chain {
   readonly start: Deno.PointerObject;
   readonly setcontext: Deno.PointerObject;
+  readonly threadPointer: Deno.PointerObject;
 }
 
 /**
@@ -220,17 +225,19 @@ const FORK_STACK_SIZE = 16 * 1024;
 /**
  * Builds the chain for `calls` in `arena`; nothing runs until clone. A
  * `continuation` (the calls after a `forks` call) has no prologue: the new
- * process inherits the pipes at their places already.
+ * process inherits the pipes at their places already, and its thread area
+ * (ffi/thread_area.ts): the one `thread` the whole chain is built for.
  */
 export function buildChain(
   arena: NativeArena,
   calls: readonly ChainCall[],
   pipes: ChainPipes,
   continuation = false,
+  thread: ThreadArea = childThreadArea(arena),
 ): Chain {
   const fork = calls.findIndex(({ call }) => call.forks);
   if (fork !== -1) {
-    const rest = buildChain(arena, calls.slice(fork + 1), pipes, true);
+    const rest = buildChain(arena, calls.slice(fork + 1), pipes, true, thread);
     const stack = arena.uninitialised(FORK_STACK_SIZE);
     const forking = calls[fork]!;
     const [, , flags] = forking.call.args;
@@ -242,10 +249,10 @@ export function buildChain(
         forks: false, // resolved: its process's chain ends after it
       },
     };
-    return buildChain(arena, [...calls.slice(0, fork), resolved], pipes, continuation);
+    return buildChain(arena, [...calls.slice(0, fork), resolved], pipes, continuation, thread);
   }
   const { ucontext } = LAYOUT;
-  const errno = address(libc().__errno_location());
+  const { errno } = thread;
   const zero = arena.block(4).address;
   const scratch = arena.block(8).address;
 
@@ -327,5 +334,9 @@ export function buildChain(
     makecontext(contextAddress(i), addressOf.get(context.fn)!, args.length, args);
     next = contextAddress(i);
   }
-  return { start: Deno.UnsafePointer.create(BigInt(next))!, setcontext: functions.get("setcontext")! };
+  return {
+    start: Deno.UnsafePointer.create(BigInt(next))!,
+    setcontext: functions.get("setcontext")!,
+    threadPointer: Deno.UnsafePointer.create(BigInt(thread.pointer))!,
+  };
 }

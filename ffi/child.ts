@@ -52,22 +52,29 @@ export function closeFds(...fds: number[]): void {
 }
 
 /**
- * clone(2) through libc: the child starts in setcontext(chain.start).
+ * clone(2) through libc: the child starts in setcontext(chain.start), on
+ * its own thread area (CLONE_SETTLS, ffi/thread_area.ts), and with
+ * `sharesMemory` in gcr's own memory map until it execs (CLONE_VM).
  *
  * All signals are blocked around the call so the child starts with every
  * signal blocked: until it execs it still has the parent's (Deno's) handlers,
  * which must not run in it. Its reset-signals step unblocks them before exec.
- * clone and __errno_location must run on the same thread: the chain writes
- * errno at the address the parent's thread had (docs/design.md §2).
  */
-export function cloneChild(arena: NativeArena, chain: Chain, flags: number, show: string): number {
-  const all = new Uint8Array(LAYOUT.sigset.size).fill(0xff);
+export function cloneChild(
+  arena: NativeArena,
+  chain: Chain,
+  flags: number,
+  show: string,
+  sharesMemory = false,
+): number {
+  const everySignal = new Uint8Array(LAYOUT.sigset.size).fill(0xff);
   const saved = new Uint8Array(LAYOUT.sigset.size);
-  libc().pthread_sigmask(SIG_BLOCK, all, saved);
+  libc().pthread_sigmask(SIG_BLOCK, everySignal, saved);
   const stack = arena.uninitialised(CLONE_STACK_SIZE);
   // The stack grows down: pass its top, 16-byte aligned as the ABI requires.
   const top = Deno.UnsafePointer.offset(stack, CLONE_STACK_SIZE - 16);
-  const pid = libc().clone(chain.setcontext, top, flags | SIGNALS.SIGCHLD, chain.start, null, null, null);
+  const how = flags | CLONE.SETTLS | (sharesMemory ? CLONE.VM : 0) | SIGNALS.SIGCHLD;
+  const pid = libc().clone(chain.setcontext, top, how, chain.start, null, chain.threadPointer, null);
   const errno = lastErrno();
   libc().pthread_sigmask(SIG_SETMASK, saved, new Uint8Array(LAYOUT.sigset.size));
   if (pid === -1) throw new SyscallError(`clone(${show})`, errno);
@@ -75,22 +82,26 @@ export function cloneChild(arena: NativeArena, chain: Chain, flags: number, show
 }
 
 /**
- * Runs `clone` with gcr itself non-dumpable, so the child is born so (the
- * flag lives in the memory map, which clone copies), then restores gcr's
- * own. A non-dumpable process's /proc/<pid>/exe, mem, fd/ and the like open
- * only to holders of CAP_SYS_PTRACE over the host's user namespace: a child
- * that starts in a namespace the container's processes can see (gcr exec)
- * is never, not for an instant, open to them while it is still a clone of
- * gcr's Deno, whose exe is the host's deno binary (CVE-2019-5736).
+ * Makes gcr itself non-dumpable, so a child cloned now is born so (the
+ * flag lives in the memory map, which clone copies, or with CLONE_VM
+ * shares), and returns the function that restores gcr's own: just after
+ * the clone, or, for a child that shares gcr's memory map, once it has
+ * exec'd or died. A non-dumpable process's /proc/<pid>/exe, mem, fd/ and
+ * the like open only to holders of CAP_SYS_PTRACE over the host's user
+ * namespace: a child that starts in a namespace the container's processes
+ * can see (gcr exec) is never, not for an instant, open to them while it
+ * is still a clone of gcr's Deno, whose exe is the host's deno binary
+ * (CVE-2019-5736), nor is gcr's own memory while the child runs in it.
  */
-export function bornNonDumpable<T>(clone: () => T): T {
+export function nonDumpableUntilRestored(): () => void {
   const was = libc().prctl(PR_GET_DUMPABLE, 0n, 0n, 0n, 0n);
   check(libc().prctl(PR_SET_DUMPABLE, 0n, 0n, 0n, 0n), "prctl(PR_SET_DUMPABLE, 0)");
-  try {
-    return clone();
-  } finally {
+  let restored = false;
+  return () => {
+    if (restored) return;
+    restored = true;
     libc().prctl(PR_SET_DUMPABLE, BigInt(was), 0n, 0n, 0n);
-  }
+  };
 }
 
 /**

@@ -7,10 +7,14 @@
  * @module
  */
 
-/** Namespace flags for clone(2) (linux/sched.h). */
+/** Flags for clone(2) (linux/sched.h): the namespaces, and how the child shares gcr's process. */
 export const CLONE = {
+  /** The child runs in the caller's memory map until it execs (see ffi/thread_area.ts). */
+  VM: 0x00000100,
   /** The new process's parent is the caller's parent (a forked exec process is gcr's child). */
   PARENT: 0x00008000,
+  /** The child's thread pointer (%fs) is clone's `tls` argument: a thread area of its own. */
+  SETTLS: 0x00080000,
   NEWNS: 0x00020000,
   NEWCGROUP: 0x02000000,
   NEWUTS: 0x04000000,
@@ -194,6 +198,8 @@ export const SYS = {
   setns: 308,
   /** glibc 2.36 has no openat2 wrapper. */
   openat2: 437,
+  /** The thread pointer's value (ARCH_GET_FS); glibc 2.36 declares no wrapper. */
+  arch_prctl: 158,
 } as const;
 
 /** Network interface ioctls and flags (linux/sockios.h, net/if.h). */
@@ -292,6 +298,19 @@ export const LAYOUT = {
 export const CONTEXT_STACK_SIZE = 32 * 1024;
 /** Stack for the cloned child itself (it only runs setcontext). */
 export const CLONE_STACK_SIZE = 64 * 1024;
+
+/** arch_prctl(2) code that reads the calling thread's %fs base (asm/prctl.h). */
+export const ARCH_GET_FS = 0x1003;
+
+/**
+ * glibc's thread control block on x86_64, which %fs points at: its first
+ * words (tcbhead_t) are the block's own address (`tcb`, the ABI's rule) and
+ * `self` (THREAD_SELF, how libc finds the thread's struct pthread, which
+ * starts there); `size` is sizeof(struct pthread). No public header has
+ * them: tests/ffi/thread_area_test.ts checks them against a live thread and
+ * libc's own record of the size (_thread_db_sizeof_pthread, for debuggers).
+ */
+export const THREAD_CONTROL_BLOCK = { tcb: 0, self: 16, size: 2368 } as const;
 
 /**
  * Throws unless this is the platform whose layouts are recorded above. aarch64

@@ -34,7 +34,7 @@ const symbols = {
     result: "void",
   },
   // int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...): the
-  // trailing pid_t *parent_tid, void *tls, pid_t *child_tid are passed as null.
+  // trailing pid_t *parent_tid, void *tls, pid_t *child_tid: only tls is passed (CLONE_SETTLS).
   clone: {
     parameters: ["pointer", "pointer", "i32", "pointer", "pointer", "pointer", "pointer"],
     result: "i32",
@@ -71,6 +71,8 @@ const symbols = {
   // int openat2(int dirfd, const char *path, struct open_how *how, size_t size):
   // glibc 2.36 has no wrapper, so it is only ever made through syscall() (THROUGH_SYSCALL).
   openat2: { parameters: ["i32", "buffer", "buffer", "usize"], result: "i32" },
+  // int arch_prctl(int code, unsigned long *addr): only ever made through syscall() (THROUGH_SYSCALL)
+  arch_prctl: { parameters: ["i32", "buffer"], result: "i32" },
   // int openat(int dirfd, const char *pathname, int flags, ...): variadic; mode_t mode
   openat: { parameters: ["i32", "buffer", "i32", "u32"], result: "i32" },
   // int mkdirat(int dirfd, const char *pathname, mode_t mode)
@@ -254,6 +256,7 @@ const THROUGH_SYSCALL = {
   munmap: SYS.munmap,
   openat: SYS.openat,
   openat2: SYS.openat2,
+  arch_prctl: SYS.arch_prctl,
   mkdirat: SYS.mkdirat,
   // The kernel's dev_t is 32 bits: makeNodeAt refuses what would not fit, as glibc's mknodat does.
   mknodat: SYS.mknodat,

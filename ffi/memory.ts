@@ -69,6 +69,11 @@ export class NativeArena {
     return new NativeBlock(this.#chunk.address + offset, this.#chunk.bytes.subarray(offset, offset + length));
   }
 
+  /** `size` zeroed bytes in a mapping of their own: page-aligned. */
+  pages(size: number): NativeBlock {
+    return this.#mapBlock(size);
+  }
+
   /** `size` bytes for stacks, where only the top is ever touched: no view onto them. */
   uninitialised(size: number): Deno.PointerObject {
     return Deno.UnsafePointer.create(BigInt(this.#map(size)))!;
@@ -102,7 +107,7 @@ export class NativeArena {
     return cell.address;
   }
 
-  /** Frees every block. Safe once the child has been cloned (it has a copy). */
+  /** Frees every block. Safe once the child has its own copy of them, or has exec'd or died. */
   free(): void {
     for (const { address, size } of this.#mappings) libc().munmap(BigInt(address), BigInt(size));
     this.#mappings = [];

@@ -8,11 +8,11 @@
  */
 import { buildChain, CHAIN_FDS, type ChainCall, type ChainLayout, type ChildCall } from "../ffi/chain.ts";
 import {
-  bornNonDumpable,
   cloneChild,
   closeFds,
   type ExitStatus,
   killChild,
+  nonDumpableUntilRestored,
   openChainPipes,
   openGate,
   pidNamespaceForChildren,
@@ -45,12 +45,16 @@ const FORWARDED = ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const;
 export function showParentOp(op: ParentOp): string {
   switch (op.op) {
     case "clone": {
-      const clone = `clone(setcontext, stack, ${op.show}, chain)`;
+      const own = [...(op.sharesMemory ? ["CLONE_VM"] : []), "CLONE_SETTLS"];
+      const clone = `clone(setcontext, stack, ${[...own, op.show].join("|")}, chain, NULL, <its own thread area>)`;
       const trampoline = `memfd_create("${TRAMPOLINE_NAME}"), its code written, sealed (F_SEAL_WRITE|…): ` +
         "the child's exec trampoline";
-      const born = op.nonDumpable
-        ? `prctl(PR_SET_DUMPABLE, 0) on gcr just around the clone: the child is born non-dumpable; ${clone}`
-        : clone;
+      const born = !op.nonDumpable
+        ? clone
+        : op.sharesMemory
+        ? `prctl(PR_SET_DUMPABLE, 0) on gcr from the clone until the child's exec: the child is born non-dumpable ` +
+          `and runs in gcr's memory until then; ${clone}`
+        : `prctl(PR_SET_DUMPABLE, 0) on gcr just around the clone: the child is born non-dumpable; ${clone}`;
       return [
         trampoline,
         op.pidNamespace
@@ -226,6 +230,7 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
   let handedOver = false;
   let interrupted: number | undefined;
   let giveTerminalBack: (() => void) | undefined;
+  let restoreDumpable: (() => void) | undefined;
   const onSignal = FORWARDED.map((name) => {
     const handler = () => {
       if (execd) signalChild(pid, SIGNALS[name]);
@@ -244,20 +249,26 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
           inherit: hooks.inherit ?? [],
           ...(hooks.layout ? { layout: hooks.layout } : {}),
         });
+        if (op.sharesMemory && (!op.nonDumpable || op.pidNamespace)) {
+          throw new Error("a child that shares gcr's memory must be born non-dumpable, into namespaces of its own");
+        }
         const restorePidNamespace = op.pidNamespace ? pidNamespaceForChildren(op.pidNamespace) : undefined;
+        restoreDumpable = op.nonDumpable ? nonDumpableUntilRestored() : undefined;
         try {
-          const clone = () => cloneChild(arena, chain, op.flags, op.show);
-          pid = op.nonDumpable ? bornNonDumpable(clone) : clone();
+          pid = cloneChild(arena, chain, op.flags, op.show, op.sharesMemory);
         } catch (error) {
           const hint = error instanceof SyscallError ? cloneFailureHint(error.errno) : undefined;
           throw hint ? new Error(`${(error as Error).message}: ${hint}`, { cause: error }) : error;
         } finally {
           restorePidNamespace?.();
+          // A child in gcr's memory map keeps gcr non-dumpable until it has exec'd or died.
+          if (!op.sharesMemory) restoreDumpable?.();
         }
-        // The child has its own copies now: the parent's are only in the way
-        // (the status pipe must reach end-of-file when the child execs).
+        // The child has its own copies of these now: the parent's are only in
+        // the way (the status pipe must reach end-of-file when the child
+        // execs). A child that shares gcr's memory runs in the arena until then.
         closeFds(pipes.gateRead, pipes.statusWrite, trampoline);
-        arena.free();
+        if (!op.sharesMemory) arena.free();
         return;
       }
       case "write-proc-file":
@@ -358,6 +369,8 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       }
       if (call.execs) {
         execd = true;
+        // Its own memory map now: nothing of gcr's left to guard.
+        restoreDumpable?.();
         // A signal that came while the child ran on to its exec (recorded,
         // not yet acted on) is the command's now, as later ones are.
         if (interrupted !== undefined) signalChild(pid, interrupted);
@@ -445,6 +458,8 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
     if (pid > 0 && !execd && !handedOver) killChild(pid);
     throw error;
   } finally {
+    // After the kill above: a child that shares gcr's memory is reaped by then.
+    restoreDumpable?.();
     giveTerminalBack?.();
     onSignal.forEach((remove) => remove());
     closeFds(pipes.gateWrite, pipes.statusRead);

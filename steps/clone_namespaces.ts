@@ -24,6 +24,9 @@ export function cloneNamespaces(plan: ContainerPlan): Step {
       flags: names.reduce((sum, name) => sum | CLONE[name], 0),
       show: [...names.map((name) => `CLONE_${name}`), "SIGCHLD"].join("|"),
       nonDumpable: plan.ids.writer === "root",
+      // Rootless, the child must stay dumpable until gcr has written its id
+      // maps, and its own prctl would then make gcr non-dumpable too.
+      sharesMemory: plan.ids.writer === "root",
     }],
     child: [],
   };

@@ -31,12 +31,21 @@ export type ParentOp =
     readonly pidNamespace?: string;
     /**
      * gcr is non-dumpable just around the clone, so the child is born
-     * non-dumpable (see bornNonDumpable). Not where gcr, as an ordinary
-     * user, must still write the child's id maps: the kernel lets it only
-     * into a dumpable process's /proc files (the non-dumpable step follows
-     * map-ids there).
+     * non-dumpable (see nonDumpableUntilRestored). Not where gcr, as an
+     * ordinary user, must still write the child's id maps: the kernel lets
+     * it only into a dumpable process's /proc files (the non-dumpable step
+     * follows map-ids there).
      */
     readonly nonDumpable?: boolean;
+    /**
+     * The child runs in gcr's own memory map until its exec (CLONE_VM, on a
+     * thread area of its own: ffi/thread_area.ts): no copy of Deno's page
+     * tables, no copy-on-write faults. Only for a child born non-dumpable
+     * (gcr stays so until the exec) into namespaces no other process is in
+     * yet, whose calls join no user namespace (the kernel refuses that to a
+     * process sharing its memory map).
+     */
+    readonly sharesMemory?: boolean;
   }
   | {
     readonly op: "write-proc-file";

@@ -68,7 +68,7 @@ Deno.test(
     );
     for (
       const part of [
-        "clone(setcontext, stack, CLONE_NEWUSER|",
+        "clone(setcontext, stack, CLONE_VM|CLONE_SETTLS|CLONE_NEWUSER|",
         'pivot_root(".", ".") = 0',
         'umount2(".", MNT_DETACH) = 0',
         "prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) = 0",
