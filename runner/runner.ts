@@ -369,8 +369,9 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
       }
       if (call.execs) {
         execd = true;
-        // Its own memory map now: nothing of gcr's left to guard.
+        // Its own memory map now: nothing of gcr's left to guard, and the chain is no one's.
         restoreDumpable?.();
+        arena.free();
         // A signal that came while the child ran on to its exec (recorded,
         // not yet acted on) is the command's now, as later ones are.
         if (interrupted !== undefined) signalChild(pid, interrupted);
