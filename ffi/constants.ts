@@ -200,6 +200,7 @@ export const SYS = {
   openat2: 437,
   /** The thread pointer's value (ARCH_GET_FS); glibc 2.36 declares no wrapper. */
   arch_prctl: 158,
+  getrandom: 318,
 } as const;
 
 /** Network interface ioctls and flags (linux/sockios.h, net/if.h). */

@@ -71,6 +71,8 @@ const symbols = {
   // int openat2(int dirfd, const char *path, struct open_how *how, size_t size):
   // glibc 2.36 has no wrapper, so it is only ever made through syscall() (THROUGH_SYSCALL).
   openat2: { parameters: ["i32", "buffer", "buffer", "usize"], result: "i32" },
+  // ssize_t getrandom(void *buf, size_t buflen, unsigned int flags)
+  getrandom: { parameters: ["buffer", "usize", "u32"], result: "isize" },
   // int arch_prctl(int code, unsigned long *addr): only ever made through syscall() (THROUGH_SYSCALL)
   arch_prctl: { parameters: ["i32", "buffer"], result: "i32" },
   // int openat(int dirfd, const char *pathname, int flags, ...): variadic; mode_t mode
@@ -257,6 +259,7 @@ const THROUGH_SYSCALL = {
   openat: SYS.openat,
   openat2: SYS.openat2,
   arch_prctl: SYS.arch_prctl,
+  getrandom: SYS.getrandom,
   mkdirat: SYS.mkdirat,
   // The kernel's dev_t is 32 bits: makeNodeAt refuses what would not fit, as glibc's mknodat does.
   mknodat: SYS.mknodat,

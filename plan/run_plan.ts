@@ -72,7 +72,7 @@ export function hasLimits(limits: ResourceLimits): boolean {
 }
 
 export async function planFor(args: RunArgs, resolveRootfs: (image: string) => string): Promise<ContainerPlan> {
-  const id = await newContainerId();
+  const id = newContainerId();
   const hostname = args.hostname ?? id;
   const rootfs = resolveRootfs(args.image);
   const capabilities = resolveCapabilities(args.capAdd, args.capDrop);
