@@ -12,7 +12,7 @@ import { log, runningAs, setQuiet } from "../output/log.ts";
 import { attachToBridge, detachFromBridge } from "../net/attach.ts";
 import { etcFiles } from "../plan/etc_files.ts";
 import { checkMountPoints, execContextOf, hasLimits, planFor } from "../plan/run_plan.ts";
-import { prepareVolume } from "../plan/volumes.ts";
+import { prepareMountPoint, prepareVolume } from "../plan/volumes.ts";
 import { runSteps } from "../runner/runner.ts";
 import { StepError } from "../runner/step_error.ts";
 import type { ExitStatus } from "../ffi/child.ts";
@@ -27,7 +27,7 @@ import { containerSteps } from "../steps/pipeline.ts";
 import { parseRunArgs } from "./run_args.ts";
 import { UsageError } from "./usage.ts";
 import type { ContainerCgroup } from "../cgroup/container_cgroup.ts";
-import { type BridgeAttachment, MOUNT_POINTS } from "../steps/plan.ts";
+import { type BridgeAttachment, MOUNT_POINTS, type Volume } from "../steps/plan.ts";
 
 /** Loose: what might be an image reference (`ubuntu`, `ubuntu:20.04`, `host:5000/a/b@sha256:…`). */
 const REFERENCE_LIKE = /^(?:docker:\/\/)?[A-Za-z0-9][A-Za-z0-9._:\/@-]*$/;
@@ -141,10 +141,10 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
     }
     if (args.rootfsCopy) await copyImage(rootfs, paths.merged);
     // Resolved in the image (or its copy); mount points made in upper, never in the image.
-    const prepare = (spec: string) =>
-      args.rootfsCopy ? prepareVolume(spec, paths.merged, paths.merged) : prepareVolume(spec, rootfs, paths.upper);
+    const [image, upper] = args.rootfsCopy ? [paths.merged, paths.merged] : [rootfs, paths.upper];
     // The container's own /etc/hostname, hosts and resolv.conf, bound first so
-    // that a -v onto one of them is mounted on top and wins.
+    // that a -v onto one of them is mounted on top and wins. gcr's own files:
+    // unlike a -v's host path, nothing to resolve or check.
     const generated = etcFiles(
       plan.hostname,
       plan.network,
@@ -152,17 +152,18 @@ export async function runCommand(argv: readonly string[], observer: RunObserver 
       readTextOr("/etc/resolv.conf"),
       bridge?.lease.address,
     ).flatMap(
-      ([target, text]) => {
+      ([target, text]): Volume[] => {
         const file = `${paths.dir}/${target.slice("/etc/".length)}`;
         Deno.writeTextFileSync(file, text, { mode: 0o644 });
         try {
-          return [prepare(`${file}:${target}`)];
+          const resolved = prepareMountPoint(`${file}:${target}`, target, { path: file, isDir: false }, image, upper);
+          return [{ host: file, target, resolved, readOnly: false }];
         } catch {
           return []; // an image whose /etc/hosts leads out of it keeps its own
         }
       },
     );
-    const volumes = [...generated, ...args.volumes.map(prepare)];
+    const volumes = [...generated, ...args.volumes.map((spec) => prepareVolume(spec, image, upper))];
     plan = { ...plan, volumes };
     if (hasLimits(args.limits)) {
       // Loaded only with limits: without, gcr run needs none of the cgroup code.

@@ -85,11 +85,8 @@ export function resolveInImage(image: string, target: string, spec: string): { p
 
 /**
  * Checks a volume and makes its mount point: the host path must exist (it
- * is made absolute against the cwd and symlink-free); the container path
- * resolves inside the image; what is missing of it is made in `upper`, a
- * directory or an empty file as the host path is one, with each existing
- * ancestor's mode (and owner, as root) copied from the image so the merged
- * view keeps them.
+ * is made absolute against the cwd and symlink-free); the container path is
+ * then prepared as `prepareMountPoint` says.
  */
 export function prepareVolume(spec: string, image: string, upper: string | undefined): Volume {
   const { host, target, readOnly } = parseVolume(spec);
@@ -99,7 +96,29 @@ export function prepareVolume(spec: string, image: string, upper: string | undef
   } catch {
     throw new Error(`volume ${JSON.stringify(spec)}: host path ${host} does not exist`);
   }
-  const hostIsDir = Deno.statSync(real).isDirectory;
+  const isDir = Deno.statSync(real).isDirectory;
+  return {
+    host: real,
+    target,
+    resolved: prepareMountPoint(spec, target, { path: real, isDir }, image, upper),
+    readOnly,
+  };
+}
+
+/**
+ * The mount point for `target`, a directory or a file as `host` is: the
+ * path resolves inside the image; what is missing of it is made in `upper`,
+ * with each existing ancestor's mode (and owner, as root) copied from the
+ * image so the merged view keeps them. Returns the resolved path. For a file
+ * gcr itself wrote (the generated /etc files) no host check is needed.
+ */
+export function prepareMountPoint(
+  spec: string,
+  target: string,
+  host: { readonly path: string; readonly isDir: boolean },
+  image: string,
+  upper: string | undefined,
+): string {
   const { parts, existing } = resolveInImage(image, target, spec);
   if (parts.length === 0) throw new Error(`volume ${JSON.stringify(spec)}: cannot mount over the container's /`);
   if (KERNEL_TREES.includes(parts[0]!) && parts.length > 1 || ["proc", "dev", "sys"].includes(parts[0]!)) {
@@ -110,9 +129,9 @@ export function prepareVolume(spec: string, image: string, upper: string | undef
   const resolved = `/${parts.join("/")}`;
   if (existing === parts.length) {
     const inImage = Deno.statSync(`${image}${resolved}`);
-    if (inImage.isDirectory !== hostIsDir) {
+    if (inImage.isDirectory !== host.isDir) {
       throw new Error(
-        `volume ${JSON.stringify(spec)}: ${real} is a ${hostIsDir ? "directory" : "file"} but ${resolved} ` +
+        `volume ${JSON.stringify(spec)}: ${host.path} is a ${host.isDir ? "directory" : "file"} but ${resolved} ` +
           `in the image is ${inImage.isDirectory ? "a directory" : "not a directory"}`,
       );
     }
@@ -121,7 +140,7 @@ export function prepareVolume(spec: string, image: string, upper: string | undef
       const rel = parts.slice(0, i).join("/");
       const last = i === parts.length;
       if (pathInfo(`${upper}/${rel}`)) continue;
-      if (last && !hostIsDir) Deno.writeFileSync(`${upper}/${rel}`, new Uint8Array(), { mode: 0o644 });
+      if (last && !host.isDir) Deno.writeFileSync(`${upper}/${rel}`, new Uint8Array(), { mode: 0o644 });
       else Deno.mkdirSync(`${upper}/${rel}`, { mode: 0o755 });
       const original = i <= existing ? Deno.statSync(`${image}/${rel}`) : undefined;
       if (original) {
@@ -130,5 +149,5 @@ export function prepareVolume(spec: string, image: string, upper: string | undef
       }
     }
   }
-  return { host: real, target, resolved, readOnly };
+  return resolved;
 }
