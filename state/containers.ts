@@ -119,7 +119,7 @@ export function registerContainer(paths: ContainerPaths, record: ContainerRecord
       if (error instanceof Deno.errors.AlreadyExists) throw new Error(`container ${record.id} already exists`);
       throw error;
     }
-    writeRecord(paths, record);
+    writeRecord(paths, record, true);
   };
   // An id is claimed by the mkdir alone; only a name, checked against the
   // other records, needs the lock (every OCI create has none). The folder

@@ -168,12 +168,13 @@ export interface ContainerRecord {
  * Writes `container.json` atomically: a temporary file renamed over it, so a
  * gcr killed at any moment leaves the old record or the new one.
  */
-export function writeRecord(paths: ContainerPaths, record: ContainerRecord): void {
+export function writeRecord(paths: ContainerPaths, record: ContainerRecord, first = false): void {
   // A start plan holds for the record create left it with (create writes the
   // plan after its last write): a later write (an update, a stop recorded)
   // may change what a start must do, so ./gcr leaves that start to Deno.
+  // The `first` write, into the folder just made, has none to remove.
   try {
-    Deno.removeSync(paths.startPlan);
+    if (!first) Deno.removeSync(paths.startPlan);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
