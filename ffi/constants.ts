@@ -201,6 +201,7 @@ export const SYS = {
   /** The thread pointer's value (ARCH_GET_FS); glibc 2.36 declares no wrapper. */
   arch_prctl: 158,
   getrandom: 318,
+  faccessat2: 439,
 } as const;
 
 /** Network interface ioctls and flags (linux/sockios.h, net/if.h). */

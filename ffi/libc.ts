@@ -71,6 +71,9 @@ const symbols = {
   // int openat2(int dirfd, const char *path, struct open_how *how, size_t size):
   // glibc 2.36 has no wrapper, so it is only ever made through syscall() (THROUGH_SYSCALL).
   openat2: { parameters: ["i32", "buffer", "buffer", "usize"], result: "i32" },
+  // int faccessat2(int dirfd, const char *path, int mode, int flags): Linux 5.8+; glibc's faccessat
+  // emulates AT_SYMLINK_NOFOLLOW where the kernel lacks it, so only ever made through syscall()
+  faccessat2: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
   // ssize_t getrandom(void *buf, size_t buflen, unsigned int flags)
   getrandom: { parameters: ["buffer", "usize", "u32"], result: "isize" },
   // int arch_prctl(int code, unsigned long *addr): only ever made through syscall() (THROUGH_SYSCALL)
@@ -260,6 +263,7 @@ const THROUGH_SYSCALL = {
   openat2: SYS.openat2,
   arch_prctl: SYS.arch_prctl,
   getrandom: SYS.getrandom,
+  faccessat2: SYS.faccessat2,
   mkdirat: SYS.mkdirat,
   // The kernel's dev_t is 32 bits: makeNodeAt refuses what would not fit, as glibc's mknodat does.
   mknodat: SYS.mknodat,

@@ -6,6 +6,7 @@
  * @module
  */
 import { requireStaticInit } from "../host/init.ts";
+import { lstatIfPresent } from "../host/present.ts";
 import { resolveCapabilities } from "../security/capabilities.ts";
 import { containerPaths } from "../state/paths.ts";
 import { type ExecContext, execContext } from "../state/records.ts";
@@ -148,12 +149,8 @@ export function checkMountPoints(rootfs: string): string[] {
   const missing: string[] = [];
   for (const name of MOUNT_POINTS) {
     const path = `${rootfs}/${name}`;
-    let info: Deno.FileInfo | undefined;
-    try {
-      info = Deno.lstatSync(path);
-    } catch {
-      missing.push(name);
-    }
+    const info = lstatIfPresent(path);
+    if (!info) missing.push(name);
     if (info?.isSymlink) {
       throw new Error(`rootfs ${path} is a symlink (to ${Deno.readLinkSync(path)}): refusing to mount over it`);
     }

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { pathInfo } from "../host/files.ts";
+import { lstatIfPresent } from "../host/present.ts";
 import type { Volume } from "../steps/plan.ts";
 
 /** Parses `-v host:container[:ro|rw]`. */
@@ -50,7 +50,7 @@ export function resolveInImage(image: string, target: string, spec: string): { p
       if (missingAt !== undefined && done.length <= missingAt) missingAt = undefined;
       continue;
     }
-    const info = missingAt !== undefined ? undefined : pathInfo(`${image}/${[...done, name].join("/")}`);
+    const info = missingAt !== undefined ? undefined : lstatIfPresent(`${image}/${[...done, name].join("/")}`);
     if (info?.isSymlink) {
       if (++links > 40) {
         throw new Error(`volume ${JSON.stringify(spec)}: too many symbolic links in the container path`);
@@ -139,7 +139,7 @@ export function prepareMountPoint(
     for (let i = 1; i <= parts.length; i++) {
       const rel = parts.slice(0, i).join("/");
       const last = i === parts.length;
-      if (pathInfo(`${upper}/${rel}`)) continue;
+      if (lstatIfPresent(`${upper}/${rel}`)) continue;
       if (last && !host.isDir) Deno.writeFileSync(`${upper}/${rel}`, new Uint8Array(), { mode: 0o644 });
       else Deno.mkdirSync(`${upper}/${rel}`, { mode: 0o755 });
       const original = i <= existing ? Deno.statSync(`${image}/${rel}`) : undefined;
