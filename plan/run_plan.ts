@@ -6,7 +6,7 @@
  * @module
  */
 import { requireStaticInit } from "../host/init.ts";
-import { lstatIfPresent } from "../host/present.ts";
+import { lstatIfPresent } from "../ffi/present.ts";
 import { resolveCapabilities } from "../security/capabilities.ts";
 import { containerPaths } from "../state/paths.ts";
 import { type ExecContext, execContext } from "../state/records.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { lstatIfPresent } from "../host/present.ts";
+import { lstatIfPresent } from "../ffi/present.ts";
 import type { Volume } from "../steps/plan.ts";
 
 /** Parses `-v host:container[:ro|rw]`. */

@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, F_OK } from "../ffi/constants.ts";
-import { libc } from "../ffi/libc.ts";
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, F_OK } from "./constants.ts";
+import { libc } from "./libc.ts";
 
 const encoder = new TextEncoder();
 
