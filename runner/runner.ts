@@ -266,9 +266,8 @@ export async function runSteps(steps: readonly Step[], mode: RunMode, hooks: Run
         }
         // The child has its own copies of these now: the parent's are only in
         // the way (the status pipe must reach end-of-file when the child
-        // execs). A child that shares gcr's memory runs in the arena until then.
+        // execs). The arena stays until the exec: the child may run in it.
         closeFds(pipes.gateRead, pipes.statusWrite, trampoline);
-        if (!op.sharesMemory) arena.free();
         return;
       }
       case "write-proc-file":
